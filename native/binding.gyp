@@ -1,0 +1,18 @@
+{
+  # Built by scripts/postinstall.mjs (node-gyp rebuild in native/).
+  "targets": [
+    {
+      # N-API addon: system calls Node lacks (xattrs, mknod, utimensat with ns, renameat2).
+      "target_name": "ufs_native",
+      "sources": ["sys/ufs_native.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"]
+    },
+    {
+      # The container's first process: namespaces, mounts, pivot_root, exec, pid 1 duties.
+      "target_name": "ufs-init",
+      "type": "executable",
+      "sources": ["init/ufs-init.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"]
+    }
+  ]
+}

@@ -1,0 +1,33 @@
+// Typed access to native/sys/ufs_native.c: the system calls Node lacks.
+// Every call is synchronous and, on failure, throws an Error whose `code` is the errno
+// name (ENOENT, ENODATA, ...) and `errno` the negative number, as Node's fs errors do.
+// All path-taking calls act on the link itself (no symlink is followed).
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { PROJECT_ROOT } from '../common/paths.js';
+
+export const XATTR_CREATE = 1;
+export const XATTR_REPLACE = 2;
+
+// utimensat(2) special nanosecond values.
+export const UTIME_NOW = (1 << 30) - 1;
+export const UTIME_OMIT = (1 << 30) - 2;
+
+// renameat2(2) flags.
+export const RENAME_NOREPLACE = 1;
+export const RENAME_EXCHANGE = 2;
+export const RENAME_WHITEOUT = 4;
+
+interface NativeSys {
+  lgetxattr(file: string, name: string): Buffer;
+  lsetxattr(file: string, name: string, value: Buffer, flags: number): void;
+  llistxattr(file: string): string[];
+  lremovexattr(file: string, name: string): void;
+  mknod(file: string, mode: number, dev: number): void;
+  // Times as (seconds, nanoseconds); nsec may be UTIME_NOW or UTIME_OMIT. Never follows a link.
+  utimensat(file: string, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number): void;
+  renameat2(from: string, to: string, flags: number): void;
+}
+
+const require = createRequire(import.meta.url);
+export const sys: NativeSys = require(path.join(PROJECT_ROOT, 'native', 'build', 'Release', 'ufs_native.node')) as NativeSys;
