@@ -2,6 +2,8 @@
 // The ufs command line: one file per command family registers its commands here.
 import { Command, CommanderError } from 'commander';
 import { UfsError } from '../common/errors.js';
+import { registerContainerCommands } from './containers.js';
+import { registerImageCommands } from './images.js';
 import { registerMountCommands } from './mount.js';
 
 const program = new Command('ufs')
@@ -10,6 +12,8 @@ const program = new Command('ufs')
   .showHelpAfterError(false)
   .exitOverride();
 
+registerContainerCommands(program);
+registerImageCommands(program);
 registerMountCommands(program);
 
 try {
