@@ -1,4 +1,352 @@
-// ufs_native: system calls Node lacks. Being written (issue 2).
+// ufs_native: the system calls Node lacks (typed in src/sys/index.ts). Every function is
+// synchronous, acts on the path itself (never follows a final symlink) and, on failure, throws
+// an Error shaped like Node's fs errors: code (errno name), errno (negative), syscall, path
+// (and dest for renameat2), message "ENODATA: no data available, lgetxattr '/x'".
+#define _GNU_SOURCE
 #include <node_api.h>
-static napi_value init(napi_env env, napi_value exports) { return exports; }
+#include <uv.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/types.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+// ---- errors -------------------------------------------------------------------------------
+
+static const char *errno_name(int e) {
+  switch (e) {
+#define E(x) case x: return #x;
+    E(EPERM) E(ENOENT) E(ESRCH) E(EINTR) E(EIO) E(ENXIO) E(E2BIG) E(ENOEXEC) E(EBADF)
+    E(ECHILD) E(EAGAIN) E(ENOMEM) E(EACCES) E(EFAULT) E(ENOTBLK) E(EBUSY) E(EEXIST) E(EXDEV)
+    E(ENODEV) E(ENOTDIR) E(EISDIR) E(EINVAL) E(ENFILE) E(EMFILE) E(ENOTTY) E(ETXTBSY) E(EFBIG)
+    E(ENOSPC) E(ESPIPE) E(EROFS) E(EMLINK) E(EPIPE) E(EDOM) E(ERANGE) E(EDEADLK)
+    E(ENAMETOOLONG) E(ENOLCK) E(ENOSYS) E(ENOTEMPTY) E(ELOOP) E(ENOMSG) E(EIDRM) E(ENOSTR)
+    E(ENODATA) E(ETIME) E(ENOSR) E(EREMOTE) E(ENOLINK) E(EPROTO) E(EMULTIHOP) E(EBADMSG)
+    E(EOVERFLOW) E(EILSEQ) E(EUSERS) E(ENOTSOCK) E(EDESTADDRREQ) E(EMSGSIZE) E(EPROTOTYPE)
+    E(ENOPROTOOPT) E(EPROTONOSUPPORT) E(EOPNOTSUPP) E(EAFNOSUPPORT) E(EADDRINUSE)
+    E(EADDRNOTAVAIL) E(ENETDOWN) E(ENETUNREACH) E(ENETRESET) E(ECONNABORTED) E(ECONNRESET)
+    E(ENOBUFS) E(EISCONN) E(ENOTCONN) E(ETIMEDOUT) E(ECONNREFUSED) E(EHOSTUNREACH)
+    E(EALREADY) E(EINPROGRESS) E(ESTALE) E(EDQUOT) E(ECANCELED) E(EOWNERDEAD)
+    E(ENOTRECOVERABLE) E(ENOMEDIUM) E(EMEDIUMTYPE) E(EUCLEAN)
+#undef E
+    default: return NULL;
+  }
+}
+
+// Node's wording (libuv's: "no data available", "file already exists"); strerror's in lower
+// case for what libuv does not know.
+static void errno_message(int e, char *out, size_t size) {
+  char name[64];
+  uv_err_name_r(-e, name, sizeof(name));
+  if (strncmp(name, "Unknown", 7) != 0) {
+    uv_strerror_r(-e, out, size);
+    return;
+  }
+  char buf[256];
+  const char *s = strerror_r(e, buf, sizeof(buf));
+  snprintf(out, size, "%s", s);
+  if (out[0] != '\0' && !(out[0] == 'I' && out[1] == '/')) out[0] = (char) tolower((unsigned char) out[0]);
+}
+
+// Throws the error for errno `e` of `syscall` on `path` (and `dest`, for two-path calls).
+static napi_value throw_errno(napi_env env, int e, const char *syscall, const char *path, const char *dest) {
+  const char *name = errno_name(e);
+  char code_buf[32];
+  if (name == NULL) {
+    snprintf(code_buf, sizeof(code_buf), "E%d", e);
+    name = code_buf;
+  }
+  char desc[256];
+  errno_message(e, desc, sizeof(desc));
+
+  size_t len = strlen(name) + strlen(desc) + strlen(syscall) + (path ? strlen(path) : 0) + (dest ? strlen(dest) : 0) + 32;
+  char *msg = malloc(len);
+  if (msg == NULL) {
+    napi_throw_error(env, name, desc);
+    return NULL;
+  }
+  if (path != NULL && dest != NULL) snprintf(msg, len, "%s: %s, %s '%s' -> '%s'", name, desc, syscall, path, dest);
+  else if (path != NULL) snprintf(msg, len, "%s: %s, %s '%s'", name, desc, syscall, path);
+  else snprintf(msg, len, "%s: %s, %s", name, desc, syscall);
+
+  napi_value err, v_msg, v_code, v_errno, v_syscall, v;
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &v_msg);
+  free(msg);
+  napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &v_code);
+  napi_create_error(env, v_code, v_msg, &err);
+  napi_create_int32(env, -e, &v_errno);
+  napi_set_named_property(env, err, "errno", v_errno);
+  napi_set_named_property(env, err, "code", v_code);
+  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &v_syscall);
+  napi_set_named_property(env, err, "syscall", v_syscall);
+  if (path != NULL) {
+    napi_create_string_utf8(env, path, NAPI_AUTO_LENGTH, &v);
+    napi_set_named_property(env, err, "path", v);
+  }
+  if (dest != NULL) {
+    napi_create_string_utf8(env, dest, NAPI_AUTO_LENGTH, &v);
+    napi_set_named_property(env, err, "dest", v);
+  }
+  napi_throw(env, err);
+  return NULL;
+}
+
+// ---- arguments ----------------------------------------------------------------------------
+
+static napi_value throw_type(napi_env env, const char *fn, const char *what) {
+  char msg[160];
+  snprintf(msg, sizeof(msg), "%s: %s", fn, what);
+  napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
+  return NULL;
+}
+
+// A string argument, malloc'd (NUL-terminated); NULL (with a TypeError thrown) otherwise.
+static char *arg_string(napi_env env, napi_value v, const char *fn, const char *what) {
+  napi_valuetype t;
+  size_t len;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_string ||
+      napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) {
+    throw_type(env, fn, what);
+    return NULL;
+  }
+  char *s = malloc(len + 1);
+  if (s == NULL) {
+    napi_throw_error(env, "ENOMEM", "out of memory");
+    return NULL;
+  }
+  napi_get_value_string_utf8(env, v, s, len + 1, &len);
+  if (strlen(s) != len) { // an embedded NUL would silently shorten the path
+    free(s);
+    throw_type(env, fn, "strings must not contain NUL bytes");
+    return NULL;
+  }
+  return s;
+}
+
+static int arg_int64(napi_env env, napi_value v, int64_t *out, const char *fn, const char *what) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_number || napi_get_value_int64(env, v, out) != napi_ok) {
+    throw_type(env, fn, what);
+    return 0;
+  }
+  return 1;
+}
+
+#define ARGS(n) \
+  napi_value argv[n]; \
+  size_t argc = n; \
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL); \
+  if (argc < n) return throw_type(env, FN, "expected " #n " arguments");
+
+// ---- xattrs -------------------------------------------------------------------------------
+
+// lgetxattr(file, name): Buffer. Sized by a query; retried if the value grew in between.
+#define FN "lgetxattr"
+static napi_value js_lgetxattr(napi_env env, napi_callback_info info) {
+  ARGS(2)
+  napi_value result = NULL;
+  char *file = arg_string(env, argv[0], FN, "file must be a string");
+  char *name = file ? arg_string(env, argv[1], FN, "name must be a string") : NULL;
+  if (file == NULL || name == NULL) goto out;
+  for (int attempt = 0; attempt < 8; attempt++) {
+    ssize_t size = lgetxattr(file, name, NULL, 0);
+    if (size < 0) {
+      throw_errno(env, errno, FN, file, NULL);
+      goto out;
+    }
+    char *buf = malloc(size > 0 ? (size_t) size : 1);
+    if (buf == NULL) {
+      throw_errno(env, ENOMEM, FN, file, NULL);
+      goto out;
+    }
+    ssize_t got = lgetxattr(file, name, buf, (size_t) size);
+    if (got < 0) {
+      int e = errno;
+      free(buf);
+      if (e == ERANGE) continue;
+      throw_errno(env, e, FN, file, NULL);
+      goto out;
+    }
+    napi_create_buffer_copy(env, (size_t) got, buf, NULL, &result);
+    free(buf);
+    goto out;
+  }
+  throw_errno(env, ERANGE, FN, file, NULL);
+out:
+  free(file);
+  free(name);
+  return result;
+}
+#undef FN
+
+// lsetxattr(file, name, value: Buffer, flags).
+#define FN "lsetxattr"
+static napi_value js_lsetxattr(napi_env env, napi_callback_info info) {
+  ARGS(4)
+  char *file = NULL, *name = NULL;
+  void *data = NULL;
+  size_t len = 0;
+  bool is_buffer = false;
+  int64_t flags = 0;
+  file = arg_string(env, argv[0], FN, "file must be a string");
+  if (file == NULL) goto out;
+  name = arg_string(env, argv[1], FN, "name must be a string");
+  if (name == NULL) goto out;
+  if (napi_is_buffer(env, argv[2], &is_buffer) != napi_ok || !is_buffer ||
+      napi_get_buffer_info(env, argv[2], &data, &len) != napi_ok) {
+    throw_type(env, FN, "value must be a Buffer");
+    goto out;
+  }
+  if (!arg_int64(env, argv[3], &flags, FN, "flags must be a number")) goto out;
+  if (lsetxattr(file, name, len ? data : "", len, (int) flags) < 0) throw_errno(env, errno, FN, file, NULL);
+out:
+  free(file);
+  free(name);
+  return NULL;
+}
+#undef FN
+
+// llistxattr(file): string[] (names as the kernel lists them).
+#define FN "llistxattr"
+static napi_value js_llistxattr(napi_env env, napi_callback_info info) {
+  ARGS(1)
+  napi_value result = NULL;
+  char *file = arg_string(env, argv[0], FN, "file must be a string");
+  if (file == NULL) return NULL;
+  for (int attempt = 0; attempt < 8; attempt++) {
+    ssize_t size = llistxattr(file, NULL, 0);
+    if (size < 0) {
+      throw_errno(env, errno, FN, file, NULL);
+      goto out;
+    }
+    char *buf = malloc(size > 0 ? (size_t) size : 1);
+    if (buf == NULL) {
+      throw_errno(env, ENOMEM, FN, file, NULL);
+      goto out;
+    }
+    ssize_t got = llistxattr(file, buf, (size_t) size);
+    if (got < 0) {
+      int e = errno;
+      free(buf);
+      if (e == ERANGE) continue;
+      throw_errno(env, e, FN, file, NULL);
+      goto out;
+    }
+    napi_create_array(env, &result);
+    uint32_t n = 0;
+    for (ssize_t pos = 0; pos < got;) {
+      size_t len = strnlen(buf + pos, (size_t) (got - pos));
+      if (len > 0) {
+        napi_value name;
+        napi_create_string_utf8(env, buf + pos, len, &name);
+        napi_set_element(env, result, n++, name);
+      }
+      pos += (ssize_t) len + 1;
+    }
+    free(buf);
+    goto out;
+  }
+  throw_errno(env, ERANGE, FN, file, NULL);
+out:
+  free(file);
+  return result;
+}
+#undef FN
+
+// lremovexattr(file, name).
+#define FN "lremovexattr"
+static napi_value js_lremovexattr(napi_env env, napi_callback_info info) {
+  ARGS(2)
+  char *file = arg_string(env, argv[0], FN, "file must be a string");
+  char *name = file ? arg_string(env, argv[1], FN, "name must be a string") : NULL;
+  if (file != NULL && name != NULL && lremovexattr(file, name) < 0) throw_errno(env, errno, FN, file, NULL);
+  free(file);
+  free(name);
+  return NULL;
+}
+#undef FN
+
+// ---- nodes, times, renames ----------------------------------------------------------------
+
+// mknod(file, mode, dev): mode includes the type (S_IFIFO, S_IFCHR, ...); dev as from stat's
+// rdev (glibc's makedev encoding).
+#define FN "mknod"
+static napi_value js_mknod(napi_env env, napi_callback_info info) {
+  ARGS(3)
+  int64_t mode, dev;
+  char *file = arg_string(env, argv[0], FN, "file must be a string");
+  if (file == NULL) return NULL;
+  if (arg_int64(env, argv[1], &mode, FN, "mode must be a number") &&
+      arg_int64(env, argv[2], &dev, FN, "dev must be a number")) {
+    if (mknod(file, (mode_t) mode, (dev_t) dev) < 0) throw_errno(env, errno, FN, file, NULL);
+  }
+  free(file);
+  return NULL;
+}
+#undef FN
+
+// utimensat(file, atimeSec, atimeNsec, mtimeSec, mtimeNsec): AT_SYMLINK_NOFOLLOW, so a symlink
+// gets its own times. nsec may be UTIME_NOW or UTIME_OMIT (then sec is ignored).
+#define FN "utimensat"
+static napi_value js_utimensat(napi_env env, napi_callback_info info) {
+  ARGS(5)
+  int64_t v[4];
+  char *file = arg_string(env, argv[0], FN, "file must be a string");
+  if (file == NULL) return NULL;
+  for (int i = 0; i < 4; i++) {
+    if (!arg_int64(env, argv[i + 1], &v[i], FN, "times must be numbers")) goto out;
+  }
+  struct timespec ts[2] = { { (time_t) v[0], (long) v[1] }, { (time_t) v[2], (long) v[3] } };
+  if (utimensat(AT_FDCWD, file, ts, AT_SYMLINK_NOFOLLOW) < 0) throw_errno(env, errno, FN, file, NULL);
+out:
+  free(file);
+  return NULL;
+}
+#undef FN
+
+// renameat2(from, to, flags): RENAME_NOREPLACE, RENAME_EXCHANGE, RENAME_WHITEOUT. Through
+// syscall(2), which works whatever the glibc version.
+#define FN "renameat2"
+static napi_value js_renameat2(napi_env env, napi_callback_info info) {
+  ARGS(3)
+  int64_t flags;
+  char *from = arg_string(env, argv[0], FN, "from must be a string");
+  char *to = from ? arg_string(env, argv[1], FN, "to must be a string") : NULL;
+  if (from != NULL && to != NULL && arg_int64(env, argv[2], &flags, FN, "flags must be a number")) {
+    if (syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to, (unsigned int) flags) < 0) {
+      throw_errno(env, errno, FN, from, to);
+    }
+  }
+  free(from);
+  free(to);
+  return NULL;
+}
+#undef FN
+
+// ---- module -------------------------------------------------------------------------------
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+    { "lgetxattr", NULL, js_lgetxattr, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "lsetxattr", NULL, js_lsetxattr, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "llistxattr", NULL, js_llistxattr, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "lremovexattr", NULL, js_lremovexattr, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "mknod", NULL, js_mknod, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "utimensat", NULL, js_utimensat, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "renameat2", NULL, js_renameat2, NULL, NULL, NULL, napi_enumerable, NULL },
+  };
+  napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
+  return exports;
+}
+
 NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

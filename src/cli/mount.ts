@@ -1,4 +1,64 @@
+// ufs mount / umount / mounts: thin wrappers over src/fuse (Contract 4).
 import type { Command } from 'commander';
+import { UfsError } from '../common/errors.js';
+import { listMounts, mountUnion, unmountUnion, type MountRecord } from '../fuse/index.js';
 
-// ufs mount / umount / mounts: filled in with the union filesystem (issue 2).
-export function registerMountCommands(_program: Command): void {}
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
+interface MountOpts {
+  lower: string[];
+  upper?: string;
+}
+
+export function registerMountCommands(program: Command): void {
+  program
+    .command('mount')
+    .description(
+      'mount layer directories as one union filesystem (first --lower is the top); ' +
+        'without --upper the mount is read-only. Layers use OCI whiteouts (.wh.NAME, .wh..wh..opq).',
+    )
+    .usage('--lower DIR [--lower DIR ...] [--upper DIR] MOUNTPOINT')
+    .argument('[args...]')
+    .option('--lower <dir>', 'a read-only layer directory; repeat, top first', collect, [] as string[])
+    .option('--upper <dir>', 'the writable layer directory (must exist)')
+    .action(async (args: string[], opts: MountOpts) => {
+      if (opts.lower.length > 0) {
+        if (args.length !== 1) throw new UfsError('usage: ufs mount --lower DIR [--lower DIR ...] [--upper DIR] MOUNTPOINT');
+        await mountUnion({ lowers: opts.lower, ...(opts.upper !== undefined ? { upper: opts.upper } : {}), mountpoint: args[0]! });
+        return;
+      }
+      // ---- image form: `ufs mount IMAGE [MOUNTPOINT] [--layer N]` (images engineer) goes here ----
+      throw new UfsError('usage: ufs mount --lower DIR [--lower DIR ...] [--upper DIR] MOUNTPOINT');
+    });
+
+  program
+    .command('umount')
+    .alias('unmount')
+    .description('unmount a ufs mount and stop its server')
+    .argument('<mountpoint>')
+    .action(async (mountpoint: string) => {
+      await unmountUnion(mountpoint);
+    });
+
+  program
+    .command('mounts')
+    .description('list the mounts ufs has made')
+    .option('--json', 'print JSON')
+    .action(async (opts: { json?: boolean }) => {
+      const mounts = await listMounts();
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify(mounts, null, 2)}\n`);
+        return;
+      }
+      process.stdout.write(table(mounts));
+    });
+}
+
+function table(mounts: MountRecord[]): string {
+  const rows = [['MOUNTPOINT', 'PID', 'LAYERS', 'UPPER']];
+  for (const m of mounts) {
+    rows.push([m.mountpoint, m.stale ? `${m.pid} (dead)` : String(m.pid), String(m.lowers.length), m.upper ?? '-']);
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('   ')).join('\n') + '\n';
+}

@@ -1,0 +1,232 @@
+#!/usr/bin/env node
+// The bench runner (started by scripts/bench, which owns the run dir and the exit trap).
+// For each run, each session and each contender: a fresh view of the stack, caches
+// dropped, then the session's steps timed one after another. Contenders are interleaved
+// within a run so slow drift of the machine spreads over all of them.
+import { readFileSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { dirname } from 'node:path';
+import {
+  q, run, must, dropCaches, cpuSecs, peakRssKiB, median, killRunning, mounts, firstLine,
+} from './lib.mjs';
+import { makeContenders, unmount } from './contenders.mjs';
+import { sessions, labelOf } from './rows.mjs';
+import { render } from './report.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+function parseArgs(argv) {
+  const a = { runs: 3, only: null, rows: null, timeout: 900 };
+  for (let i = 0; i < argv.length; i++) {
+    const k = argv[i], v = () => argv[++i];
+    if (k === '--stack') a.stack = v();
+    else if (k === '--run-dir') a.runDir = v();
+    else if (k === '--runs') a.runs = Number(v());
+    else if (k === '--only') a.only = v().split(',').filter(Boolean);
+    else if (k === '--rows') a.rows = v().split(',').filter(Boolean);
+    else if (k === '--out') a.out = v();
+    else if (k === '--ufs-main') a.ufsMain = v();
+    else if (k === '--timeout') a.timeout = Number(v());
+    else throw new Error(`unknown argument ${k}`);
+  }
+  return a;
+}
+
+function readEnv(file) {
+  const e = {};
+  for (const l of readFileSync(file, 'utf8').split('\n')) {
+    const m = /^(\w+)=(.*)$/.exec(l);
+    if (m) e[m[1]] = m[2];
+  }
+  return e;
+}
+
+// The reason shown inside a table cell: no paths, no program prefix, at most 48 characters.
+const short = (msg) => {
+  const s = String(msg).replace(/\s+/g, ' ').replace(/\bufs: /g, '').replace(/\/[^\s:'"]+/g, '…').trim();
+  return s.length > 48 ? `${s.slice(0, 47)}…` : s;
+};
+const log = (s) => process.stderr.write(`${s}\n`);
+
+async function main() {
+  const A = parseArgs(process.argv.slice(2));
+  const S = readEnv(`${A.stack}/stack.env`);
+  const runDir = A.runDir;
+
+  // Read-only bind mounts of the cached layers: every contender reads the lowers through
+  // them, so a buggy union can never damage the cache.
+  const ro = {};
+  for (const n of ['layer1', 'layer2', 'layer3', 'plain']) {
+    ro[n] = `${runDir}/ro/${n}`;
+    mkdirSync(ro[n], { recursive: true });
+    await must(`mount --bind ${q(`${A.stack}/${n}`)} ${q(ro[n])} && mount -o remount,bind,ro ${q(ro[n])}`);
+  }
+  const python = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+  const bigBytes = Number(S.BIG_BYTES);
+  const X = {
+    bigRel: S.BIG_REL, bigBytes,
+    bigLabel: bigBytes >= 1 << 30 ? `${bigBytes / (1 << 30)} GiB` : `${bigBytes / (1 << 20)} MiB`,
+    smallRel: S.SMALL_REL, smallFiles: Number(S.SMALL_FILES), smallDirs: Number(S.SMALL_DIRS),
+    entries: Number(S.PLAIN_ENTRIES), smallTar: `${A.stack}/small.tar`,
+    lowerBig: `${ro.layer2}/${S.BIG_REL}`, python, randread: `${here}/randread.py`,
+    randCount: S.MODE === 'full' ? 20000 : 2000, expect: {},
+  };
+  const E = {
+    lowers: [ro.layer3, ro.layer2, ro.layer1], plainRoot: ro.plain, runDir, X,
+    ufsMain: A.ufsMain, ufsRoot: `${runDir}/ufs-root`,
+  };
+
+  // Untimed reference answers, from the plain directory.
+  X.expect.tarBytes = (await must(`tar cf - -C ${q(ro.plain)} ${q(X.smallRel)} | wc -c`)).stdout.trim();
+  X.expect.randread = (await must(`${q(python)} ${q(X.randread)} ${q(`${ro.plain}/${X.bigRel}`)} ${X.randCount}`)).stdout.trim();
+
+  let contenders = makeContenders(E);
+  if (A.only) {
+    const unknown = A.only.filter((n) => !contenders.some((c) => c.name === n));
+    if (unknown.length) throw new Error(`--only: unknown contender ${unknown.join(', ')} (have ${contenders.map((c) => c.name).join(', ')})`);
+    contenders = contenders.filter((c) => c.name === 'plain' || A.only.includes(c.name));
+  }
+  let chosen = sessions;
+  if (A.rows) {
+    chosen = sessions.filter((s) => A.rows.includes(s.id) || s.steps.some((st) => A.rows.includes(st.id)));
+    if (!chosen.length) throw new Error(`--rows: nothing matches (have ${sessions.flatMap((s) => s.steps.map((st) => st.id)).join(', ')})`);
+  }
+  const steps = chosen.flatMap((s) => s.steps);
+
+  const R = {
+    mode: S.MODE, runs: A.runs, contenders: contenders.map((c) => c.name),
+    steps: steps.map((st) => ({ id: st.id, label: labelOf(st, X) })),
+    cells: {}, servers: {}, notes: [], stack: S,
+    stackText: `${S.MODE === 'full' ? 'Debian 12 minbase' : 'busybox'} root (${S.LAYER1_ENTRIES} entries) + ` +
+      `${X.bigLabel} file + ${X.smallFiles} files of 1-8 KiB in ${X.smallDirs} dirs; ${X.entries} entries merged`,
+  };
+  for (const st of steps) R.cells[st.id] = {};
+  const note = (n) => { if (!R.notes.includes(n)) R.notes.push(n); };
+
+  const dead = new Map(); // contender -> reason it is out for the rest of the run
+  for (const c of contenders) {
+    const why = await c.check();
+    if (why) { dead.set(c.name, why); note(`${c.name}: n/a: ${why}`); }
+    if (c.fuse) R.servers[c.name] = { peakRssKiB: null, cpuTotal: 0 };
+  }
+
+  const open = new Set(); // views not yet closed, for Ctrl-C
+  let stopping = false;
+  const stop = async (sig) => {
+    if (stopping) return;
+    stopping = true;
+    log(`bench: ${sig}: unmounting`);
+    killRunning();
+    for (const v of open) await v.close().catch(() => {});
+    process.exit(130);
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+
+  let seq = 0;
+  for (let runNo = 1; runNo <= A.runs; runNo++) {
+    for (const s of chosen) {
+      for (const c of contenders) {
+        if (stopping) await new Promise(() => {}); // stop() is unmounting and will exit
+        const cells = s.steps.map((st) => (R.cells[st.id][c.name] ??= { runs: [] }));
+        if (dead.has(c.name)) {
+          for (const cl of cells) Object.assign(cl, { unavailable: true, short: short(dead.get(c.name)) });
+          continue;
+        }
+        if (cells.some((cl) => cl.fail)) continue; // failed before: its later runs would too
+        const sdir = `${runDir}/s/${String(++seq).padStart(3, '0')}-${c.name}-${s.id}`;
+        mkdirSync(sdir, { recursive: true });
+        let view;
+        try {
+          view = await c.open({ dir: sdir, writes: s.writes, needs: s.needs });
+        } catch (e) {
+          dead.set(c.name, e.message);
+          note(`${c.name}: ${e.message}`);
+          for (const cl of cells) Object.assign(cl, { unavailable: true, short: short(e.message) });
+          log(`[${runNo}/${A.runs}] ${s.id.padEnd(7)} ${c.name.padEnd(15)} ${e.message}`);
+          continue;
+        }
+        open.add(view);
+        const line = [];
+        try {
+          await dropCaches();
+          for (let i = 0; i < s.steps.length; i++) {
+            const st = s.steps[i], cl = cells[i];
+            const cpu0 = view.pid ? cpuSecs(view.pid) : null;
+            const r = await run(st.cmd(view.root, X), { timeoutMs: A.timeout * 1000 });
+            const cpu1 = view.pid ? cpuSecs(view.pid) : null;
+            let err = null;
+            if (r.timedOut) err = `timed out after ${A.timeout} s`;
+            else if (r.code !== 0) err = firstLine(r.stderr) || `exit ${r.code ?? r.signal}`;
+            else err = await st.check(r, view.root, X);
+            if (err) {
+              Object.assign(cl, { fail: err, short: short(err) });
+              note(`${c.name}, ${labelOf(st, X)}: ${err}`);
+              line.push(`${st.id} FAIL: ${err}`);
+              break; // the session's later steps depend on this one
+            }
+            cl.runs.push({ secs: r.secs, cpu: cpu0 != null && cpu1 != null ? cpu1 - cpu0 : null });
+            line.push(`${st.id} ${r.secs.toFixed(3)}s`);
+          }
+          if (view.pid) {
+            const srv = R.servers[c.name];
+            const k = peakRssKiB(view.pid);
+            if (k != null) srv.peakRssKiB = Math.max(srv.peakRssKiB ?? 0, k);
+            srv.cpuTotal += cpuSecs(view.pid) ?? 0;
+          }
+        } finally {
+          open.delete(view);
+          try {
+            await view.close();
+          } catch (e) {
+            dead.set(c.name, e.message);
+            note(`${c.name}: ${e.message}`);
+          }
+        }
+        log(`[${runNo}/${A.runs}] ${s.id.padEnd(7)} ${c.name.padEnd(15)} ${line.join('  ')}`);
+        // The session's files go, unless something is still mounted inside (the trap's job then).
+        if (!mounts().some((m) => m.target.startsWith(`${sdir}/`))) {
+          await run(`rm -rf --one-file-system ${q(sdir)}`);
+        }
+      }
+    }
+  }
+
+  for (const st of steps) {
+    for (const [name, cl] of Object.entries(R.cells[st.id])) {
+      cl.median = !cl.fail && !cl.unavailable && cl.runs.length ? median(cl.runs.map((r) => r.secs)) : null;
+      if (cl.median != null && cl.runs.length < A.runs) note(`${name}, ${labelOf(st, X)}: only ${cl.runs.length} of ${A.runs} runs`);
+    }
+  }
+  for (const n of ['layer1', 'layer2', 'layer3', 'plain']) await unmount(ro[n]);
+
+  R.meta = await meta(A);
+  const md = render(R);
+  mkdirSync(A.out, { recursive: true });
+  writeFileSync(`${A.out}/results.md`, `# ufs bench, ${R.meta.date}\n\n${R.meta.text}\n\n${md}`);
+  writeFileSync(`${A.out}/results.json`, `${JSON.stringify(R, null, 2)}\n`);
+  process.stdout.write(`\n${md}\n`);
+}
+
+async function meta(A) {
+  const one = async (cmd) => firstLine((await run(cmd, { timeoutMs: 30_000 })).stdout);
+  const m = {
+    date: new Date().toISOString(),
+    kernel: await one('uname -r'),
+    cpus: await one('nproc'),
+    memory: await one("free -m | awk '/^Mem:/ {print $2 \" MiB\"}'"),
+    disk: await one(`findmnt -n -o SOURCE,FSTYPE -T ${q(A.runDir)}`),
+    node: process.version,
+    fuseOverlayfs: await one('fuse-overlayfs --version 2>&1 | grep -i "fuse-overlayfs: version"'),
+    unionfs: await one('unionfs --version 2>&1 | grep -i "unionfs-fuse version"'),
+    ufs: await one(`git -C ${q(`${here}/../..`)} rev-parse --short HEAD`),
+  };
+  m.text = `Machine: Linux ${m.kernel}, ${m.cpus} CPUs, ${m.memory}, ${m.disk}; node ${m.node}; ` +
+    `${m.fuseOverlayfs || 'fuse-overlayfs ?'}; ${m.unionfs || 'unionfs-fuse ?'}; ufs at ${m.ufs || '?'} (working tree).`;
+  return m;
+}
+
+main().catch((e) => {
+  log(`bench: ${e.message}`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,49 @@
+// The libfuse mount options of a ufs mount.
+//
+// Lower layers never change and the mount is the only writer of its upper, so every change
+// passes through the kernel and the kernel may cache as long as it likes: entries, attributes,
+// negative lookups and file pages (kernel_cache). use_ino + readdir_ino report our own stable
+// inode numbers (same path, same st_ino across copy-up; hard links share one). Requests are as
+// large as libfuse2 allows (protocol 7.19: 128 KiB). Permission checks are the kernel's, from the
+// mode bits (default_permissions), for every user (allow_other), as on ext4.
+
+// A day: the kernel never needs to ask again within any realistic container lifetime that
+// matters, and invalidation is implicit because all writes go through this mount.
+export const CACHE_TIMEOUT_S = 86400;
+export const MAX_IO = 131072;
+
+export interface MountOptionsInput {
+  upper?: string;
+  fsname: string;
+}
+
+export function mountOptions(spec: MountOptionsInput): string[] {
+  const options = [
+    'use_ino',
+    'readdir_ino',
+    'big_writes',
+    `max_write=${MAX_IO}`,
+    `max_read=${MAX_IO}`,
+    'kernel_cache',
+    `entry_timeout=${CACHE_TIMEOUT_S}`,
+    `attr_timeout=${CACHE_TIMEOUT_S}`,
+    `negative_timeout=${CACHE_TIMEOUT_S}`,
+    // Unlinked-but-open files stay served by their handle (no .fuse_hidden* renames in upper).
+    'hard_remove',
+    'allow_other',
+    'default_permissions',
+    // Like mount(8) and overlayfs: a non-empty mountpoint is simply covered.
+    'nonempty',
+    `fsname=${fsnameOption(spec.fsname)}`,
+    'subtype=ufs',
+  ];
+  if (!spec.upper) options.push('ro');
+  return options;
+}
+
+// fsname ends up in /proc/self/mountinfo and inside a comma-separated option string:
+// keep it short and free of separators and whitespace.
+export function fsnameOption(name: string): string {
+  const clean = name.replace(/[^A-Za-z0-9_.:@+-]/g, '_').slice(0, 64);
+  return clean.startsWith('ufs:') ? clean : `ufs:${clean}`;
+}

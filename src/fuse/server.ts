@@ -1,0 +1,136 @@
+// The serving process of one ufs mount (dist/src/fuse/server.js), spawned detached by
+// mountUnion with the spec as JSON in argv[2], stdout/stderr on its log file, and an IPC
+// channel on which it reports `ready` (mounted and answering) or one `error` line, then
+// disconnects. It exits when the mount goes away (umount from anywhere), or unmounts itself on
+// SIGTERM/SIGINT. It never touches its own mountpoint: every path it uses is a layer path, so
+// no request of ours can wait on our own FUSE loop.
+import { execFile } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import { UnionFs } from '../unionfs/index.js';
+import { readMountInfo } from './mountinfo.js';
+import { loadFuse, type FuseInstance } from './native.js';
+import { makeOps } from './ops.js';
+import { mountOptions } from './options.js';
+import type { MountRecord, ServerMessage, ServerSpec } from './spec.js';
+
+function log(message: string): void {
+  process.stderr.write(`${new Date().toISOString()} ufs-fuse[${process.pid}] ${message}\n`);
+}
+
+function send(msg: ServerMessage): Promise<void> {
+  return new Promise((resolve) => {
+    if (!process.send || !process.connected) return resolve();
+    process.send(msg, undefined, {}, () => resolve());
+  });
+}
+
+async function fail(message: string): Promise<never> {
+  log(`mount failed: ${message}`);
+  await send({ type: 'error', message });
+  process.exit(1);
+}
+
+function firstLine(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
+}
+
+async function writeRecord(spec: ServerSpec): Promise<void> {
+  const record: MountRecord = {
+    mountpoint: spec.mountpoint,
+    pid: process.pid,
+    lowers: spec.lowers,
+    ...(spec.upper ? { upper: spec.upper } : {}),
+    fsname: spec.fsname,
+    started: new Date().toISOString(),
+    log: spec.log,
+  };
+  const tmp = `${spec.recordFile}.${process.pid}.tmp`;
+  await fs.writeFile(tmp, `${JSON.stringify(record, null, 2)}\n`);
+  await fs.rename(tmp, spec.recordFile);
+}
+
+let exiting = false;
+// Gone for good: drop our record and log (both describe a mount that no longer exists).
+async function exitClean(code: number, why: string): Promise<never> {
+  if (!exiting) {
+    exiting = true;
+    log(`exiting: ${why}`);
+    await fs.rm(spec.recordFile, { force: true }).catch(() => {});
+    if (code === 0) await fs.rm(spec.log, { force: true }).catch(() => {});
+  }
+  process.exit(code);
+}
+
+// A lazy unmount (detach now, finish when the last user lets go) that does not wait on us.
+function detach(mountpoint: string): Promise<void> {
+  return new Promise((resolve) => {
+    execFile('fusermount', ['-uz', mountpoint], (err, _out, stderr) => {
+      if (err) log(`fusermount -uz: ${stderr.trim() || err.message}`);
+      resolve();
+    });
+  });
+}
+
+const spec = JSON.parse(process.argv[2] ?? '{}') as ServerSpec;
+if (!spec.mountpoint || !Array.isArray(spec.lowers)) {
+  process.stderr.write('usage: server.js SPEC-JSON (spawned by ufs mount)\n');
+  process.exit(2);
+}
+
+// A filesystem serving a container must not die of one bad request: log and carry on.
+process.on('uncaughtException', (err) => log(`uncaught exception: ${err.stack ?? err}`));
+process.on('unhandledRejection', (err) => log(`unhandled rejection: ${err instanceof Error ? err.stack : String(err)}`));
+process.on('disconnect', () => {}); // the mounting process is done with us; keep serving
+process.on('SIGHUP', () => {});
+
+log(`starting: ${JSON.stringify(spec)} UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE ?? 'default'}`);
+
+const union = new UnionFs({ lowers: spec.lowers, ...(spec.upper ? { upper: spec.upper } : {}) });
+try {
+  await union.init();
+} catch (err) {
+  await fail(firstLine(err));
+}
+
+// Last check before mounting, against a concurrent mount of the same mountpoint.
+if ((await readMountInfo()).some((m) => m.mountpoint === spec.mountpoint)) {
+  await fail(`${spec.mountpoint} is busy: something is already mounted there`);
+}
+
+let mounted = false;
+const Fuse = loadFuse();
+const fuse: FuseInstance = new Fuse(spec.mountpoint, makeOps(union, log), {
+  options: mountOptions(spec),
+  passthrough: true,
+  timeout: false,
+  // The FUSE loop ended: unmounted from anywhere (ufs umount, fusermount -u, umount).
+  onUnmount: () => void exitClean(0, 'unmounted'),
+});
+
+async function terminate(signal: string): Promise<void> {
+  if (exiting) return;
+  log(`${signal}: unmounting`);
+  if (mounted) await detach(spec.mountpoint);
+  await exitClean(0, signal);
+}
+process.on('SIGTERM', () => void terminate('SIGTERM'));
+process.on('SIGINT', () => void terminate('SIGINT'));
+
+// fuse-native may leave its handles unreferenced; we decide when to exit, not the event loop.
+setInterval(() => {}, 1 << 30);
+
+try {
+  await new Promise<void>((resolve, reject) => fuse.mount((err) => (err ? reject(err) : resolve())));
+} catch (err) {
+  // libfuse prints its reason ("fuse: ...") on our stderr, the log, which the parent reads.
+  await fail(firstLine(err));
+}
+mounted = true;
+log(`mounted ${spec.mountpoint} (${mountOptions(spec).join(',')})`);
+try {
+  await writeRecord(spec);
+} catch (err) {
+  log(`cannot write the mount record ${spec.recordFile}: ${firstLine(err)}`);
+}
+await send({ type: 'ready', pid: process.pid });
+if (process.connected) process.disconnect();

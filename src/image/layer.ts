@@ -1,0 +1,206 @@
+// Layers between blob and directory: verify a layer blob (its diff_id) and unpack it into a
+// temp dir (outside the lock), then install it under the lock: meta first, the directory
+// renamed into place last, so `layers/<hex>/` appears whole or not at all.
+import crypto, { type Hash } from 'node:crypto';
+import { once } from 'node:events';
+import fs from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import zlib from 'node:zlib';
+import { UfsError } from '../common/errors.js';
+import { fsyncDirSync } from '../store/fsutil.js';
+import { type LayerMeta, rmTreeSync, type Store } from '../store/index.js';
+import { readTar } from './tar/reader.js';
+import { MT } from './types.js';
+import { unpackEntries, type UnpackStats } from './unpack.js';
+
+export type Compression = 'gzip' | 'none';
+
+export interface PreparedLayer {
+  diffId: string;
+  blob: { digest: string; size: number; mediaType: string };
+  tarSize: number;
+  stats?: UnpackStats; // set when unpacked
+  tmpDir?: string; // the unpacked layer, waiting for install
+  tmpBlob?: string; // the blob file, waiting for install (made here, e.g. by commit)
+}
+
+const CHUNK = 1 << 20;
+
+export function detectCompression(head: Buffer, what: string): Compression {
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
+  if (head.length >= 4 && head.readUInt32BE(0) === 0x28b52ffd) throw new UfsError(`${what}: zstd-compressed layers are not supported`);
+  if (head.length >= 3 && head.toString('latin1', 0, 3) === 'BZh') throw new UfsError(`${what}: bzip2-compressed layers are not supported`);
+  if (head.length >= 6 && head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) {
+    throw new UfsError(`${what}: xz-compressed layers are not supported`);
+  }
+  return 'none';
+}
+
+export function fileHead(file: string, n = 8): Buffer {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const b = Buffer.alloc(n);
+    const got = fs.readSync(fd, b, 0, n, 0);
+    return b.subarray(0, got);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+export function mediaTypeFor(c: Compression): string {
+  return c === 'gzip' ? MT.ociLayerGzip : MT.ociLayer;
+}
+
+function tap(hash: Hash, count: { n: number }) {
+  return async function* (source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+    for await (const chunk of source) {
+      hash.update(chunk);
+      count.n += chunk.length;
+      yield chunk;
+    }
+  };
+}
+
+function gunzip(): zlib.Gunzip {
+  return zlib.createGunzip({ chunkSize: 256 * 1024 });
+}
+
+// Reads a stored or spooled blob: checks its diff_id and, when `unpack`, unpacks it to tmp/.
+export async function prepareLayerFromBlob(
+  store: Store,
+  blobFile: string,
+  opts: { blobDigest: string; expectDiffId?: string; unpack: boolean; onBytes?: (n: number) => void },
+): Promise<PreparedLayer> {
+  const what = `layer ${opts.blobDigest}`;
+  const compression = detectCompression(fileHead(blobFile), what);
+  const size = fs.statSync(blobFile).size;
+  const diffHash = crypto.createHash('sha256');
+  const count = { n: 0 };
+  const tmpDir = opts.unpack ? store.tmpPath('layer') : undefined;
+  if (tmpDir) fs.mkdirSync(tmpDir, 0o700);
+  let stats: UnpackStats | undefined;
+  const source = fs.createReadStream(blobFile, { highWaterMark: CHUNK });
+  if (opts.onBytes) source.on('data', (c) => opts.onBytes!(c.length));
+  const consume = async (tarBytes: AsyncIterable<Buffer>) => {
+    if (tmpDir) stats = await unpackEntries(readTar(tarBytes), tmpDir);
+    else for await (const _ of tarBytes);
+  };
+  try {
+    try {
+      if (compression === 'gzip') await pipeline(source, gunzip(), tap(diffHash, count), consume);
+      else await pipeline(source, tap(diffHash, count), consume);
+    } catch (err) {
+      if (err instanceof UfsError) throw new UfsError(`${what}: ${err.message}`);
+      const code = (err as { code?: string }).code ?? '';
+      if (code.startsWith('Z_')) throw new UfsError(`${what}: corrupt gzip data`);
+      throw err;
+    }
+    const diffId = `sha256:${diffHash.digest('hex')}`;
+    if (opts.expectDiffId && opts.expectDiffId !== diffId) {
+      throw new UfsError(`${what}: diff_id mismatch: the config says ${opts.expectDiffId}, the content is ${diffId}`);
+    }
+    return {
+      diffId,
+      blob: { digest: opts.blobDigest, size, mediaType: mediaTypeFor(compression) },
+      tarSize: count.n,
+      ...(stats ? { stats } : {}),
+      ...(tmpDir ? { tmpDir } : {}),
+    };
+  } catch (err) {
+    if (tmpDir) rmTreeSync(tmpDir);
+    throw err;
+  }
+}
+
+// Makes a layer from a tar stream we produce (commit, busybox): one pass that hashes the tar
+// (diff_id), gzips it into a temp blob (hashing that too) and unpacks it to a temp dir: the
+// stored layer directory is exactly what the tar says, by the same code path as `load`.
+export async function prepareLayerFromTar(store: Store, tar: AsyncIterable<Buffer>): Promise<PreparedLayer> {
+  const tmpDir = store.tmpPath('layer');
+  const tmpBlob = store.tmpPath('blob');
+  fs.mkdirSync(tmpDir, 0o700);
+  const diffHash = crypto.createHash('sha256');
+  const blobHash = crypto.createHash('sha256');
+  const tarCount = { n: 0 };
+  const blobCount = { n: 0 };
+  const gz = zlib.createGzip({ level: 6, chunkSize: 256 * 1024 });
+  const out = fs.createWriteStream(tmpBlob, { flags: 'wx', mode: 0o644 });
+  const written = pipeline(gz, tap(blobHash, blobCount), out);
+  written.catch(() => {}); // awaited below; avoid an unhandled rejection meanwhile
+  try {
+    async function* tee(): AsyncGenerator<Buffer> {
+      for await (const chunk of tar) {
+        diffHash.update(chunk);
+        tarCount.n += chunk.length;
+        if (!gz.write(chunk)) await once(gz, 'drain');
+        yield chunk;
+      }
+      gz.end();
+    }
+    const stats = await unpackEntries(readTar(tee()), tmpDir);
+    await written;
+    const fd = fs.openSync(tmpBlob, 'r');
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    return {
+      diffId: `sha256:${diffHash.digest('hex')}`,
+      blob: { digest: `sha256:${blobHash.digest('hex')}`, size: blobCount.n, mediaType: MT.ociLayerGzip },
+      tarSize: tarCount.n,
+      stats,
+      tmpDir,
+      tmpBlob,
+    };
+  } catch (err) {
+    gz.destroy();
+    rmTreeSync(tmpDir);
+    fs.rmSync(tmpBlob, { force: true });
+    throw err;
+  }
+}
+
+// Under the store lock: puts a prepared layer (and its blob, if we made it) in place, or
+// drops ours if the store already has it. If the layer vanished since we checked (removed
+// meanwhile) and we did not unpack it, it is unpacked now from its stored blob.
+export async function installLayer(store: Store, layer: PreparedLayer): Promise<LayerMeta> {
+  if (!store.holdsLock()) throw new Error('installLayer without the store lock');
+  if (layer.tmpBlob) {
+    store.installBlobFile(layer.tmpBlob, layer.blob.digest);
+    delete layer.tmpBlob;
+  }
+  const existing = store.hasLayer(layer.diffId) ? store.layerMeta(layer.diffId) : undefined;
+  if (existing) {
+    if (layer.tmpDir) rmTreeSync(layer.tmpDir);
+    delete layer.tmpDir;
+    return existing;
+  }
+  if (!layer.tmpDir) {
+    const again = await prepareLayerFromBlob(store, store.blobPath(layer.blob.digest), {
+      blobDigest: layer.blob.digest,
+      expectDiffId: layer.diffId,
+      unpack: true,
+    });
+    layer.tmpDir = again.tmpDir!;
+    layer.stats = again.stats!;
+  }
+  const meta: LayerMeta = {
+    diffId: layer.diffId,
+    size: layer.stats?.size ?? 0,
+    tarSize: layer.tarSize,
+    entries: layer.stats?.entries ?? 0,
+    blob: layer.blob,
+    created: new Date().toISOString(),
+  };
+  const dir = store.layerDir(layer.diffId);
+  rmTreeSync(dir); // a directory without its meta is a leftover, never a layer
+  store.writeLayerMeta(meta);
+  fs.renameSync(layer.tmpDir, dir);
+  fsyncDirSync(store.layersDir());
+  delete layer.tmpDir;
+  return meta;
+}
+
+// Removes whatever temp files a prepared layer still owns (on failure paths).
+export function discardPrepared(layer: PreparedLayer): void {
+  if (layer.tmpDir) rmTreeSync(layer.tmpDir);
+  if (layer.tmpBlob) fs.rmSync(layer.tmpBlob, { force: true });
+}

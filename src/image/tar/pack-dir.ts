@@ -1,0 +1,105 @@
+// A directory as a deterministic layer tar (commit): names in byte order, parents before
+// children, numeric owners, empty uname/gname, mtime in whole seconds, no atime/ctime,
+// hard links within the tree as link entries, xattrs as SCHILY.xattr pax records. Whiteouts
+// are plain files and go in as they are. Skipped: the union's temp names (.wh..wh..ufs.*),
+// its private xattrs (trusted.ufs.*) and sockets (as Docker does).
+import fs from 'node:fs';
+import { UfsError } from '../../common/errors.js';
+import { devMajor, devMinor, listXattrsSync } from '../native.js';
+import type { TarType } from './reader.js';
+import { encodeHeader, padding, TAR_END, type WriteHeader } from './writer.js';
+
+const READ_CHUNK = 1 << 20;
+
+export function skipUnionTemp(name: string): boolean {
+  return name.startsWith('.wh..wh..ufs.');
+}
+
+function byBytes(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}
+
+function typeOf(st: fs.BigIntStats): TarType | null {
+  if (st.isFile()) return 'file';
+  if (st.isDirectory()) return 'dir';
+  if (st.isSymbolicLink()) return 'symlink';
+  if (st.isCharacterDevice()) return 'char';
+  if (st.isBlockDevice()) return 'block';
+  if (st.isFIFO()) return 'fifo';
+  return null; // socket
+}
+
+export async function* tarDirectory(root: string): AsyncGenerator<Buffer> {
+  const links = new Map<string, string>(); // dev:ino -> first name
+  const buf = Buffer.allocUnsafe(READ_CHUNK);
+  // Depth-first, pre-order, children sorted: the order Go's filepath.Walk gives Docker.
+  const stack: string[] = sortedChildren(root, '').reverse();
+  while (stack.length) {
+    const rel = stack.pop()!;
+    const file = `${root}/${rel}`;
+    const st = fs.lstatSync(file, { bigint: true });
+    const type = typeOf(st);
+    if (!type) continue;
+    const h: WriteHeader = {
+      name: rel,
+      type,
+      mode: Number(st.mode & 0o7777n),
+      uid: Number(st.uid),
+      gid: Number(st.gid),
+      mtimeSec: Number(st.mtimeNs / 1_000_000_000n),
+    };
+    const xattrs = listXattrsSync(file).filter(([n]) => !n.startsWith('trusted.ufs.'));
+    if (xattrs.length) h.xattrs = xattrs.sort((a, b) => byBytes(a[0], b[0]));
+    if (type !== 'dir' && st.nlink > 1n) {
+      const key = `${st.dev}:${st.ino}`;
+      const first = links.get(key);
+      if (first !== undefined) {
+        yield encodeHeader({ ...h, type: 'link', linkname: first });
+        continue;
+      }
+      links.set(key, rel);
+    }
+    if (type === 'symlink') h.linkname = fs.readlinkSync(file);
+    if (type === 'char' || type === 'block') {
+      h.devmajor = devMajor(Number(st.rdev));
+      h.devminor = devMinor(Number(st.rdev));
+    }
+    if (type === 'dir') {
+      yield encodeHeader(h);
+      const kids = sortedChildren(root, rel);
+      for (let i = kids.length - 1; i >= 0; i--) stack.push(kids[i]!);
+      continue;
+    }
+    if (type !== 'file') {
+      yield encodeHeader(h);
+      continue;
+    }
+    const size = Number(st.size);
+    h.size = size;
+    yield encodeHeader(h);
+    const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    try {
+      let left = size;
+      while (left > 0) {
+        const n = fs.readSync(fd, buf, 0, Math.min(READ_CHUNK, left), null);
+        if (n === 0) throw new UfsError(`${rel}: file shrank while being read`);
+        left -= n;
+        yield Buffer.from(buf.subarray(0, n)); // a copy: consumers may hold on to chunks
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+    const pad = padding(size);
+    if (pad.length) yield pad;
+  }
+  yield TAR_END;
+}
+
+function sortedChildren(root: string, rel: string): string[] {
+  const dir = rel === '' ? root : `${root}/${rel}`;
+  return fs
+    .readdirSync(dir)
+    .filter((n) => !skipUnionTemp(n))
+    .sort(byBytes)
+    .map((n) => (rel === '' ? n : `${rel}/${n}`));
+}

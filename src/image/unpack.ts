@@ -1,0 +1,222 @@
+// Unpacks a layer tar into a fresh directory: the layer directory IS the changeset, so OCI
+// whiteouts (.wh.NAME, .wh..wh..opq) land as the plain files they are in the tar.
+// This is the store's first line of defence. Every entry name is normalised, and refused when
+// it is absolute, climbs out with '..', passes through a symlink (or any non-directory)
+// created by an earlier entry, or is a hard link to something outside or missing, or has a
+// type we cannot reproduce. Nothing is ever followed: the parent chain of every entry is
+// known from our own bookkeeping (the directory starts empty and only we write to it), files
+// are created with O_EXCL|O_NOFOLLOW, times and owners set with the l* calls.
+import fs from 'node:fs';
+import path from 'node:path';
+import { UfsError } from '../common/errors.js';
+import { mknodSync, setTimesNsSync, setXattrSync } from './native.js';
+import { type TarEntry, type TarHeader, TarFormatError } from './tar/reader.js';
+
+export interface UnpackStats {
+  size: number; // bytes of regular file content
+  entries: number;
+}
+
+type Kind = 'dir' | 'file' | 'symlink' | 'other';
+
+interface DirMeta {
+  mode: number;
+  uid: number;
+  gid: number;
+  mtimeNs: bigint | null; // null: implicit directory, keeps "now"
+}
+
+const WRITE_FLAGS = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
+const IS_ROOT = process.getuid?.() === 0;
+
+export class UnsafeEntryError extends UfsError {}
+
+// '' for the layer root ('/', '.', './'); throws on absolute or escaping names.
+export function normalizeEntryName(raw: string): string {
+  if (raw.includes('\0')) throw new UnsafeEntryError(`entry ${JSON.stringify(raw)}: name contains a NUL byte`);
+  let name = raw;
+  if (/^\/+$/.test(name)) return ''; // the root itself, as umoci writes it
+  if (name.startsWith('/')) throw new UnsafeEntryError(`entry ${JSON.stringify(raw)}: absolute path`);
+  while (name.startsWith('./')) name = name.slice(2);
+  const out: string[] = [];
+  for (const part of name.split('/')) {
+    if (part === '' || part === '.') continue;
+    if (part === '..') {
+      if (out.length === 0) throw new UnsafeEntryError(`entry ${JSON.stringify(raw)}: path escapes the layer ('..')`);
+      out.pop();
+      continue;
+    }
+    out.push(part);
+  }
+  return out.join('/');
+}
+
+export class Unpacker {
+  private kinds = new Map<string, Kind>();
+  private dirs = new Map<string, DirMeta>();
+  private stats: UnpackStats = { size: 0, entries: 0 };
+
+  constructor(private readonly dest: string) {
+    this.kinds.set('', 'dir');
+  }
+
+  async unpack(entries: AsyncIterable<TarEntry>): Promise<UnpackStats> {
+    try {
+      for await (const entry of entries) await this.entry(entry);
+    } catch (err) {
+      if (err instanceof TarFormatError) throw new UfsError(`bad layer tar: ${err.message}`);
+      throw err;
+    }
+    this.finishDirs();
+    return this.stats;
+  }
+
+  private abs(rel: string): string {
+    return rel === '' ? this.dest : `${this.dest}/${rel}`;
+  }
+
+  // Makes sure every ancestor of `rel` is a directory made by this unpack.
+  private ensureParents(rel: string, raw: string): void {
+    let at = 0;
+    for (;;) {
+      const slash = rel.indexOf('/', at);
+      if (slash < 0) return;
+      const dir = rel.slice(0, slash);
+      at = slash + 1;
+      const kind = this.kinds.get(dir);
+      if (kind === 'dir') continue;
+      if (kind === 'symlink') throw new UnsafeEntryError(`entry ${JSON.stringify(raw)}: path passes through the symlink ${dir}`);
+      if (kind !== undefined) throw new UnsafeEntryError(`entry ${JSON.stringify(raw)}: ${dir} is not a directory`);
+      fs.mkdirSync(this.abs(dir), 0o755);
+      this.kinds.set(dir, 'dir');
+      this.dirs.set(dir, { mode: 0o755, uid: 0, gid: 0, mtimeNs: null });
+    }
+  }
+
+  // A later entry with the same name replaces an earlier one (tar semantics), except that a
+  // directory over a directory only updates its metadata.
+  private clear(rel: string, type: TarHeader['type']): void {
+    const kind = this.kinds.get(rel);
+    if (kind === undefined) return;
+    if (kind === 'dir' && type === 'dir') return;
+    if (kind === 'dir') {
+      if (rel === '') throw new UnsafeEntryError(`entry for the layer root is not a directory`);
+      fs.rmSync(this.abs(rel), { recursive: true, force: true });
+      const prefix = `${rel}/`;
+      for (const k of [...this.kinds.keys()]) if (k.startsWith(prefix)) this.kinds.delete(k);
+      for (const k of [...this.dirs.keys()]) if (k.startsWith(prefix)) this.dirs.delete(k);
+      this.dirs.delete(rel);
+    } else {
+      fs.unlinkSync(this.abs(rel));
+    }
+    this.kinds.delete(rel);
+  }
+
+  private async entry(entry: TarEntry): Promise<void> {
+    const h = entry.header;
+    const raw = h.name;
+    const rel = normalizeEntryName(raw);
+    if (rel === '' && h.type !== 'dir') throw new UnsafeEntryError(`entry ${JSON.stringify(raw)}: the layer root must be a directory`);
+    this.ensureParents(rel, raw);
+    this.clear(rel, h.type);
+    const file = this.abs(rel);
+    this.stats.entries++;
+
+    try {
+      switch (h.type) {
+        case 'dir':
+          if (!this.kinds.has(rel)) fs.mkdirSync(file, 0o700);
+          this.kinds.set(rel, 'dir');
+          this.dirs.set(rel, { mode: h.mode, uid: h.uid, gid: h.gid, mtimeNs: h.mtimeNs });
+          this.owner(file, h, false);
+          this.xattrs(file, h, raw);
+          return; // mode and times once its contents are in
+        case 'file': {
+          const fd = fs.openSync(file, WRITE_FLAGS, 0o600);
+          this.kinds.set(rel, 'file');
+          try {
+            for await (const chunk of entry.body()) {
+              let off = 0;
+              while (off < chunk.length) off += fs.writeSync(fd, chunk, off, chunk.length - off);
+            }
+            if (IS_ROOT || h.uid === process.getuid?.()) fs.fchownSync(fd, h.uid, h.gid);
+            fs.fchmodSync(fd, h.mode); // after chown, which clears setuid/setgid
+          } finally {
+            fs.closeSync(fd);
+          }
+          this.stats.size += h.size;
+          this.xattrs(file, h, raw);
+          setTimesNsSync(file, h.mtimeNs, false);
+          return;
+        }
+        case 'symlink':
+          fs.symlinkSync(h.linkname, file);
+          this.kinds.set(rel, 'symlink');
+          this.owner(file, h, true);
+          this.xattrs(file, h, raw);
+          setTimesNsSync(file, h.mtimeNs, true);
+          return;
+        case 'link': {
+          const target = normalizeEntryName(h.linkname);
+          const kind = this.kinds.get(target);
+          if (target === '' || kind === 'dir') throw new UnsafeEntryError(`entry ${JSON.stringify(raw)}: hard link to a directory`);
+          if (kind === undefined) {
+            throw new UnsafeEntryError(`entry ${JSON.stringify(raw)}: hard link target ${JSON.stringify(h.linkname)} is not in this layer`);
+          }
+          if (target === rel) throw new UnsafeEntryError(`entry ${JSON.stringify(raw)}: hard link to itself`);
+          fs.linkSync(this.abs(target), file);
+          this.kinds.set(rel, kind);
+          return;
+        }
+        case 'char':
+        case 'block':
+        case 'fifo':
+          mknodSync(file, h.type, 0o600, h.devmajor, h.devminor);
+          this.kinds.set(rel, 'other');
+          this.owner(file, h, false);
+          fs.chmodSync(file, h.mode);
+          this.xattrs(file, h, raw);
+          setTimesNsSync(file, h.mtimeNs, false);
+          return;
+      }
+    } catch (err) {
+      if (err instanceof UfsError) throw err;
+      const msg = err instanceof Error ? err.message : String(err);
+      throw new UfsError(`entry ${JSON.stringify(raw)}: ${msg.split('\n')[0]}`);
+    }
+  }
+
+  private owner(file: string, h: TarHeader, isLink: boolean): void {
+    if (!IS_ROOT && h.uid !== process.getuid?.()) return; // rootless: keep our own ids
+    if (isLink) fs.lchownSync(file, h.uid, h.gid);
+    else fs.chownSync(file, h.uid, h.gid);
+  }
+
+  private xattrs(file: string, h: TarHeader, raw: string): void {
+    for (const [name, value] of h.xattrs) {
+      if (name.startsWith('trusted.ufs.')) continue; // the union's private metadata: never from outside
+      try {
+        setXattrSync(file, name, value);
+      } catch (err) {
+        // user.* cannot exist on symlinks or devices; unprivileged cannot set trusted.*
+        const msg = err instanceof Error ? err.message.split('\n')[0] : String(err);
+        if (process.env.UFS_DEBUG) process.stderr.write(`ufs: entry ${JSON.stringify(raw)}: xattr ${name} not kept: ${msg}\n`);
+      }
+    }
+  }
+
+  // Directory modes and times last, deepest first, so writing their contents cannot disturb them.
+  private finishDirs(): void {
+    const list = [...this.dirs.entries()].sort((a, b) => b[0].length - a[0].length);
+    for (const [rel, meta] of list) {
+      const file = this.abs(rel);
+      fs.chmodSync(file, meta.mode);
+      if (meta.mtimeNs !== null) setTimesNsSync(file, meta.mtimeNs, false);
+    }
+    if (!this.dirs.has('')) fs.chmodSync(this.dest, 0o755);
+  }
+}
+
+export function unpackEntries(entries: AsyncIterable<TarEntry>, dest: string): Promise<UnpackStats> {
+  return new Unpacker(path.resolve(dest)).unpack(entries);
+}

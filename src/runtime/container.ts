@@ -1,0 +1,149 @@
+// The container record: <root>/containers/<id>/config.json, written atomically, plus the
+// paths of everything else a container owns in its directory.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { UfsError, errnoCode } from '../common/errors.js';
+
+export type ContainerStatus = 'created' | 'running' | 'exited';
+
+export interface ContainerState {
+  Status: ContainerStatus;
+  Pid: number;            // host pid of the container's pid 1 (0 when not running)
+  PidStartTime?: number;  // its /proc start time, so a reused pid is not mistaken for it
+  InitPid?: number;       // host pid of the outer ufs-init
+  MonitorPid: number;     // the ufs process that owns the running container
+  MonitorStartTime?: number;
+  ExitCode: number;
+  StartedAt: string;      // ISO time, or '' before the first start
+  FinishedAt: string;
+  Error?: string;
+}
+
+export interface ContainerConfig {
+  Hostname: string;
+  User: string;
+  Env: string[];
+  Cmd: string[] | null;
+  Entrypoint: string[] | null;
+  WorkingDir: string;
+  Tty: boolean;
+  OpenStdin: boolean;
+  Image: string;          // the reference the user gave
+  Labels?: Record<string, string>;
+  StopSignal?: string;
+}
+
+export interface BindMount {
+  source: string;         // absolute host path
+  target: string;         // absolute container path
+  readonly: boolean;
+}
+
+export interface HostConfig {
+  Binds: string[];        // as given: HOSTDIR:DIR[:ro]
+  Mounts: BindMount[];
+  NetworkMode: 'none' | 'host';
+  AutoRemove: boolean;
+}
+
+export interface ContainerRecord {
+  Id: string;             // 64 hex
+  Name: string;
+  Image: string;          // image id, sha256:<hex>
+  ImageRef: string;       // what the user typed
+  Created: string;        // ISO time
+  Path: string;           // the command: Path + Args (ENTRYPOINT and CMD combined)
+  Args: string[];
+  Config: ContainerConfig;
+  State: ContainerState;
+  HostConfig: HostConfig;
+  LogPath: string;
+}
+
+// Where a container's files live.
+export class ContainerPaths {
+  constructor(readonly dir: string) {}
+  get config() { return path.join(this.dir, 'config.json'); }
+  get upper() { return path.join(this.dir, 'upper'); }
+  get merged() { return path.join(this.dir, 'merged'); }
+  get init() { return path.join(this.dir, 'init'); }
+  get spec() { return path.join(this.dir, 'spec.json'); }
+  get hosts() { return path.join(this.dir, 'hosts'); }
+  get hostname() { return path.join(this.dir, 'hostname'); }
+  get resolvConf() { return path.join(this.dir, 'resolv.conf'); }
+  get pidFile() { return path.join(this.dir, 'init.pid'); }
+  get monitorLog() { return path.join(this.dir, 'monitor.log'); }
+  get id() { return path.basename(this.dir); }
+  log(id: string) { return path.join(this.dir, `${id}-json.log`); }
+}
+
+export function newContainerId(): string {
+  return crypto.randomBytes(32).toString('hex');
+}
+
+export function shortId(id: string): string {
+  return id.replace(/^sha256:/, '').slice(0, 12);
+}
+
+export function containerPaths(containersDir: string, id: string): ContainerPaths {
+  return new ContainerPaths(path.join(containersDir, id));
+}
+
+export function readRecord(containersDir: string, id: string): ContainerRecord | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(containerPaths(containersDir, id).config, 'utf8')) as ContainerRecord;
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR' || err instanceof SyntaxError) return undefined;
+    throw err;
+  }
+}
+
+// Write to a temp name beside it, then rename: readers never see half a record.
+export function writeRecord(containersDir: string, rec: ContainerRecord): void {
+  const p = containerPaths(containersDir, rec.Id);
+  const tmp = `${p.config}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
+  fs.writeFileSync(tmp, `${JSON.stringify(rec, null, 2)}\n`);
+  fs.renameSync(tmp, p.config);
+}
+
+// Read-modify-write of the state: other writers only touch a container whose monitor is
+// gone, so last-writer-wins on the whole record is safe enough.
+export function updateState(containersDir: string, id: string, change: Partial<ContainerState>): ContainerRecord | undefined {
+  const rec = readRecord(containersDir, id);
+  if (!rec) return undefined;
+  rec.State = { ...rec.State, ...change };
+  writeRecord(containersDir, rec);
+  return rec;
+}
+
+export function listRecords(containersDir: string): ContainerRecord[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(containersDir);
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return [];
+    throw err;
+  }
+  const out: ContainerRecord[] = [];
+  for (const name of names) {
+    if (!/^[0-9a-f]{64}$/.test(name)) continue;
+    const rec = readRecord(containersDir, name);
+    if (rec) out.push(rec);
+  }
+  return out;
+}
+
+// A full id, a unique id prefix, or a name (Docker also accepts '/name').
+export function findRecord(containersDir: string, ref: string): ContainerRecord {
+  const all = listRecords(containersDir);
+  const want = ref.replace(/^\//, '');
+  const exact = all.find((r) => r.Id === want) ?? all.find((r) => r.Name === want);
+  if (exact) return exact;
+  if (/^[0-9a-f]+$/.test(want)) {
+    const matches = all.filter((r) => r.Id.startsWith(want));
+    if (matches.length === 1) return matches[0];
+    if (matches.length > 1) throw new UfsError(`multiple containers match the prefix "${ref}": be more specific`);
+  }
+  throw new UfsError(`No such container: ${ref}`);
+}

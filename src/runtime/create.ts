@@ -1,0 +1,104 @@
+// `ufs run`'s first half (Docker's `create`): resolve the image, work out the container's
+// configuration, and lay out containers/<id>/ with its record, writable layer, init layer
+// and /etc files.
+import fs from 'node:fs';
+import path from 'node:path';
+import { UfsError } from '../common/errors.js';
+import { resolveImage } from '../image/index.js';
+import type { Store } from '../store/index.js';
+import { effectiveConfig, commandOf, type ConfigFlags, type ImageRunConfig } from './config.js';
+import { containerPaths, listRecords, newContainerId, shortId, writeRecord, type BindMount, type ContainerRecord } from './container.js';
+import { writeEtcFiles } from './etcfiles.js';
+import { createInitLayer } from './initlayer.js';
+import { randomName, validName } from './names.js';
+
+export interface CreateOptions extends Omit<ConfigFlags, 'hostname'> {
+  image: string;
+  name?: string;
+  hostname?: string;
+  volumes: string[];             // HOSTDIR:DIR[:ro]
+  network: string;
+  autoRemove: boolean;
+}
+
+// -v HOSTDIR:DIR[:ro|rw]: both absolute; a missing host directory is created, as Docker does.
+export function parseVolume(spec: string): BindMount {
+  const parts = spec.split(':');
+  if (parts.length < 2 || parts.length > 3 || !parts[0] || !parts[1]) {
+    throw new UfsError(`invalid volume specification: '${spec}' (want HOSTDIR:DIR[:ro])`, 125);
+  }
+  const [source, target, mode = 'rw'] = parts;
+  if (!path.isAbsolute(source)) throw new UfsError(`invalid volume specification: '${spec}': the host path must be absolute (named volumes are not supported)`, 125);
+  if (!path.posix.isAbsolute(target)) throw new UfsError(`invalid volume specification: '${spec}': the container path must be absolute`, 125);
+  if (path.posix.normalize(target) === '/') throw new UfsError(`invalid volume specification: '${spec}': cannot mount over /`, 125);
+  const opts = mode.split(',');
+  for (const o of opts) if (!['ro', 'rw', 'z', 'Z'].includes(o)) throw new UfsError(`invalid volume specification: '${spec}': unknown mode '${o}'`, 125);
+  if (!fs.existsSync(source)) fs.mkdirSync(source, { recursive: true, mode: 0o755 });
+  return { source: path.resolve(source), target: path.posix.normalize(target), readonly: opts.includes('ro') };
+}
+
+function parseNetwork(network: string): 'none' | 'host' {
+  if (network === 'none' || network === 'host') return network;
+  throw new UfsError(`network ${network} is not supported: use none or host`, 125);
+}
+
+export async function createContainer(store: Store, opts: CreateOptions): Promise<ContainerRecord> {
+  if (opts.name !== undefined && !validName(opts.name)) {
+    throw new UfsError(`Invalid container name (${opts.name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`, 125);
+  }
+  const network = parseNetwork(opts.network);
+  const mounts = opts.volumes.map(parseVolume);
+  let image;
+  try {
+    image = await resolveImage(store, opts.image);
+  } catch (err) {
+    throw err instanceof UfsError ? new UfsError(err.message, 125) : err;
+  }
+  const id = newContainerId();
+  const hostname = opts.hostname ?? shortId(id);
+  const imageConfig = ((image.config as { config?: ImageRunConfig }).config ?? {}) as ImageRunConfig;
+  const config = effectiveConfig(imageConfig, opts.image, { ...opts, hostname });
+  const args = commandOf(config);
+
+  const dir = store.containersDir();
+  const paths = containerPaths(dir, id);
+  const rec: ContainerRecord = {
+    Id: id,
+    Name: '',
+    Image: image.id,
+    ImageRef: opts.image,
+    Created: new Date().toISOString(),
+    Path: args[0],
+    Args: args.slice(1),
+    Config: config,
+    State: { Status: 'created', Pid: 0, MonitorPid: 0, ExitCode: 0, StartedAt: '', FinishedAt: '' },
+    HostConfig: { Binds: opts.volumes, Mounts: mounts, NetworkMode: network, AutoRemove: opts.autoRemove },
+    LogPath: paths.log(id),
+  };
+  // The name is claimed under the store lock: two `run --name x` cannot both win.
+  await store.withLock(async () => {
+    const taken = new Map(listRecords(dir).map((r) => [r.Name, r.Id]));
+    if (opts.name !== undefined) {
+      const other = taken.get(opts.name);
+      if (other) {
+        throw new UfsError(`Conflict. The container name "/${opts.name}" is already in use by container "${other}". You have to remove (or rename) that container to be able to reuse that name.`, 125);
+      }
+      rec.Name = opts.name;
+    } else {
+      do rec.Name = randomName();
+      while (taken.has(rec.Name));
+    }
+    fs.mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
+    try {
+      fs.mkdirSync(paths.upper, { mode: 0o755 });
+      fs.mkdirSync(paths.merged, { mode: 0o755 });
+      createInitLayer(paths.init, image.layerDirs);
+      writeEtcFiles(paths, hostname, network);
+      writeRecord(dir, rec);
+    } catch (err) {
+      fs.rmSync(paths.dir, { recursive: true, force: true });
+      throw err;
+    }
+  });
+  return rec;
+}

@@ -1,0 +1,65 @@
+// Starting a container in the background: a detached `ufs container-monitor <id>` process
+// owns it from then on. We wait until it reports the container running (or why it could not
+// start) over a pipe on its fd 3, then leave it.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import type { Readable } from 'node:stream';
+import { CLI_ENTRY } from '../common/paths.js';
+import { UfsError } from '../common/errors.js';
+import { containerPaths } from './container.js';
+
+export const READY_FD = 3;
+
+export function spawnMonitor(root: string, containersDir: string, id: string, stdin: 'none' | 'hold'): Promise<void> {
+  const paths = containerPaths(containersDir, id);
+  const logFd = fs.openSync(paths.monitorLog, 'a', 0o600);
+  let child;
+  try {
+    child = spawn(process.execPath, [CLI_ENTRY, '--root', root, 'container-monitor', '--stdin', stdin, '--ready-fd', String(READY_FD), id], {
+      detached: true,
+      stdio: ['ignore', logFd, logFd, 'pipe'],
+    });
+  } finally {
+    fs.closeSync(logFd);
+  }
+  const pipe = child.stdio[READY_FD] as Readable;
+  return new Promise<void>((resolve, reject) => {
+    let text = '';
+    let settled = false;
+    const settle = (err?: Error) => {
+      if (settled) return;
+      settled = true;
+      pipe.destroy();
+      child.unref();
+      if (err) reject(err);
+      else resolve();
+    };
+    pipe.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+      const nl = text.indexOf('\n');
+      if (nl < 0) return;
+      const line = text.slice(0, nl);
+      if (line === 'ok') settle();
+      else {
+        const m = /^error (\d+) (.*)$/.exec(line);
+        settle(new UfsError(m ? m[2] : line, m ? Number(m[1]) : 125));
+      }
+    });
+    pipe.on('error', () => {});
+    pipe.on('close', () => settle(new UfsError(`the container monitor exited before the container started (see ${paths.monitorLog})`, 125)));
+    child.on('error', (err) => settle(new UfsError(`cannot start the container monitor: ${err.message}`, 125)));
+  });
+}
+
+// The monitor's side: one line on the ready fd, then close it so the parent can go.
+export function reportReady(fd: number | undefined, err?: Error): void {
+  if (fd === undefined) return;
+  const code = err instanceof UfsError ? err.exitCode : 125;
+  const line = err ? `error ${code} ${err.message.replace(/\n/g, ' ')}\n` : 'ok\n';
+  try {
+    fs.writeSync(fd, line);
+    fs.closeSync(fd);
+  } catch {
+    // the parent is gone: nothing to tell
+  }
+}

@@ -1,0 +1,220 @@
+// Starts ufs-init (run or exec) and waits for it: through node-pty when a terminal is wanted,
+// through plain pipes otherwise; attached to our own stdio, or writing a json log.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import type { Readable } from 'node:stream';
+import * as nodePty from 'node-pty';
+import { JsonLogWriter } from './logs.js';
+import { initBinary } from './spec.js';
+import { sleep } from './proc.js';
+
+// The signals a foreground `ufs run` passes on to the container (ufs-init passes them to pid 1).
+export const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
+
+// Catches our signals from the start of `ufs run`, before there is anything to forward them
+// to: an early one aborts the start (and is remembered), later ones go to ufs-init.
+export class SignalRelay {
+  private target: number | undefined;
+  private handlers = new Map<NodeJS.Signals, () => void>();
+  early: NodeJS.Signals | undefined;
+
+  install(): this {
+    for (const sig of FORWARDED_SIGNALS) {
+      const h = () => {
+        if (this.target) {
+          try {
+            process.kill(this.target, sig);
+          } catch {
+            // already gone
+          }
+        } else if (!this.early) this.early = sig;
+      };
+      this.handlers.set(sig, h);
+      process.on(sig, h);
+    }
+    return this;
+  }
+
+  forwardTo(pid: number | undefined): void {
+    this.target = pid;
+  }
+
+  dispose(): void {
+    for (const [sig, h] of this.handlers) process.off(sig, h);
+    this.handlers.clear();
+  }
+}
+
+export interface LaunchOptions {
+  args: string[];                       // ['run', spec] or ['exec', spec]
+  tty: boolean;
+  // inherit: our stdin (-i, attached); none: /dev/null; hold: a pipe kept open and never
+  // written (-i when detached: the command waits for input as Docker's would).
+  stdin: 'inherit' | 'none' | 'hold';
+  log?: JsonLogWriter;                  // detached: output goes here instead of our stdout/stderr
+  pidFile?: string;                     // where pid 1's host pid is written (tty mode)
+  wantPid: boolean;
+  relay?: SignalRelay;
+  onStart?: (initPid: number) => void;
+  onPid?: (pid: number) => void;        // pid 1's host pid, from ufs-init's fd 3
+}
+
+export function exitStatus(code: number | null, signal: NodeJS.Signals | number | null | undefined): number {
+  if (code !== null && code !== undefined && !signal) return code;
+  if (typeof signal === 'number' && signal > 0) return 128 + signal;
+  if (typeof signal === 'string') return 128 + (os.constants.signals[signal] ?? 0);
+  return code ?? 255;
+}
+
+export function launch(opts: LaunchOptions): Promise<number> {
+  return opts.tty ? launchPty(opts) : launchPipes(opts);
+}
+
+function parsePid(text: string): number | undefined {
+  const m = /^(\d+)\s*\n/.exec(text);
+  return m ? Number(m[1]) : undefined;
+}
+
+async function launchPipes(opts: LaunchOptions): Promise<number> {
+  const bin = initBinary();
+  const stdin = opts.stdin === 'inherit' ? 'inherit' : opts.stdin === 'hold' ? 'pipe' : 'ignore';
+  const out = opts.log ? 'pipe' : 'inherit';
+  // Its own session: a Ctrl-C on our terminal reaches the container once, through us.
+  const child = spawn(bin, opts.args, {
+    stdio: [stdin, out, out, opts.wantPid ? 'pipe' : 'ignore'],
+    detached: true,
+  });
+  const exited = new Promise<number>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code, signal) => resolve(exitStatus(code, signal)));
+  });
+  if (child.pid) {
+    opts.relay?.forwardTo(child.pid);
+    opts.onStart?.(child.pid);
+  }
+  const drained: Promise<void>[] = [];
+  if (opts.log) {
+    const log = opts.log;
+    for (const [i, stream] of [[1, 'stdout'], [2, 'stderr']] as const) {
+      const s = child.stdio[i] as Readable;
+      s.on('data', (chunk: Buffer) => log.write(stream, chunk));
+      drained.push(new Promise((r) => { s.once('close', r); s.once('error', () => r()); }));
+    }
+  }
+  if (opts.wantPid) {
+    const s = child.stdio[3] as Readable;
+    let text = '';
+    s.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+      const pid = parsePid(text);
+      if (pid !== undefined) {
+        opts.onPid?.(pid);
+        s.destroy();
+      }
+    });
+    s.on('error', () => {});
+  }
+  const status = await exited;
+  opts.relay?.forwardTo(undefined);
+  // The output pipes end when the last container process holding them is gone; pid 1's
+  // exit ends them all, but do not hang on a stray holder.
+  await Promise.race([Promise.all(drained), sleep(2000)]);
+  (child.stdio[0] as { destroy?: () => void } | null)?.destroy?.();
+  return status;
+}
+
+async function launchPty(opts: LaunchOptions): Promise<number> {
+  const bin = initBinary();
+  const attached = !opts.log;
+  const cols = attached && process.stdout.isTTY ? process.stdout.columns : 80;
+  const rows = attached && process.stdout.isTTY ? process.stdout.rows : 24;
+  // node-pty cannot hand the child an fd 3: a shell opens it on the pid file and execs us.
+  let file = bin;
+  let args = opts.args;
+  if (opts.wantPid && opts.pidFile) {
+    fs.writeFileSync(opts.pidFile, '');
+    file = '/bin/sh';
+    args = ['-c', 'exec 3>"$0"; exec "$@"', opts.pidFile, bin, ...opts.args];
+  }
+  const env: Record<string, string> = {};
+  for (const k of ['PATH', 'LANG', 'LC_ALL']) if (process.env[k]) env[k] = process.env[k] as string;
+  const term = nodePty.spawn(file, args, { name: 'xterm', cols, rows, cwd: '/', env, encoding: null });
+  opts.relay?.forwardTo(term.pid);
+  opts.onStart?.(term.pid);
+
+  let done = false;
+  const exited = new Promise<number>((resolve) => {
+    term.onExit(({ exitCode, signal }) => {
+      done = true;
+      resolve(exitStatus(exitCode, signal ?? null));
+    });
+  });
+  term.onData((data: string | Buffer) => {
+    const buf = typeof data === 'string' ? Buffer.from(data) : data;
+    if (opts.log) opts.log.write('stdout', buf);
+    else process.stdout.write(buf);
+  });
+
+  const cleanups: (() => void)[] = [];
+  if (attached) {
+    const onResize = () => {
+      if (!done && process.stdout.columns && process.stdout.rows) term.resize(process.stdout.columns, process.stdout.rows);
+    };
+    process.stdout.on('resize', onResize);
+    cleanups.push(() => process.stdout.off('resize', onResize));
+  }
+  if (attached && opts.stdin === 'inherit') {
+    const stdin = process.stdin;
+    const raw = stdin.isTTY === true;
+    if (raw) stdin.setRawMode(true);
+    const onData = (d: Buffer) => {
+      if (!done) term.write(d);
+    };
+    stdin.on('data', onData);
+    stdin.resume();
+    const restore = () => {
+      if (raw) {
+        try {
+          stdin.setRawMode(false);
+        } catch {
+          // the terminal is gone
+        }
+      }
+    };
+    process.once('exit', restore);
+    cleanups.push(() => {
+      stdin.off('data', onData);
+      stdin.pause();
+      restore();
+      process.off('exit', restore);
+    });
+  }
+
+  if (opts.wantPid && opts.pidFile) {
+    const pidFile = opts.pidFile;
+    void (async () => {
+      while (!done) {
+        let text = '';
+        try {
+          text = fs.readFileSync(pidFile, 'utf8');
+        } catch {
+          // not yet
+        }
+        const pid = parsePid(text);
+        if (pid !== undefined) {
+          opts.onPid?.(pid);
+          return;
+        }
+        await sleep(10);
+      }
+    })();
+  }
+
+  try {
+    return await exited;
+  } finally {
+    opts.relay?.forwardTo(undefined);
+    for (const c of cleanups) c();
+  }
+}

@@ -1,0 +1,114 @@
+// start, stop, kill and rm of containers by reference.
+import type { Store } from '../store/index.js';
+import { UfsError } from '../common/errors.js';
+import { findRecord, readRecord, type ContainerRecord } from './container.js';
+import { spawnMonitor } from './detach.js';
+import { SignalRelay } from './launch.js';
+import { runMonitor } from './monitor.js';
+import { isAlive, sleep } from './proc.js';
+import { monitorAlive, reconcile } from './reconcile.js';
+import { removeContainerFiles } from './remove.js';
+import { parseSignal } from './signals.js';
+
+export async function findContainer(store: Store, ref: string): Promise<ContainerRecord> {
+  return reconcile(store, findRecord(store.containersDir(), ref));
+}
+
+export function isRunning(rec: ContainerRecord): boolean {
+  return rec.State.Status === 'running' && monitorAlive(rec);
+}
+
+// Waits until the container's monitor has recorded its end (or is gone). True if it did.
+export async function waitForExit(store: Store, id: string, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const rec = readRecord(store.containersDir(), id);
+    if (!rec) return true;
+    if (!monitorAlive(rec)) {
+      await reconcile(store, rec);
+      return true;
+    }
+    if (rec.State.Status !== 'running' && rec.State.MonitorPid === 0) return true;
+    if (Date.now() >= end) return false;
+    await sleep(50);
+  }
+}
+
+// Signals pid 1 (ufs-init inside, which passes it on to the command). Before pid 1 is known
+// the outer ufs-init gets it and forwards it; SIGKILL waits for pid 1, as it cannot be forwarded.
+async function signalContainer(store: Store, id: string, sig: NodeJS.Signals): Promise<void> {
+  const end = Date.now() + 5000;
+  for (;;) {
+    const rec = readRecord(store.containersDir(), id);
+    if (!rec || !isRunning(rec)) return;
+    if (isAlive(rec.State.Pid, rec.State.PidStartTime)) {
+      process.kill(rec.State.Pid, sig);
+      return;
+    }
+    if (sig !== 'SIGKILL' && rec.State.InitPid && isAlive(rec.State.InitPid)) {
+      process.kill(rec.State.InitPid, sig);
+      return;
+    }
+    if (Date.now() >= end) {
+      if (rec.State.InitPid && isAlive(rec.State.InitPid)) process.kill(rec.State.InitPid, sig);
+      return;
+    }
+    await sleep(20);
+  }
+}
+
+export interface StartOptions { attach: boolean; interactive: boolean }
+
+// Runs an existing container again on the same writable layer. Returns the exit status
+// when attached, undefined when started in the background.
+export async function startContainer(store: Store, ref: string, opts: StartOptions): Promise<number | undefined> {
+  const rec = await findContainer(store, ref);
+  if (isRunning(rec)) {
+    if (opts.attach) throw new UfsError(`container ${ref} is already running: ufs cannot attach to it (use ufs exec or ufs logs)`);
+    return undefined;
+  }
+  if (rec.State.MonitorPid && monitorAlive(rec)) throw new UfsError(`container ${ref} is being started`);
+  if (opts.attach) {
+    const relay = new SignalRelay().install();
+    try {
+      return await runMonitor(store, rec.Id, { attach: true, stdin: opts.interactive ? 'inherit' : 'none', relay });
+    } finally {
+      relay.dispose();
+    }
+  }
+  await spawnMonitor(store.root, store.containersDir(), rec.Id, rec.Config.OpenStdin ? 'hold' : 'none');
+  return undefined;
+}
+
+export async function stopContainer(store: Store, ref: string, seconds: number): Promise<void> {
+  const rec = await findContainer(store, ref);
+  if (!isRunning(rec)) return;
+  const sig = rec.Config.StopSignal ? parseSignal(rec.Config.StopSignal) : 'SIGTERM';
+  await signalContainer(store, rec.Id, sig);
+  if (await waitForExit(store, rec.Id, Math.max(0, seconds) * 1000)) return;
+  await signalContainer(store, rec.Id, 'SIGKILL');
+  if (!(await waitForExit(store, rec.Id, 30_000))) throw new UfsError(`container ${ref} did not stop`);
+}
+
+export async function killContainer(store: Store, ref: string, signal: string): Promise<void> {
+  const sig = parseSignal(signal);
+  const rec = await findContainer(store, ref);
+  if (!isRunning(rec)) throw new UfsError(`cannot kill container ${ref}: container ${rec.Id} is not running`);
+  await signalContainer(store, rec.Id, sig);
+}
+
+export async function removeContainer(store: Store, ref: string, force: boolean): Promise<void> {
+  const rec = await findContainer(store, ref);
+  if (isRunning(rec)) {
+    if (!force) {
+      throw new UfsError(`cannot remove container "${ref}": container is running: stop the container before removing or force remove`);
+    }
+    await signalContainer(store, rec.Id, 'SIGKILL');
+    if (!(await waitForExit(store, rec.Id, 30_000))) throw new UfsError(`cannot remove container "${ref}": it did not stop`);
+  } else if (rec.State.MonitorPid && monitorAlive(rec)) {
+    // created and starting right now
+    if (!force) throw new UfsError(`cannot remove container "${ref}": it is starting`);
+    await waitForExit(store, rec.Id, 30_000);
+  }
+  await removeContainerFiles(store, rec.Id);
+}

@@ -1,0 +1,16 @@
+// Removing a container's files: its writable layer, init layer, logs and record.
+import fs from 'node:fs';
+import { unmountUnion } from '../fuse/index.js';
+import type { Store } from '../store/index.js';
+import { containerPaths } from './container.js';
+import { isMountPoint } from './proc.js';
+
+export async function removeContainerFiles(store: Store, id: string): Promise<void> {
+  const paths = containerPaths(store.containersDir(), id);
+  // Never recurse into a live mount: that would delete through it into the layers.
+  if (isMountPoint(paths.merged)) await unmountUnion(paths.merged);
+  if (isMountPoint(paths.merged)) throw new Error(`${paths.merged} is still mounted`);
+  // The record first: a half-removed container then no longer shows up anywhere.
+  fs.rmSync(paths.config, { force: true });
+  fs.rmSync(paths.dir, { recursive: true, force: true });
+}

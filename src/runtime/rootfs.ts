@@ -1,0 +1,81 @@
+// Paths inside a container's root, resolved from the host without ever leaving it: every
+// symlink is followed relative to the root (an absolute link target means the container's
+// root, '..' stops at it), as the kernel would after pivot_root.
+import fs from 'node:fs';
+import path from 'node:path';
+import { errnoCode } from '../common/errors.js';
+
+const MAX_LINKS = 40;
+
+// Host path for container path `p` under `root`. Components that do not exist are kept as
+// they are (so the result can be created). Throws ELOOP on too many links.
+export function resolveInRoot(root: string, p: string): string {
+  const done: string[] = [];
+  const todo = p.split('/').filter((c) => c !== '' && c !== '.');
+  let links = 0;
+  while (todo.length > 0) {
+    const c = todo.shift() as string;
+    if (c === '..') {
+      done.pop();
+      continue;
+    }
+    const host = path.join(root, ...done, c);
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(host);
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') {
+        done.push(c, ...todo.filter((x) => x !== '..'));
+        break;
+      }
+      throw err;
+    }
+    if (st.isSymbolicLink()) {
+      if (++links > MAX_LINKS) throw Object.assign(new Error(`too many levels of symbolic links: ${p}`), { code: 'ELOOP' });
+      const target = fs.readlinkSync(host);
+      if (target.startsWith('/')) done.length = 0;
+      todo.unshift(...target.split('/').filter((x) => x !== '' && x !== '.'));
+      continue;
+    }
+    done.push(c);
+  }
+  return path.join(root, ...done);
+}
+
+// Read a file of the container (e.g. /etc/passwd); undefined when it is missing.
+export function readInRoot(root: string, p: string): string | undefined {
+  try {
+    const host = resolveInRoot(root, p);
+    if (!fs.statSync(host).isFile()) return undefined;
+    return fs.readFileSync(host, 'utf8');
+  } catch (err) {
+    const code = errnoCode(err);
+    if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP' || code === 'EISDIR') return undefined;
+    throw err;
+  }
+}
+
+// mkdir -p inside the container's root (for the working directory, as Docker creates it).
+export function mkdirInRoot(root: string, p: string): void {
+  for (let i = 0; i < 4096; i++) {
+    const host = resolveInRoot(root, p);
+    try {
+      const st = fs.statSync(host);
+      if (st.isDirectory()) return;
+      throw Object.assign(new Error(`not a directory: ${p}`), { code: 'ENOTDIR' });
+    } catch (err) {
+      if (errnoCode(err) !== 'ENOENT') throw err;
+    }
+    // Create the first missing component only, then resolve again: a component made
+    // meanwhile (or a dangling link) is followed inside the root on the next round.
+    let parent = host;
+    while (!fs.existsSync(path.dirname(parent)) && path.dirname(parent) !== parent) parent = path.dirname(parent);
+    if (!parent.startsWith(root)) throw new Error(`cannot create ${p}`);
+    try {
+      fs.mkdirSync(parent, { mode: 0o755 });
+    } catch (err) {
+      if (errnoCode(err) !== 'EEXIST') throw err;
+    }
+  }
+  throw Object.assign(new Error(`cannot create ${p}`), { code: 'ELOOP' });
+}

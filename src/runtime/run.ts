@@ -1,0 +1,38 @@
+// `ufs run`: create the container, then own it in the foreground (we are its monitor) or
+// hand it to a detached monitor (-d).
+import { UfsError } from '../common/errors.js';
+import type { Store } from '../store/index.js';
+import { createContainer, type CreateOptions } from './create.js';
+import { spawnMonitor } from './detach.js';
+import { SignalRelay } from './launch.js';
+import { runMonitor } from './monitor.js';
+import { removeContainerFiles } from './remove.js';
+
+export interface RunOptions extends CreateOptions { detach: boolean }
+
+export type RunResult = { detached: true; id: string } | { detached: false; status: number };
+
+export async function runContainer(store: Store, opts: RunOptions): Promise<RunResult> {
+  if (opts.tty && opts.interactive && !opts.detach && !process.stdin.isTTY) {
+    throw new UfsError('the input device is not a TTY', 1);
+  }
+  if (opts.detach) {
+    const rec = await createContainer(store, opts);
+    try {
+      await spawnMonitor(store.root, store.containersDir(), rec.Id, opts.interactive ? 'hold' : 'none');
+    } catch (err) {
+      if (opts.autoRemove) await removeContainerFiles(store, rec.Id).catch(() => {});
+      throw err;
+    }
+    return { detached: true, id: rec.Id };
+  }
+  // From here on Ctrl-C and friends belong to the container, or abort its start.
+  const relay = new SignalRelay().install();
+  try {
+    const rec = await createContainer(store, opts);
+    const status = await runMonitor(store, rec.Id, { attach: true, stdin: opts.interactive ? 'inherit' : 'none', relay });
+    return { detached: false, status };
+  } finally {
+    relay.dispose();
+  }
+}

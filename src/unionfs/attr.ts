@@ -1,0 +1,31 @@
+// Host stat -> the union's Attr.
+import type { BigIntStats } from 'node:fs';
+import fs from 'node:fs';
+import type { Node } from './lookup.js';
+import type { Attr } from './types.js';
+
+// `ino` is the union's number (inode.ts). A directory merged from several layers reports
+// st_nlink 1, as overlayfs does: its real link count is unknown, and 1 tells find(1) not to
+// use the link count to skip subdirectories.
+export function toAttr(st: BigIntStats, ino: bigint, merged = false): Attr {
+  const mode = Number(st.mode);
+  return {
+    mode,
+    uid: Number(st.uid),
+    gid: Number(st.gid),
+    size: st.size,
+    dev: Number(st.dev),
+    nlink: merged && (mode & fs.constants.S_IFMT) === fs.constants.S_IFDIR ? 1 : Number(st.nlink),
+    ino,
+    rdev: Number(st.rdev),
+    blksize: Number(st.blksize),
+    blocks: st.blocks,
+    atimeNs: st.atimeNs,
+    mtimeNs: st.mtimeNs,
+    ctimeNs: st.ctimeNs,
+  };
+}
+
+export function nodeAttr(st: BigIntStats, node: Node): Attr {
+  return toAttr(st, node.ino, node.dirs.length > 1);
+}

@@ -1,0 +1,24 @@
+// What the union's modules share: the layer stack, the resolver and cache, the lock.
+import { fsError } from './errors.js';
+import type { Layer } from './layers.js';
+import type { RwLock } from './lock.js';
+import type { Resolver } from './lookup.js';
+import { newTempName } from './whiteout.js';
+
+export interface UnionCtx {
+  readonly layers: Layer[];
+  readonly upper: Layer | undefined;
+  readonly resolver: Resolver;
+  readonly lock: RwLock;
+  origins: boolean; // record trusted.ufs.origin on copy-up (upper keeps trusted xattrs)
+}
+
+export function upperOf(ctx: UnionCtx): Layer {
+  if (!ctx.upper) throw fsError('EROFS');
+  return ctx.upper;
+}
+
+// A fresh temporary name at the upper root (hidden by the whiteout rule, cleaned by init).
+export function tempPath(ctx: UnionCtx): string {
+  return `${upperOf(ctx).root}/${newTempName()}`;
+}

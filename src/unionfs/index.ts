@@ -1,0 +1,7 @@
+// The union file system's rules in plain TypeScript (no FUSE): see unionfs.ts.
+export { UnionFs } from './unionfs.js';
+export { listChanges } from './changes.js';
+export type { Attr, Caller, Change, DirEntry, StatFs, TimeSpec, UnionOptions } from './types.js';
+export { FsError } from './errors.js';
+export { ORIGIN_XATTR, PRIVATE_XATTR_PREFIX } from './inode.js';
+export { OPAQUE_MARKER, TEMP_PREFIX, WH_PREFIX, isReservedName, isTempName } from './whiteout.js';

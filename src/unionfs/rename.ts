@@ -1,0 +1,137 @@
+// rename(2) across the union, with ext4's answers, never EXDEV.
+//
+// A non-directory is copied up (if lower) and then renamed inside upper. A directory that
+// only lives in upper (fresh or opaque) is renamed inside upper as is. A directory with lower
+// contents is first made self-contained in place: every visible lower entry of it (recursively)
+// is copied up into its upper directory (hard links between them kept), then it is marked
+// opaque and its whiteouts, now meaningless, are dropped. Each of those steps leaves the merged
+// view unchanged, so a crash part-way shows nothing odd. Then it is renamed like any upper
+// directory, and the old name gets a whiteout if something below would show through it.
+// A directory landing on a name that exists below is made opaque, so the lower one stays hidden.
+// The exclusive lock is held throughout (a rename of a large lower tree blocks other operations
+// while it copies).
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import type { UnionCtx } from './context.js';
+import type { CopyUp } from './copyup.js';
+import { fsError } from './errors.js';
+import { lstatOrNull, setTimes } from './hostfs.js';
+import { readOrigin, writeOrigin } from './inode.js';
+import { hasLower, isDir, type Node } from './lookup.js';
+import { isSameOrUnder, splitParent, splitPath } from './path.js';
+import { mergedNames } from './readdir.js';
+import { OPAQUE_MARKER, isReservedName, makeOpaque, makeWhiteout, removeWhiteout } from './whiteout.js';
+
+// One attempt under the exclusive lock. Returns 'copyup' when the source is a lower
+// non-directory: the caller copies it up without the lock (it may be big) and tries again.
+export async function renameLocked(ctx: UnionCtx, copyUp: CopyUp, from: string[], to: string[]): Promise<'done' | 'copyup'> {
+  const r = ctx.resolver;
+  const src = await r.resolve(from);
+  if (to.length > from.length && isSameOrUnder(to, from)) throw fsError('EINVAL', 'cannot move a directory into itself');
+  const { parent: toParent, name: toName } = splitParent(to);
+  const { parent: fromParent, name: fromName } = splitParent(from);
+  await r.resolveDir(toParent);
+  if (from.length === to.length && isSameOrUnder(to, from)) return 'done';
+  const dst = await r.lookup(to);
+  if (dst) {
+    if (isDir(src) && !isDir(dst)) throw fsError('ENOTDIR');
+    if (!isDir(src) && isDir(dst)) throw fsError('EISDIR');
+    if (isDir(dst) && (await mergedNames(r, dst)).length > 0) throw fsError('ENOTEMPTY');
+  }
+  if (dst && !isDir(src) && (await sameObject(ctx, src, dst))) return 'done'; // hard links of one file
+
+  if (!isDir(src) && !src.layer.upper) return 'copyup';
+  if (isDir(src) && hasLower(src)) await selfContainLocked(ctx, copyUp, src);
+
+  const belowFrom = await r.existsBelow(await r.resolveDir(fromParent), fromName);
+  const dstParentHost = await copyUp.dirChainLocked(toParent);
+  const belowTo = await r.existsBelow(await r.resolveDir(toParent), toName);
+  const source = await r.resolve(from); // fresh: the steps above may have changed it
+  const target = await r.lookup(to);
+  if (!source.layer.upper || hasLower(source)) throw fsError('EIO', 'rename source not settled in upper');
+
+  if (target && isDir(target) && target.layer.upper) await emptyUpperDir(target.host);
+  if (isDir(source)) await setOpaque(source.host, belowTo);
+  await fsp.rename(source.host, `${dstParentHost}/${toName}`);
+  await removeWhiteout(dstParentHost, toName);
+  if (belowFrom) await makeWhiteout(path.dirname(source.host), fromName);
+  r.invalidate(from);
+  r.invalidate(to);
+  return 'done';
+}
+
+async function sameObject(ctx: UnionCtx, a: Node, b: Node): Promise<boolean> {
+  if (a.layer !== b.layer) return false;
+  const [sa, sb] = await Promise.all([ctx.resolver.statOf(a), ctx.resolver.statOf(b)]);
+  return sa.dev === sb.dev && sa.ino === sb.ino;
+}
+
+// A directory landing where something exists below must hide it; elsewhere a marker would
+// hide nothing and only show up in commits. The directory's own times are kept.
+async function setOpaque(host: string, opaque: boolean): Promise<void> {
+  const st = await lstatOrNull(host);
+  const marker = `${host}/${OPAQUE_MARKER}`;
+  const has = (await lstatOrNull(marker)) !== null;
+  if (has === opaque) return;
+  if (opaque) await makeOpaque(host);
+  else await fsp.unlink(marker);
+  if (st) setTimes(host, st.atimeNs, st.mtimeNs);
+}
+
+// An upper directory whose merged view is empty holds only whiteouts and markers.
+async function emptyUpperDir(host: string): Promise<void> {
+  for (const name of await fsp.readdir(host)) {
+    if (!isReservedName(name)) throw fsError('ENOTEMPTY');
+    await fsp.rm(`${host}/${name}`, { recursive: true, force: true });
+  }
+}
+
+// Makes the directory `node` live wholly in upper, without changing the merged view.
+export async function selfContainLocked(ctx: UnionCtx, copyUp: CopyUp, node: Node): Promise<void> {
+  const parts = splitPath(node.path);
+  const links = new Map<string, string>();
+  await fillLocked(ctx, copyUp, parts, links);
+  const top = await ctx.resolver.resolveDir(parts);
+  const st = await lstatOrNull(top.host);
+  await makeOpaque(top.host);
+  if (st) setTimes(top.host, st.atimeNs, st.mtimeNs);
+  ctx.resolver.invalidate(parts);
+  await dropWhiteouts(top.host, true);
+}
+
+// Copies every visible lower entry under `parts` into its upper directory.
+async function fillLocked(ctx: UnionCtx, copyUp: CopyUp, parts: string[], links: Map<string, string>): Promise<void> {
+  const r = ctx.resolver;
+  const before = await r.resolveDir(parts);
+  const upperHost = await copyUp.dirChainLocked(parts);
+  // It is about to stop merging: keep the number it reports now (inode.ts).
+  if (ctx.origins && readOrigin(upperHost) === undefined) writeOrigin(upperHost, before.ino);
+  r.invalidate(parts);
+  const node = await r.resolveDir(parts);
+  for (const name of await mergedNames(r, node)) {
+    const child = await r.resolve([...parts, name]);
+    if (isDir(child)) {
+      if (hasLower(child)) await fillLocked(ctx, copyUp, [...parts, name], links);
+    } else if (!child.layer.upper) {
+      await copyUp.copyInLocked(child, upperHost, name, links);
+      r.invalidate([...parts, name]);
+    }
+  }
+}
+
+// Below an opaque directory that lives wholly in upper, whiteouts and inner opaque markers
+// hide nothing: remove them (so commit and diff do not show them), keeping each dir's times.
+async function dropWhiteouts(host: string, top: boolean): Promise<void> {
+  const st = await lstatOrNull(host);
+  let changed = false;
+  for (const entry of await fsp.readdir(host, { withFileTypes: true })) {
+    if (isReservedName(entry.name)) {
+      if (top && entry.name === OPAQUE_MARKER) continue;
+      await fsp.rm(`${host}/${entry.name}`, { recursive: true, force: true });
+      changed = true;
+    } else if (entry.isDirectory()) {
+      await dropWhiteouts(`${host}/${entry.name}`, false);
+    }
+  }
+  if (changed && st) setTimes(host, st.atimeNs, st.mtimeNs);
+}

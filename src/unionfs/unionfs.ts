@@ -1,0 +1,524 @@
+// The union's operations (Contract 3 in BRIEF.md): what FUSE calls, in plain TypeScript.
+//
+// Choices worth knowing:
+// - `.wh.` names: never shown (lookup says ENOENT, readdir skips them) and never created:
+//   create, mkdir, mknod, symlink, link and rename to such a name fail with EINVAL.
+// - Without an upper layer every mutation fails with EROFS, checked before anything else.
+// - New objects get the caller's uid, and the caller's gid unless the parent directory is
+//   setgid (then the parent's gid; new directories inherit the setgid bit). The mode is
+//   taken as given: the kernel already applied the umask.
+// - New objects are built under a temporary name at the upper root and renamed into place,
+//   so a crash never leaves one with the wrong owner or mode under its real name.
+// - Opens for write (O_WRONLY, O_RDWR, O_TRUNC) copy up first; read-only opens of a lower
+//   file open the lower file itself. O_APPEND is dropped (the kernel sends explicit offsets);
+//   O_CREAT/O_EXCL are handled here. Every host open adds O_NOFOLLOW.
+// - Host paths used here come from lookup.ts (a layer root plus components each checked to be
+//   a real directory of that layer) and are used under the lock (lock.ts).
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { nodeAttr, toAttr } from './attr.js';
+import { tempPath, upperOf, type UnionCtx } from './context.js';
+import { CopyUp } from './copyup.js';
+import { fsError, hasCode } from './errors.js';
+import {
+  closeFd, fchmodFd, fchownFd, fdatasyncFd, fstatFd, fsyncFd, ftruncateFd, getXattr,
+  getXattrStrict, listXattrs, mknod as hostMknod, openFd, removeTree, removeXattr, setTimes, setXattr,
+} from './hostfs.js';
+import { UPPER_TAG, composeIno, isPrivateXattr, probeOriginSupport } from './inode.js';
+import { makeLayers } from './layers.js';
+import { RwLock } from './lock.js';
+import { Resolver, isDir, type Node } from './lookup.js';
+import { splitParent, splitPath } from './path.js';
+import { mergedNames, readMergedDir } from './readdir.js';
+import { renameLocked } from './rename.js';
+import type { Attr, Caller, DirEntry, StatFs, TimeSpec, UnionOptions } from './types.js';
+import { isReservedName, isTempName, makeOpaque, makeWhiteout, removeWhiteout } from './whiteout.js';
+
+const C = fs.constants;
+const XATTR_CREATE = 1;
+const XATTR_REPLACE = 2;
+const ST_RDONLY = 1;
+const S_ISGID = 0o2000;
+const MAX_ROUNDS = 16;
+
+type Owner = { uid: number; gid: number; sgid: boolean };
+
+export class UnionFs {
+  private readonly ctx: UnionCtx;
+  private readonly copyUp: CopyUp;
+  private readonly handles = new Map<number, bigint>(); // fd -> reported inode number
+
+  constructor(opts: UnionOptions) {
+    const layers = makeLayers(
+      opts.lowers.map((p) => path.resolve(p)),
+      opts.upper === undefined ? undefined : path.resolve(opts.upper),
+    );
+    const resolver = new Resolver(layers);
+    this.ctx = { layers, upper: layers.find((l) => l.upper), resolver, lock: new RwLock(), origins: false };
+    this.copyUp = new CopyUp(this.ctx);
+  }
+
+  get readOnly(): boolean {
+    return this.ctx.upper === undefined;
+  }
+
+  // Checks the layer directories, and removes what a crash left at the upper root.
+  async init(): Promise<void> {
+    if (this.ctx.layers.length === 0) throw fsError('EINVAL', 'a union needs at least one layer');
+    for (const layer of this.ctx.layers) {
+      let st: fs.Stats;
+      try {
+        layer.root = await fsp.realpath(layer.root); // the configured root may be a link; nothing inside is followed
+        st = await fsp.stat(layer.root);
+      } catch (err) {
+        throw fsError(hasCode(err, 'ENOENT') ? 'ENOENT' : 'EIO', `layer directory ${layer.root}: ${(err as Error).message}`);
+      }
+      if (!st.isDirectory()) throw fsError('ENOTDIR', `layer ${layer.root} is not a directory`);
+    }
+    const upper = this.ctx.upper;
+    if (upper) {
+      for (const name of await fsp.readdir(upper.root)) {
+        if (isTempName(name)) await removeTree(`${upper.root}/${name}`);
+      }
+      this.ctx.origins = probeOriginSupport(upper.root);
+    }
+    this.ctx.resolver.invalidate([]);
+  }
+
+  // ---- reading -------------------------------------------------------------------------
+
+  async getattr(p: string): Promise<Attr> {
+    const parts = splitPath(p);
+    return this.shared(async () => {
+      const node = await this.ctx.resolver.resolve(parts);
+      return nodeAttr(await this.ctx.resolver.statOf(node), node);
+    });
+  }
+
+  async fgetattr(fh: number, p: string | null): Promise<Attr> {
+    const st = await fstatFd(fh);
+    let ino = this.handles.get(fh);
+    if (ino === undefined && p !== null) {
+      const parts = splitPath(p);
+      ino = (await this.shared(() => this.ctx.resolver.lookup(parts)))?.ino;
+    }
+    return toAttr(st, ino ?? composeIno(UPPER_TAG, st.ino));
+  }
+
+  async readdir(p: string): Promise<DirEntry[]> {
+    const parts = splitPath(p);
+    return this.shared(() => readMergedDir(this.ctx.resolver, parts));
+  }
+
+  async readlink(p: string): Promise<string> {
+    const parts = splitPath(p);
+    return this.shared(async () => {
+      const node = await this.ctx.resolver.resolve(parts);
+      if (node.fmt !== C.S_IFLNK) throw fsError('EINVAL');
+      return fsp.readlink(node.host);
+    });
+  }
+
+  async getxattr(p: string, name: string): Promise<Buffer> {
+    const parts = splitPath(p);
+    if (isPrivateXattr(name)) throw fsError('ENODATA');
+    return this.shared(async () => getXattrStrict((await this.ctx.resolver.resolve(parts)).host, name));
+  }
+
+  async listxattr(p: string): Promise<string[]> {
+    const parts = splitPath(p);
+    return this.shared(async () => listXattrs((await this.ctx.resolver.resolve(parts)).host).filter((n) => !isPrivateXattr(n)));
+  }
+
+  async statfs(p: string): Promise<StatFs> {
+    const parts = splitPath(p);
+    await this.shared(() => this.ctx.resolver.resolve(parts));
+    const top = this.ctx.layers[0]!;
+    const s = await fsp.statfs(top.root);
+    return {
+      bsize: s.bsize,
+      frsize: s.bsize,
+      blocks: s.blocks,
+      bfree: s.bfree,
+      bavail: s.bavail,
+      files: s.files,
+      ffree: s.ffree,
+      favail: s.ffree,
+      fsid: 0,
+      flag: this.ctx.upper ? 0 : ST_RDONLY,
+      namemax: 255,
+    };
+  }
+
+  // Existence, EROFS for W_OK on a read-only union, EACCES for X_OK on a file nobody may
+  // execute. Everything else is left to the kernel (mounts use default_permissions).
+  async access(p: string, mode: number): Promise<void> {
+    const parts = splitPath(p);
+    await this.shared(async () => {
+      const node = await this.ctx.resolver.resolve(parts);
+      if (mode & C.W_OK && !this.ctx.upper) throw fsError('EROFS');
+      if (mode & C.X_OK && !isDir(node)) {
+        const st = await this.ctx.resolver.statOf(node);
+        if ((Number(st.mode) & 0o111) === 0) throw fsError('EACCES');
+      }
+    });
+  }
+
+  // ---- file handles --------------------------------------------------------------------
+
+  async open(p: string, flags: number): Promise<number> {
+    const parts = splitPath(p);
+    const write = (flags & 3) !== C.O_RDONLY || (flags & C.O_TRUNC) !== 0;
+    const hostFlags = (flags & ~(C.O_CREAT | C.O_EXCL | C.O_APPEND)) | C.O_NOFOLLOW | C.O_NOCTTY;
+    if (!write) {
+      return this.shared(async () => {
+        const node = await this.ctx.resolver.resolve(parts);
+        return this.track(await openFd(node.host, hostFlags), node);
+      });
+    }
+    return this.onUpper(
+      parts,
+      { data: (flags & C.O_TRUNC) === 0 },
+      (node) => {
+        if (isDir(node)) throw fsError('EISDIR');
+      },
+      async (node) => this.track(await openFd(node.host, hostFlags), node),
+    );
+  }
+
+  async create(p: string, mode: number, flags: number, caller: Caller): Promise<number> {
+    const parts = splitPath(p);
+    if (parts.length === 0) throw fsError('EISDIR');
+    const { parent, name } = splitParent(parts);
+    this.checkNewName(name);
+    const fd = await this.exclusive(async () => {
+      await this.ctx.resolver.resolveDir(parent);
+      if (await this.ctx.resolver.lookup(parts)) {
+        if (flags & C.O_EXCL) throw fsError('EEXIST');
+        return undefined; // exists: a plain open
+      }
+      const openFlags = (flags & ~(C.O_CREAT | C.O_EXCL | C.O_TRUNC | C.O_APPEND)) | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW | C.O_NOCTTY;
+      let fd = -1;
+      try {
+        await this.makeNew(parts, caller, false, async (tmp, owner) => {
+          fd = await openFd(tmp, openFlags, 0o600);
+          await fchownFd(fd, owner.uid, owner.gid);
+          await fchmodFd(fd, mode & 0o7777);
+        });
+      } catch (err) {
+        if (fd >= 0) await closeFd(fd).catch(() => undefined);
+        throw err;
+      }
+      return this.track(fd, await this.ctx.resolver.resolve(parts));
+    });
+    return fd ?? this.open(p, flags & ~C.O_CREAT);
+  }
+
+  async release(fh: number): Promise<void> {
+    this.handles.delete(fh);
+    await closeFd(fh);
+  }
+
+  async fsync(fh: number, datasync: boolean): Promise<void> {
+    await (datasync ? fdatasyncFd(fh) : fsyncFd(fh));
+  }
+
+  async ftruncate(fh: number, _p: string | null, size: number): Promise<void> {
+    if (size < 0) throw fsError('EINVAL');
+    await ftruncateFd(fh, size);
+  }
+
+  // ---- changing an existing object (copy-up first) ----------------------------------------
+
+  async truncate(p: string, size: number): Promise<void> {
+    const parts = splitPath(p);
+    if (size < 0) throw fsError('EINVAL');
+    await this.onUpper(
+      parts,
+      { data: size > 0 },
+      (node) => {
+        if (isDir(node)) throw fsError('EISDIR');
+        if (node.fmt !== C.S_IFREG) throw fsError('EINVAL');
+      },
+      async (node) => {
+        const fd = await openFd(node.host, C.O_WRONLY | C.O_NOFOLLOW | C.O_NONBLOCK | C.O_NOCTTY);
+        try {
+          await ftruncateFd(fd, size);
+        } finally {
+          await closeFd(fd);
+        }
+      },
+    );
+  }
+
+  async chmod(p: string, mode: number): Promise<void> {
+    const parts = splitPath(p);
+    await this.onUpper(
+      parts,
+      { data: true },
+      (node) => {
+        if (node.fmt === C.S_IFLNK) throw fsError('EOPNOTSUPP'); // as fchmodat(AT_SYMLINK_NOFOLLOW)
+      },
+      async (node) => fsp.chmod(node.host, mode & 0o7777), // not a link: nothing is followed
+    );
+  }
+
+  async chown(p: string, uid: number, gid: number): Promise<void> {
+    const parts = splitPath(p);
+    const u = uid === 0xffffffff ? -1 : uid;
+    const g = gid === 0xffffffff ? -1 : gid;
+    await this.onUpper(parts, { data: true }, () => undefined, async (node) => fsp.lchown(node.host, u, g));
+  }
+
+  async utimens(p: string, atime: TimeSpec, mtime: TimeSpec): Promise<void> {
+    const parts = splitPath(p);
+    if (atime === 'omit' && mtime === 'omit') {
+      this.requireUpper();
+      await this.shared(() => this.ctx.resolver.resolve(parts));
+      return;
+    }
+    await this.onUpper(parts, { data: true }, () => undefined, async (node) => setTimes(node.host, atime, mtime));
+  }
+
+  async setxattr(p: string, name: string, value: Buffer, flags: number): Promise<void> {
+    const parts = splitPath(p);
+    if (isPrivateXattr(name)) throw fsError('EPERM');
+    await this.onUpper(
+      parts,
+      { data: true },
+      (node) => {
+        // Decide the flag errors before copying anything up.
+        if (flags & XATTR_REPLACE && getXattr(node.host, name) === undefined) throw fsError('ENODATA');
+        if (flags & XATTR_CREATE && getXattr(node.host, name) !== undefined) throw fsError('EEXIST');
+      },
+      async (node) => setXattr(node.host, name, value, flags),
+    );
+  }
+
+  async removexattr(p: string, name: string): Promise<void> {
+    const parts = splitPath(p);
+    if (isPrivateXattr(name)) throw fsError('ENODATA');
+    await this.onUpper(
+      parts,
+      { data: true },
+      (node) => {
+        if (getXattr(node.host, name) === undefined) throw fsError('ENODATA');
+      },
+      async (node) => removeXattr(node.host, name),
+    );
+  }
+
+  // ---- creating ------------------------------------------------------------------------
+
+  async mkdir(p: string, mode: number, caller: Caller): Promise<void> {
+    const parts = splitPath(p);
+    if (parts.length === 0) throw fsError('EEXIST');
+    this.checkNewName(splitParent(parts).name);
+    await this.exclusive(async () => {
+      await this.checkAbsent(parts);
+      await this.makeNew(parts, caller, true, async (tmp, owner, opaque) => {
+        await fsp.mkdir(tmp, 0o700);
+        await fsp.lchown(tmp, owner.uid, owner.gid);
+        await fsp.chmod(tmp, (mode & 0o7777) | (owner.sgid ? S_ISGID : 0));
+        if (opaque) await makeOpaque(tmp);
+      });
+    });
+  }
+
+  async mknod(p: string, mode: number, dev: number, caller: Caller): Promise<void> {
+    const parts = splitPath(p);
+    if (parts.length === 0) throw fsError('EEXIST');
+    this.checkNewName(splitParent(parts).name);
+    const fmt = mode & C.S_IFMT;
+    if (fmt === C.S_IFDIR) throw fsError('EPERM');
+    if (![0, C.S_IFREG, C.S_IFIFO, C.S_IFCHR, C.S_IFBLK, C.S_IFSOCK].includes(fmt)) throw fsError('EINVAL');
+    await this.exclusive(async () => {
+      await this.checkAbsent(parts);
+      await this.makeNew(parts, caller, false, async (tmp, owner) => {
+        if (fmt === 0 || fmt === C.S_IFREG) await closeFd(await openFd(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600));
+        else hostMknod(tmp, fmt | 0o600, dev);
+        await fsp.lchown(tmp, owner.uid, owner.gid);
+        await fsp.chmod(tmp, mode & 0o7777); // a node, not a link: nothing is followed or opened
+      });
+    });
+  }
+
+  async symlink(target: string, p: string, caller: Caller): Promise<void> {
+    const parts = splitPath(p);
+    if (parts.length === 0) throw fsError('EEXIST');
+    this.checkNewName(splitParent(parts).name);
+    await this.exclusive(async () => {
+      await this.checkAbsent(parts);
+      await this.makeNew(parts, caller, false, async (tmp, owner) => {
+        await fsp.symlink(target, tmp);
+        await fsp.lchown(tmp, owner.uid, owner.gid);
+      });
+    });
+  }
+
+  async link(existing: string, newPath: string): Promise<void> {
+    const src = splitPath(existing);
+    const dst = splitPath(newPath);
+    if (dst.length === 0) throw fsError('EEXIST');
+    const { parent, name } = splitParent(dst);
+    this.checkNewName(name);
+    this.requireUpper();
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      const done = await this.exclusive(async () => {
+        const node = await this.ctx.resolver.resolve(src);
+        if (isDir(node)) throw fsError('EPERM');
+        await this.checkAbsent(dst);
+        if (!node.layer.upper) return false;
+        const parentHost = await this.copyUp.dirChainLocked(parent);
+        await fsp.link(node.host, `${parentHost}/${name}`); // link(2) does not follow a symlink
+        await removeWhiteout(parentHost, name);
+        this.ctx.resolver.invalidate(dst);
+        return true;
+      });
+      if (done) return;
+      await this.copyUp.ensure(src, { data: true });
+    }
+    throw fsError('EIO', 'link: source did not settle in upper');
+  }
+
+  // ---- removing and renaming --------------------------------------------------------------
+
+  async unlink(p: string): Promise<void> {
+    const parts = splitPath(p);
+    if (parts.length === 0) throw fsError('EISDIR');
+    const { parent, name } = splitParent(parts);
+    this.requireUpper();
+    await this.exclusive(async () => {
+      const r = this.ctx.resolver;
+      const node = await r.resolve(parts);
+      if (isDir(node)) throw fsError('EISDIR');
+      const below = await r.existsBelow(await r.resolveDir(parent), name);
+      if (node.layer.upper) {
+        // Whiteout first: a crash in between leaves the file, not a resurrected lower one.
+        if (below) await makeWhiteout(path.dirname(node.host), name);
+        await fsp.unlink(node.host);
+      } else {
+        await makeWhiteout(await this.copyUp.dirChainLocked(parent), name);
+      }
+      r.invalidate(parts);
+    });
+  }
+
+  async rmdir(p: string): Promise<void> {
+    const parts = splitPath(p);
+    if (parts.length === 0) throw fsError('EBUSY');
+    const { parent, name } = splitParent(parts);
+    this.requireUpper();
+    await this.exclusive(async () => {
+      const r = this.ctx.resolver;
+      const node = await r.resolve(parts);
+      if (!isDir(node)) throw fsError('ENOTDIR');
+      if ((await mergedNames(r, node)).length > 0) throw fsError('ENOTEMPTY');
+      const below = await r.existsBelow(await r.resolveDir(parent), name);
+      if (node.layer.upper) {
+        // Out of the way first (it may hold whiteouts), then the whiteout, then delete it.
+        const tmp = tempPath(this.ctx);
+        await fsp.rename(node.host, tmp);
+        if (below) await makeWhiteout(path.dirname(node.host), name);
+        await removeTree(tmp);
+      } else {
+        await makeWhiteout(await this.copyUp.dirChainLocked(parent), name);
+      }
+      r.invalidate(parts);
+    });
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    const src = splitPath(from);
+    const dst = splitPath(to);
+    if (src.length === 0 || dst.length === 0) throw fsError('EBUSY');
+    this.checkNewName(splitParent(dst).name);
+    this.requireUpper();
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      const result = await this.exclusive(() => renameLocked(this.ctx, this.copyUp, src, dst));
+      if (result === 'done') return;
+      await this.copyUp.ensure(src, { data: true });
+    }
+    throw fsError('EIO', 'rename: source did not settle in upper');
+  }
+
+  // ---- helpers -------------------------------------------------------------------------
+
+  private shared<T>(fn: () => Promise<T>): Promise<T> {
+    return this.ctx.lock.shared(fn);
+  }
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    return this.ctx.lock.exclusive(fn);
+  }
+
+  private requireUpper(): void {
+    upperOf(this.ctx);
+  }
+
+  private checkNewName(name: string): void {
+    this.requireUpper();
+    if (isReservedName(name)) throw fsError('EINVAL', `names starting with .wh. are reserved: ${name}`);
+  }
+
+  private track(fd: number, node: Node): number {
+    this.handles.set(fd, node.ino);
+    return fd;
+  }
+
+  // The parent must be a directory and the name free. Lock held.
+  private async checkAbsent(parts: readonly string[]): Promise<void> {
+    await this.ctx.resolver.resolveDir(parts.slice(0, -1));
+    if (await this.ctx.resolver.lookup(parts)) throw fsError('EEXIST');
+  }
+
+  // Runs `fn` on the upper object at `parts` under the shared lock, copying it up first if a
+  // lower one wins. `check` sees the winner before any copy-up, to fail early.
+  private async onUpper<T>(parts: readonly string[], opts: { data: boolean }, check: (node: Node) => void, fn: (node: Node) => Promise<T>): Promise<T> {
+    this.requireUpper();
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      const result = await this.shared(async (): Promise<{ value: T } | undefined> => {
+        const node = await this.ctx.resolver.resolve(parts);
+        check(node);
+        return node.layer.upper ? { value: await fn(node) } : undefined;
+      });
+      if (result) return result.value;
+      await this.copyUp.ensure(parts, opts);
+    }
+    throw fsError('EIO', 'copy-up did not settle');
+  }
+
+  // Who owns a new object in the upper directory `parentHost`.
+  private async ownerFor(parentHost: string, caller: Caller): Promise<Owner> {
+    const pst = await fsp.lstat(parentHost);
+    const sgid = (pst.mode & S_ISGID) !== 0;
+    return { uid: caller.uid, gid: sgid ? pst.gid : caller.gid, sgid };
+  }
+
+  // Builds a new object with `build(tmp, owner, opaque)` under a temporary name and renames
+  // it into place at `parts`, dropping a whiteout there. `opaque` is true when a directory
+  // made there must hide what exists below. Lock held exclusive; the name is known free.
+  private async makeNew(
+    parts: readonly string[],
+    caller: Caller,
+    dir: boolean,
+    build: (tmp: string, owner: Owner, opaque: boolean) => Promise<void>,
+  ): Promise<void> {
+    const r = this.ctx.resolver;
+    const { parent, name } = splitParent(parts);
+    const parentHost = await this.copyUp.dirChainLocked(parent);
+    const opaque = dir && (await r.existsBelow(await r.resolveDir(parent), name));
+    const owner = await this.ownerFor(parentHost, caller);
+    const tmp = tempPath(this.ctx);
+    try {
+      await build(tmp, owner, opaque);
+      await fsp.rename(tmp, `${parentHost}/${name}`);
+    } catch (err) {
+      await removeTree(tmp).catch(() => undefined);
+      throw err;
+    }
+    await removeWhiteout(parentHost, name);
+    r.invalidate(parts);
+  }
+}

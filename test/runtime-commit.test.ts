@@ -1,0 +1,84 @@
+// `ufs diff` and `ufs commit`: Docker's A/C/D lines, layers with whiteouts and opaque
+// directories, images that run with the changes, chains of commits, deterministic layers,
+// -c changes, and committing a running container.
+import test from 'ava';
+import { makeEnv, type Env } from './helpers/runtime.js';
+
+interface ImageInspect {
+  Id: string;
+  Author?: string;
+  Comment?: string;
+  Config: { Cmd?: string[] | null; Env?: string[]; WorkingDir?: string };
+  RootFS: { Layers: string[] };
+}
+
+async function inspect(u: Env, ref: string): Promise<ImageInspect> {
+  const out = JSON.parse(await u.ok(['inspect', ref])) as ImageInspect[] | ImageInspect;
+  return Array.isArray(out) ? out[0] : out;
+}
+
+test('diff and commit: whiteouts, opaque directories, a chain of layers, -c changes', async (t) => {
+  const u = await makeEnv(t);
+  await u.ok(['run', '--name', 'c1', 'busybox', 'sh', '-c',
+    'mkdir -p /d/sub /opq/old && echo 1 > /d/sub/f && echo keep > /keep && echo old > /opq/old/x && echo k > /d/k']);
+  t.is(await u.ok(['diff', 'c1']), ['A /d', 'A /d/k', 'A /d/sub', 'A /d/sub/f', 'A /keep', 'A /opq', 'A /opq/old', 'A /opq/old/x', ''].join('\n'));
+  const img1 = (await u.ok(['commit', '-m', 'first commit', '-a', 'Tester <t@example.com>', 'c1', 'img:one'])).trim();
+  t.regex(img1, /^sha256:[0-9a-f]{64}$/);
+
+  await u.ok(['run', '--name', 'c2', 'img:one', 'sh', '-c',
+    'rm -rf /d/sub; rm /keep; rm -rf /opq; mkdir /opq; echo new > /opq/n; echo changed > /d/k; echo more >> /etc/passwd; rm /bin/vi']);
+  const diff2 = (await u.ok(['diff', 'c2'])).split('\n').filter(Boolean);
+  for (const line of ['C /bin', 'D /bin/vi', 'C /d', 'C /d/k', 'D /d/sub', 'C /etc', 'C /etc/passwd', 'D /keep', 'A /opq/n']) {
+    t.true(diff2.includes(line), `${line} missing from:\n${diff2.join('\n')}`);
+  }
+  t.true(diff2.some((l) => / \/opq$/.test(l)), diff2.join('\n'));
+  t.false(diff2.some((l) => l.includes('.wh.')), diff2.join('\n'));
+  const img2 = (await u.ok(['commit', 'c2', 'img:two'])).trim();
+
+  const check = 'ls /d; ls -A /opq; test -e /keep && echo keep; test -e /opq/old && echo old; test -e /bin/vi && echo vi; cat /d/k; tail -1 /etc/passwd';
+  const expected = 'k\nn\nchanged\nmore\n';
+  t.is(await u.ok(['run', '--rm', 'img:two', 'sh', '-c', check]), expected);
+  t.is(await u.ok(['run', '--rm', img2, 'sh', '-c', check]), expected);
+
+  // Committed again on top: a chain of layers, each image one layer more.
+  await u.ok(['run', '--name', 'c3', 'img:two', 'sh', '-c', 'echo three > /three']);
+  const img3 = (await u.ok(['commit', '-c', 'CMD ["cat", "/three"]', '-c', 'ENV A=b', '-c', 'WORKDIR /d', 'c3', 'img:three'])).trim();
+  t.is(await u.ok(['run', '--rm', 'img:three']), 'three\n');
+  t.is(await u.ok(['run', '--rm', 'img:three', 'sh', '-c', `echo "$A $(pwd)"; ${check}`]), `b /d\n${expected}`);
+
+  const [i1, i2, i3, base] = await Promise.all([inspect(u, 'img:one'), inspect(u, 'img:two'), inspect(u, img3), inspect(u, 'busybox')]);
+  t.is(i1.RootFS.Layers.length, base.RootFS.Layers.length + 1);
+  t.deepEqual(i2.RootFS.Layers.slice(0, -1), i1.RootFS.Layers);
+  t.deepEqual(i3.RootFS.Layers.slice(0, -1), i2.RootFS.Layers);
+  t.is(i1.Author, 'Tester <t@example.com>');
+  t.is(i1.Comment, 'first commit');
+  // As Docker does, the container's command became the image's.
+  t.deepEqual(i1.Config.Cmd?.slice(0, 2), ['sh', '-c']);
+  t.deepEqual(i3.Config.Cmd, ['cat', '/three']);
+  t.true(i3.Config.Env?.includes('A=b'));
+  t.is(i3.Config.WorkingDir, '/d');
+
+  // The same changes give the same layer: commit c2 again.
+  const again = await inspect(u, (await u.ok(['commit', 'c2'])).trim());
+  t.is(again.RootFS.Layers.at(-1), i2.RootFS.Layers.at(-1));
+
+  // Bad input: a clear error, nothing made.
+  const bad = await u.ufs(['commit', '-c', 'FROB x', 'c2', 'img:bad']);
+  t.not(bad.code, 0);
+  t.regex(bad.stderr, /^ufs: .*FROB/m);
+  t.not((await u.ufs(['inspect', 'img:bad'])).code, 0);
+  t.is((await u.ufs(['commit', 'no-such-container'])).code, 1);
+});
+
+test('commit works on a running container', async (t) => {
+  const u = await makeEnv(t);
+  await u.ok(['run', '-d', '--name', 'live', 'busybox', 'sleep', '1000']);
+  await u.ok(['exec', 'live', 'sh', '-c', 'mkdir /data && seq 1 1000 > /data/numbers && rm /etc/group']);
+  t.is(await u.ok(['diff', 'live']), 'A /data\nA /data/numbers\nC /etc\nD /etc/group\n');
+  const img = (await u.ok(['commit', 'live', 'live:snap'])).trim();
+  t.regex(img, /^sha256:/);
+  t.is(await u.ok(['run', '--rm', 'live:snap', 'sh', '-c', 'wc -l < /data/numbers; test -e /etc/group || echo no-group']), '1000\nno-group\n');
+  // The container goes on running, unaffected.
+  t.is(await u.ok(['exec', 'live', 'tail', '-1', '/data/numbers']), '1000\n');
+  await u.ok(['rm', '-f', 'live']);
+});

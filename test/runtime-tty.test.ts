@@ -1,0 +1,53 @@
+// `ufs run -t` on a real terminal (the test drives ufs under node-pty, as a person would):
+// the command has a terminal, sees its size and resizes, and Ctrl-C reaches it.
+import test from 'ava';
+import { makeEnv } from './helpers/runtime.js';
+
+test('run -it: a terminal of the outer size, resizes follow, Ctrl-C reaches the container', async (t) => {
+  const u = await makeEnv(t);
+  const s = u.pty(['run', '-it', '--rm', 'busybox', 'sh'], { cols: 91, rows: 27 });
+  await s.waitFor(/[#$] $/m);
+
+  s.write('tty; stty size; echo "term=$TERM"\r');
+  const tty = await s.waitFor(/(\/dev\/\S+|not a tty)\s+(\d+) (\d+)\s+term=(\S+)/);
+  t.regex(tty[1], /^\/dev\/(pts\/\d+|console)$/);
+  t.is(`${tty[2]} ${tty[3]}`, '27 91');
+  t.is(tty[4], 'xterm');
+
+  let mark = s.output.length;
+  s.resize(120, 40);
+  // The resize reaches the container asynchronously: ask until it shows.
+  for (let i = 0; i < 50; i++) {
+    s.write('stty size\r');
+    try {
+      await s.waitFor(/^40 120\r?$/m, 200, mark);
+      break;
+    } catch {
+      mark = s.output.length;
+    }
+  }
+  t.regex(s.output.slice(mark), /^40 120\r?$/m);
+
+  // Ctrl-C interrupts the foreground command in the container, not ufs.
+  s.write('sleep 30; echo after-sleep\r');
+  await new Promise((r) => setTimeout(r, 500));
+  mark = s.output.length;
+  s.write('\x03');
+  s.write('echo "status=$?"\r');
+  await s.waitFor(/status=130/, 10_000, mark);
+  t.false(s.output.slice(mark).includes('after-sleep'));
+
+  s.write('exit 5\r');
+  t.is(await s.exit, 5);
+  t.is(await u.ok(['ps', '-a', '-q']), '');
+});
+
+test('run -t without -i: Ctrl-C on the outer terminal stops the command (128+2)', async (t) => {
+  const u = await makeEnv(t);
+  const s = u.pty(['run', '-t', '--name', 'nt', 'busybox', 'sh', '-c', 'tty; echo ready; exec sleep 60']);
+  await s.waitFor(/ready/);
+  t.regex(s.output, /\/dev\/(pts\/\d+|console)/);
+  s.write('\x03');
+  t.is(await s.exit, 130);
+  t.is((await u.record('nt')).State.ExitCode, 130);
+});
