@@ -13,6 +13,7 @@ const quiet = !process.stdout.isTTY;
 // node-gyp would otherwise try to download them, and the network may not allow it.
 const gypArgs = ['rebuild'];
 if (!process.env.npm_config_nodedir && existsSync('/usr/include/node/node_api.h')) gypArgs.push('--nodedir=/usr');
+if (quiet) gypArgs.push('--loglevel=warn');
 
 function run(cmd, args, cwd = root) {
   execFileSync(cmd, args, { cwd, stdio: quiet ? ['ignore', 'ignore', 'inherit'] : 'inherit' });
@@ -20,12 +21,15 @@ function run(cmd, args, cwd = root) {
 
 const patchDir = path.join(root, 'native', 'patches');
 if (existsSync(patchDir) && readdirSync(patchDir).some((f) => f.endsWith('.patch'))) {
-  run(process.execPath, [path.join(root, 'node_modules', 'patch-package', 'index.js'), '--patch-dir', 'native/patches']);
+  // --error-on-fail: a patch that does not apply must stop the install (patch-package only
+  // fails on its own on CI), never leave an unpatched fuse-native behind.
+  run(process.execPath, [path.join(root, 'node_modules', 'patch-package', 'index.js'), '--patch-dir', 'native/patches', '--error-on-fail']);
 }
 
 const fuseNative = path.join(root, 'node_modules', 'fuse-native');
 if (existsSync(fuseNative)) {
-  // Never load the bundled prebuild (linked to its own old libfuse): build ours.
+  // Never load the bundled prebuild (upstream code, linked to its own old libfuse): build ours,
+  // from the patched source, against the system libfuse (pkg-config fuse).
   rmSync(path.join(fuseNative, 'prebuilds'), { recursive: true, force: true });
   run(process.execPath, [nodeGyp, ...gypArgs], fuseNative);
 }

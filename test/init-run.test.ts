@@ -305,6 +305,15 @@ test('fd 3 gets pid 1\'s host pid; no other fd leaks into the container', async 
   t.deepEqual([r.code, r.stdout, r.stderr], [0, 'ready\nbye\n', '']);
 });
 
+test('a command that ends at once still gets its pid reported', async (t) => {
+  const { base, rootfs } = await tempRootfs(t);
+  for (let i = 0; i < 5; i++) {
+    const p = startInit(t, 'run', await writeSpec(base, { rootfs, env: [PATH_ENV], args: ['true'] }));
+    t.regex(await p.reported, /^\d+\n$/);
+    t.is((await p.done).code, 0);
+  }
+});
+
 test('errors: bad spec 125, missing command 127, not executable 126, bad cwd 125', async (t) => {
   const { base, rootfs } = await tempRootfs(t);
   const oneLine = (s: string) => s.endsWith('\n') && s.indexOf('\n') === s.length - 1;
@@ -346,10 +355,18 @@ test('errors: bad spec 125, missing command 127, not executable 126, bad cwd 125
   const denied = await runInit(t, base, { rootfs, args: ['noexec'] });
   t.deepEqual([denied.code, denied.stderr], [126, 'ufs-init: exec: noexec: permission denied\n']);
 
+  // No #! line: not run through /bin/sh behind the user's back (as runc).
+  await fs.writeFile(path.join(rootfs, 'bin/noshebang'), 'echo hi\n', { mode: 0o755 });
+  const format = await runInit(t, base, { rootfs, args: ['noshebang'] });
+  t.deepEqual([format.code, format.stderr], [126, 'ufs-init: exec: noshebang: Exec format error\n']);
+
   const cwd = await runInit(t, base, { rootfs, args: ['true'], cwd: '/does/not/exist' });
   t.deepEqual([cwd.code, cwd.stderr], [125, 'ufs-init: cwd /does/not/exist: No such file or directory\n']);
 
-  const noRoot = await runInit(t, base, { rootfs: path.join(base, 'missing'), args: ['true'] });
+  // A container that never started reports no pid on fd 3 (just EOF).
+  const failing = startInit(t, 'run', await writeSpec(base, { rootfs: path.join(base, 'missing'), args: ['true'] }));
+  const noRoot = await failing.done;
+  t.is(await failing.reported, '');
   t.is(noRoot.code, 125);
   t.regex(noRoot.stderr, /^ufs-init: rootfs .*missing: No such file or directory\n$/);
 

@@ -174,11 +174,13 @@ test('signals: SIGTERM and SIGINT to ufs run reach the command; orphans are reap
 
 test('two containers from one image are independent and leave the image unchanged', async (t) => {
   const u = await makeEnv(t);
-  await u.ok(['run', '--name', 'a', 'busybox', 'sh', '-c', 'echo A > /f; rm /etc/passwd; mkdir /d']);
-  const b = await u.ufs(['run', '--name', 'b', 'busybox', 'sh', '-c', 'test -e /f && echo f; test -d /d && echo d; head -1 /etc/passwd']);
+  await u.ok(['run', '--name', 'ca', 'busybox', 'sh', '-c', 'echo A > /f; rm /etc/passwd; mkdir /d']);
+  const b = await u.ufs(['run', '--name', 'cb', 'busybox', 'sh', '-c', 'test -e /f && echo f; test -d /d && echo d; head -1 /etc/passwd']);
   t.is(b.stdout, 'root:x:0:0:root:/root:/bin/sh\n');
   t.is(await u.ok(['run', '--rm', 'busybox', 'sh', '-c', 'ls /f /d 2>&1 | wc -l; head -1 /etc/passwd']), '2\nroot:x:0:0:root:/root:/bin/sh\n');
   // Each keeps its own writable layer.
-  t.is(await u.ok(['diff', 'a']), 'A /d\nC /etc\nD /etc/passwd\nA /f\n');
-  t.is(await u.ok(['diff', 'b']), '');
+  t.is(await u.ok(['diff', 'ca']), 'A /d\nC /etc\nD /etc/passwd\nA /f\n');
+  t.is(await u.ok(['diff', 'cb']), '');
+  // Docker's name rule: at least two characters
+  t.is((await u.ufs(['run', '--name', 'x', 'busybox', 'true'])).code, 125);
 });

@@ -6,7 +6,7 @@ import { makeEnv } from './helpers/runtime.js';
 test('run -it: a terminal of the outer size, resizes follow, Ctrl-C reaches the container', async (t) => {
   const u = await makeEnv(t);
   const s = u.pty(['run', '-it', '--rm', 'busybox', 'sh'], { cols: 91, rows: 27 });
-  await s.waitFor(/[#$] $/m);
+  await s.waitFor(/[#$] /);
 
   s.write('tty; stty size; echo "term=$TERM"\r');
   const tty = await s.waitFor(/(\/dev\/\S+|not a tty)\s+(\d+) (\d+)\s+term=(\S+)/);

@@ -221,15 +221,29 @@ static long long now_ms(void) {
 #define DRAIN_IDLE_MS 100
 #define DRAIN_MAX_MS 2000
 
+// Reads main's ready byte: then reports main's pid on fd 3; on EOF (main failed before it
+// was ready) closes fd 3 with nothing written. Returns -1 once done, ready_fd to retry.
+static int take_ready(int ready_fd, const struct supervisor *sv) {
+  char c;
+  ssize_t k = read(ready_fd, &c, 1);
+  if (k < 0 && errno == EINTR) return ready_fd;
+  if (k == 1) report_pid(sv->fd3, sv->main);
+  else if (sv->fd3) close(3);
+  close(ready_fd);
+  return -1;
+}
+
 int supervise(const struct supervisor *sv) {
   struct relay r;
   relay_start(&r, sv->tty_master);
   int done = 0, code = 0;
   long long drain_until = 0;
+  int ready_fd = sv->ready_fd;
   for (;;) {
-    struct pollfd p[4];
-    int n = 0, i_sig = n++, i_in = -1, i_master = -1, i_out = -1;
+    struct pollfd p[5];
+    int n = 0, i_sig = n++, i_in = -1, i_master = -1, i_out = -1, i_ready = -1;
     p[i_sig] = (struct pollfd){ sv->sigfd, POLLIN, 0 };
+    if (ready_fd >= 0) { i_ready = n; p[n++] = (struct pollfd){ ready_fd, POLLIN, 0 }; }
     if (r.master >= 0) {
       short mev = 0;
       if (r.master_open && r.to_len == 0) mev |= POLLIN;
@@ -252,6 +266,11 @@ int supervise(const struct supervisor *sv) {
       die_errno("poll");
     }
     if (rc == 0) break;  // drained and quiet
+
+    if (i_ready >= 0 && p[i_ready].revents) {
+      ready_fd = take_ready(ready_fd, sv);
+      if (ready_fd >= 0) continue;  // EINTR
+    }
 
     if (p[i_sig].revents) {
       struct signalfd_siginfo si;
@@ -314,6 +333,7 @@ int supervise(const struct supervisor *sv) {
     }
   }
   relay_finish(&r);
+  if (ready_fd >= 0) take_ready(ready_fd, sv);  // main is gone: byte or EOF is there now
   return code;
 }
 

@@ -29,6 +29,8 @@ struct supervisor {
   int sigfd;         // from signals_fd()
   int tty_master;    // -1, or a pty master to relay with our fds 0 (in) and 1 (out)
   bool forward_winch;  // forward SIGWINCH to main (else, with a relay, copy the window size)
+  int ready_fd;      // -1, or a pipe: one byte on it means main is ready, EOF that it failed
+  bool fd3;          // report main's pid on fd 3 once ready (or close fd 3 on EOF)
 };
 
 // Forwards signals to main, reaps every child (pid 1 inherits orphans), relays the pty if

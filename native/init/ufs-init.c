@@ -65,10 +65,14 @@ static void rename_self(void) {
   prctl(PR_SET_NAME, "ufs-init");
 }
 
-// pid 1 of the new pid namespace.
-static __attribute__((noreturn)) void container_init(const struct spec *s) {
-  // fd 3 (the pid report) and anything else the caller leaked stay outside.
-  close_fds_from(3);
+// pid 1 of the new pid namespace. ready_fd: the pipe to tell the outer process that the
+// container is set up (only then does it report our pid: `exec` must find it complete).
+static __attribute__((noreturn)) void container_init(const struct spec *s, int ready_fd) {
+  // fd 3 (the pid report) and anything else the caller leaked stay outside: the ready pipe
+  // takes fd 3's place, everything above goes.
+  if (ready_fd != 3 && dup3(ready_fd, 3, O_CLOEXEC) < 0) die_errno("dup3");
+  close_fds_from(4);
+  ready_fd = 3;
   rename_self();
   // Our own session: keystrokes on the caller's terminal reach the outer process only,
   // which forwards them once.
@@ -97,7 +101,9 @@ static __attribute__((noreturn)) void container_init(const struct spec *s) {
     exec_command(s, slave);
   }
   if (slave >= 0) close(slave);  // so the master reads EIO once the command's side is gone
-  struct supervisor sv = { cmd, sigfd, master, false };
+  (void)write_all(ready_fd, "r", 1);
+  close(ready_fd);
+  struct supervisor sv = { cmd, sigfd, master, false, -1, false };
   _exit(supervise(&sv));
 }
 
@@ -106,12 +112,14 @@ static int cmd_run(const struct spec *s, bool fd3) {
   // Only children enter the new pid namespace: the outer process stays on the host side
   // of every namespace.
   if (unshare(CLONE_NEWPID) < 0) die_errno("unshare");
+  int ready[2];
+  if (pipe2(ready, O_CLOEXEC) < 0) die_errno("pipe");
   fflush(NULL);
   pid_t pid1 = fork();
   if (pid1 < 0) die_errno("fork");
-  if (pid1 == 0) container_init(s);
-  report_pid(fd3, pid1);
-  struct supervisor sv = { pid1, signals_fd(), -1, true };
+  if (pid1 == 0) container_init(s, ready[1]);
+  close(ready[1]);
+  struct supervisor sv = { pid1, signals_fd(), -1, true, ready[0], fd3 };
   return supervise(&sv);
 }
 
@@ -153,13 +161,16 @@ static int cmd_exec(const struct spec *s, bool fd3) {
   }
   if (slave >= 0) close(slave);
   report_pid(fd3, child);
-  struct supervisor sv = { child, signals_fd(), master, false };
+  struct supervisor sv = { child, signals_fd(), master, false, -1, false };
   return supervise(&sv);
 }
 
 int main(int argc, char **argv) {
   if (argc != 3 || (strcmp(argv[1], "run") != 0 && strcmp(argv[1], "exec") != 0))
     die("usage: ufs-init run|exec SPEC.json");
+  // A closed 0, 1 or 2 would be taken by the next file we open and leak into the command.
+  for (int fd = 0; fd <= 2; fd++)
+    if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) != fd) return EXIT_SETUP;
   main_argc = argc;
   main_argv = argv;
   bool exec_mode = strcmp(argv[1], "exec") == 0;

@@ -1,4 +1,7 @@
-// The benchmark rows, grouped in sessions. A session is one fresh mount (fresh empty upper),
+// The benchmark rows, grouped in sessions. `prime` says what a session reads (metadata of
+// the trees, the big file, the small files, the tar), which the runner reads once from the
+// contender's sources before dropping caches: see primeCmd in run.mjs.
+// A session is one fresh mount (fresh empty upper),
 // after which caches are dropped; its steps then run in order on that mount, so the second
 // step of a session is the "warm" repeat of the first. Each step has a shell command (timed)
 // and a check (untimed) that the result is right: a fast wrong answer must not count.
@@ -24,7 +27,7 @@ async function checkCmd(cmd, what) {
  */
 export const sessions = [
   {
-    id: 'find', writes: false, needs: [],
+    id: 'find', prime: ['meta'], writes: false, needs: [],
     steps: [
       { id: 'find-cold', label: 'find -printf walk, cold', cmd: (r) => findCmd(r),
         check: (res, r, X) => expectOut(res, X.entries, 'entries') },
@@ -33,7 +36,7 @@ export const sessions = [
     ],
   },
   {
-    id: 'seq', writes: false, needs: [],
+    id: 'seq', prime: ['big'], writes: false, needs: [],
     steps: ['cold', 'warm'].map((w) => ({
       id: `seq-${w}`, label: (X) => `seq read ${X.bigLabel}, ${w}`,
       cmd: (r, X) => `dd if=${q(`${r}/${X.bigRel}`)} of=/dev/null bs=1M 2>&1 | tail -n1`,
@@ -44,7 +47,7 @@ export const sessions = [
     })),
   },
   {
-    id: 'tar', writes: false, needs: [],
+    id: 'tar', prime: ['meta', 'small'], writes: false, needs: [],
     steps: [{
       id: 'tar-c', label: (X) => `tar c ${X.smallFiles} small files, cold`,
       cmd: (r, X) => `tar cf - -C ${q(r)} ${q(X.smallRel)} | wc -c`,
@@ -52,7 +55,7 @@ export const sessions = [
     }],
   },
   {
-    id: 'untar', writes: true, needs: [],
+    id: 'untar', prime: ['tar'], writes: true, needs: [],
     steps: [{
       id: 'untar', label: (X) => `untar ${X.smallFiles} small files`,
       cmd: (r, X) => `mkdir ${q(`${r}/untar`)} && tar xf ${q(X.smallTar)} -C ${q(`${r}/untar`)}`,
@@ -63,7 +66,7 @@ export const sessions = [
     }],
   },
   {
-    id: 'copyup', writes: true, needs: ['bigRel'],
+    id: 'copyup', prime: ['big'], writes: true, needs: ['bigRel'],
     steps: [{
       id: 'copy-up', label: (X) => `copy-up: 4 KiB write to ${X.bigLabel} lower file`,
       cmd: (r, X) => `dd if=/dev/zero of=${q(`${r}/${X.bigRel}`)} bs=4k count=1 conv=notrunc status=none`,
@@ -78,7 +81,7 @@ export const sessions = [
     }],
   },
   {
-    id: 'rm', writes: true, needs: ['smallRel'],
+    id: 'rm', prime: ['meta'], writes: true, needs: ['smallRel'],
     steps: [{
       id: 'rm-rf', label: (X) => `rm -rf lower tree (${X.smallFiles} files)`,
       cmd: (r, X) => `rm -rf ${q(`${r}/${X.smallRel}`)}`,
@@ -90,7 +93,7 @@ export const sessions = [
     }],
   },
   {
-    id: 'rename', writes: true, needs: ['smallRel'],
+    id: 'rename', prime: ['meta', 'small'], writes: true, needs: ['smallRel'],
     steps: [{
       id: 'rename', label: (X) => `mv lower dir (${X.smallFiles} files)`,
       cmd: (r, X) => `mv ${q(`${r}/${X.smallRel}`)} ${q(`${r}/${X.smallRel}2`)}`,
@@ -101,7 +104,7 @@ export const sessions = [
     }],
   },
   {
-    id: 'rand', writes: false, needs: [],
+    id: 'rand', prime: ['big'], writes: false, needs: [],
     steps: [{
       id: 'rand-4k', label: (X) => `${X.randCount} random 4 KiB preads, cold`,
       cmd: (r, X) => `${q(X.python)} ${q(X.randread)} ${q(`${r}/${X.bigRel}`)} ${X.randCount}`,

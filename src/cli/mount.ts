@@ -2,12 +2,17 @@
 import type { Command } from 'commander';
 import { UfsError } from '../common/errors.js';
 import { listMounts, mountUnion, unmountUnion, type MountRecord } from '../fuse/index.js';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { imageMountLowers } from './images.js';
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
 interface MountOpts {
   lower: string[];
   upper?: string;
+  layer?: string;
 }
 
 export function registerMountCommands(program: Command): void {
@@ -21,14 +26,27 @@ export function registerMountCommands(program: Command): void {
     .argument('[args...]')
     .option('--lower <dir>', 'a read-only layer directory; repeat, top first', collect, [] as string[])
     .option('--upper <dir>', 'the writable layer directory (must exist)')
-    .action(async (args: string[], opts: MountOpts) => {
+    .option('--layer <n|digest>', 'with IMAGE: the filesystem as it stood after that layer (0 = bottom)')
+    .action(async (args: string[], opts: MountOpts, cmd: Command) => {
       if (opts.lower.length > 0) {
         if (args.length !== 1) throw new UfsError('usage: ufs mount --lower DIR [--lower DIR ...] [--upper DIR] MOUNTPOINT');
         await mountUnion({ lowers: opts.lower, ...(opts.upper !== undefined ? { upper: opts.upper } : {}), mountpoint: args[0]! });
         return;
       }
       // ---- image form: `ufs mount IMAGE [MOUNTPOINT] [--layer N]` (images engineer) goes here ----
-      throw new UfsError('usage: ufs mount --lower DIR [--lower DIR ...] [--upper DIR] MOUNTPOINT');
+      if (args.length >= 1 && args.length <= 2 && opts.upper === undefined) {
+        const { lowers, fsname } = await imageMountLowers(cmd, args[0]!, opts.layer);
+        const mountpoint = args[1] ?? (await fs.mkdtemp(path.join(os.tmpdir(), 'ufs-image-')));
+        try {
+          await mountUnion({ lowers, mountpoint, fsname });
+        } catch (err) {
+          if (args[1] === undefined) await fs.rmdir(mountpoint).catch(() => {});
+          throw err;
+        }
+        if (args[1] === undefined) process.stdout.write(`${mountpoint}\n`);
+        return;
+      }
+      throw new UfsError('usage: ufs mount --lower DIR [--lower DIR ...] [--upper DIR] MOUNTPOINT  |  ufs mount IMAGE [MOUNTPOINT] [--layer N]');
     });
 
   program

@@ -20,6 +20,7 @@ const SERVER = path.join(path.dirname(fileURLToPath(import.meta.url)), 'server.j
 // file, an fsync) never starve the rest. Must be in the environment before the pool starts.
 const SERVER_THREADS = '32';
 const READY_TIMEOUT_MS = 120_000;
+const ANSWER_TIMEOUT_MS = 30_000;
 const EXIT_WAIT_MS = 10_000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -116,9 +117,10 @@ async function readRecord(file: string): Promise<MountRecord | undefined> {
   }
 }
 
-async function removeRecord(rec: { mountpoint: string; log?: string }): Promise<void> {
+// A server removes its own record and (unless it logged a problem) its log when it exits
+// cleanly; these remove what a dead one left. Logs of dead servers are kept: they say why.
+async function removeRecord(rec: { mountpoint: string }): Promise<void> {
   await fs.rm(recordFile(rec.mountpoint), { force: true });
-  if (rec.log) await fs.rm(rec.log, { force: true });
 }
 
 // libfuse explains a failed mount on stderr ("fuse: ..."), which is the server's log.
@@ -213,12 +215,26 @@ export async function mountUnion(spec: MountSpec): Promise<{ pid: number }> {
   const ours = (await readMountInfo()).some((m) => m.mountpoint === mountpoint && m.fstype === UFS_FSTYPE);
   try {
     if (!ours) throw new Error('not in the mount table');
-    await fs.stat(mountpoint);
+    await answers(mountpoint, ANSWER_TIMEOUT_MS);
   } catch (err) {
     await abandon(mountpoint, pid, log);
     throw new UfsError(`cannot mount ${spec.mountpoint}: the mount does not answer (${err instanceof Error ? err.message : err})`);
   }
   return { pid };
+}
+
+// The mount answers a stat; a server that never replies must not hang us: after `ms` we give
+// up (abandon() then aborts the mount, which also ends the pending stat).
+async function answers(mountpoint: string, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer in ${ms / 1000} s`)), ms);
+  });
+  try {
+    await Promise.race([fs.stat(mountpoint), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 // A failed mount leaves nothing behind: no server, no mount, no record, no log.
@@ -240,7 +256,8 @@ async function abandon(mountpoint: string, pid: number, log: string): Promise<vo
   }
   const still = (await readMountInfo()).some((m) => m.mountpoint === mountpoint && m.fstype === UFS_FSTYPE);
   if (still) await fusermount(['-uz', mountpoint]);
-  await removeRecord({ mountpoint, log });
+  await removeRecord({ mountpoint });
+  await fs.rm(log, { force: true });
 }
 
 export async function unmountUnion(mountpoint: string): Promise<void> {

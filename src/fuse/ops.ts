@@ -65,16 +65,34 @@ function statfsOf(s: StatFs): FuseStatFs {
 }
 
 export function makeOps(union: UnionFs, log: Log): FuseOps {
-  // Runs one union call and answers the kernel exactly once, whatever happens.
+  // Runs one union call and answers the kernel, whatever happens: a request left unanswered
+  // hangs its caller forever. If handing back a result throws (a value fuse-native cannot
+  // convert), the caller gets EIO instead.
   function serve<T>(op: string, args: unknown[], work: () => Promise<T>, done: (value: T) => void, fail: (errno: number) => void): void {
+    let answered = false;
+    const failOnce = (errno: number) => {
+      if (answered) return;
+      answered = true;
+      fail(errno);
+    };
     let p: Promise<T>;
     try {
       p = work();
     } catch (err) {
-      fail(toErrno(err, op, args, log));
+      failOnce(toErrno(err, op, args, log));
       return;
     }
-    p.then(done, (err: unknown) => fail(toErrno(err, op, args, log)));
+    p.then(
+      (value) => {
+        try {
+          done(value);
+          answered = true;
+        } catch (err) {
+          failOnce(toErrno(err, `${op} reply`, args, log));
+        }
+      },
+      (err: unknown) => failOnce(toErrno(err, op, args, log)),
+    );
   }
   const ok = (cb: Done) => () => cb(0);
 

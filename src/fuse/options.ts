@@ -28,8 +28,9 @@ export function mountOptions(spec: MountOptionsInput): string[] {
     `entry_timeout=${CACHE_TIMEOUT_S}`,
     `attr_timeout=${CACHE_TIMEOUT_S}`,
     `negative_timeout=${CACHE_TIMEOUT_S}`,
-    // Unlinked-but-open files stay served by their handle (no .fuse_hidden* renames in upper).
-    'hard_remove',
+    // No hard_remove: with it libfuse answers fstat(2) on an unlinked open file with ENOENT.
+    // Without it, the patched fuse-native hides such files natively: the union sees a plain
+    // unlink, handles keep working (path null), and no .fuse_hidden* name reaches upper.
     'allow_other',
     'default_permissions',
     // Like mount(8) and overlayfs: a non-empty mountpoint is simply covered.

@@ -17,6 +17,13 @@ function log(message: string): void {
   process.stderr.write(`${new Date().toISOString()} ufs-fuse[${process.pid}] ${message}\n`);
 }
 
+// Set once anything unexpected was logged: such a log outlives the mount.
+let noteworthy = false;
+function logProblem(message: string): void {
+  noteworthy = true;
+  log(message);
+}
+
 function send(msg: ServerMessage): Promise<void> {
   return new Promise((resolve) => {
     if (!process.send || !process.connected) return resolve();
@@ -49,16 +56,18 @@ async function writeRecord(spec: ServerSpec): Promise<void> {
   await fs.rename(tmp, spec.recordFile);
 }
 
-let exiting = false;
+let exiting: Promise<never> | undefined;
 // Gone for good: drop our record and log (both describe a mount that no longer exists).
-async function exitClean(code: number, why: string): Promise<never> {
-  if (!exiting) {
-    exiting = true;
+// Whoever comes first (unmount, signal) does it; later callers wait for the same exit.
+function exitClean(code: number, why: string): Promise<never> {
+  exiting ??= (async () => {
     log(`exiting: ${why}`);
     await fs.rm(spec.recordFile, { force: true }).catch(() => {});
-    if (code === 0) await fs.rm(spec.log, { force: true }).catch(() => {});
-  }
-  process.exit(code);
+    // The log goes too, unless it tells of something that went wrong.
+    if (code === 0 && !noteworthy) await fs.rm(spec.log, { force: true }).catch(() => {});
+    process.exit(code);
+  })();
+  return exiting;
 }
 
 // A lazy unmount (detach now, finish when the last user lets go) that does not wait on us.
@@ -78,8 +87,8 @@ if (!spec.mountpoint || !Array.isArray(spec.lowers)) {
 }
 
 // A filesystem serving a container must not die of one bad request: log and carry on.
-process.on('uncaughtException', (err) => log(`uncaught exception: ${err.stack ?? err}`));
-process.on('unhandledRejection', (err) => log(`unhandled rejection: ${err instanceof Error ? err.stack : String(err)}`));
+process.on('uncaughtException', (err) => logProblem(`uncaught exception: ${err.stack ?? err}`));
+process.on('unhandledRejection', (err) => logProblem(`unhandled rejection: ${err instanceof Error ? err.stack : String(err)}`));
 process.on('disconnect', () => {}); // the mounting process is done with us; keep serving
 process.on('SIGHUP', () => {});
 
@@ -99,7 +108,7 @@ if ((await readMountInfo()).some((m) => m.mountpoint === spec.mountpoint)) {
 
 let mounted = false;
 const Fuse = loadFuse();
-const fuse: FuseInstance = new Fuse(spec.mountpoint, makeOps(union, log), {
+const fuse: FuseInstance = new Fuse(spec.mountpoint, makeOps(union, logProblem), {
   options: mountOptions(spec),
   passthrough: true,
   timeout: false,

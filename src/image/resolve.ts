@@ -36,7 +36,7 @@ export function describeImage(store: Store, id: string): ResolvedImage {
   }
   return {
     id,
-    refs: imageTags(db, id).map(familiarName),
+    refs: imageTags(db, id).map(familiarName).sort(),
     config,
     diffIds: [...diffIds],
     layerDirs: diffIds.map((d) => store.layerDir(d)).reverse(),

@@ -157,7 +157,13 @@ export class Unpacker {
           setTimesNsSync(file, h.mtimeNs, true);
           return;
         case 'link': {
-          const target = normalizeEntryName(h.linkname);
+          let target: string;
+          try {
+            target = normalizeEntryName(h.linkname);
+          } catch (err) {
+            const why = err instanceof UnsafeEntryError ? err.message.replace(/^entry "(?:[^"\\]|\\.)*": /, '') : String(err);
+            throw new UnsafeEntryError(`entry ${JSON.stringify(raw)}: hard link target ${JSON.stringify(h.linkname)}: ${why}`);
+          }
           const kind = this.kinds.get(target);
           if (target === '' || kind === 'dir') throw new UnsafeEntryError(`entry ${JSON.stringify(raw)}: hard link to a directory`);
           if (kind === undefined) {

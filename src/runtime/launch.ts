@@ -1,6 +1,6 @@
 // Starts ufs-init (run or exec) and waits for it: through node-pty when a terminal is wanted,
 // through plain pipes otherwise; attached to our own stdio, or writing a json log.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import type { Readable } from 'node:stream';
@@ -69,6 +69,19 @@ export function exitStatus(code: number | null, signal: NodeJS.Signals | number 
 
 export function launch(opts: LaunchOptions): Promise<number> {
   return opts.tty ? launchPty(opts) : launchPipes(opts);
+}
+
+// stty on our terminal (fd 0 or 1 as its stdin); returns what puts the old settings back.
+function setTerminal(fd: 0 | 1, args: string[]): (() => void) | undefined {
+  const saved = spawnSync('stty', ['-g'], { stdio: [fd, 'pipe', 'ignore'], encoding: 'utf8' });
+  if (saved.status !== 0 || !saved.stdout.trim()) return undefined;
+  spawnSync('stty', args, { stdio: [fd, 'ignore', 'ignore'] });
+  let restored = false;
+  return () => {
+    if (restored) return;
+    restored = true;
+    spawnSync('stty', [saved.stdout.trim()], { stdio: [fd, 'ignore', 'ignore'] });
+  };
 }
 
 function parsePid(text: string): number | undefined {
@@ -164,30 +177,31 @@ async function launchPty(opts: LaunchOptions): Promise<number> {
     process.stdout.on('resize', onResize);
     cleanups.push(() => process.stdout.off('resize', onResize));
   }
+  if (attached) {
+    // The container's own pty (ufs-init's) does the line discipline: ours must pass bytes
+    // through untouched, output included (Node's setRawMode keeps ONLCR: \r\r\n), as
+    // Docker's client makes its terminal raw. Without -i only the output side changes, so
+    // Ctrl-C still signals us and we forward it.
+    const interactive = opts.stdin === 'inherit' && process.stdin.isTTY === true;
+    const restore = interactive ? setTerminal(0, ['raw', '-echo']) : process.stdout.isTTY ? setTerminal(1, ['-opost']) : undefined;
+    if (restore) {
+      process.once('exit', restore);
+      cleanups.push(() => {
+        restore();
+        process.off('exit', restore);
+      });
+    }
+  }
   if (attached && opts.stdin === 'inherit') {
     const stdin = process.stdin;
-    const raw = stdin.isTTY === true;
-    if (raw) stdin.setRawMode(true);
     const onData = (d: Buffer) => {
       if (!done) term.write(d);
     };
     stdin.on('data', onData);
     stdin.resume();
-    const restore = () => {
-      if (raw) {
-        try {
-          stdin.setRawMode(false);
-        } catch {
-          // the terminal is gone
-        }
-      }
-    };
-    process.once('exit', restore);
     cleanups.push(() => {
       stdin.off('data', onData);
       stdin.pause();
-      restore();
-      process.off('exit', restore);
     });
   }
 

@@ -3,7 +3,7 @@ import { fsError } from './errors.js';
 import type { Layer } from './layers.js';
 import type { RwLock } from './lock.js';
 import type { Resolver } from './lookup.js';
-import { newTempName } from './whiteout.js';
+import { WORK_DIR, newTempName } from './whiteout.js';
 
 export interface UnionCtx {
   readonly layers: Layer[];
@@ -18,7 +18,9 @@ export function upperOf(ctx: UnionCtx): Layer {
   return ctx.upper;
 }
 
-// A fresh temporary name at the upper root (hidden by the whiteout rule, cleaned by init).
+// A fresh temporary name in the work directory at the upper root (hidden by the whiteout
+// rule, skipped by commit, emptied by init). Temporaries live in a directory of their own so
+// that making them never touches the times of a directory the merged view shows.
 export function tempPath(ctx: UnionCtx): string {
-  return `${upperOf(ctx).root}/${newTempName()}`;
+  return `${upperOf(ctx).root}/${WORK_DIR}/${newTempName()}`;
 }

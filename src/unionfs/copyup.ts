@@ -1,6 +1,6 @@
 // Copy-up: bringing a lower object into upper before it is changed.
 //
-// An object is first built complete under a temporary name at the upper root (data, owner,
+// An object is first built complete under a temporary name in upper's work dir (data, owner,
 // mode, xattrs, nanosecond times, and the origin inode number, inode.ts), then renamed into
 // place under the exclusive lock, so a crash never leaves a half-copied file or a directory
 // with the wrong owner under a real name; init() deletes the leftovers. Regular files are

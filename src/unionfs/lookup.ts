@@ -17,6 +17,7 @@ import fsp from 'node:fs/promises';
 import { fsError } from './errors.js';
 import { fmtOf, lstatOrNull } from './hostfs.js';
 import { composeIno, readOrigin } from './inode.js';
+import { mapLimit } from './limit.js';
 import type { Layer } from './layers.js';
 import { OPAQUE_MARKER, isReservedName, whiteoutName } from './whiteout.js';
 
@@ -55,10 +56,14 @@ interface Entry {
 
 const MAX_ENTRIES = 200_000;
 const MAX_LOWER_STATS = 500_000;
+const MAX_LOWER_LISTS = 50_000;
+
+// Names of upper directories read once for a batch of lookups (readdir) under the lock.
+export type Snapshot = Map<string, Set<string>>;
 
 export class Resolver {
   private readonly lowerStats = new Map<string, BigIntStats | null>();
-  private readonly lowerLists = new Map<string, string[]>();
+  private readonly lowerLists = new Map<string, { names: string[]; set: Set<string> }>();
   private rootEntry: Entry | undefined;
   private entries = 0;
 
@@ -80,15 +85,37 @@ export class Resolver {
     return (await this.stat(layer, host)) !== null;
   }
 
+  // Is `name` in the layer directory `d`? Lower directories answer from their cached listing
+  // (one readdir instead of an lstat per name); upper from `snap` if given, else lstat.
+  private async has(d: { layer: Layer; host: string }, name: string, snap?: Snapshot): Promise<boolean> {
+    if (!d.layer.upper) return (await this.lowerListing(d.host)).set.has(name);
+    const known = snap?.get(d.host);
+    if (known) return known.has(name);
+    return (await lstatOrNull(`${d.host}/${name}`)) !== null;
+  }
+
+  // lstat of `name` in the layer directory `d`, skipping the call when a listing says it is absent.
+  private async entryStat(d: { layer: Layer; host: string }, name: string, host: string, snap?: Snapshot): Promise<BigIntStats | null> {
+    const known = d.layer.upper ? snap?.get(d.host) : undefined;
+    if (d.layer.upper && !known) return lstatOrNull(host);
+    return (await this.has(d, name, snap)) ? this.stat(d.layer, host) : null;
+  }
+
+  private async lowerListing(host: string): Promise<{ names: string[]; set: Set<string> }> {
+    let listing = this.lowerLists.get(host);
+    if (!listing) {
+      const names = await fsp.readdir(host);
+      listing = { names, set: new Set(names) };
+      if (this.lowerLists.size >= MAX_LOWER_LISTS) this.lowerLists.clear();
+      this.lowerLists.set(host, listing);
+    }
+    return listing;
+  }
+
   // Names in one layer's directory, whiteouts and markers included.
   async layerNames(d: { layer: Layer; host: string }): Promise<string[]> {
     if (d.layer.upper) return fsp.readdir(d.host);
-    let names = this.lowerLists.get(d.host);
-    if (!names) {
-      names = await fsp.readdir(d.host);
-      this.lowerLists.set(d.host, names);
-    }
-    return names;
+    return (await this.lowerListing(d.host)).names;
   }
 
   // ---- resolution -----------------------------------------------------------------------
@@ -121,16 +148,17 @@ export class Resolver {
   }
 
   // Resolves `name` inside the merged directory `parent`; null when it does not exist.
-  async child(parent: Node, name: string): Promise<Node | null> {
+  async child(parent: Node, name: string, snap?: Snapshot): Promise<Node | null> {
     if (isReservedName(name)) return null;
     const path = parent.path === '/' ? `/${name}` : `${parent.path}/${name}`;
+    const whiteout = whiteoutName(name);
     let first: (LayerDir & { fmt: number }) | undefined;
     const dirs: LayerDir[] = [];
     for (const d of parent.dirs) {
       const host = `${d.host}/${name}`;
-      const st = await this.stat(d.layer, host);
+      const st = await this.entryStat(d, name, host, snap);
       if (!st) {
-        if (await this.exists(d.layer, `${d.host}/${whiteoutName(name)}`)) break;
+        if (await this.has(d, whiteout, snap)) break;
         continue;
       }
       const dir = st.isDirectory();
@@ -141,9 +169,30 @@ export class Resolver {
         break; // a non-directory does not merge and hides what is beneath it
       }
       dirs.push({ layer: d.layer, host, ino: st.ino });
-      if ((await this.exists(d.layer, `${host}/${OPAQUE_MARKER}`)) || (await this.exists(d.layer, `${d.host}/${whiteoutName(name)}`))) break;
+      if ((await this.exists(d.layer, `${host}/${OPAQUE_MARKER}`)) || (await this.has(d, whiteout, snap))) break;
     }
     return first ? this.makeNode(path, first, dirs) : null;
+  }
+
+  // Resolves many names of one directory at once (readdir), reading each upper directory once.
+  async children(parts: readonly string[], names: readonly string[]): Promise<(Node | null)[]> {
+    const parent = await this.resolveDir(parts);
+    const entry = this.findEntry(parts);
+    const snap: Snapshot = new Map();
+    for (const d of parent.dirs) if (d.layer.upper) snap.set(d.host, new Set(await fsp.readdir(d.host)));
+    return mapLimit(names, 32, async (name) => {
+      const known = entry?.children?.get(name);
+      if (known) return known.node;
+      const node = await this.child(parent, name, snap);
+      if (entry && entry.node === parent) {
+        entry.children ??= new Map();
+        if (!entry.children.has(name)) {
+          entry.children.set(name, { node });
+          this.entries++;
+        }
+      }
+      return node;
+    });
   }
 
   // The node at `parts`, or null if it does not exist; ENOTDIR when a component on the way
@@ -188,8 +237,8 @@ export class Resolver {
   async existsBelow(parent: Node, name: string): Promise<boolean> {
     for (const d of parent.dirs) {
       if (d.layer.upper) continue;
-      if (await this.exists(d.layer, `${d.host}/${name}`)) return true;
-      if (await this.exists(d.layer, `${d.host}/${whiteoutName(name)}`)) return false;
+      if (await this.has(d, name)) return true;
+      if (await this.has(d, whiteoutName(name))) return false;
     }
     return false;
   }

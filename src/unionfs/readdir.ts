@@ -27,27 +27,15 @@ export async function mergedNames(resolver: Resolver, node: Node): Promise<strin
   return out;
 }
 
-// Runs `fn` over `items` with at most `limit` in flight, keeping order in the result.
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
-}
-
 // The entries of the merged directory at `parts`, each with the inode number and type
 // getattr reports for it.
 export async function readMergedDir(resolver: Resolver, parts: readonly string[]): Promise<DirEntry[]> {
   const names = await resolver.listing(parts, (node) => mergedNames(resolver, node));
-  const entries = await mapLimit(names, 32, async (name) => {
-    const child = await resolver.lookup([...parts, name]);
-    return child ? { name, ino: child.ino, mode: child.fmt } : null;
+  const nodes = await resolver.children(parts, names);
+  const out: DirEntry[] = [];
+  names.forEach((name, i) => {
+    const node = nodes[i];
+    if (node) out.push({ name, ino: node.ino, mode: node.fmt });
   });
-  return entries.filter((e): e is DirEntry => e !== null);
+  return out;
 }

@@ -26,11 +26,11 @@ import { OPAQUE_MARKER, isReservedName, makeOpaque, makeWhiteout, removeWhiteout
 // non-directory: the caller copies it up without the lock (it may be big) and tries again.
 export async function renameLocked(ctx: UnionCtx, copyUp: CopyUp, from: string[], to: string[]): Promise<'done' | 'copyup'> {
   const r = ctx.resolver;
-  const src = await r.resolve(from);
-  if (to.length > from.length && isSameOrUnder(to, from)) throw fsError('EINVAL', 'cannot move a directory into itself');
   const { parent: toParent, name: toName } = splitParent(to);
   const { parent: fromParent, name: fromName } = splitParent(from);
+  const src = await r.resolve(from);
   await r.resolveDir(toParent);
+  if (to.length > from.length && isSameOrUnder(to, from)) throw fsError('EINVAL', 'cannot move a directory into itself');
   if (from.length === to.length && isSameOrUnder(to, from)) return 'done';
   const dst = await r.lookup(to);
   if (dst) {

@@ -7,7 +7,7 @@
 // - New objects get the caller's uid, and the caller's gid unless the parent directory is
 //   setgid (then the parent's gid; new directories inherit the setgid bit). The mode is
 //   taken as given: the kernel already applied the umask.
-// - New objects are built under a temporary name at the upper root and renamed into place,
+// - New objects are built under a temporary name in upper's work dir and renamed into place,
 //   so a crash never leaves one with the wrong owner or mode under its real name.
 // - Opens for write (O_WRONLY, O_RDWR, O_TRUNC) copy up first; read-only opens of a lower
 //   file open the lower file itself. O_APPEND is dropped (the kernel sends explicit offsets);
@@ -33,7 +33,7 @@ import { splitParent, splitPath } from './path.js';
 import { mergedNames, readMergedDir } from './readdir.js';
 import { renameLocked } from './rename.js';
 import type { Attr, Caller, DirEntry, StatFs, TimeSpec, UnionOptions } from './types.js';
-import { isReservedName, isTempName, makeOpaque, makeWhiteout, removeWhiteout } from './whiteout.js';
+import { WORK_DIR, isReservedName, isTempName, makeOpaque, makeWhiteout, removeWhiteout } from './whiteout.js';
 
 const C = fs.constants;
 const XATTR_CREATE = 1;
@@ -78,10 +78,14 @@ export class UnionFs {
     }
     const upper = this.ctx.upper;
     if (upper) {
+      // Leftovers of a crash go; a fresh work dir comes; the root's times stay as they were.
+      const st = await fsp.lstat(upper.root, { bigint: true });
       for (const name of await fsp.readdir(upper.root)) {
         if (isTempName(name)) await removeTree(`${upper.root}/${name}`);
       }
+      await fsp.mkdir(`${upper.root}/${WORK_DIR}`, 0o700);
       this.ctx.origins = probeOriginSupport(upper.root);
+      setTimes(upper.root, st.atimeNs, st.mtimeNs);
     }
     this.ctx.resolver.invalidate([]);
   }

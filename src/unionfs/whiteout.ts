@@ -2,8 +2,9 @@
 //   .wh.NAME        hides NAME in every layer beneath
 //   .wh..wh..opq    in a directory: hides everything beneath in that directory
 //   .wh..wh.*       other metadata names (never shown, never a whiteout of anything)
-// The union's own temporary files live at the upper root as `.wh..wh..ufs.*`, so the
-// whiteout rule hides them from the merged view and commit skips them.
+// The union's own temporary files live in `.wh..wh..ufs.work/` at the upper root: any
+// `.wh..wh..ufs.*` name is hidden by the whiteout rule from the merged view and skipped by
+// commit and diff.
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
@@ -13,6 +14,7 @@ export const WH_PREFIX = '.wh.';
 export const WH_META_PREFIX = '.wh..wh.';
 export const OPAQUE_MARKER = '.wh..wh..opq';
 export const TEMP_PREFIX = '.wh..wh..ufs.';
+export const WORK_DIR = `${TEMP_PREFIX}work`;
 
 // Any name the merged view must never show nor let anyone create.
 export function isReservedName(name: string): boolean {
@@ -35,7 +37,7 @@ export function isTempName(name: string): boolean {
 }
 
 export function newTempName(): string {
-  return `${TEMP_PREFIX}tmp.${randomBytes(8).toString('hex')}`;
+  return `tmp.${randomBytes(8).toString('hex')}`;
 }
 
 // Whiteouts and markers are empty regular files with no permissions, as OCI tars carry them.
@@ -50,14 +52,15 @@ async function makeMarker(file: string): Promise<void> {
   }
 }
 
-// `dirHost` must be a real directory of the upper layer.
+// `dirHost` must be a real directory of the upper layer. A name of more than 251 bytes
+// cannot have a whiteout on disk (ENAMETOOLONG): such a lower name cannot be deleted.
 export async function makeWhiteout(dirHost: string, name: string): Promise<void> {
   await makeMarker(`${dirHost}/${whiteoutName(name)}`);
 }
 
 export async function removeWhiteout(dirHost: string, name: string): Promise<void> {
   await fsp.unlink(`${dirHost}/${whiteoutName(name)}`).catch((err) => {
-    if (!hasCode(err, 'ENOENT')) throw err;
+    if (!hasCode(err, 'ENOENT', 'ENAMETOOLONG')) throw err; // too long: there can be none
   });
 }
 

@@ -93,6 +93,16 @@ class ByteReader {
     for await (const _ of this.stream(n));
   }
 
+  // Skips up to n bytes; the input may end first (some writers, umoci 0.4 among them, end
+  // the archive right after the last body, without padding or end blocks).
+  async skipToEnd(n: number): Promise<void> {
+    while (n > 0) {
+      if (this.len === 0 && !(await this.pull())) return;
+      if (this.len === 0) continue;
+      n -= this.take(Math.min(n, this.bufs[0]!.length)).length;
+    }
+  }
+
   // Reads the input to its end (hash taps upstream must see every byte).
   async drain(): Promise<void> {
     this.bufs = [];
@@ -199,7 +209,12 @@ export async function* readTar(input: AsyncIterable<Buffer | Uint8Array>): Async
       sum += c;
       ssum += c > 127 ? c - 256 : c;
     }
-    const stored = num(block, 148, 8, 'checksum');
+    let stored = -1;
+    try {
+      stored = num(block, 148, 8, 'checksum');
+    } catch {
+      // not a number: not a header
+    }
     if (stored !== sum && stored !== ssum) throw new TarFormatError('invalid tar header checksum (not a tar archive, or corrupt)');
 
     const flag = String.fromCharCode(block[156]!);
@@ -287,6 +302,6 @@ export async function* readTar(input: AsyncIterable<Buffer | Uint8Array>): Async
     };
     yield entry;
     if (remaining > 0) await r.skip(remaining);
-    await r.skip(pad);
+    await r.skipToEnd(pad);
   }
 }

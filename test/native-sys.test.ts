@@ -1,0 +1,199 @@
+// The syscall addon (native/sys/ufs_native.c through src/sys/index.ts), on a real filesystem
+// under os.tmpdir(). Runs as root (trusted.* xattrs, device nodes, RENAME_WHITEOUT).
+import test from 'ava';
+import { promises as fsp } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT, sys, UTIME_NOW, UTIME_OMIT, XATTR_CREATE,
+  XATTR_REPLACE,
+} from '../src/sys/index.js';
+
+// glibc's makedev (what st_rdev holds).
+function makedev(major: number, minor: number): number {
+  return (minor & 0xff) | ((major & 0xfff) << 8) | ((minor & ~0xff) << 12);
+}
+
+async function tmpdir(t: { teardown(fn: () => Promise<void>): void }): Promise<string> {
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'ufs-test-sys-'));
+  t.teardown(() => fsp.rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+function nodeError(fn: () => unknown): NodeJS.ErrnoException & { dest?: string } {
+  try {
+    fn();
+  } catch (err) {
+    return err as NodeJS.ErrnoException;
+  }
+  throw new Error('expected a throw');
+}
+
+test('xattrs round trip: binary user.*, trusted.* as root, empty values, list and remove', async (t) => {
+  const dir = await tmpdir(t);
+  const file = path.join(dir, 'f');
+  await fsp.writeFile(file, 'x');
+  const binary = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+
+  sys.lsetxattr(file, 'user.bin', binary, 0);
+  sys.lsetxattr(file, 'trusted.ufs.origin', Buffer.from('o'), 0);
+  sys.lsetxattr(file, 'user.empty', Buffer.alloc(0), 0);
+
+  t.deepEqual(sys.lgetxattr(file, 'user.bin'), binary);
+  t.deepEqual(sys.lgetxattr(file, 'trusted.ufs.origin'), Buffer.from('o'));
+  t.deepEqual(sys.lgetxattr(file, 'user.empty'), Buffer.alloc(0));
+  t.deepEqual(sys.llistxattr(file).sort(), ['trusted.ufs.origin', 'user.bin', 'user.empty']);
+
+  sys.lremovexattr(file, 'user.bin');
+  t.deepEqual(sys.llistxattr(file).sort(), ['trusted.ufs.origin', 'user.empty']);
+
+  // Larger than a small fixed buffer would hold (ext4 keeps all xattrs in one 4 KiB block).
+  const big = Buffer.alloc(3000, 7);
+  sys.lsetxattr(file, 'user.big', big, 0);
+  t.deepEqual(sys.lgetxattr(file, 'user.big'), big);
+});
+
+test('xattr errors are Node-style: ENODATA, EEXIST on XATTR_CREATE, ENODATA on XATTR_REPLACE', async (t) => {
+  const dir = await tmpdir(t);
+  const file = path.join(dir, 'f');
+  await fsp.writeFile(file, 'x');
+
+  const missing = nodeError(() => sys.lgetxattr(file, 'user.missing'));
+  t.true(missing instanceof Error);
+  t.is(missing.code, 'ENODATA');
+  t.is(missing.errno, -os.constants.errno.ENODATA);
+  t.is(missing.syscall, 'lgetxattr');
+  t.is(missing.path, file);
+  t.is(missing.message, `ENODATA: no data available, lgetxattr '${file}'`);
+
+  sys.lsetxattr(file, 'user.a', Buffer.from('1'), XATTR_CREATE);
+  t.is(nodeError(() => sys.lsetxattr(file, 'user.a', Buffer.from('2'), XATTR_CREATE)).code, 'EEXIST');
+  t.is(nodeError(() => sys.lsetxattr(file, 'user.b', Buffer.from('2'), XATTR_REPLACE)).code, 'ENODATA');
+  sys.lsetxattr(file, 'user.a', Buffer.from('3'), XATTR_REPLACE);
+  t.deepEqual(sys.lgetxattr(file, 'user.a'), Buffer.from('3'));
+  t.is(nodeError(() => sys.lremovexattr(file, 'user.b')).code, 'ENODATA');
+
+  const gone = path.join(dir, 'nope');
+  const enoent = nodeError(() => sys.llistxattr(gone));
+  t.is(enoent.code, 'ENOENT');
+  t.is(enoent.message, `ENOENT: no such file or directory, llistxattr '${gone}'`);
+
+  t.throws(() => sys.lsetxattr(file, 'user.a', 'text' as unknown as Buffer, 0), { instanceOf: TypeError });
+});
+
+test('xattrs act on a symlink itself, never on its target', async (t) => {
+  const dir = await tmpdir(t);
+  const target = path.join(dir, 'target');
+  const link = path.join(dir, 'link');
+  await fsp.writeFile(target, 'x');
+  await fsp.symlink('target', link);
+
+  sys.lsetxattr(link, 'trusted.ufs.link', Buffer.from('L'), 0);
+  t.deepEqual(sys.lgetxattr(link, 'trusted.ufs.link'), Buffer.from('L'));
+  t.deepEqual(sys.llistxattr(target), []);
+  t.is(nodeError(() => sys.lgetxattr(target, 'trusted.ufs.link')).code, 'ENODATA');
+});
+
+test('mknod makes a FIFO and a character device with the given dev', async (t) => {
+  const dir = await tmpdir(t);
+  const fifo = path.join(dir, 'fifo');
+  const chr = path.join(dir, 'null');
+  const wide = path.join(dir, 'wide');
+
+  sys.mknod(fifo, 0o010640, 0);
+  sys.mknod(chr, 0o020666, makedev(1, 3));
+  sys.mknod(wide, 0o020600, makedev(300, 70000));
+
+  const f = await fsp.lstat(fifo);
+  t.true(f.isFIFO());
+  t.is(f.mode & 0o777, 0o640 & ~process.umask());
+  const c = await fsp.lstat(chr);
+  t.true(c.isCharacterDevice());
+  t.is(c.rdev, makedev(1, 3));
+  t.is((await fsp.lstat(wide)).rdev, makedev(300, 70000));
+
+  const exists = nodeError(() => sys.mknod(fifo, 0o010644, 0));
+  t.is(exists.code, 'EEXIST');
+  t.is(exists.syscall, 'mknod');
+  t.is(nodeError(() => sys.mknod(path.join(dir, 'no', 'x'), 0o010644, 0)).code, 'ENOENT');
+});
+
+test('utimensat sets nanosecond times, honours UTIME_OMIT and UTIME_NOW, and never follows a symlink', async (t) => {
+  const dir = await tmpdir(t);
+  const file = path.join(dir, 'f');
+  const link = path.join(dir, 'l');
+  await fsp.writeFile(file, 'x');
+  await fsp.symlink('f', link);
+
+  sys.utimensat(file, 1000000000, 123456789, 1100000000, 987654321);
+  let st = await fsp.lstat(file, { bigint: true });
+  t.is(st.atimeNs, 1000000000123456789n);
+  t.is(st.mtimeNs, 1100000000987654321n);
+
+  // OMIT keeps the other time exactly.
+  sys.utimensat(file, 1200000000, 1, 0, UTIME_OMIT);
+  st = await fsp.lstat(file, { bigint: true });
+  t.is(st.atimeNs, 1200000000000000001n);
+  t.is(st.mtimeNs, 1100000000987654321n);
+  sys.utimensat(file, 0, UTIME_OMIT, 1300000000, 2);
+  st = await fsp.lstat(file, { bigint: true });
+  t.is(st.atimeNs, 1200000000000000001n);
+  t.is(st.mtimeNs, 1300000000000000002n);
+
+  // NOW: the current time (the kernel's coarse clock may trail ours by a tick).
+  const before = BigInt(Date.now()) * 1000000n - 1000000000n;
+  sys.utimensat(file, 0, UTIME_NOW, 0, UTIME_NOW);
+  const after = BigInt(Date.now()) * 1000000n + 1000000000n;
+  st = await fsp.lstat(file, { bigint: true });
+  for (const ns of [st.atimeNs, st.mtimeNs]) {
+    t.true(ns >= before && ns <= after, `${ns} is not now`);
+  }
+
+  // On a symlink: the link's own times change, the target's do not.
+  const targetBefore = await fsp.lstat(file, { bigint: true });
+  sys.utimensat(link, 1400000000, 5, 1400000001, 6);
+  const l = await fsp.lstat(link, { bigint: true });
+  t.is(l.atimeNs, 1400000000000000005n);
+  t.is(l.mtimeNs, 1400000001000000006n);
+  const targetAfter = await fsp.lstat(file, { bigint: true });
+  t.is(targetAfter.mtimeNs, targetBefore.mtimeNs);
+  t.is(targetAfter.atimeNs, targetBefore.atimeNs);
+
+  t.is(nodeError(() => sys.utimensat(path.join(dir, 'none'), 0, 0, 0, 0)).code, 'ENOENT');
+});
+
+test('renameat2: NOREPLACE, EXCHANGE and WHITEOUT', async (t) => {
+  const dir = await tmpdir(t);
+  const a = path.join(dir, 'a');
+  const b = path.join(dir, 'b');
+  const c = path.join(dir, 'c');
+  await fsp.writeFile(a, 'A');
+  await fsp.writeFile(b, 'B');
+
+  const clash = nodeError(() => sys.renameat2(a, b, RENAME_NOREPLACE));
+  t.is(clash.code, 'EEXIST');
+  t.is(clash.syscall, 'renameat2');
+  t.is(clash.path, a);
+  t.is(clash.dest, b);
+  t.is(clash.message, `EEXIST: file already exists, renameat2 '${a}' -> '${b}'`);
+  t.is(await fsp.readFile(b, 'utf8'), 'B');
+
+  sys.renameat2(a, c, RENAME_NOREPLACE);
+  t.is(await fsp.readFile(c, 'utf8'), 'A');
+  await t.throwsAsync(fsp.access(a), { code: 'ENOENT' });
+
+  sys.renameat2(b, c, RENAME_EXCHANGE);
+  t.is(await fsp.readFile(b, 'utf8'), 'A');
+  t.is(await fsp.readFile(c, 'utf8'), 'B');
+  t.is(nodeError(() => sys.renameat2(b, a, RENAME_EXCHANGE)).code, 'ENOENT');
+
+  // WHITEOUT leaves a 0/0 character device where the source was (overlayfs' whiteout).
+  sys.renameat2(b, a, RENAME_WHITEOUT);
+  t.is(await fsp.readFile(a, 'utf8'), 'A');
+  const wh = await fsp.lstat(b);
+  t.true(wh.isCharacterDevice());
+  t.is(wh.rdev, 0);
+
+  sys.renameat2(c, path.join(dir, 'd'), 0);
+  t.is(await fsp.readFile(path.join(dir, 'd'), 'utf8'), 'B');
+});
