@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { openSync, closeSync, readFileSync, readdirSync, mkdirSync, existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import {
-  q, run, must, mountAt, sleep, alive, recordPid, firstLine, lastLine,
+  q, run, must, mountAt, sleep, alive, recordPid, firstLine, lastLine, errLine,
 } from './lib.mjs';
 
 /** Unmounts target; a FUSE mount that will not go has its connection aborted first. */
@@ -71,6 +71,8 @@ function freshDirs(s, names) {
 }
 
 const has = async (cmd) => (await run(`command -v ${cmd}`)).code === 0;
+
+export const contenderNames = ['plain', 'overlayfs', 'fuse-overlayfs', 'unionfs-fuse', 'ufs'];
 
 export function makeContenders(E) {
   // E: { lowers (top first), plainRoot, runDir, ufsMain, ufsRoot, X }
@@ -139,7 +141,7 @@ export function makeContenders(E) {
         const m = mountAt(d.mnt);
         if (r.code !== 0 || !m) {
           if (m) await unmount(d.mnt).catch(() => {});
-          const why = firstLine(r.stderr).replace(/^ufs: /, '').replace(`cannot mount ${d.mnt}: `, '');
+          const why = errLine(r.stderr).replace(/^ufs: /, '').replace(`cannot mount ${d.mnt}: `, '');
           throw new Error(`ufs mount failed: ${why || (r.timedOut ? 'timed out' : `exit ${r.code}`)}`);
         }
         const pid = await ufsServerPid(ufs, d.mnt);
@@ -154,7 +156,7 @@ export function makeContenders(E) {
               try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
               throw new Error(`ufs server ${pid} still running 30 s after unmount`);
             }
-            if (u.code !== 0) throw new Error(`ufs umount failed: ${firstLine(u.stderr)}`);
+            if (u.code !== 0) throw new Error(`ufs umount failed: ${errLine(u.stderr).replace(/^ufs: /, '')}`);
           },
         };
       },

@@ -58,6 +58,11 @@ export async function must(cmd, opts) {
 export function firstLine(s) {
   return String(s).split('\n').map((l) => l.trim()).filter(Boolean)[0] ?? '';
 }
+/** The line of a command's stderr that says what went wrong (a Node crash starts with a source location). */
+export function errLine(s) {
+  const ls = String(s).split('\n').map((l) => l.trim()).filter(Boolean);
+  return ls.find((l) => /^(ufs:|\w*Error\b|\w+: )/.test(l) && !/^file:/.test(l)) ?? ls[0] ?? '';
+}
 export function lastLine(s) {
   const ls = String(s).split('\n').map((l) => l.trim()).filter(Boolean);
   return ls[ls.length - 1] ?? '';

@@ -7,9 +7,9 @@ import { readFileSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname } from 'node:path';
 import {
-  q, run, must, dropCaches, cpuSecs, peakRssKiB, median, killRunning, mounts, firstLine,
+  q, run, must, dropCaches, cpuSecs, peakRssKiB, median, killRunning, mounts, firstLine, errLine,
 } from './lib.mjs';
-import { makeContenders, unmount } from './contenders.mjs';
+import { makeContenders, contenderNames, unmount } from './contenders.mjs';
 import { sessions, labelOf } from './rows.mjs';
 import { render } from './report.mjs';
 
@@ -51,6 +51,15 @@ const log = (s) => process.stderr.write(`${s}\n`);
 async function main() {
   const A = parseArgs(process.argv.slice(2));
   const S = readEnv(`${A.stack}/stack.env`);
+  const unknown = (A.only ?? []).filter((n) => !contenderNames.includes(n));
+  if (unknown.length) throw new Error(`--only: unknown contender ${unknown.join(', ')} (have ${contenderNames.join(', ')})`);
+  let chosen = sessions;
+  if (A.rows) {
+    const ids = [...new Set(sessions.flatMap((s) => [s.id, ...s.steps.map((st) => st.id)]))];
+    const bad = A.rows.filter((r) => !ids.includes(r));
+    if (bad.length) throw new Error(`--rows: unknown ${bad.join(', ')} (have ${ids.join(', ')})`);
+    chosen = sessions.filter((s) => A.rows.includes(s.id) || s.steps.some((st) => A.rows.includes(st.id)));
+  }
   const runDir = A.runDir;
 
   // Read-only bind mounts of the cached layers: every contender reads the lowers through
@@ -81,16 +90,7 @@ async function main() {
   X.expect.randread = (await must(`${q(python)} ${q(X.randread)} ${q(`${ro.plain}/${X.bigRel}`)} ${X.randCount}`)).stdout.trim();
 
   let contenders = makeContenders(E);
-  if (A.only) {
-    const unknown = A.only.filter((n) => !contenders.some((c) => c.name === n));
-    if (unknown.length) throw new Error(`--only: unknown contender ${unknown.join(', ')} (have ${contenders.map((c) => c.name).join(', ')})`);
-    contenders = contenders.filter((c) => c.name === 'plain' || A.only.includes(c.name));
-  }
-  let chosen = sessions;
-  if (A.rows) {
-    chosen = sessions.filter((s) => A.rows.includes(s.id) || s.steps.some((st) => A.rows.includes(st.id)));
-    if (!chosen.length) throw new Error(`--rows: nothing matches (have ${sessions.flatMap((s) => s.steps.map((st) => st.id)).join(', ')})`);
-  }
+  if (A.only) contenders = contenders.filter((c) => c.name === 'plain' || A.only.includes(c.name));
   const steps = chosen.flatMap((s) => s.steps);
 
   const R = {
@@ -102,6 +102,19 @@ async function main() {
   };
   for (const st of steps) R.cells[st.id] = {};
   const note = (n) => { if (!R.notes.includes(n)) R.notes.push(n); };
+
+  // Timings mean little on a busy machine: say so when it is.
+  const busy = (when) => {
+    const load = Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
+    const cpus = Number(R.meta0.cpus);
+    if (load > cpus * 0.75) {
+      const n = `the machine was busy ${when} (load average ${load} on ${cpus} CPUs): other work skews these timings`;
+      note(n);
+      log(`bench: warning: ${n}`);
+    }
+  };
+  R.meta0 = { cpus: (await run('nproc')).stdout.trim() };
+  busy('at the start');
 
   const dead = new Map(); // contender -> reason it is out for the rest of the run
   for (const c of contenders) {
@@ -177,7 +190,7 @@ async function main() {
             const cpu1 = view.pid ? cpuSecs(view.pid) : null;
             let err = null;
             if (r.timedOut) err = `timed out after ${A.timeout} s`;
-            else if (r.code !== 0) err = firstLine(r.stderr) || `exit ${r.code ?? r.signal}`;
+            else if (r.code !== 0) err = errLine(r.stderr) || `exit ${r.code ?? r.signal}`;
             else err = await st.check(r, view.root, X);
             if (err) {
               Object.assign(cl, { fail: err, short: short(err) });
@@ -218,6 +231,8 @@ async function main() {
       if (cl.median != null && cl.runs.length < A.runs) note(`${name}, ${labelOf(st, X)}: only ${cl.runs.length} of ${A.runs} runs`);
     }
   }
+  busy('at the end');
+  delete R.meta0;
   for (const n of ['layer1', 'layer2', 'layer3', 'plain']) await unmount(ro[n]);
 
   R.meta = await meta(A);

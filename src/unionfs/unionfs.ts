@@ -12,6 +12,10 @@
 // - Opens for write (O_WRONLY, O_RDWR, O_TRUNC) copy up first; read-only opens of a lower
 //   file open the lower file itself. O_APPEND is dropped (the kernel sends explicit offsets);
 //   O_CREAT/O_EXCL are handled here. Every host open adds O_NOFOLLOW.
+// - `trusted.ufs.*` xattrs are the union's own: getxattr/removexattr say ENODATA, listxattr
+//   leaves them out, setxattr refuses with EPERM.
+// - A read-only fd of a lower file keeps reading the lower file after a later copy-up (as
+//   overlayfs before 4.19 and fuse-overlayfs do).
 // - Host paths used here come from lookup.ts (a layer root plus components each checked to be
 //   a real directory of that layer) and are used under the lock (lock.ts).
 import fs from 'node:fs';
