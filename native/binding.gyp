@@ -11,7 +11,7 @@
       # The container's first process: namespaces, mounts, pivot_root, exec, pid 1 duties.
       "target_name": "ufs-init",
       "type": "executable",
-      "sources": ["init/ufs-init.c", "init/json.c", "init/spec.c", "init/util.c", "init/rootfs.c", "init/process.c"],
+      "sources": ["init/ufs-init.c", "init/json.c", "init/spec.c", "init/util.c", "init/rootfs.c", "init/process.c", "init/caps.c"],
       "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"]
     }
   ]

@@ -153,7 +153,7 @@ const bad: Bad[] = [
     message: /^ufs: layer sha256:[0-9a-f]{64}: entry "\.\.\/\.\.\/escape": path escapes the layer \('\.\.'\)\n$/,
   },
   {
-    title: 'a second layer writing through a symlink planted by the first',
+    title: 'a layer turning a directory into a symlink and writing through it',
     make: () =>
       dockerArchive([
         {
@@ -201,6 +201,22 @@ for (const b of bad) {
     t.false(fs.existsSync('/escape'));
   });
 }
+
+test('a symlink planted by an earlier layer is never followed by a later one', async (t) => {
+  const e = await imageEnv(t);
+  const outside = path.join(e.dir, 'outside');
+  fs.mkdirSync(outside);
+  const l1 = rawTar([{ name: 'lnk', type: '2', linkname: outside }, { name: 'rel', type: '2', linkname: '../../../../../../..' + outside }]);
+  const l2 = rawTar([{ name: 'lnk/escape', content: 'x' }, { name: 'rel/escape', content: 'y' }]);
+  const archive = path.join(e.dir, 'planted.tar');
+  fs.writeFileSync(archive, dockerArchive([{ layers: [l1, l2], tags: ['planted:1'] }]));
+  t.is(await e.ok(['load', '-i', archive]), 'Loaded image: planted:1\n');
+  t.deepEqual(fs.readdirSync(outside), [], 'nothing written through the symlink');
+  const top = path.join(e.root, 'layers', sha256(l2).slice(7));
+  t.true(fs.lstatSync(path.join(top, 'lnk')).isDirectory(), 'a real directory in the later layer');
+  t.is(fs.readFileSync(path.join(top, 'lnk', 'escape'), 'utf8'), 'x');
+  t.is(fs.readFileSync(path.join(top, 'rel', 'escape'), 'utf8'), 'y');
+});
 
 test('two concurrent loads of the same archive both succeed, one copy stored', async (t) => {
   const e = await imageEnv(t);

@@ -139,3 +139,17 @@ test('ufs layers: per-layer A/C/D counts, the changes of one layer and its waste
   const r = await e.ufs(['layers', 'staged', '9']);
   t.is(r.stderr, 'ufs: layer 9 does not exist: the image has 5 layers (0-4)\n');
 });
+
+test('rmi of a mounted image keeps its layers until the mount is gone', async (t) => {
+  const e = await imageEnv(t);
+  await loadAs(e, fx.ociTar, 'bb:oci');
+  const layers = JSON.parse(await e.ok(['inspect', '-f', '{{json .RootFS.Layers}}', 'bb:oci'])) as string[];
+  const mp = await mount(t, e, ['bb:oci']);
+  t.regex(await e.ok(['rmi', 'bb:oci']), /Untagged: bb:oci\nDeleted: sha256:/);
+  const dir = path.join(e.root, 'layers', layers[0]!.slice(7));
+  t.true(fs.existsSync(dir), 'still mounted: kept');
+  t.true(fs.readFileSync(path.join(mp, 'bin', 'busybox')).equals(fs.readFileSync('/bin/busybox')));
+  await e.ok(['umount', mp]);
+  await e.ok(['image', 'prune', '-f']);
+  t.false(fs.existsSync(dir), 'collected once unmounted');
+});

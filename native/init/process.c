@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -17,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "caps.h"
 #include "spec.h"
 #include "util.h"
 
@@ -123,6 +125,9 @@ static __attribute__((noreturn)) void exec_search(char **argv, char **env) {
 }
 
 void exec_command(const struct spec *s, int tty_slave) {
+  // Until execve, processes in the container must not reach our /proc entries: exe is the
+  // host's ufs-init binary (execve makes the command dumpable again).
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   signals_reset();
   if (setsid() < 0) die_errno("setsid");
   if (tty_slave >= 0) {
@@ -134,10 +139,17 @@ void exec_command(const struct spec *s, int tty_slave) {
   }
   close_fds_from(3);
   umask(022);
+  // For run, pid 1 has limited the bounding set already; exec arrives with all of them.
+  caps_limit_bounding(s->caps);
+  caps_clear_ambient();
   if (setgroups(s->ngroups, s->groups) < 0) die_errno("setgroups");
   if (setgid(s->gid) < 0) die_errno("setgid %u", (unsigned)s->gid);
   if (setuid(s->uid) < 0) die_errno("setuid %u", (unsigned)s->uid);
   if (chdir(s->cwd) < 0) die_errno("cwd %s", s->cwd);
+  // Root keeps the container's set; another user has none (setuid has just cleared them,
+  // as the kernel does), as in Docker. Inheritable is emptied for both.
+  caps_set(s->uid == 0 ? s->caps : 0);
+  if (s->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) die_errno("no_new_privs");
   exec_search(s->args, s->env);
 }
 

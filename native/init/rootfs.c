@@ -245,6 +245,54 @@ static void setup_volume(int rootfd, const struct spec_mount *m) {
   }
 }
 
+// Docker's defaults: what of the host's kernel /proc and /sys would show or let root change
+// (keys, kernel memory, timers, firmware, sysctls, sysrq). Hidden: /dev/null bound over a
+// file, an empty read-only tmpfs over a directory. Read-only: bound on itself read-only.
+static const char *const masked_paths[] = {
+  "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
+  "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+  "/sys/devices/virtual/powercap",
+};
+static const char *const readonly_paths[] = {
+  "/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+};
+
+// An existing path in the container's /proc or /sys (after pivot_root), or -1 if the
+// kernel has none.
+static int open_kernel_path(const char *path) {
+  int fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0 && errno != ENOENT) die_errno("mask %s", path);
+  return fd;
+}
+
+static void mask_paths(void) {
+  for (size_t i = 0; i < sizeof readonly_paths / sizeof readonly_paths[0]; i++) {
+    const char *p = readonly_paths[i];
+    int fd = open_kernel_path(p);
+    if (fd < 0) continue;
+    char t[32];
+    if (mount(fd_path(t, fd), t, NULL, MS_BIND | MS_REC, NULL) < 0) die_errno("mask %s", p);
+    close(fd);
+    int top = open_kernel_path(p);  // the new mount's root
+    if (top < 0) die_errno("mask %s", p);
+    make_readonly(top, p);
+    close(top);
+  }
+  for (size_t i = 0; i < sizeof masked_paths / sizeof masked_paths[0]; i++) {
+    const char *p = masked_paths[i];
+    int fd = open_kernel_path(p);
+    if (fd < 0) continue;
+    struct stat st;
+    if (fstat(fd, &st) < 0) die_errno("mask %s", p);
+    char t[32];
+    if (S_ISDIR(st.st_mode))
+      mount_on("tmpfs", "tmpfs", fd, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0555", p);
+    else if (mount("/dev/null", fd_path(t, fd), NULL, MS_BIND, NULL) < 0)
+      die_errno("mask %s", p);
+    close(fd);
+  }
+}
+
 void rootfs_setup(const struct spec *s) {
   // Nothing we mount may propagate back to the host (nor host mounts in to us).
   if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) die_errno("make / private");
@@ -272,4 +320,6 @@ void rootfs_setup(const struct spec *s) {
   if (umount2(".", MNT_DETACH) < 0) die_errno("detach the old root");
   if (chdir("/") < 0) die_errno("chdir /");
   close(rootfd);
+  // After the volumes, so that none can be put over a masked path (Docker's order too).
+  if (!s->privileged) mask_paths();
 }

@@ -5,7 +5,8 @@
 
 struct spec;
 
-// On return the process's root is the container's root and its cwd is "/".
+// On return the process's root is the container's root and its cwd is "/"; unless the spec
+// is privileged, Docker's masked and read-only /proc and /sys paths are in place.
 // Any failure exits 125 with one line.
 void rootfs_setup(const struct spec *s);
 

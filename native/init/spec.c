@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "caps.h"
 #include "json.h"
 #include "util.h"
 
@@ -116,6 +117,19 @@ void spec_load(const char *path, enum spec_mode mode, struct spec *s) {
 
   v = field(root, "tty", JSON_BOOL, false);
   s->tty = v && v->boolean;
+
+  // Security, for run and exec alike (the runtime passes the container's to exec).
+  v = field(root, "privileged", JSON_BOOL, false);
+  s->privileged = v && v->boolean;
+  v = field(root, "noNewPrivileges", JSON_BOOL, false);
+  s->no_new_privs = v && v->boolean;
+  v = field(root, "capAdd", JSON_ARRAY, false);
+  char **add = v ? string_array(v, "capAdd") : NULL;
+  v = field(root, "capDrop", JSON_ARRAY, false);
+  char **drop = v ? string_array(v, "capDrop") : NULL;
+  s->caps = caps_resolve(add, drop, s->privileged);
+  free(add);
+  free(drop);
 
   if (mode == SPEC_EXEC) {
     v = field(root, "pid", JSON_NUMBER, true);

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct spec_mount {
@@ -27,6 +28,9 @@ struct spec {
   struct spec_mount *mounts;
   size_t nmounts;
   pid_t pid;            // exec: host pid of the container's pid 1
+  uint64_t caps;        // the container's capabilities (bits), from capAdd/capDrop/privileged
+  bool privileged;      // all capabilities, no masked or read-only /proc and /sys paths
+  bool no_new_privs;    // "noNewPrivileges": PR_SET_NO_NEW_PRIVS before exec
 };
 
 enum spec_mode { SPEC_RUN, SPEC_EXEC };

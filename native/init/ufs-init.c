@@ -25,7 +25,9 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <linux/capability.h>
 
+#include "caps.h"
 #include "process.h"
 #include "rootfs.h"
 #include "spec.h"
@@ -73,6 +75,9 @@ static __attribute__((noreturn)) void container_init(const struct spec *s, int r
   if (ready_fd != 3 && dup3(ready_fd, 3, O_CLOEXEC) < 0) die_errno("dup3");
   close_fds_from(4);
   ready_fd = 3;
+  // Nothing in the container may ptrace us or open our /proc entries (exe is the host's
+  // ufs-init binary, fds the caller's): only a holder of CAP_SYS_PTRACE could.
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   rename_self();
   // Our own session: keystrokes on the caller's terminal reach the outer process only,
   // which forwards them once.
@@ -94,12 +99,18 @@ static __attribute__((noreturn)) void container_init(const struct spec *s, int r
     bind_console(slave);
   }
   int sigfd = signals_fd();
+  // Setup is over: from here on nothing in the container, us included, can regain a
+  // capability outside its set. The command still needs SETUID/SETGID to become its user.
+  caps_limit_bounding(s->caps);
+  caps_set(s->caps | CAPS_BIT(CAP_SETUID) | CAPS_BIT(CAP_SETGID) | CAPS_BIT(CAP_KILL));
   pid_t cmd = fork();
   if (cmd < 0) die_errno("fork");
   if (cmd == 0) {
     if (master >= 0) close(master);
     exec_command(s, slave);
   }
+  // Left to do: wait, relay and forward signals, to a command that may be another user.
+  caps_set(CAPS_BIT(CAP_KILL));
   if (slave >= 0) close(slave);  // so the master reads EIO once the command's side is gone
   (void)write_all(ready_fd, "r", 1);
   close(ready_fd);

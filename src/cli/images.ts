@@ -59,7 +59,7 @@ function addLoad(parent: Command, name: string): void {
     .action(async (opts: { input?: string; quiet?: boolean }, cmd: Command) => {
       const store = await openStore(cmd);
       const input = openInput(opts.input, 'load');
-      const result = await loadArchive(store, input.stream, input.size !== undefined ? { totalBytes: input.size } : {});
+      const result = await loadArchive(store, input.stream, { quiet: !!opts.quiet, ...(input.size !== undefined ? { totalBytes: input.size } : {}) });
       out(result.lines.map((l) => `${l}\n`).join(''));
     });
 }

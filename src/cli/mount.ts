@@ -22,7 +22,7 @@ export function registerMountCommands(program: Command): void {
       'mount layer directories as one union filesystem (first --lower is the top); ' +
         'without --upper the mount is read-only. Layers use OCI whiteouts (.wh.NAME, .wh..wh..opq).',
     )
-    .usage('--lower DIR [--lower DIR ...] [--upper DIR] MOUNTPOINT')
+    .usage('--lower DIR [--lower DIR ...] [--upper DIR] MOUNTPOINT  |  IMAGE [MOUNTPOINT] [--layer N|DIGEST]')
     .argument('[args...]')
     .option('--lower <dir>', 'a read-only layer directory; repeat, top first', collect, [] as string[])
     .option('--upper <dir>', 'the writable layer directory (must exist)')

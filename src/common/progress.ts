@@ -16,6 +16,7 @@ export interface ProgressOptions {
   unit?: 'bytes' | 'count';
   stream?: NodeJS.WriteStream;
   force?: boolean; // draw even when not a TTY (tests)
+  quiet?: boolean; // never draw (-q)
 }
 
 function human(n: number): string {
@@ -32,7 +33,7 @@ const QUIET: Progress = { add() {}, set() {}, setTotal() {}, phase() {}, note() 
 
 export function startProgress(label: string, total?: number, opts: ProgressOptions = {}): Progress {
   const out = opts.stream ?? process.stderr;
-  if (!opts.force && !out.isTTY) return QUIET;
+  if (opts.quiet || (!opts.force && !out.isTTY)) return QUIET;
   const fmt = opts.unit === 'count' ? (n: number) => String(n) : human;
   let done = 0;
   let tot = total;

@@ -19,6 +19,17 @@ const EXPECTED = new Set([
 // Private union metadata (origin inode, ...) never crosses the mount.
 const PRIVATE_XATTR = 'trusted.ufs.';
 
+// POSIX ACLs are not supported through the mount, as on a filesystem mounted `noacl`: the
+// kernel would not enforce them (libfuse2's protocol cannot ask for FUSE_POSIX_ACL), and
+// setting one changes the file's mode behind the kernel's attribute cache (ext4 folds a
+// mode-equivalent ACL into the mode bits), which then shows a stale mode for as long as the
+// cache lives. With EOPNOTSUPP, cp -p, tar and setfacl fall back to chmod, which the kernel sees.
+const ACL_XATTRS = new Set(['system.posix_acl_access', 'system.posix_acl_default']);
+
+function hiddenXattr(name: string): boolean {
+  return name.startsWith(PRIVATE_XATTR) || ACL_XATTRS.has(name);
+}
+
 export type Log = (message: string) => void;
 
 export function toErrno(err: unknown, op: string, args: unknown[], log: Log): number {
@@ -198,11 +209,13 @@ export function makeOps(union: UnionFs, log: Log): FuseOps {
     },
 
     setxattr(p: string, name: string, value: Buffer, _position: number, flags: number, cb: Done) {
+      if (ACL_XATTRS.has(name)) return cb(-ERRNO.EOPNOTSUPP!);
       if (name.startsWith(PRIVATE_XATTR)) return cb(-ERRNO.EPERM!);
       serve('setxattr', [p, name, value, flags], () => union.setxattr(p, name, value, flags), ok(cb), cb);
     },
 
     getxattr(p: string, name: string, _position: number, cb: Reply<Buffer>) {
+      if (ACL_XATTRS.has(name)) return cb(-ERRNO.EOPNOTSUPP!);
       if (name.startsWith(PRIVATE_XATTR)) return cb(-ERRNO.ENODATA!);
       serve('getxattr', [p, name], () => union.getxattr(p, name), (v) => cb(0, v), (e) => cb(e));
     },
@@ -212,12 +225,13 @@ export function makeOps(union: UnionFs, log: Log): FuseOps {
         'listxattr',
         [p],
         () => union.listxattr(p),
-        (names) => cb(0, names.filter((n) => !n.startsWith(PRIVATE_XATTR))),
+        (names) => cb(0, names.filter((n) => !hiddenXattr(n))),
         (e) => cb(e),
       );
     },
 
     removexattr(p: string, name: string, cb: Done) {
+      if (ACL_XATTRS.has(name)) return cb(-ERRNO.EOPNOTSUPP!);
       if (name.startsWith(PRIVATE_XATTR)) return cb(-ERRNO.EPERM!);
       serve('removexattr', [p, name], () => union.removexattr(p, name), ok(cb), cb);
     },

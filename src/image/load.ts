@@ -220,9 +220,14 @@ function nameFromAnnotations(a: Record<string, string> | undefined): string | un
   const full = a?.['io.containerd.image.name'];
   if (full) return normalizeTagged(full);
   const ref = a?.['org.opencontainers.image.ref.name'];
-  // A bare tag ("latest") names no repository: the image stays untagged, as Docker does.
-  if (ref && (ref.includes(':') || ref.includes('/'))) return normalizeTagged(ref);
-  return undefined;
+  // A bare tag ("latest") names no repository: the image stays untagged, as Docker does; so
+  // does a ref.name that is no valid reference (the annotation is free-form).
+  if (!ref || !(ref.includes(':') || ref.includes('/'))) return undefined;
+  try {
+    return normalizeTagged(ref);
+  } catch {
+    return undefined;
+  }
 }
 
 function fromOciLayout(sp: Spool): Found[] {
@@ -286,8 +291,8 @@ export interface LoadResult {
   images: { id: string; tags: string[] }[];
 }
 
-export async function loadArchive(store: Store, input: Readable, opts: { totalBytes?: number } = {}): Promise<LoadResult> {
-  const progress = startProgress('Loading', opts.totalBytes);
+export async function loadArchive(store: Store, input: Readable, opts: { totalBytes?: number; quiet?: boolean } = {}): Promise<LoadResult> {
+  const progress = startProgress('Loading', opts.totalBytes, { quiet: !!opts.quiet });
   let stream: AsyncIterable<Buffer> = input;
   // `docker save | gzip` is common: accept a gzip-compressed archive too.
   const first = await peek(input);

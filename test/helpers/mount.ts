@@ -225,6 +225,14 @@ export async function mount(t: ExecutionContext, l: Layers, extraArgs: string[] 
   return m;
 }
 
+// Unmounts and mounts the same layers again: a fresh kernel cache, and a check that all
+// state lives in the layer dirs.
+export async function remount(t: ExecutionContext, m: Mount): Promise<Mount> {
+  const r = await m.umount();
+  if (r.code !== 0) throw new Error(`ufs umount failed (${r.code}): ${r.stderr}`);
+  return mount(t, m);
+}
+
 // Layers + mount in one call; `setup` fills the layers first.
 export async function mountWith(
   t: ExecutionContext,

@@ -94,6 +94,10 @@ export interface InitSpec {
   tty?: boolean;
   mounts?: { source: string; target: string; readonly?: boolean }[];
   pid?: number;
+  capAdd?: string[];
+  capDrop?: string[];
+  privileged?: boolean;
+  noNewPrivileges?: boolean;
 }
 
 export const PATH_ENV = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
