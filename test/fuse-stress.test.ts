@@ -2,7 +2,7 @@
 import test from 'ava';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { fill, mountWith, sh } from './helpers/mount.js';
+import { fill, mountWith, remount, sh } from './helpers/mount.js';
 
 async function sha256(file: string): Promise<string> {
   const r = await sh(`sha256sum < '${file}'`, { timeoutMs: 600_000 });
@@ -10,10 +10,21 @@ async function sha256(file: string): Promise<string> {
   return r.stdout.split(' ')[0]!;
 }
 
+async function chunk(file: string, pos: number): Promise<Buffer> {
+  const fd = await fs.open(file);
+  try {
+    const buf = Buffer.alloc(2 ** 20);
+    const { bytesRead } = await fd.read(buf, 0, buf.length, pos);
+    return buf.subarray(0, bytesRead);
+  } finally {
+    await fd.close();
+  }
+}
+
 test('a file over 2 GiB (1 GiB of real data) copies up and reads back byte for byte', async (t) => {
   t.timeout(10 * 60_000);
   // 1 GiB of random data, a hole up to 2 GiB, then 1 MiB more data past the 32-bit offsets.
-  const m = await mountWith(t, {
+  const first = await mountWith(t, {
     setup: async (l) =>
       fill(
         l.lowers[0]!,
@@ -21,14 +32,21 @@ test('a file over 2 GiB (1 GiB of real data) copies up and reads back byte for b
          head -c 1M /dev/urandom | dd of=big bs=1M seek=2048 conv=notrunc status=none`,
       ),
   });
-  const lower = path.join(m.lowers[0]!, 'big');
+  const lower = path.join(first.lowers[0]!, 'big');
+  const lowerStat = await fs.stat(lower);
   const want = await sha256(lower);
-  t.is(await sha256(path.join(m.mnt, 'big')), want, 'read through the lower');
+  t.is(await sha256(path.join(first.mnt, 'big')), want, 'read through the lower');
   // A metadata change copies the whole file up.
-  await m.ok('chmod 600 big');
-  t.is(await sha256(path.join(m.upper!, 'big')), want, 'upper copy');
-  t.is(await sha256(path.join(m.mnt, 'big')), want, 'read back through the mount');
+  await first.ok('chmod 600 big');
+  t.is((await fs.stat(path.join(first.upper!, 'big'))).size, 2 * 2 ** 30 + 2 ** 20, 'copied up');
+  // A fresh mount, so that nothing comes from the page cache of the first read.
+  const m = await remount(t, first);
+  t.is(await sha256(path.join(m.mnt, 'big')), want, 'read back through the mount, from upper');
   t.is((await fs.stat(path.join(m.mnt, 'big'))).size, 2 * 2 ** 30 + 2 ** 20);
+  // The copy in upper itself, at both ends (the whole of it was just read through the mount).
+  for (const pos of [0, 2 * 2 ** 30]) {
+    t.true((await chunk(lower, pos)).equals(await chunk(path.join(m.upper!, 'big'), pos)), `upper at ${pos}`);
+  }
   // Writes past 2 GiB land where they should.
   await m.ok('printf ZZ | dd of=big bs=1 seek=2147483650 conv=notrunc status=none');
   const fd = await fs.open(path.join(m.upper!, 'big'));
@@ -36,7 +54,8 @@ test('a file over 2 GiB (1 GiB of real data) copies up and reads back byte for b
   await fd.read(buf, 0, 4, 2 ** 31 + 1);
   await fd.close();
   t.is(buf.subarray(1, 3).toString(), 'ZZ');
-  t.is(await sha256(lower), want, 'the lower is untouched');
+  const after = await fs.stat(lower);
+  t.deepEqual([after.size, after.mtimeMs, after.mode], [lowerStat.size, lowerStat.mtimeMs, lowerStat.mode], 'the lower is untouched');
 });
 
 test('8 concurrent readers and writers keep every byte', async (t) => {

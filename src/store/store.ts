@@ -182,8 +182,16 @@ export class Store {
 
   // --- images.json ---
   readImageDb(): ImageDb {
-    const db = readJsonSync<ImageDb>(this.imagesFile());
-    return db ?? emptyImageDb();
+    let db: ImageDb | undefined;
+    try {
+      db = readJsonSync<ImageDb>(this.imagesFile());
+    } catch (err) {
+      throw new UfsError(`${this.imagesFile()} is unreadable: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    if (!db) return emptyImageDb();
+    if (typeof db !== 'object' || !db.images || !db.tags) throw new UfsError(`${this.imagesFile()} is not an image database`);
+    db.digests ??= {};
+    return db;
   }
   // Read-modify-write of images.json; the caller must hold the lock.
   updateImageDb<T>(fn: (db: ImageDb) => T): T {
