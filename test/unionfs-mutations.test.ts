@@ -1,6 +1,7 @@
 // Creating and deleting through the union: owners, whiteouts, opaque dirs, links, errors.
 import test from 'ava';
 import fs, { promises as fsp } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { C, ROOT, USER, exists, mkdirIn, names, put, read, stack, write } from './helpers/unionfs.js';
 
@@ -259,4 +260,24 @@ test('names of 255 bytes work; a lower one that long cannot get a whiteout', asy
   t.is(await read(u, `/d/${long}`), 'x');
   await t.throwsAsync(u.unlink(`/d/${long}`), { code: 'ENAMETOOLONG' });
   t.deepEqual(await names(u, '/d'), [long]);
+});
+
+// cp -p sets the mode through system.posix_acl_access when it can; the union refuses ACLs
+// so the mode is set with chmod and the kernel's attribute cache stays true.
+test('POSIX ACL xattrs are refused with EOPNOTSUPP and never listed', async (t) => {
+  const { UnionFs } = await import('../src/unionfs/index.js');
+  const root = await fsp.mkdtemp(path.join(os.tmpdir(), 'ufs-test-acl-'));
+  t.teardown(() => fsp.rm(root, { recursive: true, force: true }));
+  await fsp.mkdir(path.join(root, 'lower'));
+  await fsp.mkdir(path.join(root, 'upper'));
+  await fsp.writeFile(path.join(root, 'lower', 'f'), 'x');
+  const u = new UnionFs({ lowers: [path.join(root, 'lower')], upper: path.join(root, 'upper') });
+  await u.init();
+  const acl = Buffer.from([2, 0, 0, 0]);
+  for (const name of ['system.posix_acl_access', 'system.posix_acl_default']) {
+    await t.throwsAsync(u.setxattr('/f', name, acl, 0), { code: 'EOPNOTSUPP' });
+    await t.throwsAsync(u.getxattr('/f', name), { code: 'EOPNOTSUPP' });
+    await t.throwsAsync(u.removexattr('/f', name), { code: 'EOPNOTSUPP' });
+  }
+  t.false((await u.listxattr('/f')).some((n) => n.startsWith('system.posix_acl')));
 });

@@ -33,6 +33,11 @@ export function composeIno(tag: bigint, rawIno: bigint | number): bigint {
   return (tag << SHIFT) | (BigInt(rawIno) & MASK);
 }
 
+// POSIX ACLs are not served (see unionfs.ts); the kernel would otherwise cache a stale mode.
+export function isAclXattr(name: string): boolean {
+  return name === 'system.posix_acl_access' || name === 'system.posix_acl_default';
+}
+
 export function isPrivateXattr(name: string): boolean {
   return name.startsWith(PRIVATE_XATTR_PREFIX);
 }

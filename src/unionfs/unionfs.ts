@@ -14,6 +14,8 @@
 //   O_CREAT/O_EXCL are handled here. Every host open adds O_NOFOLLOW.
 // - `trusted.ufs.*` xattrs are the union's own: getxattr/removexattr say ENODATA, listxattr
 //   leaves them out, setxattr refuses with EPERM.
+// - POSIX ACL xattrs (`system.posix_acl_*`) say EOPNOTSUPP: setting one would change the
+//   mode behind the kernel's attribute cache, so tools like `cp -p` must fall back to chmod.
 // - A read-only fd of a lower file keeps reading the lower file after a later copy-up (as
 //   overlayfs before 4.19 and fuse-overlayfs do).
 // - Host paths used here come from lookup.ts (a layer root plus components each checked to be
@@ -29,7 +31,7 @@ import {
   closeFd, fchmodFd, fchownFd, fdatasyncFd, fstatFd, fsyncFd, ftruncateFd, getXattr,
   getXattrStrict, listXattrs, mknod as hostMknod, openFd, removeTree, removeXattr, setTimes, setXattr,
 } from './hostfs.js';
-import { UPPER_TAG, composeIno, isPrivateXattr, probeOriginSupport } from './inode.js';
+import { UPPER_TAG, composeIno, isAclXattr, isPrivateXattr, probeOriginSupport } from './inode.js';
 import { makeLayers } from './layers.js';
 import { RwLock } from './lock.js';
 import { Resolver, isDir, type Node } from './lookup.js';
@@ -130,13 +132,14 @@ export class UnionFs {
 
   async getxattr(p: string, name: string): Promise<Buffer> {
     const parts = splitPath(p);
+    if (isAclXattr(name)) throw fsError('EOPNOTSUPP');
     if (isPrivateXattr(name)) throw fsError('ENODATA');
     return this.shared(async () => getXattrStrict((await this.ctx.resolver.resolve(parts)).host, name));
   }
 
   async listxattr(p: string): Promise<string[]> {
     const parts = splitPath(p);
-    return this.shared(async () => listXattrs((await this.ctx.resolver.resolve(parts)).host).filter((n) => !isPrivateXattr(n)));
+    return this.shared(async () => listXattrs((await this.ctx.resolver.resolve(parts)).host).filter((n) => !isPrivateXattr(n) && !isAclXattr(n)));
   }
 
   async statfs(p: string): Promise<StatFs> {
@@ -291,6 +294,7 @@ export class UnionFs {
 
   async setxattr(p: string, name: string, value: Buffer, flags: number): Promise<void> {
     const parts = splitPath(p);
+    if (isAclXattr(name)) throw fsError('EOPNOTSUPP');
     if (isPrivateXattr(name)) throw fsError('EPERM');
     await this.onUpper(
       parts,
@@ -306,6 +310,7 @@ export class UnionFs {
 
   async removexattr(p: string, name: string): Promise<void> {
     const parts = splitPath(p);
+    if (isAclXattr(name)) throw fsError('EOPNOTSUPP');
     if (isPrivateXattr(name)) throw fsError('ENODATA');
     await this.onUpper(
       parts,
