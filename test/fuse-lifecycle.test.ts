@@ -75,6 +75,9 @@ test('without --upper the mount is read-only: EROFS', async (t) => {
   t.deepEqual((await fs.readdir(l.lowers[0]!)).sort(), ['d', 'f']);
   const list = await ufs(['mounts'], l.env);
   t.regex(list.stdout, new RegExp(`${l.mnt}\\s+\\d+\\s+1\\s+-`));
+  const info = await fs.readFile('/proc/self/mountinfo', 'utf8');
+  const line = info.split('\n').find((x) => x.split(' ')[4] === l.mnt)!;
+  t.regex(line.split(' ')[5]!, /^ro,/);
 });
 
 test('busy mountpoint: a second mount on it fails with a clear error', async (t) => {

@@ -293,3 +293,37 @@ test('files created through the mount get the caller owner, the umask, and setgi
   await m.ok('mkdir sg && chown 0:77 sg && chmod 2775 sg && mkdir sg/sub && touch sg/f');
   t.is(await m.ok('stat -c "%a %g" sg/sub sg/f'), '2755 77\n644 77\n');
 });
+
+test('mmap, directory fsync, file locks and unix sockets work as programs use them', async (t) => {
+  const m = await mountWith(t, { setup: async (l) => fill(l.lowers[0]!, 'printf abcdefgh > mapped') });
+  const py = `
+import fcntl, mmap, os, socket
+with open('mapped', 'r+b') as f:
+    mm = mmap.mmap(f.fileno(), 0)
+    mm[0:3] = b'XYZ'
+    mm.flush()
+    mm.close()
+print(open('mapped', 'rb').read().decode())
+fd = os.open('.', os.O_RDONLY)
+os.fsync(fd)
+os.close(fd)
+with open('lockfile', 'w') as f:
+    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    print('locked')
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind('sock')
+s.listen(1)
+c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+c.connect('sock')
+a, _ = s.accept()
+c.sendall(b'ping')
+print(a.recv(4).decode())
+`;
+  const r = await m.sh(`python3 -c "$PY"`, { env: { ...process.env, PY: py } });
+  t.is(r.code, 0, r.stderr);
+  t.is(r.stdout, 'XYZdefgh\nlocked\nping\n');
+  t.is(await m.ok('stat -c %F sock'), 'socket\n');
+  t.is(await fs.readFile(path.join(m.upper!, 'mapped'), 'utf8'), 'XYZdefgh');
+  t.is(await fs.readFile(path.join(m.lowers[0]!, 'mapped'), 'utf8'), 'abcdefgh');
+});

@@ -19,7 +19,8 @@ import {
 
 // run, ps, start, stop, kill, rm, logs, exec, diff, commit (issue 4).
 
-const collect = (v: string, prev: string[]) => [...prev, v];
+// Repeatable options (no default, so help does not print "(default: [])").
+const collect = (v: string, prev: string[] | undefined) => [...(prev ?? []), v];
 
 async function openStore(cmd: Command): Promise<Store> {
   return Store.open(storeRoot(cmd.optsWithGlobals().root as string | undefined));
@@ -68,12 +69,12 @@ export function registerContainerCommands(program: Command): void {
     .option('-d, --detach', 'run in the background and print the container id')
     .option('--rm', 'remove the container and its writable layer when it exits')
     .option('--name <name>', 'name the container')
-    .option('-e, --env <KEY=VALUE>', 'set an environment variable (repeatable)', collect, [])
-    .option('--env-file <file>', 'read environment variables from a file (repeatable)', collect, [])
+    .option('-e, --env <KEY=VALUE>', 'set an environment variable (repeatable)', collect)
+    .option('--env-file <file>', 'read environment variables from a file (repeatable)', collect)
     .option('-w, --workdir <dir>', 'working directory inside the container')
     .option('-u, --user <user[:group]>', 'user (name or uid) and group')
     .option('-h, --hostname <name>', 'container hostname (default: the short id)')
-    .option('-v, --volume <HOSTDIR:DIR[:ro]>', 'bind mount a host directory (repeatable)', collect, [])
+    .option('-v, --volume <HOSTDIR:DIR[:ro]>', 'bind mount a host directory (repeatable)', collect)
     .option('--network <mode>', 'network: none (loopback only) or host', 'none')
     .option('--entrypoint <cmd>', 'override the image ENTRYPOINT')
     .argument('<image>')
@@ -91,12 +92,12 @@ export function registerContainerCommands(program: Command): void {
           detach: !!opts.detach,
           autoRemove: !!opts.rm,
           name: opts.name,
-          env: opts.env,
-          envFile: opts.envFile,
+          env: opts.env ?? [],
+          envFile: opts.envFile ?? [],
           workdir: opts.workdir,
           user: opts.user,
           hostname: opts.hostname,
-          volumes: opts.volume,
+          volumes: opts.volume ?? [],
           network: opts.network,
           entrypoint: opts.entrypoint,
         });
@@ -189,8 +190,8 @@ export function registerContainerCommands(program: Command): void {
     .usage('[options] CONTAINER COMMAND [ARG...]')
     .option('-i, --interactive', 'keep stdin open')
     .option('-t, --tty', 'allocate a terminal')
-    .option('-e, --env <KEY=VALUE>', 'set an environment variable (repeatable)', collect, [])
-    .option('--env-file <file>', 'read environment variables from a file (repeatable)', collect, [])
+    .option('-e, --env <KEY=VALUE>', 'set an environment variable (repeatable)', collect)
+    .option('--env-file <file>', 'read environment variables from a file (repeatable)', collect)
     .option('-w, --workdir <dir>', 'working directory inside the container')
     .option('-u, --user <user[:group]>', 'user (name or uid) and group')
     .argument('<container>')
@@ -203,8 +204,8 @@ export function registerContainerCommands(program: Command): void {
         cmd: command,
         interactive: !!opts.interactive,
         tty: !!opts.tty,
-        env: opts.env,
-        envFile: opts.envFile,
+        env: opts.env ?? [],
+        envFile: opts.envFile ?? [],
         workdir: opts.workdir,
         user: opts.user,
       });
@@ -227,12 +228,12 @@ export function registerContainerCommands(program: Command): void {
     .description("make a new image from a container's writable layer")
     .option('-m, --message <message>', 'commit message')
     .option('-a, --author <author>', 'author (e.g. "Jane <jane@example.com>")')
-    .option('-c, --change <instruction>', 'apply a Dockerfile instruction (CMD, ENTRYPOINT, ENV, WORKDIR, USER, EXPOSE, LABEL)', collect, [])
+    .option('-c, --change <instruction>', 'apply a Dockerfile instruction (CMD, ENTRYPOINT, ENV, WORKDIR, USER, EXPOSE, LABEL)', collect)
     .argument('<container>')
     .argument('[ref]', 'REPOSITORY[:TAG] for the new image')
     .action(async (container: string, ref: string | undefined, opts, cmd: Command) => {
       const store = await openStore(cmd);
-      const id = await commitContainer(store, container, { message: opts.message, author: opts.author, changes: opts.change, ref });
+      const id = await commitContainer(store, container, { message: opts.message, author: opts.author, changes: opts.change ?? [], ref });
       process.stdout.write(`${id}\n`);
     });
 

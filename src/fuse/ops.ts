@@ -3,7 +3,7 @@
 // kernel as a negative errno. Anything else is a bug: it becomes EIO and is logged.
 import os from 'node:os';
 import path from 'node:path';
-import type { Attr, Caller, DirEntry, StatFs, UnionFs } from '../unionfs/index.js';
+import type { Attr, Caller, DirEntry, UnionFs } from '../unionfs/index.js';
 import type { Done, FuseContext, FuseOps, FuseStat, FuseStatFs, Reply } from './native.js';
 
 const ERRNO = os.constants.errno as Record<string, number>;
@@ -67,14 +67,6 @@ function dirEntryStat(e: { ino: bigint; mode: number }): FuseStat {
   };
 }
 
-function statOf(a: Attr): FuseStat {
-  return a;
-}
-
-function statfsOf(s: StatFs): FuseStatFs {
-  return s;
-}
-
 export function makeOps(union: UnionFs, log: Log): FuseOps {
   // Runs one union call and answers the kernel, whatever happens: a request left unanswered
   // hangs its caller forever. If handing back a result throws (a value fuse-native cannot
@@ -113,11 +105,11 @@ export function makeOps(union: UnionFs, log: Log): FuseOps {
     },
 
     getattr(p: string, cb: Reply<FuseStat>) {
-      serve('getattr', [p], () => union.getattr(p), (a) => cb(0, statOf(a)), (e) => cb(e));
+      serve('getattr', [p], () => union.getattr(p), (a) => cb(0, a), (e) => cb(e));
     },
 
     fgetattr(p: string | null, fh: number, cb: Reply<FuseStat>) {
-      serve('fgetattr', [p, fh], () => union.fgetattr(fh, p), (a) => cb(0, statOf(a)), (e) => cb(e));
+      serve('fgetattr', [p, fh], () => union.fgetattr(fh, p), (a) => cb(0, a), (e) => cb(e));
     },
 
     readdir(p: string, cb: (err: number, names?: string[], stats?: FuseStat[]) => void) {
@@ -237,7 +229,7 @@ export function makeOps(union: UnionFs, log: Log): FuseOps {
     },
 
     statfs(p: string, cb: Reply<FuseStatFs>) {
-      serve('statfs', [p], () => union.statfs(p), (s) => cb(0, statfsOf(s)), (e) => cb(e));
+      serve('statfs', [p], () => union.statfs(p), (s) => cb(0, s), (e) => cb(e));
     },
 
     access(p: string, mode: number, cb: Done) {

@@ -14,7 +14,7 @@ import { UfsError } from '../common/errors.js';
 import { type Progress, startProgress } from '../common/progress.js';
 import { digestHex, type Store } from '../store/index.js';
 import { ociManifest } from './commit.js';
-import { detectCompression, discardPrepared, installLayer, type PreparedLayer, prepareLayerFromBlob } from './layer.js';
+import { detectCompression, discardPrepared, fileHead, installLayer, type PreparedLayer, prepareLayerFromBlob } from './layer.js';
 import { familiarName, normalizeTagged } from './reference.js';
 import { setTag } from './records.js';
 import { readTar, TarFormatError } from './tar/reader.js';
@@ -155,20 +155,15 @@ function checkConfig(config: OciImageConfig, what: string): void {
   }
 }
 
-// A name like blobs/sha256/<hex> or <hex>.json or <hex>.tar or <hex>/layer.tar says its digest.
+// A name like blobs/sha256/<hex>, <hex>.json or <hex>.tar says its digest (for a layer, the
+// hex may also be its diff_id: skopeo names uncompressed layers so).
 function digestFromName(name: string): string | undefined {
-  const m = /(?:^|\/)(?:blobs\/sha256\/)?([a-f0-9]{64})(?:\.json|\.tar)?$/.exec(name);
-  return m && (name.startsWith('blobs/') || /^[a-f0-9]{64}\.(json|tar)$/.test(name)) ? `sha256:${m[1]}` : undefined;
+  const m = /^(?:blobs\/sha256\/([a-f0-9]{64})|([a-f0-9]{64})\.(?:json|tar))$/.exec(name);
+  return m ? `sha256:${m[1] ?? m[2]}` : undefined;
 }
 
 function layerMediaType(f: SpoolFile): string {
-  const head = f.data ? f.data.subarray(0, 8) : (() => {
-    const fd = fs.openSync(f.path!, 'r');
-    const b = Buffer.alloc(8);
-    fs.readSync(fd, b, 0, 8, 0);
-    fs.closeSync(fd);
-    return b;
-  })();
+  const head = f.data ? f.data.subarray(0, 8) : fileHead(f.path!);
   return detectCompression(head, `layer ${f.name}`) === 'gzip' ? MT.ociLayerGzip : MT.ociLayer;
 }
 

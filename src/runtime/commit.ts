@@ -1,10 +1,12 @@
 // `ufs commit`: the writable layer becomes a layer (a deterministic tar of upper/ as it
 // stands, OCI whiteouts included) on top of the container's image, as a new image.
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
 import { commitLayer, createImage, resolveImage } from '../image/index.js';
 import type { Store } from '../store/index.js';
 import type { ImageRunConfig } from './config.js';
-import { containerPaths, type ContainerRecord } from './container.js';
+import { containerPaths, shortId, type ContainerRecord } from './container.js';
 import { findContainer, isRunning } from './lifecycle.js';
 
 export interface CommitOptions {
@@ -48,6 +50,41 @@ function createdBy(rec: ContainerRecord): string {
   return (rec.Config.Cmd ?? [rec.Path, ...rec.Args]).join(' ');
 }
 
+// The size of a directory tree's files (for the progress line).
+function treeBytes(dir: string): number {
+  let total = 0;
+  const walk = (d: string) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile()) total += fs.lstatSync(p).size;
+    }
+  };
+  try {
+    walk(dir);
+  } catch {
+    // a racing change: the number is only informative
+  }
+  return total;
+}
+
+// A progress line while the layer is written, only when stderr is a terminal.
+function commitTicker(id: string, upper: string): { stop(): void } {
+  const out = process.stderr;
+  if (!out.isTTY) return { stop() {} };
+  const mb = (treeBytes(upper) / 1e6).toFixed(1);
+  const started = Date.now();
+  const draw = () => out.write(`\rCommitting ${shortId(id)}: ${mb} MB, ${((Date.now() - started) / 1000).toFixed(0)}s\x1b[K`);
+  draw();
+  const timer = setInterval(draw, 500);
+  return {
+    stop() {
+      clearInterval(timer);
+      out.write('\r\x1b[K');
+    },
+  };
+}
+
 export async function commitContainer(store: Store, ref: string, opts: CommitOptions): Promise<string> {
   const rec = await findContainer(store, ref);
   const paths = containerPaths(store.containersDir(), rec.Id);
@@ -55,7 +92,13 @@ export async function commitContainer(store: Store, ref: string, opts: CommitOpt
   // FUSE writes land in upper/ at once; only dirty mmap pages may still sit in the
   // kernel's cache of the mount: syncfs flushes them.
   if (isRunning(rec)) spawnSync('sync', ['-f', paths.merged], { stdio: 'ignore', timeout: 60_000 });
-  const { diffId } = await commitLayer(store, paths.upper);
+  const ticker = commitTicker(rec.Id, paths.upper);
+  let diffId: string;
+  try {
+    ({ diffId } = await commitLayer(store, paths.upper));
+  } finally {
+    ticker.stop();
+  }
   const imageConfig = ((image.config as { config?: ImageRunConfig }).config ?? {}) as ImageRunConfig;
   return createImage(store, {
     parent: rec.Image,

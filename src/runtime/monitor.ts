@@ -13,7 +13,7 @@ import { containerPaths, readRecord, shortId, updateState, type ContainerRecord,
 import { etcMounts } from './etcfiles.js';
 import { JsonLogWriter } from './logs.js';
 import { launch, type SignalRelay } from './launch.js';
-import { isMountPoint, processStartTime } from './proc.js';
+import { isAlive, isMountPoint, processStartTime } from './proc.js';
 import { mkdirInRoot } from './rootfs.js';
 import { writeSpec, type InitSpec } from './spec.js';
 import { resolveUser } from './user.js';
@@ -87,12 +87,20 @@ export async function runMonitor(store: Store, id: string, opts: MonitorOptions)
     opts.onReady?.(err);
   };
 
-  const rec = safeUpdate(dir, id, {
-    MonitorPid: process.pid,
-    MonitorStartTime: processStartTime(process.pid),
-    Error: undefined,
+  // Claim the container under the store lock: two `ufs start` at once must not both run it.
+  const rec = await store.withLock(async () => {
+    const now = readRecord(dir, id);
+    if (!now) throw new UfsError(`No such container: ${id}`, 125);
+    if (now.State.MonitorPid !== process.pid && isAlive(now.State.MonitorPid, now.State.MonitorStartTime)) {
+      throw new UfsError(`container ${now.Name} is already running`, 125);
+    }
+    return safeUpdate(dir, id, {
+      MonitorPid: process.pid,
+      MonitorStartTime: processStartTime(process.pid),
+      Error: undefined,
+    });
   });
-  if (!rec) throw new UfsError(`No such container: ${id}`);
+  if (!rec) throw new UfsError(`No such container: ${id}`, 125);
 
   let status = 125;
   let setupError: Error | undefined;
