@@ -82,3 +82,13 @@ test('commit works on a running container', async (t) => {
   t.is(await u.ok(['exec', 'live', 'tail', '-1', '/data/numbers']), '1000\n');
   await u.ok(['rm', '-f', 'live']);
 });
+
+test('users are looked up in the container root, through its own symlinks, never the host', async (t) => {
+  const u = await makeEnv(t);
+  // /etc/passwd becomes an absolute symlink, meaningful only inside the container's root.
+  await u.ok(['run', '--name', 'users', 'busybox', 'sh', '-c',
+    'mkdir /secret && cp /etc/passwd /secret/passwd && echo "alice:x:1500:1600::/home/alice:/bin/sh" >> /secret/passwd && rm /etc/passwd && ln -s ../../../../secret/passwd /etc/passwd && echo "team:x:1700:alice" >> /etc/group']);
+  await u.ok(['commit', '-c', 'USER alice', 'users', 'users:img']);
+  t.is(await u.ok(['run', '--rm', 'users:img', 'sh', '-c', 'id -u; id -g; id -G; echo $HOME']), '1500\n1600\n1600 1700\n/home/alice\n');
+  t.is(await u.ok(['run', '--rm', '-u', 'alice:team', 'users:img', 'id', '-g']), '1700\n');
+});

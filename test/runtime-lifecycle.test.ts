@@ -5,6 +5,16 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { makeEnv, mountedUnder, pidAlive, waitFor } from './helpers/runtime.js';
 
+// Pids of the mount servers ufs recorded in this test's run dir.
+async function mountServers(dir: string): Promise<number[]> {
+  const recs = path.join(dir, 'run', 'mounts');
+  const out: number[] = [];
+  for (const f of await fs.readdir(recs).catch(() => [] as string[])) {
+    if (f.endsWith('.json')) out.push((JSON.parse(await fs.readFile(path.join(recs, f), 'utf8')) as { pid: number }).pid);
+  }
+  return out;
+}
+
 const LOOP = 'trap "echo bye; exit 0" TERM; echo out; echo err >&2; while :; do sleep 1 & wait $!; done';
 
 test('run -d, ps, logs, exec, stop, start again on the same layer, kill, rm', async (t) => {
@@ -126,8 +136,14 @@ test('a container whose ufs process died shows as exited; its stale mount is cle
   const rec = await u.record(id);
   t.true(pidAlive(rec.State.MonitorPid));
   t.true(mountedUnder(u.root).length > 0);
-  process.kill(rec.State.MonitorPid, 'SIGKILL'); // a pid ufs recorded for this test's container
-  await waitFor('the monitor to die', () => (!pidAlive(rec.State.MonitorPid) ? true : undefined));
+  // A crash: the monitor and the mount's server die (pids ufs recorded for this test), the
+  // mount is left answering ENOTCONN.
+  const servers = await mountServers(u.dir);
+  t.is(servers.length, 1);
+  process.kill(rec.State.MonitorPid, 'SIGKILL');
+  process.kill(servers[0], 'SIGKILL');
+  await waitFor('the monitor and server to die', () => (!pidAlive(rec.State.MonitorPid) && !pidAlive(servers[0]) ? true : undefined));
+  t.true(mountedUnder(u.root).length > 0);
 
   t.regex((await u.ok(['ps', '-a'])).split('\n')[1], /Exited \(255\)/);
   t.is(await u.ok(['ps', '-q']), '');

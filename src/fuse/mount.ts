@@ -166,7 +166,7 @@ export async function mountUnion(spec: MountSpec): Promise<{ pid: number }> {
     lowers,
     ...(upper ? { upper } : {}),
     mountpoint,
-    fsname: fsnameOption(spec.fsname ?? path.basename(mountpoint) ?? 'root'),
+    fsname: fsnameOption(spec.fsname || path.basename(mountpoint) || 'root'),
     recordFile: recFile,
     log,
   };
@@ -176,6 +176,7 @@ export async function mountUnion(spec: MountSpec): Promise<{ pid: number }> {
   try {
     child = spawn(process.execPath, [SERVER, JSON.stringify(serverSpec)], {
       detached: true, // its own session: it outlives us and our terminal
+      cwd: '/', // holding no directory (a cwd on some other mount would keep that one busy)
       stdio: ['ignore', logFd.fd, logFd.fd, 'ipc'],
       env: { ...process.env, UV_THREADPOOL_SIZE: SERVER_THREADS },
     });

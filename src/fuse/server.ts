@@ -1,7 +1,7 @@
 // The serving process of one ufs mount (dist/src/fuse/server.js), spawned detached by
 // mountUnion with the spec as JSON in argv[2], stdout/stderr on its log file, and an IPC
-// channel on which it reports `ready` (mounted and answering) or one `error` line, then
-// disconnects. It exits when the mount goes away (umount from anywhere), or unmounts itself on
+// channel on which it reports `ready` (the kernel's INIT arrived: the FUSE loop serves) or
+// one `error` line, then disconnects. It exits when the mount goes away (umount from anywhere), or unmounts itself on
 // SIGTERM/SIGINT. It never touches its own mountpoint: every path it uses is a layer path, so
 // no request of ours can wait on our own FUSE loop.
 import { execFile } from 'node:child_process';

@@ -1,7 +1,7 @@
 // Real ufs mounts for tests, made through the built CLI (never in the test process: a process
 // must not serve a FUSE mount it also uses). Each mount gets its own temp dirs and run dir
 // (UFS_RUN_DIR), and is torn down in t.teardown, also when the test fails.
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -261,10 +261,4 @@ process.stdout.write(JSON.stringify(result, (k, v) => typeof v === 'bigint' ? v.
       : await run('setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', process.execPath, ...args], { cwd: dir });
   if (r.code !== 0) throw new Error(`node in ${dir} failed (${r.code}): ${r.stderr}`);
   return (r.stdout ? JSON.parse(r.stdout) : undefined) as T;
-}
-
-export function execOut(cmd: string, args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(cmd, args, { maxBuffer: 64 << 20 }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
-  });
 }
