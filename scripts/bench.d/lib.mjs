@@ -94,13 +94,18 @@ export async function dropCaches() {
 }
 
 const CLK_TCK = 100; // Linux USER_HZ; /proc/<pid>/stat reports ticks of it.
-/** User+system CPU seconds of a live process (all threads), or null. */
-export function cpuSecs(pid) {
+/** { user, sys } CPU seconds of a live process (all threads), or null. */
+export function cpuTimes(pid) {
   try {
     const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / CLK_TCK; // utime, stime (fields 14, 15)
+    return { user: Number(f[11]) / CLK_TCK, sys: Number(f[12]) / CLK_TCK }; // fields 14, 15
   } catch { return null; }
+}
+/** User+system CPU seconds of a live process, or null. */
+export function cpuSecs(pid) {
+  const t = cpuTimes(pid);
+  return t ? t.user + t.sys : null;
 }
 /** Peak resident set (VmHWM) of a live process in KiB, or null. */
 export function peakRssKiB(pid) {
@@ -125,4 +130,18 @@ export function median(xs) {
   const n = s.length;
   if (!n) return null;
   return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+
+function cpuJiffies() {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const idle = f[3] + f[4]; // idle + iowait
+  return { total: f.reduce((a, b) => a + b, 0), idle };
+}
+/** Fraction (0-1) of all CPUs busy during the next `ms`: while the bench itself sleeps, other work. */
+export async function othersBusy(ms = 150) {
+  const a = cpuJiffies();
+  await sleep(ms);
+  const b = cpuJiffies();
+  const total = b.total - a.total;
+  return total > 0 ? 1 - (b.idle - a.idle) / total : 0;
 }

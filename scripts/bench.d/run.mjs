@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname } from 'node:path';
 import {
-  q, run, must, dropCaches, cpuSecs, peakRssKiB, median, killRunning, mounts, firstLine, errLine,
+  q, run, must, dropCaches, cpuSecs, cpuTimes, peakRssKiB, othersBusy, median, killRunning, mounts, firstLine, errLine,
 } from './lib.mjs';
 import { makeContenders, contenderNames, unmount } from './contenders.mjs';
 import { sessions, labelOf } from './rows.mjs';
@@ -103,18 +103,10 @@ async function main() {
   for (const st of steps) R.cells[st.id] = {};
   const note = (n) => { if (!R.notes.includes(n)) R.notes.push(n); };
 
-  // Timings mean little on a busy machine: say so when it is.
-  const busy = (when) => {
-    const load = Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
-    const cpus = Number(R.meta0.cpus);
-    if (load > cpus * 0.75) {
-      const n = `the machine was busy ${when} (load average ${load} on ${cpus} CPUs): other work skews these timings`;
-      note(n);
-      log(`bench: warning: ${n}`);
-    }
-  };
-  R.meta0 = { cpus: (await run('nproc')).stdout.trim() };
-  busy('at the start');
+  // Timings mean little on a machine busy with other work. Before each session, while the
+  // bench itself sleeps, sample how busy the CPUs are; the notes say so when it was notable.
+  const busySamples = [];
+  const sampleBusy = async () => { busySamples.push(await othersBusy()); };
 
   const dead = new Map(); // contender -> reason it is out for the rest of the run
   for (const c of contenders) {
@@ -166,6 +158,7 @@ async function main() {
           continue;
         }
         if (cells.some((cl) => cl.fail)) continue; // failed before: its later runs would too
+        await sampleBusy();
         const sdir = `${runDir}/s/${String(++seq).padStart(3, '0')}-${c.name}-${s.id}`;
         mkdirSync(sdir, { recursive: true });
         let view;
@@ -185,9 +178,9 @@ async function main() {
           await dropCaches();
           for (let i = 0; i < s.steps.length; i++) {
             const st = s.steps[i], cl = cells[i];
-            const cpu0 = view.pid ? cpuSecs(view.pid) : null;
+            const cpu0 = view.pid ? cpuTimes(view.pid) : null;
             const r = await run(st.cmd(view.root, X), { timeoutMs: A.timeout * 1000 });
-            const cpu1 = view.pid ? cpuSecs(view.pid) : null;
+            const cpu1 = view.pid ? cpuTimes(view.pid) : null;
             let err = null;
             if (r.timedOut) err = `timed out after ${A.timeout} s`;
             else if (r.code !== 0) err = errLine(r.stderr) || `exit ${r.code ?? r.signal}`;
@@ -198,7 +191,8 @@ async function main() {
               line.push(`${st.id} FAIL: ${err}`);
               break; // the session's later steps depend on this one
             }
-            cl.runs.push({ secs: r.secs, cpu: cpu0 != null && cpu1 != null ? cpu1 - cpu0 : null });
+            const cpu = cpu0 && cpu1 ? { user: cpu1.user - cpu0.user, sys: cpu1.sys - cpu0.sys } : null;
+            cl.runs.push({ secs: r.secs, cpu: cpu ? cpu.user + cpu.sys : null, cpuUser: cpu?.user ?? null, cpuSys: cpu?.sys ?? null });
             line.push(`${st.id} ${r.secs.toFixed(3)}s`);
           }
           if (view.pid) {
@@ -231,8 +225,17 @@ async function main() {
       if (cl.median != null && cl.runs.length < A.runs) note(`${name}, ${labelOf(st, X)}: only ${cl.runs.length} of ${A.runs} runs`);
     }
   }
-  busy('at the end');
-  delete R.meta0;
+  if (busySamples.length) {
+    const avg = busySamples.reduce((a, b) => a + b, 0) / busySamples.length;
+    const hi = busySamples.filter((x) => x > 0.5).length;
+    R.othersBusy = { mean: avg, max: Math.max(...busySamples), samples: busySamples.length };
+    if (avg > 0.15 || hi > busySamples.length / 10) {
+      const n = `other work kept the CPUs ${(avg * 100).toFixed(0)}% busy on average between sessions ` +
+        `(over 50% in ${hi} of ${busySamples.length} samples): timings are skewed, rerun on a quiet machine`;
+      note(n);
+      log(`bench: warning: ${n}`);
+    }
+  }
   for (const n of ['layer1', 'layer2', 'layer3', 'plain']) await unmount(ro[n]);
 
   R.meta = await meta(A);

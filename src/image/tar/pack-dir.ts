@@ -1,13 +1,13 @@
 // A directory as a deterministic layer tar (commit): names in byte order, parents before
-// children, numeric owners, empty uname/gname, mtime in whole seconds, no atime/ctime,
-// hard links within the tree as link entries, xattrs as SCHILY.xattr pax records. Whiteouts
-// are plain files and go in as they are. Skipped: the union's temp names (.wh..wh..ufs.*),
-// its private xattrs (trusted.ufs.*) and sockets (as Docker does).
+// children, numeric owners, empty uname/gname, ns mtimes (pax where not whole seconds), no
+// atime/ctime, hard links within the tree as link entries, xattrs as SCHILY.xattr pax records.
+// Whiteouts are plain files and go in as they are. Skipped: the union's temp names
+// (.wh..wh..ufs.*), its private xattrs (trusted.ufs.*) and sockets (as Docker does).
 import fs from 'node:fs';
 import { UfsError } from '../../common/errors.js';
 import { devMajor, devMinor, listXattrsSync } from '../native.js';
 import type { TarType } from './reader.js';
-import { encodeHeader, padding, TAR_END, type WriteHeader } from './writer.js';
+import { packTar, type WriteEntry, type WriteHeader } from './writer.js';
 
 const READ_CHUNK = 1 << 20;
 
@@ -29,9 +29,12 @@ function typeOf(st: fs.BigIntStats): TarType | null {
   return null; // socket
 }
 
-export async function* tarDirectory(root: string): AsyncGenerator<Buffer> {
+export function tarDirectory(root: string): AsyncGenerator<Buffer> {
+  return packTar(entries(root));
+}
+
+function* entries(root: string): Generator<WriteEntry> {
   const links = new Map<string, string>(); // dev:ino -> first name
-  const buf = Buffer.allocUnsafe(READ_CHUNK);
   // Depth-first, pre-order, children sorted: the order Go's filepath.Walk gives Docker.
   const stack: string[] = sortedChildren(root, '').reverse();
   while (stack.length) {
@@ -47,6 +50,7 @@ export async function* tarDirectory(root: string): AsyncGenerator<Buffer> {
       uid: Number(st.uid),
       gid: Number(st.gid),
       mtimeSec: Number(st.mtimeNs / 1_000_000_000n),
+      mtimeNs: st.mtimeNs,
     };
     const xattrs = listXattrsSync(file).filter(([n]) => !n.startsWith('trusted.ufs.'));
     if (xattrs.length) h.xattrs = xattrs.sort((a, b) => byBytes(a[0], b[0]));
@@ -54,7 +58,7 @@ export async function* tarDirectory(root: string): AsyncGenerator<Buffer> {
       const key = `${st.dev}:${st.ino}`;
       const first = links.get(key);
       if (first !== undefined) {
-        yield encodeHeader({ ...h, type: 'link', linkname: first });
+        yield { header: { ...h, type: 'link', linkname: first } };
         continue;
       }
       links.set(key, rel);
@@ -65,34 +69,30 @@ export async function* tarDirectory(root: string): AsyncGenerator<Buffer> {
       h.devminor = devMinor(Number(st.rdev));
     }
     if (type === 'dir') {
-      yield encodeHeader(h);
+      yield { header: h };
       const kids = sortedChildren(root, rel);
       for (let i = kids.length - 1; i >= 0; i--) stack.push(kids[i]!);
       continue;
     }
-    if (type !== 'file') {
-      yield encodeHeader(h);
-      continue;
-    }
-    const size = Number(st.size);
-    h.size = size;
-    yield encodeHeader(h);
-    const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-    try {
-      let left = size;
-      while (left > 0) {
-        const n = fs.readSync(fd, buf, 0, Math.min(READ_CHUNK, left), null);
-        if (n === 0) throw new UfsError(`${rel}: file shrank while being read`);
-        left -= n;
-        yield Buffer.from(buf.subarray(0, n)); // a copy: consumers may hold on to chunks
-      }
-    } finally {
-      fs.closeSync(fd);
-    }
-    const pad = padding(size);
-    if (pad.length) yield pad;
+    if (type === 'file') h.size = Number(st.size);
+    yield { header: h, ...(type === 'file' ? { body: fileBody(file, rel, h.size!) } : {}) };
   }
-  yield TAR_END;
+}
+
+// Exactly `size` bytes, each chunk a fresh buffer (the tar stream holds on to them).
+function* fileBody(file: string, rel: string, size: number): Generator<Buffer> {
+  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  try {
+    for (let left = size; left > 0; ) {
+      const buf = Buffer.allocUnsafe(Math.min(READ_CHUNK, left));
+      const n = fs.readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) throw new UfsError(`${rel}: file shrank while being read`);
+      left -= n;
+      yield n === buf.length ? buf : buf.subarray(0, n);
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 function sortedChildren(root: string, rel: string): string[] {

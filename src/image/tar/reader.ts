@@ -1,8 +1,9 @@
-// A streaming tar reader: ustar, GNU (long names, base-256 numbers) and POSIX pax (local and
-// global records). Written here rather than taken from tar-stream because layers need what
-// it drops: binary xattr values (SCHILY.xattr.security.capability is raw bytes, not UTF-8),
-// nanosecond mtimes, and a clear refusal of entry types we cannot reproduce (sparse, ...).
-// Bodies are handed out as subarrays of the input chunks: no copy on the hot path.
+// Reading tars: tar-stream's extract(), patched at install (native/patches/tar-stream+*.patch:
+// xattr values as bytes, the raw type flag, unpadded ends, global pax records). This adapter
+// turns its headers into what unpack/load need: ns mtimes and big ids from pax, xattrs, and a
+// refusal naming the entry of the types we cannot reproduce (sparse, unknown). Bodies are
+// subarrays of the input chunks, and the input is read only as fast as entries are consumed.
+import { extract, type Extract, type Header } from 'tar-stream';
 
 export type TarType = 'file' | 'link' | 'symlink' | 'char' | 'block' | 'dir' | 'fifo';
 
@@ -28,280 +29,157 @@ export interface TarEntry {
 
 export class TarFormatError extends Error {}
 
-class ByteReader {
-  private bufs: Buffer[] = [];
-  private len = 0;
-  private ended = false;
-  constructor(private readonly it: AsyncIterator<Buffer | Uint8Array>) {}
+const TYPES: Partial<Record<string, TarType>> = {
+  file: 'file',
+  'contiguous-file': 'file',
+  link: 'link',
+  symlink: 'symlink',
+  'character-device': 'char',
+  'block-device': 'block',
+  directory: 'dir',
+  fifo: 'fifo',
+};
 
-  private async pull(): Promise<boolean> {
-    if (this.ended) return false;
-    const r = await this.it.next();
-    if (r.done) {
-      this.ended = true;
-      return false;
-    }
-    const b = Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength);
-    if (b.length > 0) {
-      this.bufs.push(b);
-      this.len += b.length;
-    }
-    return true;
-  }
+// tar-stream's errors about the archive, in our words; anything else (input errors) passes.
+const MESSAGES: Partial<Record<string, string>> = {
+  'Invalid tar header. Maybe the tar is corrupted or it needs to be gunzipped?': 'invalid tar header checksum (not a tar archive, or corrupt)',
+  'Unexpected end of data': 'unexpected end of tar data',
+  'Header exceeds max size': 'tar extended header too large',
+  'Invalid header': 'invalid size in tar header',
+};
 
-  // Exactly n bytes; null when the input ends before the first byte.
-  async read(n: number): Promise<Buffer | null> {
-    while (this.len < n) {
-      if (!(await this.pull())) {
-        if (this.len === 0) return null;
-        throw new TarFormatError('unexpected end of tar data');
-      }
-    }
-    const first = this.bufs[0]!;
-    if (first.length >= n) {
-      return this.take(n);
-    }
-    const out = Buffer.allocUnsafe(n);
-    let off = 0;
-    while (off < n) off += this.take(n - off).copy(out, off);
-    return out;
-  }
-
-  private take(n: number): Buffer {
-    const first = this.bufs[0]!;
-    if (first.length <= n) {
-      this.bufs.shift();
-      this.len -= first.length;
-      return first;
-    }
-    this.bufs[0] = first.subarray(n);
-    this.len -= n;
-    return first.subarray(0, n);
-  }
-
-  async *stream(n: number): AsyncGenerator<Buffer> {
-    while (n > 0) {
-      if (this.len === 0 && !(await this.pull())) throw new TarFormatError('unexpected end of tar data');
-      if (this.len === 0) continue;
-      const chunk = this.take(Math.min(n, this.bufs[0]!.length));
-      n -= chunk.length;
-      yield chunk;
-    }
-  }
-
-  async skip(n: number): Promise<void> {
-    for await (const _ of this.stream(n));
-  }
-
-  // Skips up to n bytes; the input may end first (some writers, umoci 0.4 among them, end
-  // the archive right after the last body, without padding or end blocks).
-  async skipToEnd(n: number): Promise<void> {
-    while (n > 0) {
-      if (this.len === 0 && !(await this.pull())) return;
-      if (this.len === 0) continue;
-      n -= this.take(Math.min(n, this.bufs[0]!.length)).length;
-    }
-  }
-
-  // Reads the input to its end (hash taps upstream must see every byte).
-  async drain(): Promise<void> {
-    this.bufs = [];
-    this.len = 0;
-    while (await this.pull()) {
-      this.bufs = [];
-      this.len = 0;
-    }
-  }
+function ours(err: unknown): unknown {
+  const msg = err instanceof Error && !(err instanceof TarFormatError) ? MESSAGES[err.message] : undefined;
+  return msg ? new TarFormatError(msg) : err;
 }
 
-function isZeroBlock(b: Buffer): boolean {
-  for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
-  return true;
+function describeFlag(flag: number | undefined): string {
+  if (flag === undefined) return '?';
+  return flag >= 0x21 && flag <= 0x7e ? `'${String.fromCharCode(flag)}'` : `0x${flag.toString(16)}`;
 }
 
-function cstr(b: Buffer, off: number, len: number): string {
-  let end = off;
-  while (end < off + len && b[end] !== 0) end++;
-  return b.toString('utf8', off, end);
+function text(v: string | Uint8Array): string {
+  return typeof v === 'string' ? v : Buffer.from(v).toString('utf8');
 }
 
-function num(b: Buffer, off: number, len: number, what: string): number {
-  if (b[off]! & 0x80) {
-    // base-256 (GNU): 0x80 positive, 0xff negative two's complement
-    let v = 0n;
-    for (let i = off + 1; i < off + len; i++) v = (v << 8n) | BigInt(b[i]!);
-    if (b[off] === 0xff) v -= 1n << BigInt((len - 1) * 8);
-    else if (b[off] !== 0x80) v |= BigInt(b[off]! & 0x7f) << BigInt((len - 1) * 8);
-    return Number(v);
-  }
-  const s = b.toString('latin1', off, off + len).replace(/[\0 ]+$/g, '').replace(/^[ \0]+/, '');
-  if (s === '') return 0;
-  if (!/^[0-7]+$/.test(s)) throw new TarFormatError(`invalid number in tar header (${what})`);
-  return parseInt(s, 8);
+function bytes(v: string | Uint8Array): Buffer {
+  return typeof v === 'string' ? Buffer.from(v, 'utf8') : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
 }
 
-function parseTimeNs(s: string): bigint {
+function parseTimeNs(s: string): bigint | null {
   const m = /^(-?)(\d+)(?:\.(\d*))?$/.exec(s.trim());
-  if (!m) throw new TarFormatError(`invalid pax time ${JSON.stringify(s)}`);
-  const sec = BigInt(m[2]!);
-  const frac = BigInt(((m[3] ?? '') + '000000000').slice(0, 9));
-  const ns = sec * 1_000_000_000n + frac;
+  if (!m) return null;
+  const ns = BigInt(m[2]!) * 1_000_000_000n + BigInt(((m[3] ?? '') + '000000000').slice(0, 9));
   return m[1] ? -ns : ns;
 }
 
-interface Pax {
-  [key: string]: Buffer;
-}
+const isId = (n: number): boolean => Number.isSafeInteger(n) && n >= 0;
 
-function parsePax(buf: Buffer): Pax {
-  const out: Pax = {};
-  let off = 0;
-  while (off < buf.length) {
-    if (buf[off] === 0) break; // padding
-    const sp = buf.indexOf(0x20, off);
-    if (sp < 0) throw new TarFormatError('malformed pax header');
-    const len = parseInt(buf.toString('latin1', off, sp), 10);
-    if (!(len > 0) || off + len > buf.length || buf[off + len - 1] !== 0x0a) throw new TarFormatError('malformed pax record');
-    const rec = buf.subarray(sp + 1, off + len - 1);
-    const eq = rec.indexOf(0x3d);
-    if (eq < 0) throw new TarFormatError('malformed pax record');
-    out[rec.toString('utf8', 0, eq)] = Buffer.from(rec.subarray(eq + 1));
-    off += len;
+function toHeader(h: Header): TarHeader {
+  const fail = (what: string) => new TarFormatError(`entry ${JSON.stringify(h.name)}: ${what}`);
+  const pax = h.pax ?? {};
+  let type = TYPES[h.type as string];
+  if (!type && h.typeflag === 0x44) type = 'dir'; // 'D', GNU dumpdir: a directory with a listing as body
+  if (Object.keys(pax).some((k) => k.startsWith('GNU.sparse.'))) throw fail('sparse file');
+  if (!type) throw fail(`unknown entry type ${describeFlag(h.typeflag)}`);
+
+  const uid = pax.uid !== undefined ? Number(text(pax.uid)) : h.uid;
+  const gid = pax.gid !== undefined ? Number(text(pax.gid)) : h.gid;
+  if (!isId(uid) || !isId(gid)) throw fail('invalid uid/gid');
+  if (!isId(h.size)) throw fail('invalid size');
+  const ms = h.mtime.getTime();
+  const mtimeNs = pax.mtime !== undefined ? parseTimeNs(text(pax.mtime)) : Number.isFinite(ms) ? BigInt(ms) * 1_000_000n : null;
+  if (mtimeNs === null) throw fail('invalid mtime');
+  const dev = type === 'char' || type === 'block';
+  if (dev && (!isId(h.devmajor) || !isId(h.devminor))) throw fail('invalid device number');
+
+  const xattrs = new Map<string, Buffer>();
+  for (const [key, value] of Object.entries(pax)) {
+    if (key.startsWith('SCHILY.xattr.')) xattrs.set(key.slice(13), bytes(value));
+    else if (key.startsWith('LIBARCHIVE.xattr.')) {
+      let name: string;
+      try {
+        name = decodeURIComponent(key.slice(17));
+      } catch {
+        throw fail(`invalid xattr name ${JSON.stringify(key)}`);
+      }
+      xattrs.set(name, Buffer.from(text(value), 'base64'));
+    }
   }
-  return out;
+
+  return {
+    name: h.name,
+    linkname: h.linkname ?? '',
+    type,
+    mode: h.mode & 0o7777,
+    uid,
+    gid,
+    size: type === 'file' ? h.size : 0,
+    mtimeNs,
+    devmajor: dev ? h.devmajor : 0,
+    devminor: dev ? h.devminor : 0,
+    xattrs,
+  };
 }
 
-const TYPES: Record<string, TarType> = {
-  '0': 'file',
-  '\0': 'file',
-  '7': 'file',
-  '1': 'link',
-  '2': 'symlink',
-  '3': 'char',
-  '4': 'block',
-  '5': 'dir',
-  '6': 'fifo',
-  D: 'dir', // GNU dumpdir: a directory with a listing as body
-};
-
-function describeFlag(flag: string): string {
-  return /^[\x21-\x7e]$/.test(flag) ? `'${flag}'` : `0x${flag.charCodeAt(0).toString(16)}`;
+// Feeds the input to the extractor, waiting whenever it has enough buffered (backpressure).
+async function feed(input: AsyncIterator<Buffer | Uint8Array>, ex: Extract): Promise<void> {
+  try {
+    for (;;) {
+      const r = await input.next();
+      if (ex.destroying) return; // the reader stopped early: leave the input where it is
+      if (r.done) break;
+      const chunk = Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength);
+      if (!ex.write(chunk)) {
+        await new Promise<void>((resolve) => {
+          const go = () => {
+            ex.off('drain', go).off('close', go);
+            resolve();
+          };
+          ex.on('drain', go).on('close', go);
+        });
+      }
+    }
+    ex.end(null); // (streamx types want an argument; null is "no last chunk")
+  } catch (err) {
+    ex.destroy(err as Error);
+  }
 }
 
 export async function* readTar(input: AsyncIterable<Buffer | Uint8Array>): AsyncGenerator<TarEntry> {
-  const r = new ByteReader(input[Symbol.asyncIterator]());
-  let globalPax: Pax = {};
-  let localPax: Pax | null = null;
-  let longName: string | null = null;
-  let longLink: string | null = null;
-
-  for (;;) {
-    const block = await r.read(512);
-    if (block === null) return; // no end marker: tolerated, as GNU tar does
-    if (isZeroBlock(block)) {
-      await r.drain();
-      return;
-    }
-    let sum = 0;
-    let ssum = 0;
-    for (let i = 0; i < 512; i++) {
-      const c = i >= 148 && i < 156 ? 0x20 : block[i]!;
-      sum += c;
-      ssum += c > 127 ? c - 256 : c;
-    }
-    let stored = -1;
+  const ex = extract({ allowUnknownFormat: true }); // old v7 headers have no ustar magic
+  const entries = ex[Symbol.asyncIterator]();
+  void feed(input[Symbol.asyncIterator](), ex);
+  const next = async <T>(it: AsyncIterator<T>): Promise<IteratorResult<T>> => {
     try {
-      stored = num(block, 148, 8, 'checksum');
-    } catch {
-      // not a number: not a header
+      return await it.next();
+    } catch (err) {
+      throw ours(err);
     }
-    if (stored !== sum && stored !== ssum) throw new TarFormatError('invalid tar header checksum (not a tar archive, or corrupt)');
-
-    const flag = String.fromCharCode(block[156]!);
-    let size = num(block, 124, 12, 'size');
-    const magic = block.toString('latin1', 257, 263);
-
-    if (flag === 'x' || flag === 'g' || flag === 'L' || flag === 'K') {
-      if (size > 64 * 1024 * 1024) throw new TarFormatError('tar extended header too large');
-      const data = (await r.read(size)) ?? Buffer.alloc(0);
-      await r.skip((512 - (size % 512)) % 512);
-      if (flag === 'x') localPax = parsePax(data);
-      else if (flag === 'g') globalPax = { ...globalPax, ...parsePax(data) };
-      else if (flag === 'L') longName = cstr(data, 0, data.length);
-      else longLink = cstr(data, 0, data.length);
-      continue;
+  };
+  try {
+    for (;;) {
+      const r = await next(entries);
+      if (r.done) return;
+      const src = r.value;
+      const header = toHeader(src.header);
+      // Pulled by hand: a for-await's return() would destroy the whole extractor.
+      const chunks = src[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+      let started = false;
+      yield {
+        header,
+        body: async function* () {
+          if (started) throw new Error('tar entry body read twice');
+          started = true;
+          if (header.type !== 'file') return;
+          for (let c = await next(chunks); !c.done; c = await next(chunks)) yield c.value;
+        },
+      };
+      // Skip what is left of the body. A directory has none whatever its size says (POSIX; Go's
+      // reader too), and tar-stream never ends a directory's stream: do not wait on it.
+      if (src.header.size > 0 && src.header.type !== 'directory') while (!(await next(chunks)).done);
     }
-
-    let name = cstr(block, 0, 100);
-    if (magic === 'ustar\0' && block[345] !== 0) name = `${cstr(block, 345, 155)}/${name}`;
-    let linkname = cstr(block, 157, 100);
-    if (longName !== null) name = longName;
-    if (longLink !== null) linkname = longLink;
-    const pax: Pax = { ...globalPax, ...(localPax ?? {}) };
-    localPax = null;
-    longName = null;
-    longLink = null;
-
-    let uid = num(block, 108, 8, 'uid');
-    let gid = num(block, 116, 8, 'gid');
-    let mtimeNs = BigInt(num(block, 136, 12, 'mtime')) * 1_000_000_000n;
-    const xattrs = new Map<string, Buffer>();
-    let sparse = false;
-    for (const [key, value] of Object.entries(pax)) {
-      if (key === 'path') name = value.toString('utf8');
-      else if (key === 'linkpath') linkname = value.toString('utf8');
-      else if (key === 'size') size = Number(value.toString('latin1'));
-      else if (key === 'uid') uid = Number(value.toString('latin1'));
-      else if (key === 'gid') gid = Number(value.toString('latin1'));
-      else if (key === 'mtime') mtimeNs = parseTimeNs(value.toString('latin1'));
-      else if (key.startsWith('SCHILY.xattr.')) xattrs.set(key.slice(13), value);
-      else if (key.startsWith('LIBARCHIVE.xattr.')) xattrs.set(decodeURIComponent(key.slice(17)), Buffer.from(value.toString('latin1'), 'base64'));
-      else if (key.startsWith('GNU.sparse.')) sparse = true;
-    }
-    if (!Number.isSafeInteger(size) || size < 0) throw new TarFormatError(`entry ${JSON.stringify(name)}: invalid size`);
-    if (!Number.isSafeInteger(uid) || uid < 0 || !Number.isSafeInteger(gid) || gid < 0) {
-      throw new TarFormatError(`entry ${JSON.stringify(name)}: invalid uid/gid`);
-    }
-
-    let type = TYPES[flag];
-    if (!type || sparse) {
-      const what = sparse ? 'sparse file' : `unknown entry type ${describeFlag(flag)}`;
-      throw new TarFormatError(`entry ${JSON.stringify(name)}: ${what}`);
-    }
-    if (type === 'file' && (flag === '0' || flag === '\0') && name.endsWith('/')) type = 'dir';
-
-    const header: TarHeader = {
-      name,
-      linkname,
-      type,
-      mode: num(block, 100, 8, 'mode') & 0o7777,
-      uid,
-      gid,
-      size: type === 'file' ? size : 0,
-      mtimeNs,
-      devmajor: type === 'char' || type === 'block' ? num(block, 329, 8, 'devmajor') : 0,
-      devminor: type === 'char' || type === 'block' ? num(block, 337, 8, 'devminor') : 0,
-      xattrs,
-    };
-
-    // Body bytes present in the archive (directories and links may carry some; skip them).
-    let remaining = size;
-    const pad = (512 - (size % 512)) % 512;
-    let started = false;
-    const entry: TarEntry = {
-      header,
-      body: async function* () {
-        if (started) throw new Error('tar entry body read twice');
-        started = true;
-        if (type !== 'file') return;
-        for await (const chunk of r.stream(remaining)) {
-          remaining -= chunk.length;
-          yield chunk;
-        }
-      },
-    };
-    yield entry;
-    if (remaining > 0) await r.skip(remaining);
-    await r.skipToEnd(pad);
+  } finally {
+    ex.destroy(null); // no-op once finished; else stops the extractor (and the feeding)
   }
 }

@@ -1,6 +1,9 @@
-// Deterministic tar headers (POSIX ustar, with a pax record only where ustar cannot say it:
-// long or non-ASCII names, big numbers, xattrs). uname/gname are always empty, mtime whole
-// seconds, no atime/ctime: the same tree always gives the same bytes, so the same diff_id.
+// Deterministic tars through tar-stream's pack() (patched at install so that xattr values are
+// written as raw bytes). Fixed fields: numeric owners, empty uname/gname, no atime/ctime; the
+// mtime in whole seconds in ustar, plus a pax `mtime` (seconds.nanoseconds) only when it has a
+// fraction or does not fit; xattrs as SCHILY.xattr.* pax records, in the caller's order. The
+// same tree gives the same bytes, so the same diff_id.
+import { pack, type Header, type Pack } from 'tar-stream';
 import type { TarType } from './reader.js';
 
 export interface WriteHeader {
@@ -11,117 +14,124 @@ export interface WriteHeader {
   gid: number;
   size?: number;
   mtimeSec: number;
+  mtimeNs?: bigint; // when given, wins over mtimeSec
   linkname?: string;
   devmajor?: number;
   devminor?: number;
   xattrs?: [string, Buffer][]; // sorted by the caller
 }
 
-const FLAGS: Record<TarType, string> = { file: '0', link: '1', symlink: '2', char: '3', block: '4', dir: '5', fifo: '6' };
-const MAX_OCTAL8 = 0o7777777;
-const MAX_OCTAL12 = 0o77777777777;
+export interface WriteEntry {
+  header: WriteHeader;
+  body?: Iterable<Buffer> | AsyncIterable<Buffer>; // regular files: exactly header.size bytes
+}
+
+const TYPES: Record<TarType, Header['type']> = {
+  file: 'file',
+  link: 'link',
+  symlink: 'symlink',
+  char: 'character-device',
+  block: 'block-device',
+  dir: 'directory',
+  fifo: 'fifo',
+};
+// The mode goes in with its type bits: tar-stream writes the permission bits only, and would
+// take a bare 0 (a file with mode 000) for "unset" and make it 0644.
+const S_IF: Record<TarType, number> = { file: 0o100000, link: 0o100000, symlink: 0o120000, char: 0o20000, block: 0o60000, dir: 0o40000, fifo: 0o10000 };
+const MAX_ID = 0o777777; // ustar fields as tar-stream writes them: 6 octal digits,
+const MAX_SEC = 0x7fffffff; // and the mtime as a 32-bit integer
 
 export const TAR_END = Buffer.alloc(1024);
-
-export function padding(size: number): Buffer {
-  const n = (512 - (size % 512)) % 512;
-  return ZEROS.subarray(0, n);
-}
 const ZEROS = Buffer.alloc(512);
 
-function octal(buf: Buffer, off: number, len: number, value: number): void {
-  buf.write(value.toString(8).padStart(len - 1, '0'), off, len - 1, 'latin1');
-  buf[off + len - 1] = 0;
+export function padding(size: number): Buffer {
+  return ZEROS.subarray(0, (512 - (size % 512)) % 512);
 }
 
-function isAscii(s: string): boolean {
-  return /^[\x01-\x7f]*$/.test(s);
+function paxTime(ns: bigint): string {
+  const sign = ns < 0n ? '-' : '';
+  const abs = ns < 0n ? -ns : ns;
+  const frac = (abs % 1_000_000_000n).toString().padStart(9, '0').replace(/0+$/, '');
+  return `${sign}${abs / 1_000_000_000n}${frac ? `.${frac}` : ''}`;
 }
 
-// Splits a long ASCII name into ustar prefix (<=155) and name (<=100), or null.
-function splitUstar(name: string): [string, string] | null {
-  if (name.length <= 100) return ['', name];
-  for (let i = name.length - 1; i > 0; i--) {
-    if (name[i] !== '/') continue;
-    const prefix = name.slice(0, i);
-    const rest = name.slice(i + 1);
-    if (prefix.length <= 155 && rest.length <= 100 && rest.length > 0) return [prefix, rest];
-    if (prefix.length <= 155) return null;
-  }
-  return null;
+function toPackHeader(h: WriteHeader): Header {
+  const ns = h.mtimeNs ?? BigInt(h.mtimeSec) * 1_000_000_000n;
+  const sec = Number(ns / 1_000_000_000n) - (ns % 1_000_000_000n < 0n ? 1 : 0); // floor
+  const pax: Record<string, string | Buffer> = {};
+  if (h.uid > MAX_ID) pax.uid = String(h.uid);
+  if (h.gid > MAX_ID) pax.gid = String(h.gid);
+  if (ns % 1_000_000_000n !== 0n || sec < 0 || sec > MAX_SEC) pax.mtime = paxTime(ns);
+  for (const [key, value] of h.xattrs ?? []) pax[`SCHILY.xattr.${key}`] = value;
+  return {
+    name: h.type === 'dir' ? `${h.name}/` : h.name,
+    type: TYPES[h.type],
+    mode: S_IF[h.type] | (h.mode & 0o7777),
+    uid: Math.min(h.uid, MAX_ID),
+    gid: Math.min(h.gid, MAX_ID),
+    size: h.type === 'file' ? (h.size ?? 0) : 0,
+    mtime: new Date(Math.max(0, Math.min(sec, MAX_SEC)) * 1000),
+    linkname: h.linkname ?? '',
+    uname: '',
+    gname: '',
+    devmajor: h.devmajor ?? 0,
+    devminor: h.devminor ?? 0,
+    ...(Object.keys(pax).length ? { pax } : {}),
+  };
 }
 
-function paxRecord(key: string, value: Buffer): Buffer {
-  const body = Buffer.concat([Buffer.from(` ${key}=`, 'utf8'), value, Buffer.from('\n')]);
-  let len = body.length + 1;
-  while (String(len).length + body.length !== len) len = String(len).length + body.length;
-  return Buffer.concat([Buffer.from(String(len), 'latin1'), body]);
-}
+// The header block(s) of one entry ([pax header + records +] ustar header), for callers that
+// write bodies themselves (save, the built-in busybox). This is pack()'s own encoder
+// (Pack#_encode, which pushes its blocks), called with a collector: the same bytes as packTar.
+const encode = (Object.getPrototypeOf(pack()) as { _encode(this: { push(b: Buffer): void }, h: Header): void })._encode;
 
-function block(h: WriteHeader, name: string, prefix: string, linkname: string, size: number, flag: string): Buffer {
-  const b = Buffer.alloc(512);
-  b.write(name, 0, 100, 'utf8');
-  octal(b, 100, 8, h.mode & 0o7777);
-  octal(b, 108, 8, Math.min(h.uid, MAX_OCTAL8));
-  octal(b, 116, 8, Math.min(h.gid, MAX_OCTAL8));
-  octal(b, 124, 12, Math.min(size, MAX_OCTAL12));
-  octal(b, 136, 12, Math.max(0, Math.min(h.mtimeSec, MAX_OCTAL12)));
-  b.write(flag, 156, 1, 'latin1');
-  b.write(linkname, 157, 100, 'utf8');
-  b.write('ustar\x0000', 257, 8, 'latin1');
-  if (h.type === 'char' || h.type === 'block') {
-    octal(b, 329, 8, h.devmajor ?? 0);
-    octal(b, 337, 8, h.devminor ?? 0);
-  }
-  b.write(prefix, 345, 155, 'utf8');
-  b.fill(0x20, 148, 156);
-  let sum = 0;
-  for (let i = 0; i < 512; i++) sum += b[i]!;
-  b.write(sum.toString(8).padStart(6, '0'), 148, 6, 'latin1');
-  b[154] = 0;
-  b[155] = 0x20;
-  return b;
-}
-
-// The header block(s) for one entry: [pax header + pax data +] ustar header.
 export function encodeHeader(h: WriteHeader): Buffer {
-  const size = h.type === 'file' ? (h.size ?? 0) : 0;
-  const fullName = h.type === 'dir' ? `${h.name}/` : h.name;
-  const linkname = h.linkname ?? '';
-  const records: Buffer[] = [];
-
-  let prefix = '';
-  let name = fullName;
-  const split = isAscii(fullName) ? splitUstar(fullName) : null;
-  if (split) [prefix, name] = split;
-  else {
-    records.push(paxRecord('path', Buffer.from(fullName, 'utf8')));
-    name = asciiTruncate(fullName, 100);
-  }
-  let link = linkname;
-  if (!isAscii(linkname) || linkname.length > 100) {
-    records.push(paxRecord('linkpath', Buffer.from(linkname, 'utf8')));
-    link = asciiTruncate(linkname, 100);
-  }
-  if (h.uid > MAX_OCTAL8) records.push(paxRecord('uid', Buffer.from(String(h.uid))));
-  if (h.gid > MAX_OCTAL8) records.push(paxRecord('gid', Buffer.from(String(h.gid))));
-  if (size > MAX_OCTAL12) records.push(paxRecord('size', Buffer.from(String(size))));
-  if (h.mtimeSec < 0 || h.mtimeSec > MAX_OCTAL12) records.push(paxRecord('mtime', Buffer.from(String(h.mtimeSec))));
-  for (const [key, value] of h.xattrs ?? []) records.push(paxRecord(`SCHILY.xattr.${key}`, value));
-
-  const main = block(h, name, prefix, link, size, FLAGS[h.type]);
-  if (records.length === 0) return main;
-  const data = Buffer.concat(records);
-  const paxName = asciiTruncate(`PaxHeaders/${baseName(h.name)}`, 100);
-  const paxHead = block({ ...h, type: 'file', mode: 0o644, uid: 0, gid: 0 }, paxName, '', '', data.length, 'x');
-  return Buffer.concat([paxHead, data, padding(data.length), main]);
+  const blocks: Buffer[] = [];
+  encode.call({ push: (b) => void blocks.push(b) }, toPackHeader(h));
+  return blocks.length === 1 ? blocks[0]! : Buffer.concat(blocks);
 }
 
-function baseName(p: string): string {
-  const i = p.lastIndexOf('/');
-  return i < 0 ? p : p.slice(i + 1);
+// Resolves when a stream wants more (drain) or is gone (close: the next write fails).
+function writable(s: { on(e: string, f: () => void): unknown; off(e: string, f: () => void): unknown }): Promise<void> {
+  return new Promise((resolve) => {
+    const go = () => {
+      s.off('drain', go);
+      s.off('close', go);
+      resolve();
+    };
+    s.on('drain', go);
+    s.on('close', go);
+  });
 }
 
-function asciiTruncate(s: string, n: number): string {
-  return s.replace(/[^\x01-\x7f]/g, '_').slice(0, n);
+async function feed(p: Pack, entries: Iterable<WriteEntry> | AsyncIterable<WriteEntry>): Promise<void> {
+  for await (const { header, body } of entries) {
+    let settle!: (err?: Error | null) => void;
+    const done = new Promise<void>((resolve, reject) => (settle = (err) => (err ? reject(err) : resolve())));
+    done.catch(() => {}); // awaited below; a body error may come first
+    const sink = p.entry(toPackHeader(header), settle);
+    if (header.type === 'file') {
+      for await (const chunk of body ?? []) {
+        if (sink.destroying) throw new Error('tar entry destroyed');
+        if (!sink.write(chunk)) await writable(sink);
+      }
+      sink.end(null);
+    }
+    await done; // one entry at a time: nothing queues up behind a slow consumer
+  }
+}
+
+// A whole tar (ending with the end-of-archive blocks) as a stream of chunks.
+export async function* packTar(entries: Iterable<WriteEntry> | AsyncIterable<WriteEntry>): AsyncGenerator<Buffer> {
+  const p = pack();
+  const fed = feed(p, entries).then(
+    () => p.finalize(),
+    (err: Error) => p.destroy(err),
+  );
+  try {
+    for await (const chunk of p) yield chunk as Buffer;
+  } finally {
+    p.destroy(null); // a consumer that stops early stops the feeding (its entry fails)
+    await fed;
+  }
 }
