@@ -7,7 +7,7 @@ import type { Readable, Writable } from 'node:stream';
 import type { Command } from 'commander';
 import { errnoCode, UfsError } from '../common/errors.js';
 import { storeRoot } from '../common/paths.js';
-import { ago, ellipsis, humanSize, table } from '../image/format.js';
+import { ago, ellipsis, humanSize, table } from '../common/format.js';
 import { pruneImages, removeImages } from '../image/gc.js';
 import { importRootfs } from '../image/import.js';
 import { layerDetail, layerRows, lowersUpTo, selectLayer } from '../image/layers.js';

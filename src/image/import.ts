@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import type { Readable } from 'node:stream';
 import { UfsError } from '../common/errors.js';
 import { startProgress } from '../common/progress.js';
-import type { Store } from '../store/index.js';
+import { spoolToFile, type Store } from '../store/index.js';
 import { applyChanges } from './changes.js';
 import { ociManifest } from './commit.js';
 import { discardPrepared, installLayer, type PreparedLayer, prepareLayerFromBlob } from './layer.js';
@@ -29,21 +29,10 @@ export async function importRootfs(store: Store, input: Readable, opts: ImportOp
   const progress = startProgress('Importing', opts.totalBytes);
   let prepared: PreparedLayer | undefined;
   try {
-    const fd = fs.openSync(tmp, 'wx', 0o644);
-    let size = 0;
-    try {
-      for await (const chunk of input) {
-        const c = chunk as Buffer;
-        hash.update(c);
-        size += c.length;
-        let off = 0;
-        while (off < c.length) off += fs.writeSync(fd, c, off, c.length - off);
-        progress.add(c.length);
-      }
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
+    const size = await spoolToFile(input, tmp, (c) => {
+      hash.update(c);
+      progress.add(c.length);
+    });
     progress.done();
     if (size === 0) throw new UfsError('import: the input is empty');
     const blobDigest = `sha256:${hash.digest('hex')}`;

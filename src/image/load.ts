@@ -12,7 +12,7 @@ import type { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import { UfsError } from '../common/errors.js';
 import { type Progress, startProgress } from '../common/progress.js';
-import { digestHex, type Store } from '../store/index.js';
+import { digestHex, spoolToFile, type Store } from '../store/index.js';
 import { ociManifest } from './commit.js';
 import { detectCompression, discardPrepared, fileHead, installLayer, type PreparedLayer, prepareLayerFromBlob } from './layer.js';
 import { familiarName, normalizeTagged } from './reference.js';
@@ -111,18 +111,10 @@ async function spool(store: Store, input: AsyncIterable<Buffer>, progress: Progr
       } else {
         const p = store.tmpPath('spool');
         sp.tmpFiles.push(p);
-        const fd = fs.openSync(p, 'wx', 0o644);
-        try {
-          for await (const c of entry.body()) {
-            hash.update(c);
-            let off = 0;
-            while (off < c.length) off += fs.writeSync(fd, c, off, c.length - off);
-            progress.add(c.length);
-          }
-          fs.fsyncSync(fd);
-        } finally {
-          fs.closeSync(fd);
-        }
+        await spoolToFile(entry.body(), p, (c) => {
+          hash.update(c);
+          progress.add(c.length);
+        });
         file.path = p;
       }
       file.digest = `sha256:${hash.digest('hex')}`;

@@ -1,26 +1,9 @@
 // `ufs ps`: the container table as Docker prints it (CONTAINER ID, IMAGE, COMMAND, CREATED,
 // STATUS, NAMES), or ids only, or JSON.
+import { ellipsis, humanDuration, table } from '../common/format.js';
 import type { Store } from '../store/index.js';
 import { listRecords, shortId, type ContainerRecord } from './container.js';
 import { reconcile } from './reconcile.js';
-
-// go-units' HumanDuration, which Docker uses for CREATED and STATUS.
-export function humanDuration(ms: number): string {
-  const s = Math.round(ms / 1000);
-  if (s < 1) return 'Less than a second';
-  if (s === 1) return '1 second';
-  if (s < 60) return `${s} seconds`;
-  const m = Math.floor(s / 60);
-  if (m === 1) return 'About a minute';
-  if (m < 60) return `${m} minutes`;
-  const h = Math.round(m / 60);
-  if (h === 1) return 'About an hour';
-  if (h < 48) return `${h} hours`;
-  if (h < 24 * 7 * 2) return `${Math.floor(h / 24)} days`;
-  if (h < 24 * 30 * 2) return `${Math.floor(h / 24 / 7)} weeks`;
-  if (h < 24 * 365 * 2) return `${Math.floor(h / 24 / 30)} months`;
-  return `${Math.floor(h / 24 / 365)} years`;
-}
 
 function since(iso: string, now: number): string {
   return humanDuration(Math.max(0, now - Date.parse(iso)));
@@ -34,9 +17,7 @@ export function statusText(rec: ContainerRecord, now = Date.now()): string {
 }
 
 function commandText(rec: ContainerRecord): string {
-  const cmd = [rec.Path, ...rec.Args].join(' ');
-  const short = cmd.length > 20 ? `${cmd.slice(0, 19)}…` : cmd;
-  return JSON.stringify(short);
+  return JSON.stringify(ellipsis([rec.Path, ...rec.Args].join(' '), 20));
 }
 
 export interface PsOptions { all: boolean; quiet: boolean; json: boolean }
@@ -69,6 +50,5 @@ export function formatPs(recs: ContainerRecord[], opts: PsOptions): string {
   }
   const rows = [['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'NAMES']];
   for (const r of recs) rows.push([shortId(r.Id), r.ImageRef, commandText(r), `${since(r.Created, now)} ago`, statusText(r, now), r.Name]);
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => [...row[i]].length)));
-  return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] + 3))).join('').trimEnd() + '\n').join('');
+  return table(rows);
 }

@@ -88,3 +88,27 @@ function chmodTreeWritable(p: string): void {
   fs.chmodSync(p, 0o700);
   for (const name of fs.readdirSync(p)) chmodTreeWritable(`${p}/${name}`);
 }
+
+// Writes a stream of chunks to a new file (never an existing one), fsynced; `onChunk` sees
+// each chunk first (hashing, progress). Returns the number of bytes written.
+export async function spoolToFile(
+  chunks: AsyncIterable<Buffer | Uint8Array>,
+  file: string,
+  onChunk: (chunk: Buffer) => void,
+): Promise<number> {
+  const fd = fs.openSync(file, 'wx', 0o644);
+  let size = 0;
+  try {
+    for await (const chunk of chunks) {
+      const c = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+      onChunk(c);
+      size += c.length;
+      let off = 0;
+      while (off < c.length) off += fs.writeSync(fd, c, off, c.length - off);
+    }
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  return size;
+}

@@ -1,4 +1,5 @@
-// Docker's ways of printing sizes, ages and tables (go-units, tabwriter with 3 spaces).
+// Docker's ways of printing sizes, ages and tables (go-units, tabwriter with 3 spaces),
+// shared by the image and container commands.
 
 // units.HumanSizeWithPrecision(size, 3): decimal units, 3 significant digits.
 export function humanSize(bytes: number): string {
