@@ -1,6 +1,8 @@
 // The tar-stream adapters with our patch: binary xattr values (a file capability is bytes,
-// not UTF-8) and nanosecond mtimes go through pack-dir -> unpack unchanged, and GNU tar reads
-// the same xattr from our tar.
+// not UTF-8) go through pack-dir -> unpack unchanged and GNU tar reads them from our tar;
+// layers we write carry whole-second mtimes (as Docker's), and nanosecond mtimes that an
+// archive carries in PAX records are kept on unpack.
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -24,7 +26,7 @@ async function xattrHex(file: string, name: string): Promise<string> {
 
 const mtimeNs = (file: string): bigint => fs.lstatSync(file, { bigint: true }).mtimeNs;
 
-test('a binary security.capability xattr and ns mtimes survive pack-dir -> unpack byte for byte', async (t) => {
+test('a binary security.capability xattr survives pack-dir -> unpack byte for byte; mtimes in whole seconds', async (t) => {
   const dir = await tempDir(t, 'tar');
   const src = path.join(dir, 'src');
   fs.mkdirSync(path.join(src, 'bin'), { recursive: true });
@@ -47,9 +49,9 @@ test('a binary security.capability xattr and ns mtimes survive pack-dir -> unpac
   await unpackEntries(readTar(Readable.from([tar])), dest);
   t.is(await xattrHex(path.join(dest, 'bin', 'tool'), 'security.capability'), cap);
   t.is(await xattrHex(path.join(dest, 'bin', 'tool'), 'user.raw'), '0x00ff3d0a80c3');
-  t.is(mtimeNs(path.join(dest, 'bin', 'tool')), 1_600_000_000_123_456_789n);
-  t.is(mtimeNs(path.join(dest, 'bin', 'link')), 1_700_000_000_999_999_999n);
-  t.is(mtimeNs(path.join(dest, 'bin')), 1_500_000_000_000_000_001n);
+  t.is(mtimeNs(path.join(dest, 'bin', 'tool')), 1_600_000_000_000_000_000n);
+  t.is(mtimeNs(path.join(dest, 'bin', 'link')), 1_700_000_000_000_000_000n);
+  t.is(mtimeNs(path.join(dest, 'bin')), 1_500_000_000_000_000_000n);
   t.true((await collect(tarDirectory(dest))).equals(tar), 'the unpacked copy packs to the same bytes');
 
   // standard records: GNU tar restores the same capability from our tar
@@ -57,5 +59,13 @@ test('a binary security.capability xattr and ns mtimes survive pack-dir -> unpac
   fs.mkdirSync(gnu);
   await must('tar', ['--xattrs', '--xattrs-include=*', '-xpf', '-', '-C', gnu], { input: tar });
   t.is(await xattrHex(path.join(gnu, 'bin', 'tool'), 'security.capability'), cap);
-  t.is(mtimeNs(path.join(gnu, 'bin', 'tool')), 1_600_000_000_123_456_789n);
+  t.is(mtimeNs(path.join(gnu, 'bin', 'tool')), 1_600_000_000_000_000_000n);
+
+  // a POSIX tar from GNU tar carries nanoseconds in PAX records: unpack keeps them
+  const posix = execFileSync('tar', ['--format=posix', '-cf', '-', '-C', src, 'bin']);
+  const fromPosix = path.join(dir, 'posix');
+  fs.mkdirSync(fromPosix);
+  await unpackEntries(readTar(Readable.from([posix])), fromPosix);
+  t.is(mtimeNs(path.join(fromPosix, 'bin', 'tool')), 1_600_000_000_123_456_789n);
+  t.is(mtimeNs(path.join(fromPosix, 'bin')), 1_500_000_000_000_000_001n);
 });

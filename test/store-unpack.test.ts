@@ -153,7 +153,7 @@ test('a directory tar is deterministic and unpacks back to the same tar', async 
   t.is(fs.readFileSync(path.join(dest, 'ünïcødé-ñame'), 'utf8'), 'u');
   t.is(fs.readFileSync(path.join(dest, 'l'.repeat(120), 'm'.repeat(150)), 'utf8'), 'long');
   t.is(fs.lstatSync(path.join(dest, 'a')).ino, fs.lstatSync(path.join(dest, 'z-hard')).ino);
-  t.is(fs.lstatSync(path.join(dest, 'a'), { bigint: true }).mtimeNs, 1_600_000_000_500_000_000n, 'mtime kept to the nanosecond');
+  t.is(Math.floor(fs.lstatSync(path.join(dest, 'a')).mtimeMs), 1_600_000_000_000, 'mtime truncated to seconds');
   // the tar of the unpacked copy is byte-identical: the layer dir is exactly the tar
   fs.rmSync(path.join(src, '.wh..wh..ufs.tmp123'));
   const three = await collect(tarDirectory(dest));

@@ -49,8 +49,9 @@ function* entries(root: string): Generator<WriteEntry> {
       mode: Number(st.mode & 0o7777n),
       uid: Number(st.uid),
       gid: Number(st.gid),
+      // Whole seconds, as Docker writes layers: no PAX record per file just for the
+      // fraction, so layers stay small and the same tree gives the same diff_id.
       mtimeSec: Number(st.mtimeNs / 1_000_000_000n),
-      mtimeNs: st.mtimeNs,
     };
     const xattrs = listXattrsSync(file).filter(([n]) => !n.startsWith('trusted.ufs.'));
     if (xattrs.length) h.xattrs = xattrs.sort((a, b) => byBytes(a[0], b[0]));
