@@ -35,19 +35,10 @@ async function exitAfterFlush(code: number): Promise<never> {
 }
 
 // Options stop at the first operand (IMAGE / CONTAINER), as Docker's do: everything after it
-// is the container's command. commander allows that only under a positional-options program,
-// which would force --root before every subcommand for all of ufs; the flag it sets is the
-// same one, so set it on these commands alone.
-// The program itself parses non-positionally: it hands us the arguments from its first
-// unknown option on as "unknown", so those must be allowed here too; an unknown option before
-// the operand then arrives as the operand and is refused by refuseOption.
+// is the container's command. (main.ts makes the program's options positional, so global
+// options such as --root go before the subcommand, as Docker's do.)
 function passThrough(cmd: Command): Command {
-  (cmd as unknown as { _passThroughOptions: boolean })._passThroughOptions = true;
-  return cmd.allowUnknownOption();
-}
-
-function refuseOption(operand: string, code: number): void {
-  if (operand.startsWith('-')) throw new UfsError(`unknown option '${operand}'`, code);
+  return cmd.passThroughOptions();
 }
 
 // Usage errors of run exit 125 like ufs's own errors (Docker's rule); help still exits 0.
@@ -80,7 +71,6 @@ export function registerContainerCommands(program: Command): void {
     .argument('<image>')
     .argument('[command...]')
     .action(async (image: string, command: string[], opts, cmd: Command) => {
-      refuseOption(image, 125);
       let result;
       try {
         const store = await openStore(cmd);
@@ -197,7 +187,6 @@ export function registerContainerCommands(program: Command): void {
     .argument('<container>')
     .argument('<command...>')
     .action(async (ref: string, command: string[], opts, cmd: Command) => {
-      refuseOption(ref, 1);
       if (opts.tty && opts.interactive && !process.stdin.isTTY) throw new UfsError('the input device is not a TTY');
       const store = await openStore(cmd);
       const status = await execInContainer(store, ref, {

@@ -10,6 +10,7 @@ const program = new Command('ufs')
   .description('daemonless containers on a FUSE union filesystem')
   .option('--root <dir>', 'store root (default $UFS_ROOT or /var/lib/ufs)')
   .showHelpAfterError(false)
+  .enablePositionalOptions()
   .exitOverride();
 
 registerContainerCommands(program);
