@@ -236,14 +236,14 @@ async function main() {
       log(`bench: warning: ${n}`);
     }
   }
-  for (const n of ['layer1', 'layer2', 'layer3', 'plain']) await unmount(ro[n]);
-
   R.meta = await meta(A);
   const md = render(R);
   mkdirSync(A.out, { recursive: true });
   writeFileSync(`${A.out}/results.md`, `# ufs bench, ${R.meta.date}\n\n${R.meta.text}\n\n${md}`);
   writeFileSync(`${A.out}/results.json`, `${JSON.stringify(R, null, 2)}\n`);
   process.stdout.write(`\n${md}\n`);
+  // (Anything left mounted here is the exit trap's to clean up.)
+  for (const n of ['layer1', 'layer2', 'layer3', 'plain']) await unmount(ro[n]).catch(() => {});
 }
 
 async function meta(A) {
