@@ -61,7 +61,8 @@ export function render(R) {
     (vs ? '; ufs/fuse-ovl < 1 (✓) means ufs beat fuse-overlayfs.' : '.'), '');
   out.push(table(header, rows), '');
 
-  const fuse = R.contenders.filter((c) => R.servers[c]);
+  // FUSE contenders that served at least one row (one that never mounted has nothing to say).
+  const fuse = R.contenders.filter((c) => R.servers[c] && R.steps.some((st) => R.cells[st.id]?.[c]?.runs?.length));
   if (fuse.length) {
     out.push('### FUSE server processes', '');
     const cpuHeader = ['row', ...fuse.map((c) => `${c} CPU s`)];

@@ -260,7 +260,7 @@ async function meta(A) {
     ufs: await one(`git -C ${q(`${here}/../..`)} rev-parse --short HEAD`),
   };
   m.text = `Machine: Linux ${m.kernel}, ${m.cpus} CPUs, ${m.memory}, ${m.disk}; node ${m.node}; ` +
-    `${m.fuseOverlayfs || 'fuse-overlayfs ?'}; ${m.unionfs || 'unionfs-fuse ?'}; ufs at ${m.ufs || '?'} (working tree).`;
+    `${m.fuseOverlayfs || 'fuse-overlayfs ?'}; ${m.unionfs || 'unionfs-fuse ?'}; ufs: the checkout at ${m.ufs || '?'} with its working tree, as built when the bench started.`;
   return m;
 }
 

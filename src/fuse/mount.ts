@@ -25,6 +25,12 @@ const EXIT_WAIT_MS = 10_000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+// Extra Node flags for the server, for profiling only (NODE_OPTIONS refuses --cpu-prof):
+// UFS_SERVER_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof'. See also UFS_FUSE_OPSTATS (opstats.ts).
+function serverNodeArgs(): string[] {
+  return (process.env.UFS_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+}
+
 function recordId(mountpoint: string): string {
   return createHash('sha256').update(mountpoint).digest('hex').slice(0, 16);
 }
@@ -174,7 +180,7 @@ export async function mountUnion(spec: MountSpec): Promise<{ pid: number }> {
   const logFd = await fs.open(log, 'w', 0o600);
   let child;
   try {
-    child = spawn(process.execPath, [SERVER, JSON.stringify(serverSpec)], {
+    child = spawn(process.execPath, [...serverNodeArgs(), SERVER, JSON.stringify(serverSpec)], {
       detached: true, // its own session: it outlives us and our terminal
       cwd: '/', // holding no directory (a cwd on some other mount would keep that one busy)
       stdio: ['ignore', logFd.fd, logFd.fd, 'ipc'],

@@ -21,13 +21,26 @@ export interface FuseStatFs {
 export type Done = (err: number) => void;
 export type Reply<T> = (err: number, value?: T) => void;
 
+// What the C side may answer alone (fuse-native.c, "Answers without JS"):
+// - an object whose attributes only change through our own operations (and, with `host`,
+//   that C may open read-only itself; `noSecurityXattrs`: getxattr of security.* is ENODATA);
+export interface FuseStable { host?: string; noSecurityXattrs?: boolean }
+// - an object given as an fd (the C side owns and closes it), whose fstat is its attributes
+//   from then on (reported with the inode number of this answer; st_nlink 1 with nlink1);
+export interface FusePin { fd: number; nlink1: boolean }
+// - an open handle: the inode number to report for it, whether it is the very object its
+//   path names while open (then getattr, getxattr, chmod, chown, utimens, truncate of that
+//   path may use the handle), and whether release may just close it.
+export interface FuseHandleInfo { ino: bigint | number; upper: boolean; closeHere?: boolean }
+export type OpenReply = (err: number, fh?: number, info?: FuseHandleInfo) => void;
+
 export interface FuseOps {
   init?(cb: Done): void;
-  getattr?(path: string, cb: Reply<FuseStat>): void;
+  getattr?(path: string, cb: (err: number, stat?: FuseStat, stable?: FuseStable, pin?: FusePin) => void): void;
   fgetattr?(path: string | null, fh: number, cb: Reply<FuseStat>): void;
-  readdir?(path: string, cb: (err: number, names?: string[], stats?: FuseStat[]) => void): void;
-  open?(path: string, flags: number, cb: Reply<number>): void;
-  create?(path: string, mode: number, flags: number, ctx: FuseContext, cb: Reply<number>): void;
+  readdir?(path: string, cb: (err: number, names?: string[], stats?: FuseStat[], stables?: (FuseStable | undefined)[]) => void): void;
+  open?(path: string, flags: number, cb: OpenReply): void;
+  create?(path: string, mode: number, flags: number, ctx: FuseContext, cb: OpenReply): void;
   release?(path: string | null, fh: number, cb: Done): void;
   truncate?(path: string, size: number, cb: Done): void;
   ftruncate?(path: string | null, fh: number, size: number, cb: Done): void;

@@ -2,9 +2,8 @@
 // on UnionFs (Contract 3). Union errors carry an errno name in `code`; it goes back to the
 // kernel as a negative errno. Anything else is a bug: it becomes EIO and is logged.
 import os from 'node:os';
-import path from 'node:path';
-import type { Attr, Caller, DirEntry, UnionFs } from '../unionfs/index.js';
-import type { Done, FuseContext, FuseOps, FuseStat, FuseStatFs, Reply } from './native.js';
+import type { Caller, UnionFs } from '../unionfs/index.js';
+import type { Done, FuseContext, FuseHandleInfo, FuseOps, FusePin, FuseStable, FuseStat, FuseStatFs, OpenReply, Reply } from './native.js';
 
 const ERRNO = os.constants.errno as Record<string, number>;
 const EIO = ERRNO.EIO!;
@@ -98,47 +97,58 @@ export function makeOps(union: UnionFs, log: Log): FuseOps {
     );
   }
   const ok = (cb: Done) => () => cb(0);
+  const handleInfo = (fd: number): FuseHandleInfo | undefined => {
+    const info = union.handleInfo(fd);
+    return info && { ino: info.ino, upper: info.upper, closeHere: true };
+  };
 
   const ops: FuseOps = {
     init(cb: Done) {
       cb(0);
     },
 
-    getattr(p: string, cb: Reply<FuseStat>) {
-      serve('getattr', [p], () => union.getattr(p), (a) => cb(0, a), (e) => cb(e));
+    // Stable objects (lower layers never change) are remembered by the C side, upper
+    // directories pinned: see native.ts.
+    getattr(p: string, cb: (err: number, stat?: FuseStat, stable?: FuseStable, pin?: FusePin) => void) {
+      serve('getattr', [p], () => union.getattrPlus(p, true), (r) => cb(0, r.attr, r.stable, r.pin), (e) => cb(e));
     },
 
     fgetattr(p: string | null, fh: number, cb: Reply<FuseStat>) {
       serve('fgetattr', [p, fh], () => union.fgetattr(fh, p), (a) => cb(0, a), (e) => cb(e));
     },
 
-    readdir(p: string, cb: (err: number, names?: string[], stats?: FuseStat[]) => void) {
-      const parent = p === '/' ? '/' : path.posix.dirname(p);
+    readdir(p: string, cb: (err: number, names?: string[], stats?: FuseStat[], stables?: (FuseStable | undefined)[]) => void) {
       serve(
         'readdir',
         [p],
-        () => Promise.all([union.readdir(p), union.getattr(p), union.getattr(parent)]),
-        ([entries, self, up]: [DirEntry[], Attr, Attr]) => {
+        () => union.readdirPlus(p),
+        ({ self, parent, entries }) => {
           const names = ['.', '..'];
-          const stats = [dirEntryStat(self), dirEntryStat(up)];
-          for (const e of entries) {
-            names.push(e.name);
-            stats.push(dirEntryStat(e));
+          const stats = [dirEntryStat(self), dirEntryStat(parent)];
+          const stables: (FuseStable | undefined)[] = [undefined, undefined];
+          for (const { entry, attr, stable } of entries) {
+            names.push(entry.name);
+            stats.push(attr && stable ? attr : dirEntryStat(entry));
+            stables.push(attr && stable ? stable : undefined);
           }
-          cb(0, names, stats);
+          cb(0, names, stats, stables);
         },
         (e) => cb(e),
       );
     },
 
-    open(p: string, flags: number, cb: Reply<number>) {
-      serve('open', [p, flags], () => union.open(p, flags), (fd) => cb(0, fd), (e) => cb(e));
+    // The C side learns what each handle is (inode number, upper or not) and closes it on
+    // release itself (the union keeps nothing for a handle that matters after it is closed):
+    // see native.ts.
+    open(p: string, flags: number, cb: OpenReply) {
+      serve('open', [p, flags], () => union.open(p, flags), (fd) => cb(0, fd, handleInfo(fd)), (e) => cb(e));
     },
 
-    create(p: string, mode: number, flags: number, ctx: FuseContext, cb: Reply<number>) {
-      serve('create', [p, mode, flags], () => union.create(p, mode, flags, caller(ctx)), (fd) => cb(0, fd), (e) => cb(e));
+    create(p: string, mode: number, flags: number, ctx: FuseContext, cb: OpenReply) {
+      serve('create', [p, mode, flags], () => union.create(p, mode, flags, caller(ctx)), (fd) => cb(0, fd, handleInfo(fd)), (e) => cb(e));
     },
 
+    // Only for handles the C side was not told it may close.
     release(p: string | null, fh: number, cb: Done) {
       serve('release', [p, fh], () => union.release(fh), ok(cb), cb);
     },

@@ -15,9 +15,19 @@ export const MAX_IO = 131072;
 export interface MountOptionsInput {
   upper?: string;
   fsname: string;
+  cacheTimeoutS?: number; // default CACHE_TIMEOUT_S
+}
+
+// UFS_FUSE_CACHE_TIMEOUT (seconds, for tests and debugging): with 0 the kernel asks the server
+// again on every path walk and stat, so whatever the server answers from its own caches (the
+// C side of fuse-native) shows at once; test/fuse-cache.test.ts relies on it.
+export function cacheTimeoutFromEnv(env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const v = env.UFS_FUSE_CACHE_TIMEOUT;
+  return v !== undefined && /^[0-9]{1,9}$/.test(v) ? Number(v) : undefined;
 }
 
 export function mountOptions(spec: MountOptionsInput): string[] {
+  const timeout = spec.cacheTimeoutS ?? CACHE_TIMEOUT_S;
   const options = [
     'use_ino',
     'readdir_ino',
@@ -25,9 +35,9 @@ export function mountOptions(spec: MountOptionsInput): string[] {
     `max_write=${MAX_IO}`,
     `max_read=${MAX_IO}`,
     'kernel_cache',
-    `entry_timeout=${CACHE_TIMEOUT_S}`,
-    `attr_timeout=${CACHE_TIMEOUT_S}`,
-    `negative_timeout=${CACHE_TIMEOUT_S}`,
+    `entry_timeout=${timeout}`,
+    `attr_timeout=${timeout}`,
+    `negative_timeout=${timeout}`,
     // No hard_remove: with it libfuse answers fstat(2) on an unlinked open file with ENOENT.
     // Without it, the patched fuse-native hides such files natively: the union sees a plain
     // unlink, handles keep working (path null), and no .fuse_hidden* name reaches upper.

@@ -10,7 +10,8 @@ import { UnionFs } from '../unionfs/index.js';
 import { readMountInfo } from './mountinfo.js';
 import { loadFuse, type FuseInstance } from './native.js';
 import { makeOps } from './ops.js';
-import { mountOptions } from './options.js';
+import { withOpStats } from './opstats.js';
+import { cacheTimeoutFromEnv, mountOptions } from './options.js';
 import type { MountRecord, ServerMessage, ServerSpec } from './spec.js';
 
 function log(message: string): void {
@@ -52,7 +53,7 @@ async function writeRecord(spec: ServerSpec): Promise<void> {
     log: spec.log,
   };
   const tmp = `${spec.recordFile}.${process.pid}.tmp`;
-  await fs.writeFile(tmp, `${JSON.stringify(record, null, 2)}\n`);
+  await fs.writeFile(tmp, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o644 });
   await fs.rename(tmp, spec.recordFile);
 }
 
@@ -94,6 +95,10 @@ process.on('SIGHUP', () => {});
 
 log(`starting: ${JSON.stringify(spec)} UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE ?? 'default'}`);
 
+// New files in upper get exactly the mode the kernel asks for (it has applied the caller's
+// umask already); with our own umask at 0 the union can create a file with its final mode in
+// one step (unionfs.ts). Whatever else this process writes gives its mode explicitly.
+process.umask(0);
 const union = new UnionFs({ lowers: spec.lowers, ...(spec.upper ? { upper: spec.upper } : {}) });
 try {
   await union.init();
@@ -108,8 +113,9 @@ if ((await readMountInfo()).some((m) => m.mountpoint === spec.mountpoint)) {
 
 let mounted = false;
 const Fuse = loadFuse();
-const fuse: FuseInstance = new Fuse(spec.mountpoint, makeOps(union, logProblem), {
-  options: mountOptions(spec),
+const options = mountOptions({ ...spec, cacheTimeoutS: cacheTimeoutFromEnv() });
+const fuse: FuseInstance = new Fuse(spec.mountpoint, withOpStats(makeOps(union, logProblem), process.env.UFS_FUSE_OPSTATS), {
+  options,
   passthrough: true,
   timeout: false,
   // The FUSE loop ended: unmounted from anywhere (ufs umount, fusermount -u, umount).
@@ -135,7 +141,7 @@ try {
   await fail(firstLine(err));
 }
 mounted = true;
-log(`mounted ${spec.mountpoint} (${mountOptions(spec).join(',')})`);
+log(`mounted ${spec.mountpoint} (${options.join(',')})`);
 try {
   await writeRecord(spec);
 } catch (err) {

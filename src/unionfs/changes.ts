@@ -26,13 +26,13 @@ class Below {
   async lookup(parts: readonly string[]): Promise<Node | null> {
     if (!this.resolver) return null;
     try {
-      return await this.resolver.lookup(parts);
+      return this.resolver.lookup(parts);
     } catch {
       return null; // ENOTDIR: a component below is not a directory, so the path is not there
     }
   }
 
-  stat(node: Node): Promise<BigIntStats> {
+  stat(node: Node): BigIntStats {
     return this.resolver!.statOf(node);
   }
 }

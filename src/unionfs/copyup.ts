@@ -5,15 +5,15 @@
 // place under the exclusive lock, so a crash never leaves a half-copied file or a directory
 // with the wrong owner under a real name; init() deletes the leftovers. Regular files are
 // copied by fs.copyFile (FICLONE where the file system can, else copy_file_range/sendfile in
-// libuv's thread pool), so a file of several GiB never passes through memory nor blocks the
-// event loop, and the lock is not held while the data moves. Missing parent directories are
+// libuv's thread pool for files over 1 MiB), so a file of several GiB never passes through
+// memory nor blocks the event loop, and the lock is not held while the data moves. The
+// metadata calls are synchronous (hostfs.ts). Missing parent directories are
 // copied up too, with the lower's metadata. Placing an object must not change the merged
 // parent's times, so the parent's atime/mtime are restored afterwards (as overlayfs does).
 import fs, { type BigIntStats } from 'node:fs';
-import fsp from 'node:fs/promises';
 import { tempPath, upperOf, type UnionCtx } from './context.js';
 import { fsError, hasCode } from './errors.js';
-import { closeFd, fmtOf, getXattrStrict, hasNative, listXattrs, lstatOrNull, mknod, openFd, removeTree, setTimes, setXattr } from './hostfs.js';
+import { closeFd, copyData, fmtOf, getXattrStrict, hasNative, listXattrs, lstatOrNull, mknod, openFd, removeTree, setTimes, setXattr } from './hostfs.js';
 import { isPrivateXattr, writeOrigin } from './inode.js';
 import { isDir, type Node } from './lookup.js';
 import { splitParent } from './path.js';
@@ -37,33 +37,39 @@ function copyXattrs(src: string, dst: string): void {
 
 // Owner, mode, xattrs, origin, then times (anything after would touch them again). chown
 // comes before chmod because chown clears set-id bits.
-export async function copyMetadata(src: string, st: BigIntStats, dst: string, origin?: bigint): Promise<void> {
+export function copyMetadata(src: string, st: BigIntStats, dst: string, origin?: bigint): void {
   const fmt = fmtOf(st.mode);
-  await fsp.lchown(dst, Number(st.uid), Number(st.gid));
-  if (fmt !== C.S_IFLNK) await fsp.chmod(dst, Number(st.mode) & 0o7777); // dst is ours, not a link
+  fs.lchownSync(dst, Number(st.uid), Number(st.gid));
+  if (fmt !== C.S_IFLNK) fs.chmodSync(dst, Number(st.mode) & 0o7777); // dst is ours, not a link
   copyXattrs(src, dst);
   if (origin !== undefined) writeOrigin(dst, origin);
   setTimes(dst, st.atimeNs, st.mtimeNs);
 }
 
 // Creates `dst` (which must not exist) as a copy of the lower object `src` whose lstat is
-// `st`. Directories are created empty.
-export async function materialize(src: string, st: BigIntStats, dst: string, opts: { data: boolean; origin?: bigint }): Promise<void> {
+// `st`. Directories are created empty. Synchronous (returns undefined) unless a big file's
+// data has to move.
+export function materialize(src: string, st: BigIntStats, dst: string, opts: { data: boolean; origin?: bigint }): Promise<void> | undefined {
   switch (fmtOf(st.mode)) {
     case C.S_IFREG:
-      if (opts.data) await fsp.copyFile(src, dst, C.COPYFILE_EXCL | C.COPYFILE_FICLONE);
-      else await closeFd(await openFd(dst, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600));
+      if (opts.data) {
+        const copying = copyData(src, dst, st.size);
+        if (copying) return copying.then(() => copyMetadata(src, st, dst, opts.origin));
+      } else {
+        closeFd(openFd(dst, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600));
+      }
       break;
     case C.S_IFLNK:
-      await fsp.symlink(await fsp.readlink(src), dst);
+      fs.symlinkSync(fs.readlinkSync(src), dst);
       break;
     case C.S_IFDIR:
-      await fsp.mkdir(dst, 0o700);
+      fs.mkdirSync(dst, 0o700);
       break;
     default: // fifo, socket, character or block device
       mknod(dst, Number(st.mode), Number(st.rdev));
   }
-  await copyMetadata(src, st, dst, opts.origin);
+  copyMetadata(src, st, dst, opts.origin);
+  return undefined;
 }
 
 export class CopyUp {
@@ -98,55 +104,62 @@ export class CopyUp {
   }
 
   private async copyFile(parts: readonly string[], node: Node, opts: { data: boolean }): Promise<void> {
-    const st = await this.ctx.resolver.statOf(node);
+    const st = this.ctx.resolver.statOf(node);
     const tmp = tempPath(this.ctx);
     let placed = false;
     try {
-      await materialize(node.host, st, tmp, { data: opts.data, origin: this.origin(node) });
-      await this.ctx.lock.exclusive(async () => {
-        const now = await this.ctx.resolver.lookup(parts);
+      const copying = materialize(node.host, st, tmp, { data: opts.data, origin: this.origin(node) });
+      if (copying) await copying;
+      await this.ctx.lock.exclusive(() => {
+        const now = this.ctx.resolver.lookup(parts);
         if (!now || now.layer.upper || now.host !== node.host) return; // changed meanwhile
         const { parent, name } = splitParent(parts);
-        const parentHost = await this.dirChainLocked(parent);
-        await this.placeLocked(tmp, parentHost, name);
+        const parentHost = this.dirChainLocked(parent);
+        this.placeLocked(tmp, parentHost, name);
         placed = true;
         this.ctx.resolver.invalidate(parts);
       });
     } finally {
-      if (!placed) await removeTree(tmp).catch(() => undefined);
+      if (!placed) removeQuietly(tmp);
     }
   }
 
   // Renames a finished temporary object into place, keeping the parent's times. For a
   // directory, `dirStat` gives the times to set on it once in place.
-  async placeLocked(tmp: string, parentHost: string, name: string, dirStat?: BigIntStats): Promise<void> {
-    const pst = await lstatOrNull(parentHost);
+  placeLocked(tmp: string, parentHost: string, name: string, dirStat?: BigIntStats): void {
+    const pst = lstatOrNull(parentHost);
     const dest = `${parentHost}/${name}`;
-    await fsp.rename(tmp, dest);
+    fs.renameSync(tmp, dest);
     if (dirStat) setTimes(dest, dirStat.atimeNs, dirStat.mtimeNs);
     if (pst) setTimes(parentHost, pst.atimeNs, pst.mtimeNs);
   }
 
   // Makes every directory of `parts` exist in upper (copying missing ones up with their
   // lower's metadata) and returns the upper host path of the last. Lock held exclusive.
-  async dirChainLocked(parts: readonly string[]): Promise<string> {
+  dirChainLocked(parts: readonly string[]): string {
     const upper = upperOf(this.ctx);
+    // Usually the whole chain is in upper already: one resolution says so.
+    if (parts.length > 0) {
+      const last = this.ctx.resolver.resolve(parts);
+      if (!isDir(last)) throw fsError('ENOTDIR');
+      if (last.layer.upper) return last.host;
+    }
     let host = upper.root;
     for (let i = 0; i < parts.length; i++) {
       const sub = parts.slice(0, i + 1);
-      const node = await this.ctx.resolver.resolve(sub);
+      const node = this.ctx.resolver.resolve(sub);
       if (!isDir(node)) throw fsError('ENOTDIR');
       if (node.layer.upper) {
         host = node.host;
         continue;
       }
-      const st = await this.ctx.resolver.statOf(node);
+      const st = this.ctx.resolver.statOf(node);
       const tmp = tempPath(this.ctx);
       try {
-        await materialize(node.host, st, tmp, { data: false, origin: this.origin(node) });
-        await this.placeLocked(tmp, host, parts[i]!, st);
+        materialize(node.host, st, tmp, { data: false, origin: this.origin(node) });
+        this.placeLocked(tmp, host, parts[i]!, st);
       } catch (err) {
-        await removeTree(tmp).catch(() => undefined);
+        removeQuietly(tmp);
         throw err;
       }
       this.ctx.resolver.invalidate(sub);
@@ -159,24 +172,34 @@ export class CopyUp {
   // while the exclusive lock is held (used when a merged directory is made self-contained).
   // `links` maps a lower inode to its first copy so hard links stay hard links.
   async copyInLocked(node: Node, parentHost: string, name: string, links: Map<string, string>): Promise<void> {
-    const st = await this.ctx.resolver.statOf(node);
+    const st = this.ctx.resolver.statOf(node);
     const dest = `${parentHost}/${name}`;
     const key = `${node.layer.index}:${st.ino}`;
     const first = st.nlink > 1n ? links.get(key) : undefined;
     if (first) {
-      const pst = await lstatOrNull(parentHost);
-      await fsp.link(first, dest);
+      const pst = lstatOrNull(parentHost);
+      fs.linkSync(first, dest);
       if (pst) setTimes(parentHost, pst.atimeNs, pst.mtimeNs);
       return;
     }
     const tmp = tempPath(this.ctx);
     try {
-      await materialize(node.host, st, tmp, { data: true, origin: this.origin(node) });
-      await this.placeLocked(tmp, parentHost, name);
+      const copying = materialize(node.host, st, tmp, { data: true, origin: this.origin(node) });
+      if (copying) await copying;
+      this.placeLocked(tmp, parentHost, name);
     } catch (err) {
-      await removeTree(tmp).catch(() => undefined);
+      removeQuietly(tmp);
       throw err;
     }
     if (st.nlink > 1n) links.set(key, dest);
+  }
+}
+
+// Cleanup after a failure: the original error is the one to report.
+export function removeQuietly(file: string): void {
+  try {
+    removeTree(file);
+  } catch {
+    // init() removes whatever is left in the work dir
   }
 }

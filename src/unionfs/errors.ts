@@ -5,8 +5,13 @@ import { errnoCode } from '../common/errors.js';
 
 export class FsError extends Error {
   readonly errno: number;
+  // No stack trace: these are answers (ENOENT for a lookup, EEXIST, ...), thrown thousands
+  // of times a second, and capturing a stack costs more than the rest of a request.
   constructor(readonly code: string, detail?: string) {
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(detail ? `${code}: ${detail}` : code);
+    Error.stackTraceLimit = limit;
     this.name = 'FsError';
     const n = (os.constants.errno as Record<string, number>)[code];
     this.errno = n === undefined ? -5 : -n;

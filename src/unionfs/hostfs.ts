@@ -1,7 +1,11 @@
-// Host file system primitives the union needs and Node's promise API lacks: calls on raw
-// numeric fds (FUSE handles are real fds) and the system calls of src/sys (xattrs with
-// l* semantics, mknod, utimensat with nanoseconds), wrapped so that every failure is an
-// Error with an errno `code`. Nothing here follows a symlink in the last component.
+// Host file system primitives of the union, wrapped so that every failure is an Error with
+// an errno `code`. Nothing here follows a symlink in the last component.
+//
+// Metadata calls are synchronous on purpose: on a local file system an lstat, open or rename
+// takes microseconds, while a trip through libuv's thread pool costs two thread switches and
+// often more than the call itself; each FUSE request is one such trip already. A synchronous
+// call also cannot interleave with another request, which keeps resolutions consistent.
+// What can take long stays asynchronous: copying a big file's data and fsync.
 import fs, { type BigIntStats } from 'node:fs';
 import fsp from 'node:fs/promises';
 import { sys, UTIME_NOW, UTIME_OMIT } from '../sys/index.js';
@@ -10,25 +14,27 @@ import type { TimeSpec } from './types.js';
 
 const C = fs.constants;
 
-function cb<T>(run: (done: (err: NodeJS.ErrnoException | null, value?: T) => void) => void): Promise<T> {
-  return new Promise<T>((resolve, reject) => run((err, value) => (err ? reject(err) : resolve(value as T))));
-}
+export const openFd = (file: string, flags: number, mode = 0o600): number => fs.openSync(file, flags, mode);
+export const closeFd = (fd: number): void => fs.closeSync(fd);
+export const fstatFd = (fd: number): BigIntStats => fs.fstatSync(fd, { bigint: true });
+export const ftruncateFd = (fd: number, size: number): void => fs.ftruncateSync(fd, size);
+export const fchownFd = (fd: number, uid: number, gid: number): void => fs.fchownSync(fd, uid, gid);
+export const fchmodFd = (fd: number, mode: number): void => fs.fchmodSync(fd, mode);
 
-export const openFd = (file: string, flags: number, mode = 0o600): Promise<number> =>
-  cb<number>((done) => fs.open(file, flags, mode, done));
-export const closeFd = (fd: number): Promise<void> => cb<void>((done) => fs.close(fd, done));
-export const fstatFd = (fd: number): Promise<BigIntStats> =>
-  cb<BigIntStats>((done) => fs.fstat(fd, { bigint: true }, done as (e: NodeJS.ErrnoException | null, s: BigIntStats) => void));
-export const ftruncateFd = (fd: number, size: number): Promise<void> => cb<void>((done) => fs.ftruncate(fd, size, done));
-export const fsyncFd = (fd: number): Promise<void> => cb<void>((done) => fs.fsync(fd, done));
-export const fdatasyncFd = (fd: number): Promise<void> => cb<void>((done) => fs.fdatasync(fd, done));
-export const fchownFd = (fd: number, uid: number, gid: number): Promise<void> => cb<void>((done) => fs.fchown(fd, uid, gid, done));
-export const fchmodFd = (fd: number, mode: number): Promise<void> => cb<void>((done) => fs.fchmod(fd, mode, done));
+// These may wait on the disk: off the JS thread.
+function cb(run: (done: (err: NodeJS.ErrnoException | null) => void) => void): Promise<void> {
+  return new Promise<void>((resolve, reject) => run((err) => (err ? reject(err) : resolve())));
+}
+export const fsyncFd = (fd: number): Promise<void> => cb((done) => fs.fsync(fd, done));
+export const fdatasyncFd = (fd: number): Promise<void> => cb((done) => fs.fdatasync(fd, done));
+
+const LSTAT_OPTS = { bigint: true, throwIfNoEntry: false } as const;
 
 // lstat; null when the name is not there (or cannot be: too long, parent not a dir).
-export async function lstatOrNull(file: string): Promise<BigIntStats | null> {
+// ENOENT costs no exception (throwIfNoEntry: false).
+export function lstatOrNull(file: string): BigIntStats | null {
   try {
-    return await fsp.lstat(file, { bigint: true });
+    return fs.lstatSync(file, LSTAT_OPTS) ?? null;
   } catch (err) {
     if (hasCode(err, 'ENOENT', 'ENOTDIR', 'ENAMETOOLONG')) return null;
     throw err;
@@ -40,8 +46,22 @@ export function fmtOf(mode: number | bigint): number {
 }
 
 // Removes a tree (rm -rf; never follows symlinks), quietly if it is already gone.
-export async function removeTree(file: string): Promise<void> {
-  await fsp.rm(file, { recursive: true, force: true });
+export function removeTree(file: string): void {
+  fs.rmSync(file, { recursive: true, force: true });
+}
+
+// Files up to this size are copied synchronously: one copy_file_range costs less than a trip
+// through the thread pool. Bigger ones are copied in the pool, so that the JS thread keeps
+// serving while gigabytes move.
+const SYNC_COPY_MAX = 1 << 20;
+
+// Copies a regular file's data to `dst`, which must not exist (reflink where possible).
+// Returns a promise only when the copy runs in the pool.
+export function copyData(src: string, dst: string, size: bigint): Promise<void> | undefined {
+  const flags = C.COPYFILE_EXCL | C.COPYFILE_FICLONE;
+  if (size > BigInt(SYNC_COPY_MAX)) return fsp.copyFile(src, dst, flags);
+  fs.copyFileSync(src, dst, flags);
+  return undefined;
 }
 
 // ---- src/sys wrappers -------------------------------------------------------------------

@@ -16,7 +16,7 @@
 //     the topmost lower directory it merges with (what it reported before it reached upper);
 //   - any other upper object (fresh file, fresh or opaque directory): upper's tagged number.
 // The origin xattr is never listed, read, set or removed through the union.
-import { getXattr, hasNative, removeXattr, setXattr } from './hostfs.js';
+import { getXattr, hasNative, listXattrs, removeXattr, setXattr } from './hostfs.js';
 
 export const ORIGIN_XATTR = 'trusted.ufs.origin';
 export const PRIVATE_XATTR_PREFIX = 'trusted.ufs.';
@@ -42,8 +42,17 @@ export function isPrivateXattr(name: string): boolean {
   return name.startsWith(PRIVATE_XATTR_PREFIX);
 }
 
+// Listing first: most upper files have no xattrs at all, and a failed lgetxattr (ENODATA)
+// costs an exception; an empty list costs nothing.
 export function readOrigin(file: string): bigint | undefined {
-  if (!hasNative('lgetxattr')) return undefined;
+  if (!hasNative('llistxattr')) return undefined;
+  let names: string[];
+  try {
+    names = listXattrs(file);
+  } catch {
+    return undefined; // a file system without xattrs keeps no origin
+  }
+  if (!names.includes(ORIGIN_XATTR)) return undefined;
   const value = getXattr(file, ORIGIN_XATTR);
   if (!value) return undefined;
   const text = value.toString('latin1');

@@ -13,8 +13,11 @@ export class RwLock {
   private writing = false;
   private readonly queue: Waiter[] = [];
 
-  async shared<T>(fn: () => Promise<T>): Promise<T> {
-    await this.acquire(false);
+  // Most requests find the lock free and hold it only for synchronous work: they take it at
+  // once, without a trip through the promise queue.
+  async shared<T>(fn: () => T | Promise<T>): Promise<T> {
+    if (this.writing || this.queue.length > 0) await this.acquire(false);
+    else this.readers++;
     try {
       return await fn();
     } finally {
@@ -23,8 +26,9 @@ export class RwLock {
     }
   }
 
-  async exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    await this.acquire(true);
+  async exclusive<T>(fn: () => T | Promise<T>): Promise<T> {
+    if (this.writing || this.readers > 0 || this.queue.length > 0) await this.acquire(true);
+    else this.writing = true;
     try {
       return await fn();
     } finally {

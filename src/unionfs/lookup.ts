@@ -12,12 +12,13 @@
 // the contributing directories, the inode number) are kept in a tree keyed by name until
 // a mutation invalidates that path (which drops its whole subtree). Attributes of upper
 // objects are never cached: writes through passthrough fds change them behind our back.
+//
+// Everything here is synchronous (see hostfs.ts): a resolution runs start to end without
+// another request in between.
 import fs, { type BigIntStats } from 'node:fs';
-import fsp from 'node:fs/promises';
 import { fsError } from './errors.js';
-import { fmtOf, lstatOrNull } from './hostfs.js';
-import { composeIno, readOrigin } from './inode.js';
-import { mapLimit } from './limit.js';
+import { fmtOf, listXattrs, lstatOrNull } from './hostfs.js';
+import { UPPER_TAG, composeIno, readOrigin } from './inode.js';
 import type { Layer } from './layers.js';
 import { OPAQUE_MARKER, isReservedName, whiteoutName } from './whiteout.js';
 
@@ -52,6 +53,7 @@ interface Entry {
   node: Node | null; // null: the name does not exist in the merged view
   children?: Map<string, Entry>;
   listing?: string[]; // merged names of a directory, in order
+  derived?: unknown; // a value computed from the listing and its entries (see derived())
 }
 
 const MAX_ENTRIES = 200_000;
@@ -64,6 +66,7 @@ export type Snapshot = Map<string, Set<string>>;
 export class Resolver {
   private readonly lowerStats = new Map<string, BigIntStats | null>();
   private readonly lowerLists = new Map<string, { names: string[]; set: Set<string> }>();
+  private readonly lowerNoSecXattrs = new Map<string, boolean>();
   private rootEntry: Entry | undefined;
   private entries = 0;
 
@@ -71,40 +74,40 @@ export class Resolver {
 
   // ---- per-layer primitives -------------------------------------------------------------
 
-  async stat(layer: Layer, host: string): Promise<BigIntStats | null> {
+  stat(layer: Layer, host: string): BigIntStats | null {
     if (layer.upper) return lstatOrNull(host);
     const known = this.lowerStats.get(host);
     if (known !== undefined) return known;
-    const st = await lstatOrNull(host);
+    const st = lstatOrNull(host);
     if (this.lowerStats.size >= MAX_LOWER_STATS) this.lowerStats.clear();
     this.lowerStats.set(host, st);
     return st;
   }
 
-  private async exists(layer: Layer, host: string): Promise<boolean> {
-    return (await this.stat(layer, host)) !== null;
+  private exists(layer: Layer, host: string): boolean {
+    return this.stat(layer, host) !== null;
   }
 
   // Is `name` in the layer directory `d`? Lower directories answer from their cached listing
   // (one readdir instead of an lstat per name); upper from `snap` if given, else lstat.
-  private async has(d: { layer: Layer; host: string }, name: string, snap?: Snapshot): Promise<boolean> {
-    if (!d.layer.upper) return (await this.lowerListing(d.host)).set.has(name);
+  private has(d: { layer: Layer; host: string }, name: string, snap?: Snapshot): boolean {
+    if (!d.layer.upper) return this.lowerListing(d.host).set.has(name);
     const known = snap?.get(d.host);
     if (known) return known.has(name);
-    return (await lstatOrNull(`${d.host}/${name}`)) !== null;
+    return lstatOrNull(`${d.host}/${name}`) !== null;
   }
 
   // lstat of `name` in the layer directory `d`, skipping the call when a listing says it is absent.
-  private async entryStat(d: { layer: Layer; host: string }, name: string, host: string, snap?: Snapshot): Promise<BigIntStats | null> {
+  private entryStat(d: { layer: Layer; host: string }, name: string, host: string, snap?: Snapshot): BigIntStats | null {
     const known = d.layer.upper ? snap?.get(d.host) : undefined;
     if (d.layer.upper && !known) return lstatOrNull(host);
-    return (await this.has(d, name, snap)) ? this.stat(d.layer, host) : null;
+    return this.has(d, name, snap) ? this.stat(d.layer, host) : null;
   }
 
-  private async lowerListing(host: string): Promise<{ names: string[]; set: Set<string> }> {
+  private lowerListing(host: string): { names: string[]; set: Set<string> } {
     let listing = this.lowerLists.get(host);
     if (!listing) {
-      const names = await fsp.readdir(host);
+      const names = fs.readdirSync(host);
       listing = { names, set: new Set(names) };
       if (this.lowerLists.size >= MAX_LOWER_LISTS) this.lowerLists.clear();
       this.lowerLists.set(host, listing);
@@ -113,9 +116,9 @@ export class Resolver {
   }
 
   // Names in one layer's directory, whiteouts and markers included.
-  async layerNames(d: { layer: Layer; host: string }): Promise<string[]> {
-    if (d.layer.upper) return fsp.readdir(d.host);
-    return (await this.lowerListing(d.host)).names;
+  layerNames(d: { layer: Layer; host: string }): string[] {
+    if (d.layer.upper) return fs.readdirSync(d.host);
+    return this.lowerListing(d.host).names;
   }
 
   // ---- resolution -----------------------------------------------------------------------
@@ -134,13 +137,13 @@ export class Resolver {
     return { path, layer: first.layer, host: first.host, fmt: first.fmt, dirs, ino };
   }
 
-  private async computeRoot(): Promise<Node> {
+  private computeRoot(): Node {
     const dirs: LayerDir[] = [];
     for (const layer of this.layers) {
-      const st = await this.stat(layer, layer.root);
+      const st = this.stat(layer, layer.root);
       if (!st || !st.isDirectory()) throw fsError('ENOTDIR', `layer ${layer.root} is not a directory`);
       dirs.push({ layer, host: layer.root, ino: st.ino });
-      if (await this.exists(layer, `${layer.root}/${OPAQUE_MARKER}`)) break;
+      if (this.exists(layer, `${layer.root}/${OPAQUE_MARKER}`)) break;
     }
     const top = dirs[0];
     if (!top) throw fsError('EINVAL', 'a union needs at least one layer');
@@ -148,7 +151,7 @@ export class Resolver {
   }
 
   // Resolves `name` inside the merged directory `parent`; null when it does not exist.
-  async child(parent: Node, name: string, snap?: Snapshot): Promise<Node | null> {
+  child(parent: Node, name: string, snap?: Snapshot): Node | null {
     if (isReservedName(name)) return null;
     const path = parent.path === '/' ? `/${name}` : `${parent.path}/${name}`;
     const whiteout = whiteoutName(name);
@@ -156,9 +159,9 @@ export class Resolver {
     const dirs: LayerDir[] = [];
     for (const d of parent.dirs) {
       const host = `${d.host}/${name}`;
-      const st = await this.entryStat(d, name, host, snap);
+      const st = this.entryStat(d, name, host, snap);
       if (!st) {
-        if (await this.has(d, whiteout, snap)) break;
+        if (this.has(d, whiteout, snap)) break;
         continue;
       }
       const dir = st.isDirectory();
@@ -169,21 +172,21 @@ export class Resolver {
         break; // a non-directory does not merge and hides what is beneath it
       }
       dirs.push({ layer: d.layer, host, ino: st.ino });
-      if ((await this.exists(d.layer, `${host}/${OPAQUE_MARKER}`)) || (await this.has(d, whiteout, snap))) break;
+      if (this.exists(d.layer, `${host}/${OPAQUE_MARKER}`) || this.has(d, whiteout, snap)) break;
     }
     return first ? this.makeNode(path, first, dirs) : null;
   }
 
   // Resolves many names of one directory at once (readdir), reading each upper directory once.
-  async children(parts: readonly string[], names: readonly string[]): Promise<(Node | null)[]> {
-    const parent = await this.resolveDir(parts);
+  children(parts: readonly string[], names: readonly string[]): (Node | null)[] {
+    const parent = this.resolveDir(parts);
     const entry = this.findEntry(parts);
     const snap: Snapshot = new Map();
-    for (const d of parent.dirs) if (d.layer.upper) snap.set(d.host, new Set(await fsp.readdir(d.host)));
-    return mapLimit(names, 32, async (name) => {
+    for (const d of parent.dirs) if (d.layer.upper) snap.set(d.host, new Set(fs.readdirSync(d.host)));
+    return names.map((name) => {
       const known = entry?.children?.get(name);
       if (known) return known.node;
-      const node = await this.child(parent, name, snap);
+      const node = this.child(parent, name, snap);
       if (entry && entry.node === parent) {
         entry.children ??= new Map();
         if (!entry.children.has(name)) {
@@ -197,9 +200,9 @@ export class Resolver {
 
   // The node at `parts`, or null if it does not exist; ENOTDIR when a component on the way
   // is not a directory (lstat semantics: a symlink is not one).
-  async lookup(parts: readonly string[]): Promise<Node | null> {
+  lookup(parts: readonly string[]): Node | null {
     if (!this.rootEntry || this.entries > MAX_ENTRIES) {
-      this.rootEntry = { node: await this.computeRoot() };
+      this.rootEntry = { node: this.computeRoot() };
       this.entries = 0;
     }
     let entry = this.rootEntry;
@@ -210,7 +213,7 @@ export class Resolver {
       entry.children ??= new Map();
       let next = entry.children.get(name);
       if (!next) {
-        const found = await this.child(node, name);
+        const found = this.child(node, name);
         next = entry.children.get(name) ?? { node: found };
         entry.children.set(name, next);
         this.entries++;
@@ -220,42 +223,58 @@ export class Resolver {
     return entry.node;
   }
 
-  async resolve(parts: readonly string[]): Promise<Node> {
-    const node = await this.lookup(parts);
+  resolve(parts: readonly string[]): Node {
+    const node = this.lookup(parts);
     if (!node) throw fsError('ENOENT');
     return node;
   }
 
-  async resolveDir(parts: readonly string[]): Promise<Node> {
-    const node = await this.resolve(parts);
+  resolveDir(parts: readonly string[]): Node {
+    const node = this.resolve(parts);
     if (!isDir(node)) throw fsError('ENOTDIR');
     return node;
   }
 
   // Is `name` visible in the lower layers of `parent` (ignoring upper)? This decides whether
   // removing or moving it from upper needs a whiteout, and whether a new dir must be opaque.
-  async existsBelow(parent: Node, name: string): Promise<boolean> {
+  existsBelow(parent: Node, name: string): boolean {
     for (const d of parent.dirs) {
       if (d.layer.upper) continue;
-      if (await this.has(d, name)) return true;
-      if (await this.has(d, whiteoutName(name))) return false;
+      if (this.has(d, name)) return true;
+      if (this.has(d, whiteoutName(name))) return false;
     }
     return false;
   }
 
+  // Whether the lower object at `host` has no security.* xattrs (so getxattr of any such
+  // name says ENODATA); false when its file system cannot tell (no xattr support).
+  lowerHasNoSecurityXattrs(host: string): boolean {
+    let known = this.lowerNoSecXattrs.get(host);
+    if (known === undefined) {
+      try {
+        known = !listXattrs(host).some((n) => n.startsWith('security.'));
+      } catch {
+        known = false;
+      }
+      if (this.lowerNoSecXattrs.size >= MAX_LOWER_STATS) this.lowerNoSecXattrs.clear();
+      this.lowerNoSecXattrs.set(host, known);
+    }
+    return known;
+  }
+
   // Attributes of a node's winning object: fresh for upper, cached for (immutable) lowers.
-  async statOf(node: Node): Promise<BigIntStats> {
-    const st = await this.stat(node.layer, node.host);
+  statOf(node: Node): BigIntStats {
+    const st = this.stat(node.layer, node.host);
     if (!st) throw fsError('ENOENT');
     return st;
   }
 
   // The cached merged listing of the directory at `parts`, computed by `compute` if absent.
-  async listing(parts: readonly string[], compute: (node: Node) => Promise<string[]>): Promise<string[]> {
-    const node = await this.resolveDir(parts);
+  listing(parts: readonly string[], compute: (node: Node) => string[]): string[] {
+    const node = this.resolveDir(parts);
     const entry = this.findEntry(parts);
     if (entry?.listing && entry.node === node) return entry.listing;
-    const names = await compute(node);
+    const names = compute(node);
     const again = this.findEntry(parts);
     if (again && again.node === node) again.listing = names;
     return names;
@@ -270,6 +289,37 @@ export class Resolver {
     return entry;
   }
 
+  // Records the non-directory just made in upper at `parts` (fresh: no origin, nothing
+  // merges with it), instead of resolving it again on the next request.
+  rememberNew(parts: readonly string[], host: string, st: BigIntStats): Node | null {
+    const upper = this.layers[0];
+    if (!upper?.upper || parts.length === 0) return null;
+    const fmt = fmtOf(st.mode);
+    if (fmt === S_IFDIR) return null;
+    const node: Node = { path: '/' + parts.join('/'), layer: upper, host, fmt, dirs: [], ino: composeIno(UPPER_TAG, st.ino) };
+    const parent = this.findEntry(parts.slice(0, -1));
+    if (!parent || !parent.node || !isDir(parent.node)) return node;
+    parent.listing = undefined;
+    parent.derived = undefined;
+    parent.children ??= new Map();
+    const name = parts[parts.length - 1]!;
+    if (!parent.children.has(name)) this.entries++;
+    parent.children.set(name, { node });
+    return node;
+  }
+
+  // A value computed from the directory's listing and its entries' nodes, kept as long as the
+  // listing is: any change of an entry drops both.
+  derived<T>(parts: readonly string[], compute: (node: Node) => T): T {
+    const node = this.resolveDir(parts);
+    const entry = this.findEntry(parts);
+    if (entry?.derived !== undefined && entry.listing && entry.node === node) return entry.derived as T;
+    const value = compute(node);
+    const again = this.findEntry(parts);
+    if (again && again.listing && again.node === node) again.derived = value;
+    return value;
+  }
+
   // Forgets what is known about `parts` and everything under it, and the parent's listing.
   // Every change to upper calls this for each merged path whose resolution it may change.
   invalidate(parts: readonly string[]): void {
@@ -280,12 +330,16 @@ export class Resolver {
     const parent = this.findEntry(parts.slice(0, -1));
     if (!parent) return;
     parent.listing = undefined;
+    parent.derived = undefined;
     parent.children?.delete(parts[parts.length - 1]!);
   }
 
   // Forgets only a directory's listing (a whiteout or marker changed inside it).
   invalidateListing(parts: readonly string[]): void {
     const entry = this.findEntry(parts);
-    if (entry) entry.listing = undefined;
+    if (entry) {
+      entry.listing = undefined;
+      entry.derived = undefined;
+    }
   }
 }

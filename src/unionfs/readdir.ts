@@ -5,12 +5,12 @@ import type { Resolver, Node } from './lookup.js';
 import { isReservedName, whitedOutName } from './whiteout.js';
 import type { DirEntry } from './types.js';
 
-export async function mergedNames(resolver: Resolver, node: Node): Promise<string[]> {
+export function mergedNames(resolver: Resolver, node: Node): string[] {
   const seen = new Set<string>();
   const hidden = new Set<string>();
   const out: string[] = [];
   for (const d of node.dirs) {
-    const names = await resolver.layerNames(d);
+    const names = resolver.layerNames(d);
     const whiteouts: string[] = [];
     for (const name of names) {
       if (isReservedName(name)) {
@@ -28,14 +28,14 @@ export async function mergedNames(resolver: Resolver, node: Node): Promise<strin
 }
 
 // The entries of the merged directory at `parts`, each with the inode number and type
-// getattr reports for it.
-export async function readMergedDir(resolver: Resolver, parts: readonly string[]): Promise<DirEntry[]> {
-  const names = await resolver.listing(parts, (node) => mergedNames(resolver, node));
-  const nodes = await resolver.children(parts, names);
-  const out: DirEntry[] = [];
+// getattr reports for it, and its node.
+export function readMergedDir(resolver: Resolver, parts: readonly string[]): { entry: DirEntry; node: Node }[] {
+  const names = resolver.listing(parts, (node) => mergedNames(resolver, node));
+  const nodes = resolver.children(parts, names);
+  const out: { entry: DirEntry; node: Node }[] = [];
   names.forEach((name, i) => {
     const node = nodes[i];
-    if (node) out.push({ name, ino: node.ino, mode: node.fmt });
+    if (node) out.push({ entry: { name, ino: node.ino, mode: node.fmt }, node });
   });
   return out;
 }

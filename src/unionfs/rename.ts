@@ -10,12 +10,12 @@
 // A directory landing on a name that exists below is made opaque, so the lower one stays hidden.
 // The exclusive lock is held throughout (a rename of a large lower tree blocks other operations
 // while it copies).
-import fsp from 'node:fs/promises';
+import fs from 'node:fs';
 import path from 'node:path';
 import type { UnionCtx } from './context.js';
 import type { CopyUp } from './copyup.js';
 import { fsError } from './errors.js';
-import { lstatOrNull, setTimes } from './hostfs.js';
+import { lstatOrNull, removeTree, setTimes } from './hostfs.js';
 import { readOrigin, writeOrigin } from './inode.js';
 import { hasLower, isDir, type Node } from './lookup.js';
 import { isSameOrUnder, splitParent, splitPath } from './path.js';
@@ -28,61 +28,62 @@ export async function renameLocked(ctx: UnionCtx, copyUp: CopyUp, from: string[]
   const r = ctx.resolver;
   const { parent: toParent, name: toName } = splitParent(to);
   const { parent: fromParent, name: fromName } = splitParent(from);
-  const src = await r.resolve(from);
-  await r.resolveDir(toParent);
+  const src = r.resolve(from);
+  r.resolveDir(toParent);
   if (to.length > from.length && isSameOrUnder(to, from)) throw fsError('EINVAL', 'cannot move a directory into itself');
   if (from.length === to.length && isSameOrUnder(to, from)) return 'done';
-  const dst = await r.lookup(to);
+  const dst = r.lookup(to);
   if (dst) {
     if (isDir(src) && !isDir(dst)) throw fsError('ENOTDIR');
     if (!isDir(src) && isDir(dst)) throw fsError('EISDIR');
-    if (isDir(dst) && (await mergedNames(r, dst)).length > 0) throw fsError('ENOTEMPTY');
+    if (isDir(dst) && mergedNames(r, dst).length > 0) throw fsError('ENOTEMPTY');
   }
-  if (dst && !isDir(src) && (await sameObject(ctx, src, dst))) return 'done'; // hard links of one file
+  if (dst && !isDir(src) && sameObject(ctx, src, dst)) return 'done'; // hard links of one file
 
   if (!isDir(src) && !src.layer.upper) return 'copyup';
   if (isDir(src) && hasLower(src)) await selfContainLocked(ctx, copyUp, src);
 
-  const belowFrom = await r.existsBelow(await r.resolveDir(fromParent), fromName);
-  const dstParentHost = await copyUp.dirChainLocked(toParent);
-  const belowTo = await r.existsBelow(await r.resolveDir(toParent), toName);
-  const source = await r.resolve(from); // fresh: the steps above may have changed it
-  const target = await r.lookup(to);
+  const belowFrom = r.existsBelow(r.resolveDir(fromParent), fromName);
+  const dstParentHost = copyUp.dirChainLocked(toParent);
+  const belowTo = r.existsBelow(r.resolveDir(toParent), toName);
+  const source = r.resolve(from); // fresh: the steps above may have changed it
+  const target = r.lookup(to);
   if (!source.layer.upper || hasLower(source)) throw fsError('EIO', 'rename source not settled in upper');
 
-  if (target && isDir(target) && target.layer.upper) await emptyUpperDir(target.host);
-  if (isDir(source)) await setOpaque(source.host, belowTo);
-  await fsp.rename(source.host, `${dstParentHost}/${toName}`);
-  await removeWhiteout(dstParentHost, toName);
-  if (belowFrom) await makeWhiteout(path.dirname(source.host), fromName);
+  if (target && isDir(target) && target.layer.upper) emptyUpperDir(target.host);
+  if (isDir(source)) setOpaque(source.host, belowTo);
+  fs.renameSync(source.host, `${dstParentHost}/${toName}`);
+  removeWhiteout(dstParentHost, toName);
+  if (belowFrom) makeWhiteout(path.dirname(source.host), fromName);
   r.invalidate(from);
   r.invalidate(to);
   return 'done';
 }
 
-async function sameObject(ctx: UnionCtx, a: Node, b: Node): Promise<boolean> {
+function sameObject(ctx: UnionCtx, a: Node, b: Node): boolean {
   if (a.layer !== b.layer) return false;
-  const [sa, sb] = await Promise.all([ctx.resolver.statOf(a), ctx.resolver.statOf(b)]);
+  const sa = ctx.resolver.statOf(a);
+  const sb = ctx.resolver.statOf(b);
   return sa.dev === sb.dev && sa.ino === sb.ino;
 }
 
 // A directory landing where something exists below must hide it; elsewhere a marker would
 // hide nothing and only show up in commits. The directory's own times are kept.
-async function setOpaque(host: string, opaque: boolean): Promise<void> {
-  const st = await lstatOrNull(host);
+function setOpaque(host: string, opaque: boolean): void {
+  const st = lstatOrNull(host);
   const marker = `${host}/${OPAQUE_MARKER}`;
-  const has = (await lstatOrNull(marker)) !== null;
+  const has = lstatOrNull(marker) !== null;
   if (has === opaque) return;
-  if (opaque) await makeOpaque(host);
-  else await fsp.unlink(marker);
+  if (opaque) makeOpaque(host);
+  else fs.unlinkSync(marker);
   if (st) setTimes(host, st.atimeNs, st.mtimeNs);
 }
 
 // An upper directory whose merged view is empty holds only whiteouts and markers.
-async function emptyUpperDir(host: string): Promise<void> {
-  for (const name of await fsp.readdir(host)) {
+function emptyUpperDir(host: string): void {
+  for (const name of fs.readdirSync(host)) {
     if (!isReservedName(name)) throw fsError('ENOTEMPTY');
-    await fsp.rm(`${host}/${name}`, { recursive: true, force: true });
+    removeTree(`${host}/${name}`);
   }
 }
 
@@ -91,25 +92,25 @@ export async function selfContainLocked(ctx: UnionCtx, copyUp: CopyUp, node: Nod
   const parts = splitPath(node.path);
   const links = new Map<string, string>();
   await fillLocked(ctx, copyUp, parts, links);
-  const top = await ctx.resolver.resolveDir(parts);
-  const st = await lstatOrNull(top.host);
-  await makeOpaque(top.host);
+  const top = ctx.resolver.resolveDir(parts);
+  const st = lstatOrNull(top.host);
+  makeOpaque(top.host);
   if (st) setTimes(top.host, st.atimeNs, st.mtimeNs);
   ctx.resolver.invalidate(parts);
-  await dropWhiteouts(top.host, true);
+  dropWhiteouts(top.host, true);
 }
 
 // Copies every visible lower entry under `parts` into its upper directory.
 async function fillLocked(ctx: UnionCtx, copyUp: CopyUp, parts: string[], links: Map<string, string>): Promise<void> {
   const r = ctx.resolver;
-  const before = await r.resolveDir(parts);
-  const upperHost = await copyUp.dirChainLocked(parts);
+  const before = r.resolveDir(parts);
+  const upperHost = copyUp.dirChainLocked(parts);
   // It is about to stop merging: keep the number it reports now (inode.ts).
   if (ctx.origins && readOrigin(upperHost) === undefined) writeOrigin(upperHost, before.ino);
   r.invalidate(parts);
-  const node = await r.resolveDir(parts);
-  for (const name of await mergedNames(r, node)) {
-    const child = await r.resolve([...parts, name]);
+  const node = r.resolveDir(parts);
+  for (const name of mergedNames(r, node)) {
+    const child = r.resolve([...parts, name]);
     if (isDir(child)) {
       if (hasLower(child)) await fillLocked(ctx, copyUp, [...parts, name], links);
     } else if (!child.layer.upper) {
@@ -121,16 +122,16 @@ async function fillLocked(ctx: UnionCtx, copyUp: CopyUp, parts: string[], links:
 
 // Below an opaque directory that lives wholly in upper, whiteouts and inner opaque markers
 // hide nothing: remove them (so commit and diff do not show them), keeping each dir's times.
-async function dropWhiteouts(host: string, top: boolean): Promise<void> {
-  const st = await lstatOrNull(host);
+function dropWhiteouts(host: string, top: boolean): void {
+  const st = lstatOrNull(host);
   let changed = false;
-  for (const entry of await fsp.readdir(host, { withFileTypes: true })) {
+  for (const entry of fs.readdirSync(host, { withFileTypes: true })) {
     if (isReservedName(entry.name)) {
       if (top && entry.name === OPAQUE_MARKER) continue;
-      await fsp.rm(`${host}/${entry.name}`, { recursive: true, force: true });
+      removeTree(`${host}/${entry.name}`);
       changed = true;
     } else if (entry.isDirectory()) {
-      await dropWhiteouts(`${host}/${entry.name}`, false);
+      dropWhiteouts(`${host}/${entry.name}`, false);
     }
   }
   if (changed && st) setTimes(host, st.atimeNs, st.mtimeNs);

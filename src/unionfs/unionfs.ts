@@ -8,7 +8,11 @@
 //   setgid (then the parent's gid; new directories inherit the setgid bit). The mode is
 //   taken as given: the kernel already applied the umask.
 // - New objects are built under a temporary name in upper's work dir and renamed into place,
-//   so a crash never leaves one with the wrong owner or mode under its real name.
+//   so a crash never leaves one with the wrong owner or mode under its real name. The one
+//   exception is the commonest: a regular file that the kernel's own open(O_CREAT|O_EXCL)
+//   already gives the right owner and mode (the caller is the serving process's user, and
+//   its umask is 0 or the mode is set again before anyone can see it) is created in place.
+// - Host calls are synchronous but for copying big files' data and fsync (hostfs.ts).
 // - Opens for write (O_WRONLY, O_RDWR, O_TRUNC) copy up first; read-only opens of a lower
 //   file open the lower file itself. O_APPEND is dropped (the kernel sends explicit offsets);
 //   O_CREAT/O_EXCL are handled here. Every host open adds O_NOFOLLOW.
@@ -20,12 +24,11 @@
 //   overlayfs before 4.19 and fuse-overlayfs do).
 // - Host paths used here come from lookup.ts (a layer root plus components each checked to be
 //   a real directory of that layer) and are used under the lock (lock.ts).
-import fs from 'node:fs';
-import fsp from 'node:fs/promises';
+import fs, { type BigIntStats } from 'node:fs';
 import path from 'node:path';
 import { nodeAttr, toAttr } from './attr.js';
 import { tempPath, upperOf, type UnionCtx } from './context.js';
-import { CopyUp } from './copyup.js';
+import { CopyUp, removeQuietly } from './copyup.js';
 import { fsError, hasCode } from './errors.js';
 import {
   closeFd, fchmodFd, fchownFd, fdatasyncFd, fstatFd, fsyncFd, ftruncateFd, getXattr,
@@ -50,10 +53,36 @@ const MAX_ROUNDS = 16;
 
 type Owner = { uid: number; gid: number; sgid: boolean };
 
+// What an open handle is: the inode number the union reports for it, and whether it is the
+// object its path names (an upper object) rather than a read-only view of a lower one.
+export interface HandleInfo { ino: bigint; upper: boolean }
+
+// An object whose attributes (and security xattrs) can only change through this union's own
+// operations: its winner lies in a lower layer, which never changes. `host` is its path in
+// that layer, to open for reading. For a cache below the union (fuse/ hands it to C).
+export interface Stable { host: string; noSecurityXattrs: boolean }
+
+export interface DirEntryPlus { entry: DirEntry; attr?: Attr; stable?: Stable }
+
+// An fd of an upper directory, opened as the path resolves now, whose fstat gives the
+// directory's attributes for as long as the path names it (until it is renamed or removed);
+// st_nlink is 1 for a merged directory (nlink1). The receiver owns it.
+export interface Pin { fd: number; nlink1: boolean }
+
+// The serving process's umask, read once (setting it is the only way to read it).
+function currentUmask(): number {
+  const mask = process.umask(0);
+  process.umask(mask);
+  return mask;
+}
+
 export class UnionFs {
   private readonly ctx: UnionCtx;
   private readonly copyUp: CopyUp;
-  private readonly handles = new Map<number, bigint>(); // fd -> reported inode number
+  private readonly handles = new Map<number, HandleInfo>(); // fd -> what it is
+  private readonly euid = process.geteuid?.() ?? 0;
+  private readonly egid = process.getegid?.() ?? 0;
+  private readonly umask = currentUmask();
 
   constructor(opts: UnionOptions) {
     const layers = makeLayers(
@@ -75,8 +104,8 @@ export class UnionFs {
     for (const layer of this.ctx.layers) {
       let st: fs.Stats;
       try {
-        layer.root = await fsp.realpath(layer.root); // the configured root may be a link; nothing inside is followed
-        st = await fsp.stat(layer.root);
+        layer.root = fs.realpathSync(layer.root); // the configured root may be a link; nothing inside is followed
+        st = fs.statSync(layer.root);
       } catch (err) {
         throw fsError(hasCode(err, 'ENOENT') ? 'ENOENT' : 'EIO', `layer directory ${layer.root}: ${(err as Error).message}`);
       }
@@ -85,11 +114,11 @@ export class UnionFs {
     const upper = this.ctx.upper;
     if (upper) {
       // Leftovers of a crash go; a fresh work dir comes; the root's times stay as they were.
-      const st = await fsp.lstat(upper.root, { bigint: true });
-      for (const name of await fsp.readdir(upper.root)) {
-        if (isTempName(name)) await removeTree(`${upper.root}/${name}`);
+      const st = fs.lstatSync(upper.root, { bigint: true });
+      for (const name of fs.readdirSync(upper.root)) {
+        if (isTempName(name)) removeTree(`${upper.root}/${name}`);
       }
-      await fsp.mkdir(`${upper.root}/${WORK_DIR}`, 0o700);
+      fs.mkdirSync(`${upper.root}/${WORK_DIR}`, 0o700);
       this.ctx.origins = probeOriginSupport(upper.root);
       setTimes(upper.root, st.atimeNs, st.mtimeNs);
     }
@@ -100,15 +129,31 @@ export class UnionFs {
 
   async getattr(p: string): Promise<Attr> {
     const parts = splitPath(p);
-    return this.shared(async () => {
-      const node = await this.ctx.resolver.resolve(parts);
-      return nodeAttr(await this.ctx.resolver.statOf(node), node);
+    return this.shared(() => {
+      const node = this.ctx.resolver.resolve(parts);
+      return nodeAttr(this.ctx.resolver.statOf(node), node);
+    });
+  }
+
+  // getattr, and whether the object is stable (see Stable); with `pin`, an upper directory
+  // comes with a Pin.
+  async getattrPlus(p: string, pin = false): Promise<{ attr: Attr; stable?: Stable; pin?: Pin }> {
+    const parts = splitPath(p);
+    return this.shared(() => {
+      const r = this.ctx.resolver;
+      const node = r.resolve(parts);
+      const attr = nodeAttr(r.statOf(node), node);
+      if (!node.layer.upper) return { attr, stable: this.stableOf(node) };
+      if (!pin || !isDir(node)) return { attr };
+      // Opened as resolved just now, under the lock: the fd is this path's directory.
+      const fd = openFd(node.host, C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW);
+      return { attr, pin: { fd, nlink1: node.dirs.length > 1 } };
     });
   }
 
   async fgetattr(fh: number, p: string | null): Promise<Attr> {
-    const st = await fstatFd(fh);
-    let ino = this.handles.get(fh);
+    const st = fstatFd(fh);
+    let ino = this.handles.get(fh)?.ino;
     if (ino === undefined && p !== null) {
       const parts = splitPath(p);
       ino = (await this.shared(() => this.ctx.resolver.lookup(parts)))?.ino;
@@ -118,15 +163,44 @@ export class UnionFs {
 
   async readdir(p: string): Promise<DirEntry[]> {
     const parts = splitPath(p);
-    return this.shared(() => readMergedDir(this.ctx.resolver, parts));
+    return this.shared(() => readMergedDir(this.ctx.resolver, parts).map((e) => e.entry));
+  }
+
+  // readdir, with the attributes of the stable entries (see Stable), and the directory's own
+  // and its parent's number and type. Kept until the listing changes: do not modify.
+  async readdirPlus(p: string): Promise<{ self: DirEntry; parent: DirEntry; entries: readonly DirEntryPlus[] }> {
+    const parts = splitPath(p);
+    return this.shared(() => {
+      const r = this.ctx.resolver;
+      const entries = r.derived(parts, () =>
+        readMergedDir(r, parts).map(({ entry, node }): DirEntryPlus => {
+          if (node.layer.upper) return { entry };
+          return { entry, attr: nodeAttr(r.statOf(node), node), stable: this.stableOf(node) };
+        }),
+      );
+      const self = r.resolveDir(parts);
+      const up = parts.length === 0 ? self : r.resolveDir(parts.slice(0, -1));
+      return {
+        self: { name: '.', ino: self.ino, mode: self.fmt },
+        parent: { name: '..', ino: up.ino, mode: up.fmt },
+        entries,
+      };
+    });
+  }
+
+  // What a handle returned by open/create is (undefined once released). A handle closed
+  // without release() (the FUSE glue lets its C side close them) leaves its entry behind, until
+  // the next handle with the same fd number replaces it.
+  handleInfo(fh: number): HandleInfo | undefined {
+    return this.handles.get(fh);
   }
 
   async readlink(p: string): Promise<string> {
     const parts = splitPath(p);
-    return this.shared(async () => {
-      const node = await this.ctx.resolver.resolve(parts);
+    return this.shared(() => {
+      const node = this.ctx.resolver.resolve(parts);
       if (node.fmt !== C.S_IFLNK) throw fsError('EINVAL');
-      return fsp.readlink(node.host);
+      return fs.readlinkSync(node.host);
     });
   }
 
@@ -134,19 +208,19 @@ export class UnionFs {
     const parts = splitPath(p);
     if (isAclXattr(name)) throw fsError('EOPNOTSUPP');
     if (isPrivateXattr(name)) throw fsError('ENODATA');
-    return this.shared(async () => getXattrStrict((await this.ctx.resolver.resolve(parts)).host, name));
+    return this.shared(() => getXattrStrict(this.ctx.resolver.resolve(parts).host, name));
   }
 
   async listxattr(p: string): Promise<string[]> {
     const parts = splitPath(p);
-    return this.shared(async () => listXattrs((await this.ctx.resolver.resolve(parts)).host).filter((n) => !isPrivateXattr(n) && !isAclXattr(n)));
+    return this.shared(() => listXattrs(this.ctx.resolver.resolve(parts).host).filter((n) => !isPrivateXattr(n) && !isAclXattr(n)));
   }
 
   async statfs(p: string): Promise<StatFs> {
     const parts = splitPath(p);
     await this.shared(() => this.ctx.resolver.resolve(parts));
     const top = this.ctx.layers[0]!;
-    const s = await fsp.statfs(top.root);
+    const s = fs.statfsSync(top.root);
     return {
       bsize: s.bsize,
       frsize: s.bsize,
@@ -166,11 +240,11 @@ export class UnionFs {
   // execute. Everything else is left to the kernel (mounts use default_permissions).
   async access(p: string, mode: number): Promise<void> {
     const parts = splitPath(p);
-    await this.shared(async () => {
-      const node = await this.ctx.resolver.resolve(parts);
+    await this.shared(() => {
+      const node = this.ctx.resolver.resolve(parts);
       if (mode & C.W_OK && !this.ctx.upper) throw fsError('EROFS');
       if (mode & C.X_OK && !isDir(node)) {
-        const st = await this.ctx.resolver.statOf(node);
+        const st = this.ctx.resolver.statOf(node);
         if ((Number(st.mode) & 0o111) === 0) throw fsError('EACCES');
       }
     });
@@ -183,9 +257,9 @@ export class UnionFs {
     const write = (flags & 3) !== C.O_RDONLY || (flags & C.O_TRUNC) !== 0;
     const hostFlags = (flags & ~(C.O_CREAT | C.O_EXCL | C.O_APPEND)) | C.O_NOFOLLOW | C.O_NOCTTY;
     if (!write) {
-      return this.shared(async () => {
-        const node = await this.ctx.resolver.resolve(parts);
-        return this.track(await openFd(node.host, hostFlags), node);
+      return this.shared(() => {
+        const node = this.ctx.resolver.resolve(parts);
+        return this.track(openFd(node.host, hostFlags), node);
       });
     }
     return this.onUpper(
@@ -194,7 +268,7 @@ export class UnionFs {
       (node) => {
         if (isDir(node)) throw fsError('EISDIR');
       },
-      async (node) => this.track(await openFd(node.host, hostFlags), node),
+      (node) => this.track(openFd(node.host, hostFlags), node),
     );
   }
 
@@ -203,32 +277,37 @@ export class UnionFs {
     if (parts.length === 0) throw fsError('EISDIR');
     const { parent, name } = splitParent(parts);
     this.checkNewName(name);
-    const fd = await this.exclusive(async () => {
-      await this.ctx.resolver.resolveDir(parent);
-      if (await this.ctx.resolver.lookup(parts)) {
+    const fd = await this.exclusive(() => {
+      const r = this.ctx.resolver;
+      r.resolveDir(parent);
+      if (r.lookup(parts)) {
         if (flags & C.O_EXCL) throw fsError('EEXIST');
         return undefined; // exists: a plain open
       }
       const openFlags = (flags & ~(C.O_CREAT | C.O_EXCL | C.O_TRUNC | C.O_APPEND)) | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW | C.O_NOCTTY;
+      const perm = mode & 0o7777;
+      const parentHost = this.copyUp.dirChainLocked(parent);
+      const owner = this.ownerFor(parentHost, caller);
+      if (this.kernelGivesOwner(owner)) return this.createInPlace(parts, parentHost, name, openFlags, perm);
       let fd = -1;
       try {
-        await this.makeNew(parts, caller, false, async (tmp, owner) => {
-          fd = await openFd(tmp, openFlags, 0o600);
-          await fchownFd(fd, owner.uid, owner.gid);
-          await fchmodFd(fd, mode & 0o7777);
+        this.makeNew(parts, parentHost, owner, false, (tmp) => {
+          fd = openFd(tmp, openFlags, 0o600);
+          fchownFd(fd, owner.uid, owner.gid);
+          fchmodFd(fd, perm);
         });
       } catch (err) {
-        if (fd >= 0) await closeFd(fd).catch(() => undefined);
+        if (fd >= 0) closeQuietly(fd);
         throw err;
       }
-      return this.track(fd, await this.ctx.resolver.resolve(parts));
+      return this.track(fd, r.resolve(parts));
     });
     return fd ?? this.open(p, flags & ~C.O_CREAT);
   }
 
   async release(fh: number): Promise<void> {
     this.handles.delete(fh);
-    await closeFd(fh);
+    closeFd(fh);
   }
 
   async fsync(fh: number, datasync: boolean): Promise<void> {
@@ -237,7 +316,7 @@ export class UnionFs {
 
   async ftruncate(fh: number, _p: string | null, size: number): Promise<void> {
     if (size < 0) throw fsError('EINVAL');
-    await ftruncateFd(fh, size);
+    ftruncateFd(fh, size);
   }
 
   // ---- changing an existing object (copy-up first) ----------------------------------------
@@ -252,12 +331,12 @@ export class UnionFs {
         if (isDir(node)) throw fsError('EISDIR');
         if (node.fmt !== C.S_IFREG) throw fsError('EINVAL');
       },
-      async (node) => {
-        const fd = await openFd(node.host, C.O_WRONLY | C.O_NOFOLLOW | C.O_NONBLOCK | C.O_NOCTTY);
+      (node) => {
+        const fd = openFd(node.host, C.O_WRONLY | C.O_NOFOLLOW | C.O_NONBLOCK | C.O_NOCTTY);
         try {
-          await ftruncateFd(fd, size);
+          ftruncateFd(fd, size);
         } finally {
-          await closeFd(fd);
+          closeFd(fd);
         }
       },
     );
@@ -271,7 +350,7 @@ export class UnionFs {
       (node) => {
         if (node.fmt === C.S_IFLNK) throw fsError('EOPNOTSUPP'); // as fchmodat(AT_SYMLINK_NOFOLLOW)
       },
-      async (node) => fsp.chmod(node.host, mode & 0o7777), // not a link: nothing is followed
+      (node) => fs.chmodSync(node.host, mode & 0o7777), // not a link: nothing is followed
     );
   }
 
@@ -279,7 +358,7 @@ export class UnionFs {
     const parts = splitPath(p);
     const u = uid === 0xffffffff ? -1 : uid;
     const g = gid === 0xffffffff ? -1 : gid;
-    await this.onUpper(parts, { data: true }, () => undefined, async (node) => fsp.lchown(node.host, u, g));
+    await this.onUpper(parts, { data: true }, () => undefined, (node) => fs.lchownSync(node.host, u, g));
   }
 
   async utimens(p: string, atime: TimeSpec, mtime: TimeSpec): Promise<void> {
@@ -289,7 +368,7 @@ export class UnionFs {
       await this.shared(() => this.ctx.resolver.resolve(parts));
       return;
     }
-    await this.onUpper(parts, { data: true }, () => undefined, async (node) => setTimes(node.host, atime, mtime));
+    await this.onUpper(parts, { data: true }, () => undefined, (node) => setTimes(node.host, atime, mtime));
   }
 
   async setxattr(p: string, name: string, value: Buffer, flags: number): Promise<void> {
@@ -304,7 +383,7 @@ export class UnionFs {
         if (flags & XATTR_REPLACE && getXattr(node.host, name) === undefined) throw fsError('ENODATA');
         if (flags & XATTR_CREATE && getXattr(node.host, name) !== undefined) throw fsError('EEXIST');
       },
-      async (node) => setXattr(node.host, name, value, flags),
+      (node) => setXattr(node.host, name, value, flags),
     );
   }
 
@@ -318,7 +397,7 @@ export class UnionFs {
       (node) => {
         if (getXattr(node.host, name) === undefined) throw fsError('ENODATA');
       },
-      async (node) => removeXattr(node.host, name),
+      (node) => removeXattr(node.host, name),
     );
   }
 
@@ -328,13 +407,13 @@ export class UnionFs {
     const parts = splitPath(p);
     if (parts.length === 0) throw fsError('EEXIST');
     this.checkNewName(splitParent(parts).name);
-    await this.exclusive(async () => {
-      await this.checkAbsent(parts);
-      await this.makeNew(parts, caller, true, async (tmp, owner, opaque) => {
-        await fsp.mkdir(tmp, 0o700);
-        await fsp.lchown(tmp, owner.uid, owner.gid);
-        await fsp.chmod(tmp, (mode & 0o7777) | (owner.sgid ? S_ISGID : 0));
-        if (opaque) await makeOpaque(tmp);
+    await this.exclusive(() => {
+      this.checkAbsent(parts);
+      this.makeNewFor(parts, caller, true, (tmp, owner, opaque) => {
+        fs.mkdirSync(tmp, 0o700);
+        fs.lchownSync(tmp, owner.uid, owner.gid);
+        fs.chmodSync(tmp, (mode & 0o7777) | (owner.sgid ? S_ISGID : 0));
+        if (opaque) makeOpaque(tmp);
       });
     });
   }
@@ -346,13 +425,13 @@ export class UnionFs {
     const fmt = mode & C.S_IFMT;
     if (fmt === C.S_IFDIR) throw fsError('EPERM');
     if (![0, C.S_IFREG, C.S_IFIFO, C.S_IFCHR, C.S_IFBLK, C.S_IFSOCK].includes(fmt)) throw fsError('EINVAL');
-    await this.exclusive(async () => {
-      await this.checkAbsent(parts);
-      await this.makeNew(parts, caller, false, async (tmp, owner) => {
-        if (fmt === 0 || fmt === C.S_IFREG) await closeFd(await openFd(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600));
+    await this.exclusive(() => {
+      this.checkAbsent(parts);
+      this.makeNewFor(parts, caller, false, (tmp, owner) => {
+        if (fmt === 0 || fmt === C.S_IFREG) closeFd(openFd(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600));
         else hostMknod(tmp, fmt | 0o600, dev);
-        await fsp.lchown(tmp, owner.uid, owner.gid);
-        await fsp.chmod(tmp, mode & 0o7777); // a node, not a link: nothing is followed or opened
+        fs.lchownSync(tmp, owner.uid, owner.gid);
+        fs.chmodSync(tmp, mode & 0o7777); // a node, not a link: nothing is followed or opened
       });
     });
   }
@@ -361,11 +440,11 @@ export class UnionFs {
     const parts = splitPath(p);
     if (parts.length === 0) throw fsError('EEXIST');
     this.checkNewName(splitParent(parts).name);
-    await this.exclusive(async () => {
-      await this.checkAbsent(parts);
-      await this.makeNew(parts, caller, false, async (tmp, owner) => {
-        await fsp.symlink(target, tmp);
-        await fsp.lchown(tmp, owner.uid, owner.gid);
+    await this.exclusive(() => {
+      this.checkAbsent(parts);
+      this.makeNewFor(parts, caller, false, (tmp, owner) => {
+        fs.symlinkSync(target, tmp);
+        fs.lchownSync(tmp, owner.uid, owner.gid);
       });
     });
   }
@@ -378,14 +457,14 @@ export class UnionFs {
     this.checkNewName(name);
     this.requireUpper();
     for (let round = 0; round < MAX_ROUNDS; round++) {
-      const done = await this.exclusive(async () => {
-        const node = await this.ctx.resolver.resolve(src);
+      const done = await this.exclusive(() => {
+        const node = this.ctx.resolver.resolve(src);
         if (isDir(node)) throw fsError('EPERM');
-        await this.checkAbsent(dst);
+        this.checkAbsent(dst);
         if (!node.layer.upper) return false;
-        const parentHost = await this.copyUp.dirChainLocked(parent);
-        await fsp.link(node.host, `${parentHost}/${name}`); // link(2) does not follow a symlink
-        await removeWhiteout(parentHost, name);
+        const parentHost = this.copyUp.dirChainLocked(parent);
+        fs.linkSync(node.host, `${parentHost}/${name}`); // link(2) does not follow a symlink
+        removeWhiteout(parentHost, name);
         this.ctx.resolver.invalidate(dst);
         return true;
       });
@@ -402,17 +481,17 @@ export class UnionFs {
     if (parts.length === 0) throw fsError('EISDIR');
     const { parent, name } = splitParent(parts);
     this.requireUpper();
-    await this.exclusive(async () => {
+    await this.exclusive(() => {
       const r = this.ctx.resolver;
-      const node = await r.resolve(parts);
+      const node = r.resolve(parts);
       if (isDir(node)) throw fsError('EISDIR');
-      const below = await r.existsBelow(await r.resolveDir(parent), name);
+      const below = r.existsBelow(r.resolveDir(parent), name);
       if (node.layer.upper) {
         // Whiteout first: a crash in between leaves the file, not a resurrected lower one.
-        if (below) await makeWhiteout(path.dirname(node.host), name);
-        await fsp.unlink(node.host);
+        if (below) makeWhiteout(path.dirname(node.host), name);
+        fs.unlinkSync(node.host);
       } else {
-        await makeWhiteout(await this.copyUp.dirChainLocked(parent), name);
+        makeWhiteout(this.copyUp.dirChainLocked(parent), name);
       }
       r.invalidate(parts);
     });
@@ -423,20 +502,20 @@ export class UnionFs {
     if (parts.length === 0) throw fsError('EBUSY');
     const { parent, name } = splitParent(parts);
     this.requireUpper();
-    await this.exclusive(async () => {
+    await this.exclusive(() => {
       const r = this.ctx.resolver;
-      const node = await r.resolve(parts);
+      const node = r.resolve(parts);
       if (!isDir(node)) throw fsError('ENOTDIR');
-      if ((await mergedNames(r, node)).length > 0) throw fsError('ENOTEMPTY');
-      const below = await r.existsBelow(await r.resolveDir(parent), name);
+      if (mergedNames(r, node).length > 0) throw fsError('ENOTEMPTY');
+      const below = r.existsBelow(r.resolveDir(parent), name);
       if (node.layer.upper) {
         // Out of the way first (it may hold whiteouts), then the whiteout, then delete it.
         const tmp = tempPath(this.ctx);
-        await fsp.rename(node.host, tmp);
-        if (below) await makeWhiteout(path.dirname(node.host), name);
-        await removeTree(tmp);
+        fs.renameSync(node.host, tmp);
+        if (below) makeWhiteout(path.dirname(node.host), name);
+        removeTree(tmp);
       } else {
-        await makeWhiteout(await this.copyUp.dirChainLocked(parent), name);
+        makeWhiteout(this.copyUp.dirChainLocked(parent), name);
       }
       r.invalidate(parts);
     });
@@ -458,11 +537,11 @@ export class UnionFs {
 
   // ---- helpers -------------------------------------------------------------------------
 
-  private shared<T>(fn: () => Promise<T>): Promise<T> {
+  private shared<T>(fn: () => T | Promise<T>): Promise<T> {
     return this.ctx.lock.shared(fn);
   }
 
-  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+  private exclusive<T>(fn: () => T | Promise<T>): Promise<T> {
     return this.ctx.lock.exclusive(fn);
   }
 
@@ -476,25 +555,29 @@ export class UnionFs {
   }
 
   private track(fd: number, node: Node): number {
-    this.handles.set(fd, node.ino);
+    this.handles.set(fd, { ino: node.ino, upper: node.layer.upper });
     return fd;
   }
 
+  private stableOf(node: Node): Stable {
+    return { host: node.host, noSecurityXattrs: this.ctx.resolver.lowerHasNoSecurityXattrs(node.host) };
+  }
+
   // The parent must be a directory and the name free. Lock held.
-  private async checkAbsent(parts: readonly string[]): Promise<void> {
-    await this.ctx.resolver.resolveDir(parts.slice(0, -1));
-    if (await this.ctx.resolver.lookup(parts)) throw fsError('EEXIST');
+  private checkAbsent(parts: readonly string[]): void {
+    this.ctx.resolver.resolveDir(parts.slice(0, -1));
+    if (this.ctx.resolver.lookup(parts)) throw fsError('EEXIST');
   }
 
   // Runs `fn` on the upper object at `parts` under the shared lock, copying it up first if a
   // lower one wins. `check` sees the winner before any copy-up, to fail early.
-  private async onUpper<T>(parts: readonly string[], opts: { data: boolean }, check: (node: Node) => void, fn: (node: Node) => Promise<T>): Promise<T> {
+  private async onUpper<T>(parts: readonly string[], opts: { data: boolean }, check: (node: Node) => void, fn: (node: Node) => T): Promise<T> {
     this.requireUpper();
     for (let round = 0; round < MAX_ROUNDS; round++) {
-      const result = await this.shared(async (): Promise<{ value: T } | undefined> => {
-        const node = await this.ctx.resolver.resolve(parts);
+      const result = await this.shared((): { value: T } | undefined => {
+        const node = this.ctx.resolver.resolve(parts);
         check(node);
-        return node.layer.upper ? { value: await fn(node) } : undefined;
+        return node.layer.upper ? { value: fn(node) } : undefined;
       });
       if (result) return result.value;
       await this.copyUp.ensure(parts, opts);
@@ -503,35 +586,69 @@ export class UnionFs {
   }
 
   // Who owns a new object in the upper directory `parentHost`.
-  private async ownerFor(parentHost: string, caller: Caller): Promise<Owner> {
-    const pst = await fsp.lstat(parentHost);
+  private ownerFor(parentHost: string, caller: Caller): Owner {
+    const pst = fs.lstatSync(parentHost);
     const sgid = (pst.mode & S_ISGID) !== 0;
     return { uid: caller.uid, gid: sgid ? pst.gid : caller.gid, sgid };
   }
 
-  // Builds a new object with `build(tmp, owner, opaque)` under a temporary name and renames
-  // it into place at `parts`, dropping a whiteout there. `opaque` is true when a directory
-  // made there must hide what exists below. Lock held exclusive; the name is known free.
-  private async makeNew(
-    parts: readonly string[],
-    caller: Caller,
-    dir: boolean,
-    build: (tmp: string, owner: Owner, opaque: boolean) => Promise<void>,
-  ): Promise<void> {
-    const r = this.ctx.resolver;
-    const { parent, name } = splitParent(parts);
-    const parentHost = await this.copyUp.dirChainLocked(parent);
-    const opaque = dir && (await r.existsBelow(await r.resolveDir(parent), name));
-    const owner = await this.ownerFor(parentHost, caller);
-    const tmp = tempPath(this.ctx);
+  // Does creating a file as this process give it `owner` by itself? (The kernel gives a new
+  // file our fsuid, and our fsgid or, under a setgid directory, the directory's group.)
+  private kernelGivesOwner(owner: Owner): boolean {
+    return owner.uid === this.euid && (owner.sgid || owner.gid === this.egid);
+  }
+
+  // A new regular file made in place with open(O_CREAT|O_EXCL): it has its owner and (with
+  // umask 0, as the server runs) its mode from the start. A whiteout there stays hidden
+  // behind the file until it is removed just after. Lock held exclusive.
+  private createInPlace(parts: readonly string[], parentHost: string, name: string, openFlags: number, perm: number): number {
+    const dest = `${parentHost}/${name}`;
+    const fd = openFd(dest, openFlags, perm);
+    let st: BigIntStats;
     try {
-      await build(tmp, owner, opaque);
-      await fsp.rename(tmp, `${parentHost}/${name}`);
+      if (this.umask !== 0 || (perm & 0o7000) !== 0) fchmodFd(fd, perm);
+      st = fstatFd(fd);
+      removeWhiteout(parentHost, name);
     } catch (err) {
-      await removeTree(tmp).catch(() => undefined);
+      closeQuietly(fd);
+      removeQuietly(dest);
+      this.ctx.resolver.invalidate(parts);
       throw err;
     }
-    await removeWhiteout(parentHost, name);
+    const node = this.ctx.resolver.rememberNew(parts, dest, st);
+    return node ? this.track(fd, node) : this.track(fd, this.ctx.resolver.resolve(parts));
+  }
+
+  private makeNewFor(parts: readonly string[], caller: Caller, dir: boolean, build: (tmp: string, owner: Owner, opaque: boolean) => void): void {
+    const parentHost = this.copyUp.dirChainLocked(splitParent(parts).parent);
+    this.makeNew(parts, parentHost, this.ownerFor(parentHost, caller), dir, build);
+  }
+
+  // Builds a new object with `build(tmp, owner, opaque)` under a temporary name and renames
+  // it into place at `parts` (in the upper directory `parentHost`), dropping a whiteout there.
+  // `opaque` is true when a directory made there must hide what exists below. Lock held
+  // exclusive; the name is known free.
+  private makeNew(parts: readonly string[], parentHost: string, owner: Owner, dir: boolean, build: (tmp: string, owner: Owner, opaque: boolean) => void): void {
+    const r = this.ctx.resolver;
+    const { parent, name } = splitParent(parts);
+    const opaque = dir && r.existsBelow(r.resolveDir(parent), name);
+    const tmp = tempPath(this.ctx);
+    try {
+      build(tmp, owner, opaque);
+      fs.renameSync(tmp, `${parentHost}/${name}`);
+    } catch (err) {
+      removeQuietly(tmp);
+      throw err;
+    }
+    removeWhiteout(parentHost, name);
     r.invalidate(parts);
+  }
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeFd(fd);
+  } catch {
+    // the error that got us here is the one to report
   }
 }

@@ -7,8 +7,8 @@
 // commit and diff.
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import fsp from 'node:fs/promises';
 import { hasCode } from './errors.js';
+import { lstatOrNull } from './hostfs.js';
 
 export const WH_PREFIX = '.wh.';
 export const WH_META_PREFIX = '.wh..wh.';
@@ -36,34 +36,43 @@ export function isTempName(name: string): boolean {
   return name.startsWith(TEMP_PREFIX);
 }
 
+// Unique within the work dir: a random prefix per process and a counter (the work dir is
+// emptied at every start, and one mount is the only user of its upper).
+const TEMP_PREFIX_RUN = `tmp.${process.pid}.${randomBytes(4).toString('hex')}.`;
+let tempCounter = 0;
 export function newTempName(): string {
-  return `tmp.${randomBytes(8).toString('hex')}`;
+  return `${TEMP_PREFIX_RUN}${(tempCounter++).toString(36)}`;
 }
 
 // Whiteouts and markers are empty regular files with no permissions, as OCI tars carry them.
-async function makeMarker(file: string): Promise<void> {
+function makeMarker(file: string): void {
+  let fd: number;
   try {
-    const fd = await new Promise<number>((resolve, reject) =>
-      fs.open(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0, (e, f) => (e ? reject(e) : resolve(f))),
-    );
-    await new Promise<void>((resolve, reject) => fs.close(fd, (e) => (e ? reject(e) : resolve())));
+    fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0);
   } catch (err) {
-    if (!hasCode(err, 'EEXIST')) throw err;
+    if (hasCode(err, 'EEXIST')) return;
+    throw err;
   }
+  fs.closeSync(fd);
 }
 
 // `dirHost` must be a real directory of the upper layer. A name of more than 251 bytes
 // cannot have a whiteout on disk (ENAMETOOLONG): such a lower name cannot be deleted.
-export async function makeWhiteout(dirHost: string, name: string): Promise<void> {
-  await makeMarker(`${dirHost}/${whiteoutName(name)}`);
+export function makeWhiteout(dirHost: string, name: string): void {
+  makeMarker(`${dirHost}/${whiteoutName(name)}`);
 }
 
-export async function removeWhiteout(dirHost: string, name: string): Promise<void> {
-  await fsp.unlink(`${dirHost}/${whiteoutName(name)}`).catch((err) => {
-    if (!hasCode(err, 'ENOENT', 'ENAMETOOLONG')) throw err; // too long: there can be none
-  });
+// Looked up first: most names have no whiteout, and a failed unlink costs an exception.
+export function removeWhiteout(dirHost: string, name: string): void {
+  const file = `${dirHost}/${whiteoutName(name)}`;
+  if (lstatOrNull(file) === null) return; // none (or too long to exist)
+  try {
+    fs.unlinkSync(file);
+  } catch (err) {
+    if (!hasCode(err, 'ENOENT')) throw err;
+  }
 }
 
-export async function makeOpaque(dirHost: string): Promise<void> {
-  await makeMarker(`${dirHost}/${OPAQUE_MARKER}`);
+export function makeOpaque(dirHost: string): void {
+  makeMarker(`${dirHost}/${OPAQUE_MARKER}`);
 }
