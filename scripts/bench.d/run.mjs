@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname } from 'node:path';
 import {
-  q, run, must, dropCaches, cpuSecs, cpuTimes, peakRssKiB, othersBusy, median, killRunning, mounts, firstLine, errLine,
+  q, run, must, sleep, dropCaches, cpuSecs, cpuTimes, peakRssKiB, othersBusy, median, killRunning, mounts, firstLine, errLine,
 } from './lib.mjs';
 import { makeContenders, contenderNames, unmount } from './contenders.mjs';
 import { sessions, labelOf } from './rows.mjs';
@@ -16,7 +16,7 @@ import { render } from './report.mjs';
 const here = dirname(fileURLToPath(import.meta.url));
 
 function parseArgs(argv) {
-  const a = { runs: 3, only: null, rows: null, timeout: 900 };
+  const a = { runs: 3, only: null, rows: null, timeout: 900, quietWait: 0 };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i], v = () => argv[++i];
     if (k === '--stack') a.stack = v();
@@ -27,6 +27,7 @@ function parseArgs(argv) {
     else if (k === '--out') a.out = v();
     else if (k === '--ufs-main') a.ufsMain = v();
     else if (k === '--timeout') a.timeout = Number(v());
+    else if (k === '--quiet-wait') a.quietWait = Number(v());
     else throw new Error(`unknown argument ${k}`);
   }
   return a;
@@ -106,7 +107,17 @@ async function main() {
   // Timings mean little on a machine busy with other work. Before each session, while the
   // bench itself sleeps, sample how busy the CPUs are; the notes say so when it was notable.
   const busySamples = [];
-  const sampleBusy = async () => { busySamples.push(await othersBusy()); };
+  // With --quiet-wait S, a session waits up to S seconds for other work to calm down first.
+  let waited = 0;
+  const sampleBusy = async () => {
+    let b = await othersBusy();
+    for (const t0 = Date.now(); b > 0.1 && Date.now() - t0 < A.quietWait * 1000;) {
+      await sleep(1000);
+      waited += 1;
+      b = await othersBusy(300);
+    }
+    busySamples.push(b);
+  };
 
   const dead = new Map(); // contender -> reason it is out for the rest of the run
   for (const c of contenders) {
@@ -228,7 +239,8 @@ async function main() {
   if (busySamples.length) {
     const avg = busySamples.reduce((a, b) => a + b, 0) / busySamples.length;
     const hi = busySamples.filter((x) => x > 0.5).length;
-    R.othersBusy = { mean: avg, max: Math.max(...busySamples), samples: busySamples.length };
+    R.othersBusy = { mean: avg, max: Math.max(...busySamples), samples: busySamples.length, waitedSecs: waited };
+    if (waited) note(`waited ${waited} s in all for other work to calm down (--quiet-wait)`);
     if (avg > 0.15 || hi > busySamples.length / 10) {
       const n = `other work kept the CPUs ${(avg * 100).toFixed(0)}% busy on average between sessions ` +
         `(over 50% in ${hi} of ${busySamples.length} samples): timings are skewed, rerun on a quiet machine`;
