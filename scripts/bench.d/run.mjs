@@ -112,6 +112,7 @@ async function main() {
   const sampleBusy = async () => {
     let b = await othersBusy();
     for (const t0 = Date.now(); b > 0.1 && Date.now() - t0 < A.quietWait * 1000;) {
+      if (Date.now() - t0 < 1000) log(`bench: other work keeps the CPUs ${(b * 100).toFixed(0)}% busy: waiting (--quiet-wait)`);
       await sleep(1000);
       waited += 1;
       b = await othersBusy(300);
@@ -157,7 +158,7 @@ async function main() {
 
   let seq = 0;
   for (let runNo = 1; runNo <= A.runs; runNo++) {
-    // Rotate the order each run, so no contender always goes first (or right after another).
+    // Rotate the order each run, so no contender always goes first.
     const k = (runNo - 1) % contenders.length;
     const order = [...contenders.slice(k), ...contenders.slice(0, k)];
     for (const s of chosen) {
