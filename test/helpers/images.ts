@@ -1,7 +1,6 @@
 // Helpers for the image and store tests: a temp store driven through the built CLI, fixture
 // archives written by the real tools (skopeo, umoci) from a busybox rootfs made here, and a
 // raw tar writer independent of src/ for hostile archives.
-import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -13,42 +12,8 @@ import type { ExecutionContext } from 'ava';
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const CLI = path.resolve(here, '..', '..', 'src', 'cli', 'main.js');
 
-export interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-export interface RunOpts {
-  input?: Buffer | string;
-  inputFile?: string; // piped to stdin
-  env?: NodeJS.ProcessEnv;
-  cwd?: string;
-  timeoutMs?: number;
-}
-
-// Runs a program to completion; never throws.
-export function run(cmd: string, args: string[], opts: RunOpts = {}): Promise<Result> {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 180_000);
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      resolve({ code: 127, stdout, stderr: stderr + err.message });
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? 128 + (signal ? os.constants.signals[signal] : 0), stdout, stderr });
-    });
-    child.stdin.on('error', () => {});
-    if (opts.inputFile) fs.createReadStream(opts.inputFile).pipe(child.stdin);
-    else child.stdin.end(opts.input ?? '');
-  });
-}
+export { run, type Result, type RunOpts } from './process.js';
+import { run, type Result, type RunOpts } from './process.js';
 
 export async function must(cmd: string, args: string[], opts: RunOpts = {}): Promise<string> {
   const r = await run(cmd, args, opts);

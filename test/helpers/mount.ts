@@ -1,7 +1,6 @@
 // Real ufs mounts for tests, made through the built CLI (never in the test process: a process
 // must not serve a FUSE mount it also uses). Each mount gets its own temp dirs and run dir
 // (UFS_RUN_DIR), and is torn down in t.teardown, also when the test fails.
-import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,45 +10,12 @@ import type { ExecutionContext } from 'ava';
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const CLI = path.resolve(here, '..', '..', 'src', 'cli', 'main.js');
 
-export interface RunResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+export type { Result as RunResult } from './process.js';
+import { run as runProcess, type RunOpts as RunOptions, type Result as RunResult } from './process.js';
 
-export interface RunOptions {
-  cwd?: string;
-  env?: NodeJS.ProcessEnv;
-  input?: string;
-  timeoutMs?: number;
-}
-
-// Runs a program, never throws: the result says how it went.
+// Runs a program, never throws; stdin is /dev/null unless input is given.
 export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, {
-      cwd: opts.cwd,
-      env: opts.env ?? process.env,
-      stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      resolve({ code: 127, stdout, stderr: stderr + err.message });
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
-    });
-    if (child.stdin) {
-      child.stdin.on('error', () => {}); // a program may exit without reading its input
-      child.stdin.end(opts.input);
-    }
-  });
+  return runProcess(cmd, args, { input: null, timeoutMs: 120_000, ...opts });
 }
 
 export function sh(script: string, opts: RunOptions = {}): Promise<RunResult> {

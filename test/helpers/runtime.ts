@@ -13,11 +13,8 @@ import * as nodePty from 'node-pty';
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const CLI = path.resolve(here, '..', '..', 'src', 'cli', 'main.js');
 
-export interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+export type { Result } from './process.js';
+import { run, type Result } from './process.js';
 
 export interface CallOptions {
   input?: string | null;       // null: stdin inherited from nothing (/dev/null)
@@ -45,24 +42,10 @@ export interface ContainerRecordLite {
 }
 
 export function call(args: string[], env: NodeJS.ProcessEnv, opts: CallOptions = {}): Promise<Result> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      env: { ...env, ...(opts.env ?? {}) },
-      stdio: [opts.input === null ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? 128 + (signal ? os.constants.signals[signal] : 0), stdout, stderr });
-    });
-    if (child.stdin) {
-      child.stdin.on('error', () => {});
-      child.stdin.end(opts.input ?? '');
-    }
+  return run(process.execPath, [CLI, ...args], {
+    env: { ...env, ...(opts.env ?? {}) },
+    input: opts.input,
+    timeoutMs: opts.timeoutMs ?? 120_000,
   });
 }
 
