@@ -8,6 +8,13 @@
       "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"]
     },
     {
+      # N-API addon: our binding to libfuse3's low-level API (src/fuse/lowlevel/).
+      "target_name": "ufs_fuse",
+      "sources": ["fuse/ufs_fuse.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "<!@(pkg-config --cflags fuse3)"],
+      "libraries": ["<!@(pkg-config --libs fuse3)"]
+    },
+    {
       # The container's first process: namespaces, mounts, pivot_root, exec, pid 1 duties.
       "target_name": "ufs-init",
       "type": "executable",

@@ -1,4 +1,5 @@
-// What the patched fuse-native answers without calling JS ("Answers without JS" in its C
+// Coherence of what the server answers from caches, and (last test) what the patched
+// fuse-native answers without calling JS ("Answers without JS" in its C
 // source): attributes of stable lower objects, read-only opens of lower files, names known
 // absent, and calls made through an open file or a pinned upper directory. The mounts here
 // keep nothing in the kernel's caches (UFS_FUSE_CACHE_TIMEOUT=0): every path walk and stat
@@ -134,11 +135,12 @@ test('an xattr set through one hard link shows through the other; upper dirs fol
   t.is(st.size, host.size);
 });
 
-test('reading a lower tree opens, reads and closes its files without JS', async (t) => {
+test('fuse-native backend: reading a lower tree opens, reads and closes its files without JS', async (t) => {
   const l = await mountUncached(t, async (layers) => {
     await fill(layers.lowers[0]!, 'mkdir -p t/a t/b; for i in 1 2 3 4 5; do echo $i > t/a/$i; echo $i$i > t/b/$i; done');
     // The server counts the operations that reach JS (src/fuse/opstats.ts).
     layers.env.UFS_FUSE_OPSTATS = path.join(layers.base, 'ops');
+    layers.env.UFS_FUSE_BACKEND = 'fuse-native'; // its C caches are what this test checks
   });
   t.is(await l.ok('tar cf - t | tar tf - | sort | tr "\\n" " "'), 't/ t/a/ t/a/1 t/a/2 t/a/3 t/a/4 t/a/5 t/b/ t/b/1 t/b/2 t/b/3 t/b/4 t/b/5 ');
   t.is(await l.ok('cat t/a/3 t/b/5'), '3\n55\n');

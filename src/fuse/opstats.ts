@@ -2,6 +2,7 @@
 // environment, every FUSE operation reaching JS is counted (calls, errors by errno) and the
 // totals are written to FILE.<pid>.json when the server exits. Off (no wrapping) otherwise.
 import { writeFileSync } from 'node:fs';
+import type { LowLevelHandlers } from './lowlevel/binding.js';
 import type { FuseOps } from './native.js';
 
 type Counts = Record<string, { calls: number; errors: Record<string, number> }>;
@@ -40,4 +41,27 @@ export function withOpStats(ops: FuseOps, file: string | undefined): FuseOps {
     }
   });
   return wrapped as FuseOps;
+}
+
+// The same counters for the low-level binding: calls per operation (errors are not seen here,
+// the replies go straight to C).
+export function withLowLevelOpStats(ops: LowLevelHandlers, file: string | undefined): LowLevelHandlers {
+  if (!file) return ops;
+  const counts: Record<string, number> = {};
+  const wrapped: Record<string, unknown> = {};
+  for (const [name, fn] of Object.entries(ops) as [string, (...a: unknown[]) => void][]) {
+    wrapped[name] = (...args: unknown[]) => {
+      counts[name] = (counts[name] ?? 0) + 1;
+      if (name === 'getxattr') counts[`getxattr:${String(args[2])}`] = (counts[`getxattr:${String(args[2])}`] ?? 0) + 1;
+      fn(...args);
+    };
+  }
+  process.on('exit', () => {
+    try {
+      writeFileSync(`${file}.${process.pid}.json`, `${JSON.stringify(counts, null, 1)}\n`);
+    } catch {
+      // diagnostics only
+    }
+  });
+  return wrapped as unknown as LowLevelHandlers;
 }

@@ -58,3 +58,20 @@ export function fsnameOption(name: string): string {
   const clean = name.replace(/[^A-Za-z0-9_.:@+-]/g, '_').slice(0, 64);
   return clean.startsWith('ufs:') ? clean : `ufs:${clean}`;
 }
+
+// Which binding serves the mount: our own on libfuse3's low-level API (the default: one kernel
+// inode per union inode, readdirplus, cached listings, 1 MiB requests), or the patched
+// fuse-native on libfuse2's high-level API (UFS_FUSE_BACKEND=fuse-native).
+export type FuseBackend = 'lowlevel' | 'fuse-native';
+
+export function fuseBackend(env: NodeJS.ProcessEnv = process.env): FuseBackend {
+  return env.UFS_FUSE_BACKEND === 'fuse-native' ? 'fuse-native' : 'lowlevel';
+}
+
+// libfuse3's mount options for the low-level binding: caching is not a mount option there
+// (every reply carries its own timeouts, every open its keep_cache), nor are inode numbers.
+export function lowLevelMountOptions(spec: MountOptionsInput): string[] {
+  const options = ['allow_other', 'default_permissions', `fsname=${fsnameOption(spec.fsname)}`, 'subtype=ufs'];
+  if (!spec.upper) options.push('ro');
+  return options;
+}

@@ -10,8 +10,10 @@ import { UnionFs } from '../unionfs/index.js';
 import { readMountInfo } from './mountinfo.js';
 import { loadFuse, type FuseInstance } from './native.js';
 import { makeOps } from './ops.js';
-import { withOpStats } from './opstats.js';
-import { cacheTimeoutFromEnv, mountOptions } from './options.js';
+import { withLowLevelOpStats, withOpStats } from './opstats.js';
+import { makeLowLevelOps } from './lowlevel/ops.js';
+import { loadLowLevel } from './lowlevel/binding.js';
+import { CACHE_TIMEOUT_S, cacheTimeoutFromEnv, fuseBackend, lowLevelMountOptions, mountOptions } from './options.js';
 import type { MountRecord, ServerMessage, ServerSpec } from './spec.js';
 
 function log(message: string): void {
@@ -112,15 +114,11 @@ if ((await readMountInfo()).some((m) => m.mountpoint === spec.mountpoint)) {
 }
 
 let mounted = false;
-const Fuse = loadFuse();
-const options = mountOptions({ ...spec, cacheTimeoutS: cacheTimeoutFromEnv() });
-const fuse: FuseInstance = new Fuse(spec.mountpoint, withOpStats(makeOps(union, logProblem), process.env.UFS_FUSE_OPSTATS), {
-  options,
-  passthrough: true,
-  timeout: false,
-  // The FUSE loop ended: unmounted from anywhere (ufs umount, fusermount -u, umount).
-  onUnmount: () => void exitClean(0, 'unmounted'),
-});
+const backend = fuseBackend();
+const timeout = cacheTimeoutFromEnv() ?? CACHE_TIMEOUT_S;
+// The FUSE loop ended: unmounted from anywhere (ufs umount, fusermount -u, umount).
+const onUnmount = () => void exitClean(0, 'unmounted');
+let options: string[];
 
 async function terminate(signal: string): Promise<void> {
   if (exiting) return;
@@ -131,17 +129,35 @@ async function terminate(signal: string): Promise<void> {
 process.on('SIGTERM', () => void terminate('SIGTERM'));
 process.on('SIGINT', () => void terminate('SIGINT'));
 
-// fuse-native may leave its handles unreferenced; we decide when to exit, not the event loop.
+// The FUSE session may leave its handles unreferenced; we decide when to exit, not the event loop.
 setInterval(() => {}, 1 << 30);
 
 try {
-  await new Promise<void>((resolve, reject) => fuse.mount((err) => (err ? reject(err) : resolve())));
+  if (backend === 'lowlevel') {
+    options = lowLevelMountOptions(spec);
+    const ll = loadLowLevel();
+    const rootAttr = await union.getattr('/');
+    await new Promise<void>((resolve) => {
+      const ops = makeLowLevelOps(union, rootAttr, ll, timeout, { ready: resolve, exit: onUnmount }, logProblem);
+      ll.start(spec.mountpoint, ['-o', options.join(',')], withLowLevelOpStats(ops, process.env.UFS_FUSE_OPSTATS));
+    });
+  } else {
+    options = mountOptions({ ...spec, cacheTimeoutS: timeout });
+    const Fuse = loadFuse();
+    const fuse: FuseInstance = new Fuse(spec.mountpoint, withOpStats(makeOps(union, logProblem), process.env.UFS_FUSE_OPSTATS), {
+      options,
+      passthrough: true,
+      timeout: false,
+      onUnmount,
+    });
+    await new Promise<void>((resolve, reject) => fuse.mount((err) => (err ? reject(err) : resolve())));
+  }
 } catch (err) {
   // libfuse prints its reason ("fuse: ...") on our stderr, the log, which the parent reads.
   await fail(firstLine(err));
 }
 mounted = true;
-log(`mounted ${spec.mountpoint} (${options.join(',')})`);
+log(`mounted ${spec.mountpoint} (${backend}: ${options!.join(',')})`);
 try {
   await writeRecord(spec);
 } catch (err) {

@@ -188,6 +188,27 @@ export class UnionFs {
     });
   }
 
+  // readdir with the attributes getattr gives for every entry (for readdirplus): lower ones
+  // from the cache, upper ones fresh. An entry that vanished meanwhile is left out.
+  async readdirAttrs(p: string): Promise<{ self: DirEntry; parent: DirEntry; entries: { name: string; attr: Attr }[] }> {
+    const parts = splitPath(p);
+    return this.shared(() => {
+      const r = this.ctx.resolver;
+      const entries: { name: string; attr: Attr }[] = [];
+      for (const { entry, node } of readMergedDir(r, parts)) {
+        const st = r.stat(node.layer, node.host);
+        if (st) entries.push({ name: entry.name, attr: nodeAttr(st, node) });
+      }
+      const self = r.resolveDir(parts);
+      const up = parts.length === 0 ? self : r.resolveDir(parts.slice(0, -1));
+      return {
+        self: { name: '.', ino: self.ino, mode: self.fmt },
+        parent: { name: '..', ino: up.ino, mode: up.fmt },
+        entries,
+      };
+    });
+  }
+
   // What a handle returned by open/create is (undefined once released). A handle closed
   // without release() (the FUSE glue lets its C side close them) leaves its entry behind, until
   // the next handle with the same fd number replaces it.

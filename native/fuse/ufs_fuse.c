@@ -1,0 +1,1116 @@
+// ufs_fuse: our binding to libfuse3's low-level API (typed in src/fuse/lowlevel/binding.ts).
+//
+// Why low-level: the kernel knows a file by the node id we give it. Here one node id stands
+// for one inode (hard links share it, so st_nlink, size and cached pages agree under every
+// name), and the protocol is the kernel's current one: readdirplus, cached directory
+// listings, cached symlinks and 1 MiB requests.
+//
+// How it runs: one session per process. Requests are read from /dev/fuse on Node's own event
+// loop (a uv_poll on the non-blocking fuse fd) and handed to JS synchronously, in the loop
+// thread: no thread hop for metadata. JS answers each request, now or later, by its id with
+// one of the reply* functions. Data moves in C, on the file descriptor JS returned as the
+// handle: write inline, read inline when the pages are cached (RWF_NOWAIT) and on libuv's
+// thread pool otherwise, fsync on the thread pool.
+#define _GNU_SOURCE
+#define FUSE_USE_VERSION 35
+#include <fuse_lowlevel.h>
+#include <node_api.h>
+#include <uv.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#ifndef RWF_NOWAIT
+#define RWF_NOWAIT 0x00000008
+#endif
+
+// ---- the JS side's operations ------------------------------------------------------------
+
+enum op {
+  OP_INIT, OP_EXIT, OP_LOOKUP, OP_FORGET, OP_GETATTR, OP_SETATTR, OP_READLINK, OP_MKNOD,
+  OP_MKDIR, OP_UNLINK, OP_RMDIR, OP_SYMLINK, OP_RENAME, OP_LINK, OP_OPEN, OP_RELEASE,
+  OP_OPENDIR, OP_READDIR, OP_RELEASEDIR, OP_STATFS, OP_SETXATTR, OP_GETXATTR, OP_LISTXATTR,
+  OP_REMOVEXATTR, OP_ACCESS, OP_CREATE, OP_COUNT
+};
+
+static const char *const op_names[OP_COUNT] = {
+  "init", "exit", "lookup", "forget", "getattr", "setattr", "readlink", "mknod",
+  "mkdir", "unlink", "rmdir", "symlink", "rename", "link", "open", "release",
+  "opendir", "readdir", "releasedir", "statfs", "setxattr", "getxattr", "listxattr",
+  "removexattr", "access", "create",
+};
+
+// ---- pending requests: JS holds ids, never pointers ---------------------------------------
+// An id is index | generation << 24: a stale or repeated reply is refused, not sent to
+// whatever request reuses the slot.
+
+typedef struct {
+  fuse_req_t req;    // NULL: free
+  uint32_t gen;
+  uint32_t next_free;
+  size_t size;       // getxattr/listxattr/readdir: the caller's buffer size
+  bool plus;         // readdir: readdirplus
+} slot_t;
+
+#define SLOT_BITS 24
+#define NO_SLOT UINT32_MAX
+
+typedef struct {
+  napi_env env;
+  struct fuse_session *se;
+  uv_poll_t poll;
+  bool polling, exited;
+  struct fuse_buf buf;
+  napi_ref handlers[OP_COUNT];
+  napi_ref resource;
+  napi_async_context actx;
+  slot_t *slots;
+  uint32_t nslots, free_head;
+  char *read_buf;    // inline reads (loop thread only)
+  size_t read_buf_size;
+} session_t;
+
+static session_t S;
+
+static double slot_put(fuse_req_t req) {
+  if (S.free_head == NO_SLOT) {
+    uint32_t n = S.nslots ? S.nslots * 2 : 256;
+    if (n > (1u << SLOT_BITS)) return -1;
+    slot_t *grown = realloc(S.slots, n * sizeof(slot_t));
+    if (!grown) return -1;
+    for (uint32_t i = S.nslots; i < n; i++) {
+      grown[i] = (slot_t) { .req = NULL, .gen = 0, .next_free = i + 1 < n ? i + 1 : NO_SLOT };
+    }
+    S.slots = grown;
+    S.free_head = S.nslots;
+    S.nslots = n;
+  }
+  uint32_t i = S.free_head;
+  slot_t *s = &S.slots[i];
+  S.free_head = s->next_free;
+  s->req = req;
+  s->gen = (s->gen + 1) & ((1u << 28) - 1);
+  s->size = 0;
+  s->plus = false;
+  return (double) ((uint64_t) s->gen << SLOT_BITS | i);
+}
+
+static slot_t *slot_get(double id) {
+  if (!(id >= 0) || id > 9007199254740991.0) return NULL;
+  uint64_t v = (uint64_t) id;
+  uint32_t i = (uint32_t) (v & ((1u << SLOT_BITS) - 1));
+  uint32_t gen = (uint32_t) (v >> SLOT_BITS);
+  if (i >= S.nslots || !S.slots[i].req || S.slots[i].gen != gen) return NULL;
+  return &S.slots[i];
+}
+
+static void slot_free(slot_t *s) {
+  uint32_t i = (uint32_t) (s - S.slots);
+  s->req = NULL;
+  s->next_free = S.free_head;
+  S.free_head = i;
+}
+
+// ---- napi helpers -----------------------------------------------------------------------
+
+#define CHECK(call) do { if ((call) != napi_ok) goto napi_fail; } while (0)
+
+static napi_value throw_error(napi_env env, const char *msg) {
+  napi_throw_error(env, NULL, msg);
+  return NULL;
+}
+
+static napi_value num(napi_env env, double v) {
+  napi_value r;
+  napi_create_double(env, v, &r);
+  return r;
+}
+
+static napi_value str(napi_env env, const char *s) {
+  napi_value r;
+  napi_create_string_utf8(env, s, NAPI_AUTO_LENGTH, &r);
+  return r;
+}
+
+static napi_value bigint_u64(napi_env env, uint64_t v) {
+  napi_value r;
+  napi_create_bigint_uint64(env, v, &r);
+  return r;
+}
+
+static napi_value undefined(napi_env env) {
+  napi_value r;
+  napi_get_undefined(env, &r);
+  return r;
+}
+
+// A number or a BigInt, as an unsigned or signed 64-bit integer.
+static bool get_i64(napi_env env, napi_value v, int64_t *out) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok) return false;
+  if (t == napi_number) {
+    double d;
+    if (napi_get_value_double(env, v, &d) != napi_ok) return false;
+    *out = (int64_t) d;
+    return true;
+  }
+  if (t == napi_bigint) {
+    bool lossless;
+    return napi_get_value_bigint_int64(env, v, out, &lossless) == napi_ok;
+  }
+  return false;
+}
+
+static bool get_u64(napi_env env, napi_value v, uint64_t *out) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok) return false;
+  if (t == napi_bigint) {
+    bool lossless;
+    return napi_get_value_bigint_uint64(env, v, out, &lossless) == napi_ok;
+  }
+  int64_t i;
+  if (!get_i64(env, v, &i)) return false;
+  *out = (uint64_t) i;
+  return true;
+}
+
+static bool prop_i64(napi_env env, napi_value obj, const char *name, int64_t *out) {
+  napi_value v;
+  if (napi_get_named_property(env, obj, name, &v) != napi_ok) return false;
+  return get_i64(env, v, out);
+}
+
+static bool prop_u64(napi_env env, napi_value obj, const char *name, uint64_t *out) {
+  napi_value v;
+  if (napi_get_named_property(env, obj, name, &v) != napi_ok) return false;
+  return get_u64(env, v, out);
+}
+
+static void ns_to_timespec(int64_t ns, struct timespec *ts) {
+  ts->tv_sec = ns / 1000000000;
+  ts->tv_nsec = ns % 1000000000;
+  if (ts->tv_nsec < 0) {
+    ts->tv_nsec += 1000000000;
+    ts->tv_sec -= 1;
+  }
+}
+
+// An Attr (src/unionfs/types.ts) as a struct stat. Only ino and mode are required (a bare
+// directory entry); everything else defaults to 0.
+static bool get_stat(napi_env env, napi_value obj, struct stat *st) {
+  memset(st, 0, sizeof(*st));
+  uint64_t ino, size = 0, blocks = 0;
+  int64_t mode, uid = 0, gid = 0, nlink = 1, rdev = 0, blksize = 0, at = 0, mt = 0, ct = 0;
+  if (!prop_u64(env, obj, "ino", &ino) || !prop_i64(env, obj, "mode", &mode)) return false;
+  bool has;
+  if (napi_has_named_property(env, obj, "nlink", &has) == napi_ok && has) {
+    if (!prop_i64(env, obj, "uid", &uid) || !prop_i64(env, obj, "gid", &gid) ||
+        !prop_i64(env, obj, "nlink", &nlink) || !prop_u64(env, obj, "size", &size) ||
+        !prop_i64(env, obj, "rdev", &rdev) || !prop_i64(env, obj, "blksize", &blksize) ||
+        !prop_u64(env, obj, "blocks", &blocks) || !prop_i64(env, obj, "atimeNs", &at) ||
+        !prop_i64(env, obj, "mtimeNs", &mt) || !prop_i64(env, obj, "ctimeNs", &ct)) {
+      return false;
+    }
+  }
+  st->st_ino = ino;
+  st->st_mode = (mode_t) mode;
+  st->st_uid = (uid_t) uid;
+  st->st_gid = (gid_t) gid;
+  st->st_nlink = (nlink_t) nlink;
+  st->st_size = (off_t) size;
+  st->st_rdev = (dev_t) rdev;
+  st->st_blksize = (blksize_t) blksize;
+  st->st_blocks = (blkcnt_t) blocks;
+  ns_to_timespec(at, &st->st_atim);
+  ns_to_timespec(mt, &st->st_mtim);
+  ns_to_timespec(ct, &st->st_ctim);
+  return true;
+}
+
+// ---- calling JS ----------------------------------------------------------------------------
+
+// Calls handlers[op](...argv) in a callback scope of its own, so the promise jobs it starts run
+// (and usually answer the request) before the next request is read. A handler that throws is
+// a bug on the JS side: its request, if still pending, gets EIO so no caller hangs.
+static void call_js(enum op op, double id, size_t argc, napi_value *argv) {
+  napi_env env = S.env;
+  napi_value fn, recv, result, resource;
+  napi_callback_scope scope;
+  bool scoped = false;
+  if (napi_get_reference_value(env, S.resource, &resource) == napi_ok &&
+      napi_open_callback_scope(env, resource, S.actx, &scope) == napi_ok) {
+    scoped = true;
+  }
+  bool threw = false;
+  if (napi_get_reference_value(env, S.handlers[op], &fn) == napi_ok && fn != NULL) {
+    napi_get_undefined(env, &recv);
+    if (napi_call_function(env, recv, fn, argc, argv, &result) != napi_ok) {
+      threw = true;
+      bool pending = false;
+      napi_is_exception_pending(env, &pending);
+      if (pending) {
+        napi_value exc;
+        napi_get_and_clear_last_exception(env, &exc);
+        napi_value message;
+        char text[512] = "";
+        size_t len;
+        if (napi_coerce_to_string(env, exc, &message) == napi_ok) {
+          napi_get_value_string_utf8(env, message, text, sizeof(text), &len);
+        }
+        fprintf(stderr, "ufs_fuse: %s handler threw: %s\n", op_names[op], text);
+      }
+    }
+  }
+  if (scoped) napi_close_callback_scope(env, scope);
+  slot_t *s = threw && id >= 0 ? slot_get(id) : NULL;
+  if (s) {
+    fuse_req_t req = s->req;
+    slot_free(s);
+    fuse_reply_err(req, EIO);
+  }
+}
+
+// A request for JS: take a slot, call, and if the call could not even start, answer EIO.
+static double pending(fuse_req_t req) {
+  double id = slot_put(req);
+  if (id < 0) fuse_reply_err(req, ENOMEM);
+  return id;
+}
+
+#define SCOPE_OPEN napi_env env = S.env; napi_handle_scope hs; napi_open_handle_scope(env, &hs)
+#define SCOPE_CLOSE napi_close_handle_scope(env, hs)
+
+static void ctx_args(napi_env env, fuse_req_t req, napi_value *out) {
+  const struct fuse_ctx *c = fuse_req_ctx(req);
+  out[0] = num(env, c->uid);
+  out[1] = num(env, c->gid);
+  out[2] = num(env, c->pid);
+  out[3] = num(env, c->umask);
+}
+
+// ---- operations answered in JS -----------------------------------------------------------
+
+static void ll_init(void *userdata, struct fuse_conn_info *conn) {
+  // What this file system wants from the kernel (libfuse3 turns on a few defaults we do not):
+  // - no AUTO_INVAL_DATA: files change only through this mount, cached pages stay valid;
+  // - no HANDLE_KILLPRIV / ATOMIC_O_TRUNC: the kernel clears setuid bits and truncates on
+  //   open with its own setattr, which the union handles like any other;
+  // - readdirplus always (one trip per listing, not one lookup per name), cached symlinks.
+  conn->want &= ~(FUSE_CAP_AUTO_INVAL_DATA | FUSE_CAP_HANDLE_KILLPRIV | FUSE_CAP_ATOMIC_O_TRUNC |
+                  FUSE_CAP_READDIRPLUS_AUTO | FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE |
+                  FUSE_CAP_SPLICE_MOVE | FUSE_CAP_POSIX_ACL | FUSE_CAP_WRITEBACK_CACHE);
+  if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
+  if (conn->capable & FUSE_CAP_CACHE_SYMLINKS) conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+  if (conn->capable & FUSE_CAP_PARALLEL_DIROPS) conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+  conn->time_gran = 1;
+  conn->max_background = 64;
+  conn->congestion_threshold = 48;
+  SCOPE_OPEN;
+  napi_value argv[2] = { num(env, conn->max_write), num(env, conn->proto_minor) };
+  call_js(OP_INIT, -1, 2, argv);
+  SCOPE_CLOSE;
+}
+
+static void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
+  double id = pending(req);
+  if (id < 0) return;
+  SCOPE_OPEN;
+  napi_value argv[3] = { num(env, id), num(env, (double) parent), str(env, name) };
+  call_js(OP_LOOKUP, id, 3, argv);
+  SCOPE_CLOSE;
+}
+
+static void forget_one(napi_env env, fuse_ino_t ino, uint64_t n) {
+  napi_value argv[2] = { num(env, (double) ino), num(env, (double) n) };
+  call_js(OP_FORGET, -1, 2, argv);
+}
+
+static void ll_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
+  fuse_reply_none(req);
+  SCOPE_OPEN;
+  forget_one(env, ino, nlookup);
+  SCOPE_CLOSE;
+}
+
+static void ll_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets) {
+  fuse_reply_none(req);
+  SCOPE_OPEN;
+  for (size_t i = 0; i < count; i++) forget_one(env, forgets[i].ino, forgets[i].nlookup);
+  SCOPE_CLOSE;
+}
+
+static double fh_arg(struct fuse_file_info *fi) {
+  return fi ? (double) fi->fh : -1;
+}
+
+static void ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  double id = pending(req);
+  if (id < 0) return;
+  SCOPE_OPEN;
+  napi_value argv[3] = { num(env, id), num(env, (double) ino), num(env, fh_arg(fi)) };
+  call_js(OP_GETATTR, id, 3, argv);
+  SCOPE_CLOSE;
+}
+
+static int64_t timespec_ns(const struct timespec *ts) {
+  return (int64_t) ts->tv_sec * 1000000000 + ts->tv_nsec;
+}
+
+static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi) {
+  double id = pending(req);
+  if (id < 0) return;
+  SCOPE_OPEN;
+  napi_value atime, mtime;
+  if (to_set & FUSE_SET_ATTR_ATIME_NOW) atime = str(env, "now");
+  else if (to_set & FUSE_SET_ATTR_ATIME) napi_create_bigint_int64(env, timespec_ns(&attr->st_atim), &atime);
+  else atime = str(env, "omit");
+  if (to_set & FUSE_SET_ATTR_MTIME_NOW) mtime = str(env, "now");
+  else if (to_set & FUSE_SET_ATTR_MTIME) napi_create_bigint_int64(env, timespec_ns(&attr->st_mtim), &mtime);
+  else mtime = str(env, "omit");
+  napi_value argv[10] = {
+    num(env, id), num(env, (double) ino), num(env, fh_arg(fi)),
+    (to_set & FUSE_SET_ATTR_MODE) ? num(env, attr->st_mode & 07777) : undefined(env),
+    (to_set & FUSE_SET_ATTR_UID) ? num(env, attr->st_uid) : undefined(env),
+    (to_set & FUSE_SET_ATTR_GID) ? num(env, attr->st_gid) : undefined(env),
+    (to_set & FUSE_SET_ATTR_SIZE) ? bigint_u64(env, (uint64_t) attr->st_size) : undefined(env),
+    atime, mtime, num(env, to_set),
+  };
+  call_js(OP_SETATTR, id, 10, argv);
+  SCOPE_CLOSE;
+}
+
+static void ll_ino_only(enum op op, fuse_req_t req, fuse_ino_t ino) {
+  double id = pending(req);
+  if (id < 0) return;
+  SCOPE_OPEN;
+  napi_value argv[2] = { num(env, id), num(env, (double) ino) };
+  call_js(op, id, 2, argv);
+  SCOPE_CLOSE;
+}
+
+static void ll_readlink(fuse_req_t req, fuse_ino_t ino) { ll_ino_only(OP_READLINK, req, ino); }
+static void ll_statfs(fuse_req_t req, fuse_ino_t ino) { ll_ino_only(OP_STATFS, req, ino); }
+
+static void ll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev) {
+  double id = pending(req);
+  if (id < 0) return;
+  SCOPE_OPEN;
+  napi_value argv[9] = { num(env, id), num(env, (double) parent), str(env, name), num(env, mode), num(env, (double) rdev) };
+  ctx_args(env, req, argv + 5);
+  call_js(OP_MKNOD, id, 9, argv);
+  SCOPE_CLOSE;
+}
+
+static void ll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode) {
+  double id = pending(req);
+  if (id < 0) return;
+  SCOPE_OPEN;
+  napi_value argv[8] = { num(env, id), num(env, (double) parent), str(env, name), num(env, mode) };
+  ctx_args(env, req, argv + 4);
+  call_js(OP_MKDIR, id, 8, argv);
+  SCOPE_CLOSE;
+}
+
+static void ll_parent_name(enum op op, fuse_req_t req, fuse_ino_t parent, const char *name) {
+  double id = pending(req);
+  if (id < 0) return;
+  SCOPE_OPEN;
+  napi_value argv[3] = { num(env, id), num(env, (double) parent), str(env, name) };
+  call_js(op, id, 3, argv);
+  SCOPE_CLOSE;
+}
+
+static void ll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name) { ll_parent_name(OP_UNLINK, req, parent, name); }
+static void ll_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name) { ll_parent_name(OP_RMDIR, req, parent, name); }
+
+static void ll_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name) {
+  double id = pending(req);
+  if (id < 0) return;
+  SCOPE_OPEN;
+  napi_value argv[8] = { num(env, id), str(env, link), num(env, (double) parent), str(env, name) };
+  ctx_args(env, req, argv + 4);
+  call_js(OP_SYMLINK, id, 8, argv);
+  SCOPE_CLOSE;
+}
+
+static void ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent, const char *newname, unsigned int flags) {
+  double id = pending(req);
+  if (id < 0) return;
+  SCOPE_OPEN;
+  napi_value argv[6] = { num(env, id), num(env, (double) parent), str(env, name), num(env, (double) newparent), str(env, newname), num(env, flags) };
+  call_js(OP_RENAME, id, 6, argv);
+  SCOPE_CLOSE;
+}
+
+static void ll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname) {
+  double id = pending(req);
+  if (id < 0) return;
+  SCOPE_OPEN;
+  napi_value argv[4] = { num(env, id), num(env, (double) ino), num(env, (double) newparent), str(env, newname) };
+  call_js(OP_LINK, id, 4, argv);
+  SCOPE_CLOSE;
+}
+
+static void ll_open_common(enum op op, fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  double id = pending(req);
+  if (id < 0) return;
+  SCOPE_OPEN;
+  napi_value argv[3] = { num(env, id), num(env, (double) ino), num(env, fi->flags) };
+  call_js(op, id, 3, argv);
+  SCOPE_CLOSE;
+}
+
+static void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) { ll_open_common(OP_OPEN, req, ino, fi); }
+static void ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) { ll_open_common(OP_OPENDIR, req, ino, fi); }
+
+static void ll_release_common(enum op op, fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  double id = pending(req);
+  if (id < 0) return;
+  SCOPE_OPEN;
+  napi_value argv[3] = { num(env, id), num(env, (double) ino), num(env, (double) fi->fh) };
+  call_js(op, id, 3, argv);
+  SCOPE_CLOSE;
+}
+
+static void ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) { ll_release_common(OP_RELEASE, req, ino, fi); }
+static void ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) { ll_release_common(OP_RELEASEDIR, req, ino, fi); }
+
+static void ll_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi, bool plus) {
+  double id = pending(req);
+  if (id < 0) return;
+  slot_t *s = slot_get(id);
+  s->size = size;
+  s->plus = plus;
+  SCOPE_OPEN;
+  napi_value plusv;
+  napi_get_boolean(env, plus, &plusv);
+  napi_value argv[6] = { num(env, id), num(env, (double) ino), num(env, (double) fi->fh), num(env, (double) off), plusv, num(env, (double) size) };
+  call_js(OP_READDIR, id, 6, argv);
+  SCOPE_CLOSE;
+}
+
+static void ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi) {
+  ll_readdir_common(req, ino, size, off, fi, false);
+}
+
+static void ll_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi) {
+  ll_readdir_common(req, ino, size, off, fi, true);
+}
+
+static void ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size, int flags) {
+  double id = pending(req);
+  if (id < 0) return;
+  SCOPE_OPEN;
+  napi_value buf;
+  void *data;
+  napi_create_buffer_copy(env, size, value, &data, &buf);
+  napi_value argv[5] = { num(env, id), num(env, (double) ino), str(env, name), buf, num(env, flags) };
+  call_js(OP_SETXATTR, id, 5, argv);
+  SCOPE_CLOSE;
+}
+
+static void ll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size) {
+  double id = pending(req);
+  if (id < 0) return;
+  slot_get(id)->size = size;
+  SCOPE_OPEN;
+  napi_value argv[3] = { num(env, id), num(env, (double) ino), str(env, name) };
+  call_js(OP_GETXATTR, id, 3, argv);
+  SCOPE_CLOSE;
+}
+
+static void ll_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+  double id = pending(req);
+  if (id < 0) return;
+  slot_get(id)->size = size;
+  SCOPE_OPEN;
+  napi_value argv[2] = { num(env, id), num(env, (double) ino) };
+  call_js(OP_LISTXATTR, id, 2, argv);
+  SCOPE_CLOSE;
+}
+
+static void ll_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name) {
+  double id = pending(req);
+  if (id < 0) return;
+  SCOPE_OPEN;
+  napi_value argv[3] = { num(env, id), num(env, (double) ino), str(env, name) };
+  call_js(OP_REMOVEXATTR, id, 3, argv);
+  SCOPE_CLOSE;
+}
+
+static void ll_access(fuse_req_t req, fuse_ino_t ino, int mask) {
+  double id = pending(req);
+  if (id < 0) return;
+  SCOPE_OPEN;
+  napi_value argv[3] = { num(env, id), num(env, (double) ino), num(env, mask) };
+  call_js(OP_ACCESS, id, 3, argv);
+  SCOPE_CLOSE;
+}
+
+static void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi) {
+  double id = pending(req);
+  if (id < 0) return;
+  SCOPE_OPEN;
+  napi_value argv[9] = { num(env, id), num(env, (double) parent), str(env, name), num(env, mode), num(env, fi->flags) };
+  ctx_args(env, req, argv + 5);
+  call_js(OP_CREATE, id, 9, argv);
+  SCOPE_CLOSE;
+}
+
+// ---- operations answered in C, on the handle's fd ----------------------------------------
+
+typedef struct {
+  uv_work_t work;
+  fuse_req_t req;
+  int fd;
+  size_t size, done;
+  off_t off;
+  char *buf;
+  int datasync;
+} io_job_t;
+
+static void read_rest(uv_work_t *w) {
+  io_job_t *j = (io_job_t *) w;
+  while (j->done < j->size) {
+    ssize_t n = pread(j->fd, j->buf + j->done, j->size - j->done, j->off + (off_t) j->done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      // A short read would tell the kernel the file ends here: report the error instead.
+      fuse_reply_err(j->req, errno);
+      return;
+    }
+    if (n == 0) break; // end of file
+    j->done += (size_t) n;
+  }
+  fuse_reply_buf(j->req, j->buf, j->done);
+}
+
+static void job_free(uv_work_t *w, int status) {
+  io_job_t *j = (io_job_t *) w;
+  free(j->buf);
+  free(j);
+}
+
+static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi) {
+  int fd = (int) fi->fh;
+  if (size > S.read_buf_size) {
+    char *grown = realloc(S.read_buf, size);
+    if (!grown) {
+      fuse_reply_err(req, ENOMEM);
+      return;
+    }
+    S.read_buf = grown;
+    S.read_buf_size = size;
+  }
+  // Cached pages: copy now, in the loop thread. Anything else goes to the thread pool so a
+  // disk read never stalls the other requests.
+  struct iovec iov = { .iov_base = S.read_buf, .iov_len = size };
+  ssize_t n = preadv2(fd, &iov, 1, off, RWF_NOWAIT);
+  if (n == (ssize_t) size || n == 0) {
+    fuse_reply_buf(req, S.read_buf, (size_t) n);
+    return;
+  }
+  if (n < 0 && errno != EAGAIN && errno != EOPNOTSUPP && errno != EINVAL) {
+    fuse_reply_err(req, errno);
+    return;
+  }
+  io_job_t *j = calloc(1, sizeof(*j));
+  char *buf = malloc(size);
+  if (!j || !buf) {
+    free(j);
+    free(buf);
+    fuse_reply_err(req, ENOMEM);
+    return;
+  }
+  j->req = req;
+  j->fd = fd;
+  j->size = size;
+  j->off = off;
+  j->buf = buf;
+  if (n > 0) {
+    memcpy(buf, S.read_buf, (size_t) n);
+    j->done = (size_t) n;
+  }
+  uv_loop_t *loop;
+  napi_get_uv_event_loop(S.env, &loop);
+  if (uv_queue_work(loop, &j->work, read_rest, job_free) != 0) {
+    read_rest(&j->work);
+    job_free(&j->work, 0);
+  }
+}
+
+static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off, struct fuse_file_info *fi) {
+  size_t done = 0;
+  while (done < size) {
+    ssize_t n = pwrite((int) fi->fh, buf + done, size - done, off + (off_t) done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (done == 0) {
+        fuse_reply_err(req, errno);
+        return;
+      }
+      break;
+    }
+    done += (size_t) n;
+  }
+  fuse_reply_write(req, done);
+}
+
+// Data reaches the host file at write time: nothing is buffered here to flush.
+static void ll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  fuse_reply_err(req, 0);
+}
+
+static void fsync_work(uv_work_t *w) {
+  io_job_t *j = (io_job_t *) w;
+  int r = j->datasync ? fdatasync(j->fd) : fsync(j->fd);
+  fuse_reply_err(j->req, r < 0 ? errno : 0);
+}
+
+static void ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi) {
+  io_job_t *j = calloc(1, sizeof(*j));
+  if (!j) {
+    fuse_reply_err(req, ENOMEM);
+    return;
+  }
+  j->req = req;
+  j->fd = (int) fi->fh;
+  j->datasync = datasync;
+  uv_loop_t *loop;
+  napi_get_uv_event_loop(S.env, &loop);
+  if (uv_queue_work(loop, &j->work, fsync_work, job_free) != 0) {
+    fsync_work(&j->work);
+    job_free(&j->work, 0);
+  }
+}
+
+// Directory handles are JS's; the upper directories live on the host file system, whose
+// own journal orders their entries.
+static void ll_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi) {
+  fuse_reply_err(req, 0);
+}
+
+static void ll_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length, struct fuse_file_info *fi) {
+  int r = fallocate((int) fi->fh, mode, offset, length);
+  fuse_reply_err(req, r < 0 ? errno : 0);
+}
+
+static void ll_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi) {
+  off_t r = lseek((int) fi->fh, off, whence);
+  if (r < 0) fuse_reply_err(req, errno);
+  else fuse_reply_lseek(req, r);
+}
+
+static const struct fuse_lowlevel_ops ll_ops = {
+  .init = ll_init,
+  .lookup = ll_lookup,
+  .forget = ll_forget,
+  .forget_multi = ll_forget_multi,
+  .getattr = ll_getattr,
+  .setattr = ll_setattr,
+  .readlink = ll_readlink,
+  .mknod = ll_mknod,
+  .mkdir = ll_mkdir,
+  .unlink = ll_unlink,
+  .rmdir = ll_rmdir,
+  .symlink = ll_symlink,
+  .rename = ll_rename,
+  .link = ll_link,
+  .open = ll_open,
+  .read = ll_read,
+  .write = ll_write,
+  .flush = ll_flush,
+  .release = ll_release,
+  .fsync = ll_fsync,
+  .opendir = ll_opendir,
+  .readdir = ll_readdir,
+  .readdirplus = ll_readdirplus,
+  .releasedir = ll_releasedir,
+  .fsyncdir = ll_fsyncdir,
+  .statfs = ll_statfs,
+  .setxattr = ll_setxattr,
+  .getxattr = ll_getxattr,
+  .listxattr = ll_listxattr,
+  .removexattr = ll_removexattr,
+  .access = ll_access,
+  .create = ll_create,
+  .fallocate = ll_fallocate,
+  .lseek = ll_lseek,
+};
+
+// ---- the loop ------------------------------------------------------------------------------
+
+static void session_ended(void) {
+  if (S.exited) return;
+  S.exited = true;
+  if (S.polling) {
+    uv_poll_stop(&S.poll);
+    S.polling = false;
+  }
+  napi_env env = S.env;
+  napi_handle_scope hs;
+  napi_open_handle_scope(env, &hs);
+  call_js(OP_EXIT, -1, 0, NULL);
+  napi_close_handle_scope(env, hs);
+}
+
+static void on_readable(uv_poll_t *handle, int status, int events) {
+  // Bounded, so timers and finished thread-pool work get their turn under a flood.
+  for (int i = 0; i < 64 && !S.exited; i++) {
+    int r = fuse_session_receive_buf(S.se, &S.buf);
+    if (r == -EAGAIN) return;
+    if (r == -EINTR) continue;
+    if (r <= 0 || fuse_session_exited(S.se)) {
+      // 0: unmounted (ENODEV) or the session was told to exit.
+      session_ended();
+      return;
+    }
+    fuse_session_process_buf(S.se, &S.buf);
+  }
+}
+
+// ---- exported functions --------------------------------------------------------------------
+
+// start(mountpoint, args: string[], handlers: object): mounts and starts serving. `args` are
+// libfuse arguments ("-o", "allow_other,...").
+static napi_value js_start(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (S.se) return throw_error(env, "ufs_fuse: a session is already running in this process");
+  char mountpoint[4096];
+  size_t len;
+  CHECK(napi_get_value_string_utf8(env, argv[0], mountpoint, sizeof(mountpoint), &len));
+  uint32_t n;
+  CHECK(napi_get_array_length(env, argv[1], &n));
+  char **fargv = calloc(n + 2, sizeof(char *));
+  if (!fargv) return throw_error(env, "ufs_fuse: out of memory");
+  fargv[0] = strdup("ufs");
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value v;
+    char tmp[4096];
+    CHECK(napi_get_element(env, argv[1], i, &v));
+    CHECK(napi_get_value_string_utf8(env, v, tmp, sizeof(tmp), &len));
+    fargv[i + 1] = strdup(tmp);
+  }
+  for (int i = 0; i < OP_COUNT; i++) {
+    napi_value fn;
+    napi_valuetype t;
+    CHECK(napi_get_named_property(env, argv[2], op_names[i], &fn));
+    CHECK(napi_typeof(env, fn, &t));
+    if (t != napi_function) {
+      char msg[128];
+      snprintf(msg, sizeof(msg), "ufs_fuse: handler %s is not a function", op_names[i]);
+      return throw_error(env, msg);
+    }
+    CHECK(napi_create_reference(env, fn, 1, &S.handlers[i]));
+  }
+  CHECK(napi_create_reference(env, argv[2], 1, &S.resource));
+  CHECK(napi_async_init(env, argv[2], str(env, "ufs_fuse"), &S.actx));
+  S.env = env;
+  S.free_head = NO_SLOT;
+
+  struct fuse_args args = FUSE_ARGS_INIT((int) n + 1, fargv);
+  S.se = fuse_session_new(&args, &ll_ops, sizeof(ll_ops), NULL);
+  if (!S.se) return throw_error(env, "fuse: cannot create the session (bad options?)");
+  if (fuse_session_mount(S.se, mountpoint) != 0) {
+    fuse_session_destroy(S.se);
+    S.se = NULL;
+    return throw_error(env, "fuse: mount failed");
+  }
+  int fd = fuse_session_fd(S.se);
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  uv_loop_t *loop;
+  CHECK(napi_get_uv_event_loop(env, &loop));
+  if (uv_poll_init(loop, &S.poll, fd) != 0 || uv_poll_start(&S.poll, UV_READABLE, on_readable) != 0) {
+    return throw_error(env, "ufs_fuse: cannot poll the fuse device");
+  }
+  S.polling = true;
+  return undefined(env);
+napi_fail:
+  return throw_error(env, "ufs_fuse: bad arguments to start");
+}
+
+// Every reply takes the request id first; an unknown id (answered already) throws.
+static slot_t *take(napi_env env, napi_value idv) {
+  double id;
+  if (napi_get_value_double(env, idv, &id) != napi_ok) {
+    throw_error(env, "ufs_fuse: request id must be a number");
+    return NULL;
+  }
+  slot_t *s = slot_get(id);
+  if (!s) throw_error(env, "ufs_fuse: reply to a request that is not pending");
+  return s;
+}
+
+#define ARGS(N) \
+  size_t argc = N; napi_value argv[N]; \
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL; \
+  for (size_t i_ = argc; i_ < N; i_++) napi_get_undefined(env, &argv[i_]); \
+  slot_t *s = take(env, argv[0]); \
+  if (!s) return NULL; \
+  fuse_req_t req = s->req
+
+static double get_double(napi_env env, napi_value v, double dflt) {
+  double d;
+  return napi_get_value_double(env, v, &d) == napi_ok ? d : dflt;
+}
+
+// replyErr(id, errno): errno positive; 0 is success for ops without data.
+static napi_value js_reply_err(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int e = (int) get_double(env, argv[1], EIO);
+  slot_free(s);
+  fuse_reply_err(req, e);
+  return NULL;
+}
+
+static bool entry_param(napi_env env, napi_value *argv, struct fuse_entry_param *e) {
+  memset(e, 0, sizeof(*e));
+  e->ino = (fuse_ino_t) get_double(env, argv[0], 0);
+  napi_valuetype t;
+  napi_typeof(env, argv[1], &t);
+  if (t == napi_object && !get_stat(env, argv[1], &e->attr)) return false;
+  e->entry_timeout = get_double(env, argv[2], 0);
+  e->attr_timeout = get_double(env, argv[3], 0);
+  return true;
+}
+
+// replyEntry(id, nodeid, attr | null, entryTimeout, attrTimeout): nodeid 0 is a negative entry.
+static napi_value js_reply_entry(napi_env env, napi_callback_info info) {
+  ARGS(5);
+  struct fuse_entry_param e;
+  if (!entry_param(env, argv + 1, &e)) return throw_error(env, "ufs_fuse: replyEntry: bad attr");
+  slot_free(s);
+  fuse_reply_entry(req, &e);
+  return NULL;
+}
+
+static void open_bits(napi_env env, napi_value v, struct fuse_file_info *fi) {
+  int bits = (int) get_double(env, v, 0);
+  fi->keep_cache = (bits & 1) != 0;
+  fi->direct_io = (bits & 2) != 0;
+  fi->cache_readdir = (bits & 4) != 0;
+  fi->noflush = (bits & 8) != 0;
+}
+
+// replyCreate(id, nodeid, attr, entryTimeout, attrTimeout, fh, bits)
+static napi_value js_reply_create(napi_env env, napi_callback_info info) {
+  ARGS(7);
+  struct fuse_entry_param e;
+  if (!entry_param(env, argv + 1, &e)) return throw_error(env, "ufs_fuse: replyCreate: bad attr");
+  struct fuse_file_info fi;
+  memset(&fi, 0, sizeof(fi));
+  fi.fh = (uint64_t) get_double(env, argv[5], 0);
+  open_bits(env, argv[6], &fi);
+  slot_free(s);
+  if (fuse_reply_create(req, &e, &fi) == -ENOENT) {
+    // The caller was interrupted and is gone: nobody will release this handle.
+    close((int) fi.fh);
+  }
+  return NULL;
+}
+
+// replyAttr(id, attr, timeout)
+static napi_value js_reply_attr(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  struct stat st;
+  if (!get_stat(env, argv[1], &st)) return throw_error(env, "ufs_fuse: replyAttr: bad attr");
+  double timeout = get_double(env, argv[2], 0);
+  slot_free(s);
+  fuse_reply_attr(req, &st, timeout);
+  return NULL;
+}
+
+// replyReadlink(id, target: Buffer | string)
+static napi_value js_reply_readlink(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  char *target = NULL;
+  bool isbuf = false;
+  napi_is_buffer(env, argv[1], &isbuf);
+  if (isbuf) {
+    void *data;
+    size_t len;
+    napi_get_buffer_info(env, argv[1], &data, &len);
+    target = strndup(data, len);
+  } else {
+    size_t len;
+    if (napi_get_value_string_utf8(env, argv[1], NULL, 0, &len) != napi_ok) return throw_error(env, "ufs_fuse: replyReadlink: bad target");
+    target = malloc(len + 1);
+    if (target) napi_get_value_string_utf8(env, argv[1], target, len + 1, &len);
+  }
+  slot_free(s);
+  if (!target) fuse_reply_err(req, ENOMEM);
+  else fuse_reply_readlink(req, target);
+  free(target);
+  return NULL;
+}
+
+// replyOpen(id, fh, bits): bits 1 keep_cache, 2 direct_io, 4 cache_readdir, 8 noflush.
+static napi_value js_reply_open(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  struct fuse_file_info fi;
+  memset(&fi, 0, sizeof(fi));
+  fi.fh = (uint64_t) get_double(env, argv[1], 0);
+  open_bits(env, argv[2], &fi);
+  slot_free(s);
+  fuse_reply_open(req, &fi);
+  return NULL;
+}
+
+// Answers a getxattr/listxattr with `data`: its size when the caller asked for the size,
+// ERANGE when the caller's buffer is too small.
+static void reply_xattr_data(fuse_req_t req, size_t want, const char *data, size_t len) {
+  if (want == 0) fuse_reply_xattr(req, len);
+  else if (len > want) fuse_reply_err(req, ERANGE);
+  else fuse_reply_buf(req, data, len);
+}
+
+// replyXattr(id, value: Buffer)
+static napi_value js_reply_xattr(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  void *data;
+  size_t len;
+  if (napi_get_buffer_info(env, argv[1], &data, &len) != napi_ok) return throw_error(env, "ufs_fuse: replyXattr: value must be a Buffer");
+  size_t want = s->size;
+  slot_free(s);
+  reply_xattr_data(req, want, data, len);
+  return NULL;
+}
+
+// replyXattrList(id, names: string[])
+static napi_value js_reply_xattr_list(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  uint32_t n;
+  if (napi_get_array_length(env, argv[1], &n) != napi_ok) return throw_error(env, "ufs_fuse: replyXattrList: names must be an array");
+  size_t total = 0, cap = 256;
+  char *out = malloc(cap);
+  for (uint32_t i = 0; out && i < n; i++) {
+    napi_value v;
+    size_t len;
+    napi_get_element(env, argv[1], i, &v);
+    if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) continue;
+    while (total + len + 1 > cap) {
+      cap *= 2;
+      char *grown = realloc(out, cap);
+      if (!grown) {
+        free(out);
+        out = NULL;
+        break;
+      }
+      out = grown;
+    }
+    if (!out) break;
+    napi_get_value_string_utf8(env, v, out + total, len + 1, &len);
+    total += len + 1;
+  }
+  size_t want = s->size;
+  slot_free(s);
+  if (!out) fuse_reply_err(req, ENOMEM);
+  else reply_xattr_data(req, want, out, total);
+  free(out);
+  return NULL;
+}
+
+// replyStatfs(id, statfs object as in src/unionfs/types.ts)
+static napi_value js_reply_statfs(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  struct statvfs st;
+  memset(&st, 0, sizeof(st));
+  int64_t v;
+#define F(field, name) if (prop_i64(env, argv[1], name, &v)) st.field = v
+  F(f_bsize, "bsize"); F(f_frsize, "frsize"); F(f_blocks, "blocks"); F(f_bfree, "bfree");
+  F(f_bavail, "bavail"); F(f_files, "files"); F(f_ffree, "ffree"); F(f_favail, "favail");
+  F(f_fsid, "fsid"); F(f_flag, "flag"); F(f_namemax, "namemax");
+#undef F
+  slot_free(s);
+  fuse_reply_statfs(req, &st);
+  return NULL;
+}
+
+// replyDir(id, offset, names: string[], attrs: Attr[], nodeids: number[], entryTimeout,
+// attrTimeout) -> how many entries were sent. Entry i has directory offset offset+i; the
+// kernel continues with offset+count. For readdirplus, every entry sent with a non-zero node
+// id counts as a lookup of that node (the caller bumps its count by the return value's worth).
+static napi_value js_reply_dir(napi_env env, napi_callback_info info) {
+  ARGS(7);
+  double offset = get_double(env, argv[1], 0);
+  uint32_t n;
+  if (napi_get_array_length(env, argv[2], &n) != napi_ok) return throw_error(env, "ufs_fuse: replyDir: names must be an array");
+  double entry_timeout = get_double(env, argv[5], 0), attr_timeout = get_double(env, argv[6], 0);
+  size_t size = s->size, used = 0;
+  bool plus = s->plus;
+  char *buf = malloc(size ? size : 1);
+  if (!buf) {
+    slot_free(s);
+    fuse_reply_err(req, ENOMEM);
+    return num(env, 0);
+  }
+  uint32_t sent = 0;
+  char name[1024];
+  for (; sent < n; sent++) {
+    napi_value nv, av, iv;
+    size_t len;
+    if (napi_get_element(env, argv[2], sent, &nv) != napi_ok ||
+        napi_get_value_string_utf8(env, nv, name, sizeof(name), &len) != napi_ok ||
+        napi_get_element(env, argv[3], sent, &av) != napi_ok) {
+      free(buf);
+      return throw_error(env, "ufs_fuse: replyDir: bad entry");
+    }
+    struct fuse_entry_param e;
+    memset(&e, 0, sizeof(e));
+    if (!get_stat(env, av, &e.attr)) {
+      free(buf);
+      return throw_error(env, "ufs_fuse: replyDir: bad attr");
+    }
+    off_t next = (off_t) offset + sent + 1;
+    size_t entsize;
+    if (plus) {
+      napi_get_element(env, argv[4], sent, &iv);
+      e.ino = (fuse_ino_t) get_double(env, iv, 0);
+      e.entry_timeout = e.ino ? entry_timeout : 0;
+      e.attr_timeout = e.ino ? attr_timeout : 0;
+      entsize = fuse_add_direntry_plus(req, buf + used, size - used, name, &e, next);
+    } else {
+      entsize = fuse_add_direntry(req, buf + used, size - used, name, &e.attr, next);
+    }
+    if (entsize > size - used) break;
+    used += entsize;
+  }
+  slot_free(s);
+  fuse_reply_buf(req, buf, used);
+  free(buf);
+  return num(env, sent);
+}
+
+#define EXPORT(name, fn) do { \
+  napi_value f_; \
+  if (napi_create_function(env, name, NAPI_AUTO_LENGTH, fn, NULL, &f_) != napi_ok || \
+      napi_set_named_property(env, exports, name, f_) != napi_ok) return NULL; \
+} while (0)
+
+static napi_value init(napi_env env, napi_value exports) {
+  EXPORT("start", js_start);
+  EXPORT("replyErr", js_reply_err);
+  EXPORT("replyEntry", js_reply_entry);
+  EXPORT("replyCreate", js_reply_create);
+  EXPORT("replyAttr", js_reply_attr);
+  EXPORT("replyReadlink", js_reply_readlink);
+  EXPORT("replyOpen", js_reply_open);
+  EXPORT("replyXattr", js_reply_xattr);
+  EXPORT("replyXattrList", js_reply_xattr_list);
+  EXPORT("replyStatfs", js_reply_statfs);
+  EXPORT("replyDir", js_reply_dir);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -1,0 +1,74 @@
+// Typed access to native/fuse/ufs_fuse.c, our binding to libfuse3's low-level API. Only the
+// serving process loads it (one session per process).
+//
+// The C side calls a handler per request with a request id first; the handler answers, now
+// or later, with exactly one reply* call for that id (a second one throws). Node ids are the
+// kernel's handles for inodes (1 is the root); `fh` is what open/opendir answered (-1: none).
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { PROJECT_ROOT } from '../../common/paths.js';
+import type { Attr, StatFs, TimeSpec } from '../../unionfs/index.js';
+
+export type ReqId = number;
+
+// A directory entry for replyDir: a full Attr, or just the number and type.
+export type EntryAttr = Attr | { ino: bigint | number; mode: number };
+
+// The calling process of a request that creates something.
+export interface ReqCaller { uid: number; gid: number; pid: number; umask: number }
+
+export interface LowLevelHandlers {
+  init(maxWrite: number, protoMinor: number): void; // the kernel's INIT arrived: serving
+  exit(): void; // unmounted (from anywhere) or the connection was aborted
+  lookup(id: ReqId, parent: number, name: string): void;
+  forget(node: number, nlookup: number): void; // no reply
+  getattr(id: ReqId, node: number, fh: number): void;
+  // Fields not to change are undefined (times: 'omit').
+  setattr(id: ReqId, node: number, fh: number, mode: number | undefined, uid: number | undefined, gid: number | undefined, size: bigint | undefined, atime: TimeSpec, mtime: TimeSpec, toSet: number): void;
+  readlink(id: ReqId, node: number): void;
+  mknod(id: ReqId, parent: number, name: string, mode: number, rdev: number, uid: number, gid: number, pid: number, umask: number): void;
+  mkdir(id: ReqId, parent: number, name: string, mode: number, uid: number, gid: number, pid: number, umask: number): void;
+  unlink(id: ReqId, parent: number, name: string): void;
+  rmdir(id: ReqId, parent: number, name: string): void;
+  symlink(id: ReqId, target: string, parent: number, name: string, uid: number, gid: number, pid: number, umask: number): void;
+  rename(id: ReqId, parent: number, name: string, newParent: number, newName: string, flags: number): void;
+  link(id: ReqId, node: number, newParent: number, newName: string): void;
+  open(id: ReqId, node: number, flags: number): void;
+  release(id: ReqId, node: number, fh: number): void;
+  opendir(id: ReqId, node: number, flags: number): void;
+  readdir(id: ReqId, node: number, fh: number, offset: number, plus: boolean, size: number): void;
+  releasedir(id: ReqId, node: number, fh: number): void;
+  statfs(id: ReqId, node: number): void;
+  setxattr(id: ReqId, node: number, name: string, value: Buffer, flags: number): void;
+  getxattr(id: ReqId, node: number, name: string): void;
+  listxattr(id: ReqId, node: number): void;
+  removexattr(id: ReqId, node: number, name: string): void;
+  access(id: ReqId, node: number, mask: number): void;
+  create(id: ReqId, parent: number, name: string, mode: number, flags: number, uid: number, gid: number, pid: number, umask: number): void;
+}
+
+// replyOpen/replyCreate bits.
+export const OPEN_KEEP_CACHE = 1;
+export const OPEN_DIRECT_IO = 2;
+export const OPEN_CACHE_DIR = 4;
+
+export interface LowLevelBinding {
+  // Mounts `mountpoint` with libfuse arguments (['-o', 'a,b']) and serves it on this event loop.
+  start(mountpoint: string, args: string[], handlers: LowLevelHandlers): void;
+  replyErr(id: ReqId, errno: number): void; // 0: success without data
+  replyEntry(id: ReqId, node: number, attr: Attr | null, entryTimeout: number, attrTimeout: number): void;
+  replyCreate(id: ReqId, node: number, attr: Attr, entryTimeout: number, attrTimeout: number, fh: number, bits: number): void;
+  replyAttr(id: ReqId, attr: Attr, timeout: number): void;
+  replyReadlink(id: ReqId, target: string | Buffer): void;
+  replyOpen(id: ReqId, fh: number, bits: number): void;
+  replyXattr(id: ReqId, value: Buffer): void; // size query and ERANGE handled in C
+  replyXattrList(id: ReqId, names: string[]): void;
+  replyStatfs(id: ReqId, st: StatFs): void;
+  // Entry i gets directory offset offset+i+1 as the next; returns how many fitted.
+  replyDir(id: ReqId, offset: number, names: string[], attrs: EntryAttr[], nodes: number[], entryTimeout: number, attrTimeout: number): number;
+}
+
+export function loadLowLevel(): LowLevelBinding {
+  const require = createRequire(import.meta.url);
+  return require(path.join(PROJECT_ROOT, 'native', 'build', 'Release', 'ufs_fuse.node')) as LowLevelBinding;
+}

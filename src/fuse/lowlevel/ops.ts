@@ -1,0 +1,381 @@
+// The FUSE operations of a ufs mount on the low-level binding: each request names nodes (see
+// nodes.ts), which become merged paths for one call on UnionFs. Union errors carry an errno
+// name in `code`; it goes back to the kernel as that errno. Anything else is a bug: EIO, logged.
+//
+// Caching: lower layers never change and every change to upper passes through here, so the
+// kernel may keep entries, attributes, negative entries, pages (keep_cache), directory
+// listings (cache_readdir) and symlink targets as long as it likes: `timeout` seconds.
+import os from 'node:os';
+import type { Attr, Caller, UnionFs } from '../../unionfs/index.js';
+import { toErrno, type Log } from '../ops.js';
+import {
+  OPEN_CACHE_DIR, OPEN_KEEP_CACHE, type EntryAttr, type LowLevelBinding, type LowLevelHandlers, type ReqId,
+} from './binding.js';
+import { NodeTable, type LlNode } from './nodes.js';
+
+const E = os.constants.errno as Record<string, number>;
+
+// renameat2(2) flags.
+const RENAME_NOREPLACE = 1;
+
+// Sizes of a readdir(plus) record (struct fuse_dirent / fuse_direntplus) before the name, and
+// their alignment: to know which entries fit the kernel's buffer before making their nodes.
+const DIRENT_BASE = 24;
+const DIRENTPLUS_BASE = 152;
+function direntSize(name: string, plus: boolean): number {
+  const n = (plus ? DIRENTPLUS_BASE : DIRENT_BASE) + Buffer.byteLength(name);
+  return (n + 7) & ~7;
+}
+
+// Private union metadata (origin inode, ...) never crosses the mount; POSIX ACLs are not
+// served (see unionfs.ts).
+const PRIVATE_XATTR = 'trusted.ufs.';
+const ACL_XATTRS = new Set(['system.posix_acl_access', 'system.posix_acl_default']);
+
+interface DirHandle {
+  node: LlNode;
+  names?: string[];
+  attrs?: EntryAttr[];
+}
+
+export interface LowLevelEvents {
+  ready(): void; // INIT done: the mount serves
+  exit(): void; // the mount is gone
+}
+
+// uid_t/gid_t -1 ("leave unchanged") may cross as 0xffffffff.
+function idArg(id: number | undefined): number {
+  return id === undefined || id === 0xffffffff || id < 0 ? -1 : id;
+}
+
+export function makeLowLevelOps(union: UnionFs, rootAttr: Attr, ll: LowLevelBinding, timeout: number, events: LowLevelEvents, log: Log): LowLevelHandlers {
+  const nodes = new NodeTable(rootAttr.ino);
+  const dirs = new Map<number, DirHandle>();
+  let nextDirHandle = 1;
+
+  // Runs one request: whatever happens, the kernel gets exactly one answer (an unanswered
+  // request hangs its caller forever).
+  function serve(id: ReqId, op: string, args: unknown[], work: () => Promise<void>): void {
+    const fail = (err: unknown) => {
+      try {
+        ll.replyErr(id, -toErrno(err, op, args, log));
+      } catch (replyErr) {
+        // Answered already, then something threw: the bug is in the reply path.
+        log(`${op}: failed after its reply: ${replyErr instanceof Error ? replyErr.message : String(replyErr)}`);
+      }
+    };
+    try {
+      work().catch(fail);
+    } catch (err) {
+      fail(err);
+    }
+  }
+
+  function entry(id: ReqId, parent: LlNode, name: string, attr: Attr): void {
+    const node = nodes.found(parent, name, attr);
+    ll.replyEntry(id, node.id, attr, timeout, timeout);
+    nodes.counted(node);
+  }
+
+  // Attributes of an object by node: by path, or by an open handle once it has no name left.
+  async function attrOf(node: LlNode, fh: number): Promise<Attr> {
+    if (fh >= 0) return union.fgetattr(fh, null);
+    if (node.isDir || node.links.length > 0) return union.getattr(nodes.path(node));
+    const handle = nodes.anyHandle(node);
+    if (handle === undefined) throw Object.assign(new Error('no name and no open handle'), { code: 'ENOENT' });
+    return union.fgetattr(handle, null);
+  }
+
+  // Whether parent/name is the last name of what it names (so its number may be reused).
+  async function isLastName(p: string): Promise<boolean> {
+    try {
+      const attr = await union.getattr(p);
+      return attr.nlink <= 1;
+    } catch {
+      return true;
+    }
+  }
+
+  const ops: LowLevelHandlers = {
+    init() {
+      events.ready();
+    },
+
+    exit() {
+      events.exit();
+    },
+
+    lookup(id, parentId, name) {
+      serve(id, 'lookup', [parentId, name], async () => {
+        const parent = nodes.get(parentId);
+        let attr: Attr;
+        try {
+          attr = await union.getattr(nodes.childPath(parent, name));
+        } catch (err) {
+          if ((err as { code?: string }).code !== 'ENOENT') throw err;
+          ll.replyEntry(id, 0, null, timeout, 0); // a negative entry the kernel may keep
+          return;
+        }
+        entry(id, parent, name, attr);
+      });
+    },
+
+    forget(id, n) {
+      nodes.forget(id, n);
+    },
+
+    getattr(id, nodeId, fh) {
+      serve(id, 'getattr', [nodeId, fh], async () => {
+        ll.replyAttr(id, await attrOf(nodes.get(nodeId), fh), timeout);
+      });
+    },
+
+    setattr(id, nodeId, fh, mode, uid, gid, size, atime, mtime) {
+      serve(id, 'setattr', [nodeId, fh, mode, uid, gid, size, atime, mtime], async () => {
+        const node = nodes.get(nodeId);
+        const p = () => nodes.path(node);
+        if (size !== undefined) {
+          if (fh >= 0) await union.ftruncate(fh, null, Number(size));
+          else await union.truncate(p(), Number(size));
+        }
+        if (mode !== undefined) await union.chmod(p(), mode);
+        if (uid !== undefined || gid !== undefined) await union.chown(p(), idArg(uid), idArg(gid));
+        if (atime !== 'omit' || mtime !== 'omit') await union.utimens(p(), atime, mtime);
+        ll.replyAttr(id, await attrOf(node, fh), timeout);
+      });
+    },
+
+    readlink(id, nodeId) {
+      serve(id, 'readlink', [nodeId], async () => {
+        ll.replyReadlink(id, await union.readlink(nodes.path(nodes.get(nodeId))));
+      });
+    },
+
+    mknod(id, parentId, name, mode, rdev, uid, gid, pid, umask) {
+      serve(id, 'mknod', [parentId, name, mode, rdev], async () => {
+        const parent = nodes.get(parentId);
+        const p = nodes.childPath(parent, name);
+        await union.mknod(p, mode, rdev, { uid, gid, pid, umask });
+        entry(id, parent, name, await union.getattr(p));
+      });
+    },
+
+    mkdir(id, parentId, name, mode, uid, gid, pid, umask) {
+      serve(id, 'mkdir', [parentId, name, mode], async () => {
+        const parent = nodes.get(parentId);
+        const p = nodes.childPath(parent, name);
+        await union.mkdir(p, mode, { uid, gid, pid, umask });
+        entry(id, parent, name, await union.getattr(p));
+      });
+    },
+
+    unlink(id, parentId, name) {
+      serve(id, 'unlink', [parentId, name], async () => {
+        const parent = nodes.get(parentId);
+        const p = nodes.childPath(parent, name);
+        const last = await isLastName(p);
+        await union.unlink(p);
+        nodes.unlinked(parent, name, last);
+        ll.replyErr(id, 0);
+      });
+    },
+
+    rmdir(id, parentId, name) {
+      serve(id, 'rmdir', [parentId, name], async () => {
+        const parent = nodes.get(parentId);
+        await union.rmdir(nodes.childPath(parent, name));
+        nodes.unlinked(parent, name, true);
+        ll.replyErr(id, 0);
+      });
+    },
+
+    symlink(id, target, parentId, name, uid, gid, pid, umask) {
+      serve(id, 'symlink', [target, parentId, name], async () => {
+        const parent = nodes.get(parentId);
+        const p = nodes.childPath(parent, name);
+        await union.symlink(target, p, { uid, gid, pid, umask });
+        entry(id, parent, name, await union.getattr(p));
+      });
+    },
+
+    rename(id, parentId, name, newParentId, newName, flags) {
+      serve(id, 'rename', [parentId, name, newParentId, newName, flags], async () => {
+        // RENAME_EXCHANGE and RENAME_WHITEOUT are not supported (as on many file systems).
+        if (flags & ~RENAME_NOREPLACE) {
+          ll.replyErr(id, E.EINVAL!);
+          return;
+        }
+        const parent = nodes.get(parentId);
+        const newParent = nodes.get(newParentId);
+        const from = nodes.childPath(parent, name);
+        const to = nodes.childPath(newParent, newName);
+        let targetLast = false;
+        try {
+          const target = await union.getattr(to);
+          if (flags & RENAME_NOREPLACE) {
+            ll.replyErr(id, E.EEXIST!);
+            return;
+          }
+          targetLast = target.nlink <= 1 || (target.mode & 0o170000) === 0o040000;
+        } catch (err) {
+          if ((err as { code?: string }).code !== 'ENOENT') throw err;
+        }
+        await union.rename(from, to);
+        nodes.renamed({ parent, name }, { parent: newParent, name: newName }, false, targetLast);
+        ll.replyErr(id, 0);
+      });
+    },
+
+    link(id, nodeId, newParentId, newName) {
+      serve(id, 'link', [nodeId, newParentId, newName], async () => {
+        const node = nodes.get(nodeId);
+        const newParent = nodes.get(newParentId);
+        const p = nodes.childPath(newParent, newName);
+        await union.link(nodes.path(node), p);
+        entry(id, newParent, newName, await union.getattr(p));
+      });
+    },
+
+    open(id, nodeId, flags) {
+      serve(id, 'open', [nodeId, flags], async () => {
+        const node = nodes.get(nodeId);
+        const fd = await union.open(nodes.path(node), flags);
+        nodes.opened(node, fd);
+        ll.replyOpen(id, fd, OPEN_KEEP_CACHE);
+      });
+    },
+
+    create(id, parentId, name, mode, flags, uid, gid, pid, umask) {
+      serve(id, 'create', [parentId, name, mode, flags], async () => {
+        const parent = nodes.get(parentId);
+        const p = nodes.childPath(parent, name);
+        const caller: Caller = { uid, gid, pid, umask };
+        const fd = await union.create(p, mode, flags, caller);
+        let attr: Attr;
+        try {
+          attr = await union.fgetattr(fd, p);
+        } catch (err) {
+          await union.release(fd);
+          throw err;
+        }
+        const node = nodes.found(parent, name, attr);
+        nodes.opened(node, fd);
+        ll.replyCreate(id, node.id, attr, timeout, timeout, fd, OPEN_KEEP_CACHE);
+        nodes.counted(node);
+      });
+    },
+
+    release(id, nodeId, fh) {
+      serve(id, 'release', [nodeId, fh], async () => {
+        await union.release(fh);
+        const node = nodes.get(nodeId);
+        nodes.closed(node, fh);
+        ll.replyErr(id, 0);
+      });
+    },
+
+    opendir(id, nodeId) {
+      serve(id, 'opendir', [nodeId], async () => {
+        const node = nodes.get(nodeId);
+        if (!node.isDir) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
+        const handle = nextDirHandle++;
+        dirs.set(handle, { node });
+        ll.replyOpen(id, handle, OPEN_KEEP_CACHE | OPEN_CACHE_DIR);
+      });
+    },
+
+    readdir(id, nodeId, fh, offset, plus, size) {
+      serve(id, 'readdir', [nodeId, fh, offset, plus], async () => {
+        const dir = dirs.get(fh);
+        if (!dir) throw Object.assign(new Error(`unknown directory handle ${fh}`), { code: 'EBADF' });
+        if (offset === 0 || !dir.names) {
+          // A listing is read once per opendir (or rewinddir), as getdents on ext4 promises.
+          const list = await union.readdirAttrs(nodes.path(dir.node));
+          dir.names = ['.', '..', ...list.entries.map((e) => e.name)];
+          dir.attrs = [list.self, list.parent, ...list.entries.map((e) => e.attr)];
+        }
+        const names: string[] = [];
+        const attrs: EntryAttr[] = [];
+        const ids: number[] = [];
+        const made: LlNode[] = [];
+        let room = size;
+        for (let i = offset; i < dir.names.length; i++) {
+          const name = dir.names[i]!;
+          const need = direntSize(name, plus);
+          if (need > room) break;
+          room -= need;
+          const attr = dir.attrs![i]!;
+          names.push(name);
+          attrs.push(attr);
+          if (plus && i >= 2 && 'nlink' in attr) {
+            const node = nodes.found(dir.node, name, attr);
+            made.push(node);
+            ids.push(node.id);
+          } else {
+            ids.push(0);
+          }
+        }
+        const sent = ll.replyDir(id, offset, names, attrs, ids, timeout, timeout);
+        // Entries sent with a node id count as lookups; nodes made for nothing go again.
+        let k = 0;
+        for (let i = 0; i < names.length; i++) {
+          if (ids[i] === 0) continue;
+          const node = made[k++]!;
+          if (i < sent) nodes.counted(node);
+          else nodes.dropIfUnused(node);
+        }
+      });
+    },
+
+    releasedir(id, _nodeId, fh) {
+      dirs.delete(fh);
+      ll.replyErr(id, 0);
+    },
+
+    statfs(id, nodeId) {
+      serve(id, 'statfs', [nodeId], async () => {
+        ll.replyStatfs(id, await union.statfs('/'));
+      });
+    },
+
+    setxattr(id, nodeId, name, value, flags) {
+      serve(id, 'setxattr', [nodeId, name, value, flags], async () => {
+        if (ACL_XATTRS.has(name)) return ll.replyErr(id, E.EOPNOTSUPP!);
+        if (name.startsWith(PRIVATE_XATTR)) return ll.replyErr(id, E.EPERM!);
+        await union.setxattr(nodes.path(nodes.get(nodeId)), name, value, flags);
+        ll.replyErr(id, 0);
+      });
+    },
+
+    getxattr(id, nodeId, name) {
+      serve(id, 'getxattr', [nodeId, name], async () => {
+        if (ACL_XATTRS.has(name)) return ll.replyErr(id, E.EOPNOTSUPP!);
+        if (name.startsWith(PRIVATE_XATTR)) return ll.replyErr(id, E.ENODATA!);
+        ll.replyXattr(id, await union.getxattr(nodes.path(nodes.get(nodeId)), name));
+      });
+    },
+
+    listxattr(id, nodeId) {
+      serve(id, 'listxattr', [nodeId], async () => {
+        ll.replyXattrList(id, await union.listxattr(nodes.path(nodes.get(nodeId))));
+      });
+    },
+
+    removexattr(id, nodeId, name) {
+      serve(id, 'removexattr', [nodeId, name], async () => {
+        if (ACL_XATTRS.has(name)) return ll.replyErr(id, E.EOPNOTSUPP!);
+        if (name.startsWith(PRIVATE_XATTR)) return ll.replyErr(id, E.EPERM!);
+        await union.removexattr(nodes.path(nodes.get(nodeId)), name);
+        ll.replyErr(id, 0);
+      });
+    },
+
+    access(id, nodeId, mask) {
+      serve(id, 'access', [nodeId, mask], async () => {
+        await union.access(nodes.path(nodes.get(nodeId)), mask);
+        ll.replyErr(id, 0);
+      });
+    },
+  };
+  return ops;
+}
