@@ -155,3 +155,15 @@ test('fuse-native backend: reading a lower tree opens, reads and closes its file
   t.false('release' in counts);
   t.true((counts.readdir?.calls ?? 0) > 0);
 });
+
+// The low-level binding opens and stats lower files on its own (native/fuse, "Lower files")
+// until a request changes the node; every such change must hand the node back to JS.
+test('lower files served by C: reads and stats follow writes, truncate, chmod, xattrs, links and renames', async (t) => {
+  const m = await mountUncached(t, (l) => fill(l.lowers[0]!, 'echo old > f; echo gee > g; echo aitch > h; echo eye > i; mkdir d; echo jay > d/j'));
+  t.is(await m.ok('cat f g h i d/j'), 'old\ngee\naitch\neye\njay\n'); // now known to C
+  await m.ok('echo new > f; truncate -s 2 g; chmod 600 h; setfattr -n user.x -v 1 i; ln d/j k; mv d e');
+  t.is(await m.ok('cat f; cat g; echo; stat -c %a h; getfattr --only-values -n user.x i; echo; cat k e/j'), 'new\nge\n600\n1\njay\njay\n');
+  await m.ok('echo more >> k');
+  t.is(await m.ok('cat e/j; stat -c %s:%h e/j k'), 'jay\nmore\n9:2\n9:2\n');
+  t.is(await fs.readFile(path.join(m.upper!, 'f'), 'utf8'), 'new\n');
+});

@@ -59,6 +59,8 @@ typedef struct {
   uint32_t next_free;
   size_t size;       // getxattr/listxattr/readdir: the caller's buffer size
   bool plus;         // readdir: readdirplus
+  fuse_ino_t caps_of; // getxattr of security.capability: the node asked about
+  fuse_ino_t node;   // open: the node being opened
 } slot_t;
 
 #define SLOT_BITS 24
@@ -77,6 +79,15 @@ typedef struct {
   uint32_t nslots, free_head;
   char *read_buf;    // inline reads (loop thread only)
   size_t read_buf_size;
+  uint8_t *no_caps;  // bit per node id: known to have no security.capability
+  size_t no_caps_bytes;
+  struct fh_info *fhs; // by fd: the handles C may serve alone (see "Handles")
+  size_t nfhs;
+  int32_t *node_fds; // by node id: fd + 1 of an open upper handle of the node, 0: none
+  size_t n_node_fds;
+  struct lower_file *lower_files; // by node id: see "Lower files"
+  size_t n_lower_files;
+  double attr_timeout;
 } session_t;
 
 static session_t S;
@@ -101,6 +112,8 @@ static double slot_put(fuse_req_t req) {
   s->gen = (s->gen + 1) & ((1u << 28) - 1);
   s->size = 0;
   s->plus = false;
+  s->caps_of = 0;
+  s->node = 0;
   return (double) ((uint64_t) s->gen << SLOT_BITS | i);
 }
 
@@ -118,6 +131,127 @@ static void slot_free(slot_t *s) {
   s->req = NULL;
   s->next_free = S.free_head;
   S.free_head = i;
+}
+
+// ---- nodes known to have no security.capability -------------------------------------------
+// The kernel asks for security.capability before every write and chown of a regular file
+// (to clear file capabilities); nearly every file has none. The first ENODATA from JS is
+// remembered per node and answered here from then on; any setxattr or removexattr of the node
+// (the only ways its xattrs change: copy-up keeps them) forgets it.
+
+static const char CAPS_XATTR[] = "security.capability";
+
+static bool no_caps_known(fuse_ino_t ino) {
+  size_t byte = ino / 8;
+  return byte < S.no_caps_bytes && (S.no_caps[byte] & (1u << (ino % 8)));
+}
+
+static void no_caps_set(fuse_ino_t ino, bool on) {
+  size_t byte = ino / 8;
+  if (byte >= S.no_caps_bytes) {
+    if (!on) return;
+    size_t n = S.no_caps_bytes ? S.no_caps_bytes : 4096;
+    while (n <= byte) n *= 2;
+    uint8_t *grown = realloc(S.no_caps, n);
+    if (!grown) return; // only a cache
+    memset(grown + S.no_caps_bytes, 0, n - S.no_caps_bytes);
+    S.no_caps = grown;
+    S.no_caps_bytes = n;
+  }
+  if (on) S.no_caps[byte] |= (uint8_t) (1u << (ino % 8));
+  else S.no_caps[byte] &= (uint8_t) ~(1u << (ino % 8));
+}
+
+// ---- handles ---------------------------------------------------------------------------
+// A file handle is the host fd JS opened. JS says, when it answers open or create, which
+// union inode number the handle reports and whether its fd is the very object its node
+// names in upper (an upper file; a lower file opened read-only is not: changing it needs a
+// copy-up). Through such a handle C serves getattr (fstat), setattr (ftruncate, fchown,
+// fchmod, futimens) and release (close) alone, and tells JS of the release afterwards.
+
+struct fh_info {
+  uint64_t ino;      // 0: not known to C
+  bool upper;
+  bool c_only;       // opened by C (a lower file): JS never heard of it
+};
+
+static void fh_remember(uint64_t fh, uint64_t ino, bool upper, bool c_only) {
+  if (fh > INT32_MAX) return;
+  if (fh >= S.nfhs) {
+    size_t n = S.nfhs ? S.nfhs : 1024;
+    while (n <= fh) n *= 2;
+    struct fh_info *grown = realloc(S.fhs, n * sizeof(*grown));
+    if (!grown) return; // C just will not serve it
+    memset(grown + S.nfhs, 0, (n - S.nfhs) * sizeof(*grown));
+    S.fhs = grown;
+    S.nfhs = n;
+  }
+  S.fhs[fh] = (struct fh_info) { .ino = ino, .upper = upper, .c_only = c_only };
+}
+
+// The kernel passes the handle only with some calls (fstat, ftruncate); fchmod, fchown,
+// futimens and most getattrs name just the node. Any open upper handle of the node is that
+// node's object, so it serves those too.
+static void node_fd_set(fuse_ino_t node, int fd) {
+  if (node >= S.n_node_fds) {
+    size_t n = S.n_node_fds ? S.n_node_fds : 4096;
+    while (n <= node) n *= 2;
+    int32_t *grown = realloc(S.node_fds, n * sizeof(*grown));
+    if (!grown) return;
+    memset(grown + S.n_node_fds, 0, (n - S.n_node_fds) * sizeof(*grown));
+    S.node_fds = grown;
+    S.n_node_fds = n;
+  }
+  S.node_fds[node] = fd + 1;
+}
+
+static void node_fd_drop(fuse_ino_t node, int fd) {
+  if (node < S.n_node_fds && S.node_fds[node] == fd + 1) S.node_fds[node] = 0;
+}
+
+// The fd C may use for the node (the request's own handle first), or -1.
+static int upper_fd(fuse_ino_t node, const struct fuse_file_info *fi) {
+  if (fi && fi->fh < S.nfhs && S.fhs[fi->fh].ino && S.fhs[fi->fh].upper) return (int) fi->fh;
+  if (node < S.n_node_fds && S.node_fds[node]) {
+    int fd = S.node_fds[node] - 1;
+    if ((size_t) fd < S.nfhs && S.fhs[fd].ino && S.fhs[fd].upper) return fd;
+  }
+  return -1;
+}
+
+// ---- lower files ---------------------------------------------------------------------------
+// A node whose object is a regular file of a lower layer (JS names its host path with the
+// entry): its read-only opens are served here, without JS. Lower layers never change, so the
+// path reads what the union holds until the node itself is changed, and every change goes
+// through a request on the node that copies it up first: an open for writing, setattr,
+// setxattr, removexattr, link. Each of those forgets the path before JS sees the request.
+
+struct lower_file {
+  char *path;
+  uint64_t ino; // the union's inode number
+};
+
+static void lower_file_forget(fuse_ino_t node) {
+  if (node < S.n_lower_files && S.lower_files[node].path) {
+    free(S.lower_files[node].path);
+    S.lower_files[node].path = NULL;
+  }
+}
+
+static void lower_file_set(fuse_ino_t node, const char *path, uint64_t ino) {
+  if (node >= S.n_lower_files) {
+    size_t n = S.n_lower_files ? S.n_lower_files : 4096;
+    while (n <= node) n *= 2;
+    struct lower_file *grown = realloc(S.lower_files, n * sizeof(*grown));
+    if (!grown) return;
+    memset(grown + S.n_lower_files, 0, (n - S.n_lower_files) * sizeof(*grown));
+    S.lower_files = grown;
+    S.n_lower_files = n;
+  }
+  if (S.lower_files[node].path && strcmp(S.lower_files[node].path, path) == 0) return;
+  free(S.lower_files[node].path);
+  S.lower_files[node].path = strdup(path);
+  S.lower_files[node].ino = ino;
 }
 
 // ---- napi helpers -----------------------------------------------------------------------
@@ -353,6 +487,24 @@ static double fh_arg(struct fuse_file_info *fi) {
 }
 
 static void ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  int fd = upper_fd(ino, fi);
+  // A lower file's own handle, while the node is still that lower file (not copied up).
+  if (fd < 0 && fi && fi->fh < S.nfhs && S.fhs[fi->fh].ino && ino < S.n_lower_files && S.lower_files[ino].path) {
+    fd = (int) fi->fh;
+  }
+  struct stat st;
+  if (fd >= 0 && fstat(fd, &st) == 0) {
+    st.st_ino = S.fhs[fd].ino;
+    fuse_reply_attr(req, &st, S.attr_timeout);
+    return;
+  }
+  // A lower file's attributes are its host file's (the kernel asks again after each read,
+  // for the atime).
+  if (fd < 0 && ino < S.n_lower_files && S.lower_files[ino].path && lstat(S.lower_files[ino].path, &st) == 0 && S_ISREG(st.st_mode)) {
+    st.st_ino = S.lower_files[ino].ino;
+    fuse_reply_attr(req, &st, S.attr_timeout);
+    return;
+  }
   double id = pending(req);
   if (id < 0) return;
   SCOPE_OPEN;
@@ -365,7 +517,42 @@ static int64_t timespec_ns(const struct timespec *ts) {
   return (int64_t) ts->tv_sec * 1000000000 + ts->tv_nsec;
 }
 
+// The changes of a setattr, on an upper file's fd: size, owner, then mode (a chown clears
+// setuid bits the mode may set again), then times.
+static int setattr_fd(int fd, const struct stat *attr, int to_set) {
+  if ((to_set & FUSE_SET_ATTR_SIZE) && ftruncate(fd, attr->st_size) < 0) return errno;
+  if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+    uid_t uid = (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t) -1;
+    gid_t gid = (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : (gid_t) -1;
+    if (fchown(fd, uid, gid) < 0) return errno;
+  }
+  if ((to_set & FUSE_SET_ATTR_MODE) && fchmod(fd, attr->st_mode & 07777) < 0) return errno;
+  if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW)) {
+    struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_nsec = UTIME_OMIT } };
+    if (to_set & FUSE_SET_ATTR_ATIME_NOW) ts[0].tv_nsec = UTIME_NOW;
+    else if (to_set & FUSE_SET_ATTR_ATIME) ts[0] = attr->st_atim;
+    if (to_set & FUSE_SET_ATTR_MTIME_NOW) ts[1].tv_nsec = UTIME_NOW;
+    else if (to_set & FUSE_SET_ATTR_MTIME) ts[1] = attr->st_mtim;
+    if (futimens(fd, ts) < 0) return errno;
+  }
+  return 0;
+}
+
 static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi) {
+  int fd = upper_fd(ino, fi);
+  if (fd >= 0) {
+    int e = setattr_fd(fd, attr, to_set);
+    struct stat st;
+    if (e == 0 && fstat(fd, &st) < 0) e = errno;
+    if (e) {
+      fuse_reply_err(req, e);
+    } else {
+      st.st_ino = S.fhs[fd].ino;
+      fuse_reply_attr(req, &st, S.attr_timeout);
+    }
+    return;
+  }
+  lower_file_forget(ino);
   double id = pending(req);
   if (id < 0) return;
   SCOPE_OPEN;
@@ -452,6 +639,7 @@ static void ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 }
 
 static void ll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname) {
+  lower_file_forget(ino);
   double id = pending(req);
   if (id < 0) return;
   SCOPE_OPEN;
@@ -463,13 +651,36 @@ static void ll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 static void ll_open_common(enum op op, fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   double id = pending(req);
   if (id < 0) return;
+  slot_get(id)->node = ino;
   SCOPE_OPEN;
   napi_value argv[3] = { num(env, id), num(env, (double) ino), num(env, fi->flags) };
   call_js(op, id, 3, argv);
   SCOPE_CLOSE;
 }
 
-static void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) { ll_open_common(OP_OPEN, req, ino, fi); }
+static void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  bool read_only = (fi->flags & O_ACCMODE) == O_RDONLY && !(fi->flags & O_TRUNC);
+  if (!read_only) {
+    lower_file_forget(ino);
+  } else if (ino < S.n_lower_files && S.lower_files[ino].path) {
+    int fd = open(S.lower_files[ino].path, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+    if (fd >= 0) {
+      fh_remember((uint64_t) fd, S.lower_files[ino].ino, false, true);
+      struct fuse_file_info out;
+      memset(&out, 0, sizeof(out));
+      out.fh = (uint64_t) fd;
+      out.keep_cache = 1;
+      if (fuse_reply_open(req, &out) == -ENOENT) {
+        // The caller was interrupted and is gone: nobody will release this handle.
+        if ((size_t) fd < S.nfhs) S.fhs[fd].ino = 0;
+        close(fd);
+      }
+      return;
+    }
+    lower_file_forget(ino); // let JS decide what it is now
+  }
+  ll_open_common(OP_OPEN, req, ino, fi);
+}
 static void ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) { ll_open_common(OP_OPENDIR, req, ino, fi); }
 
 static void ll_release_common(enum op op, fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
@@ -481,7 +692,24 @@ static void ll_release_common(enum op op, fuse_req_t req, fuse_ino_t ino, struct
   SCOPE_CLOSE;
 }
 
-static void ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) { ll_release_common(OP_RELEASE, req, ino, fi); }
+static void ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  if (fi->fh < S.nfhs && S.fhs[fi->fh].ino) {
+    // Known to C: closed here, and JS hears of it (request id -1: nothing to answer) unless
+    // it never knew the handle.
+    bool c_only = S.fhs[fi->fh].c_only;
+    S.fhs[fi->fh].ino = 0;
+    node_fd_drop(ino, (int) fi->fh);
+    int r = close((int) fi->fh);
+    fuse_reply_err(req, r < 0 && errno != EINTR ? errno : 0);
+    if (c_only) return;
+    SCOPE_OPEN;
+    napi_value argv[3] = { num(env, -1), num(env, (double) ino), num(env, (double) fi->fh) };
+    call_js(OP_RELEASE, -1, 3, argv);
+    SCOPE_CLOSE;
+    return;
+  }
+  ll_release_common(OP_RELEASE, req, ino, fi);
+}
 static void ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) { ll_release_common(OP_RELEASEDIR, req, ino, fi); }
 
 static void ll_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi, bool plus) {
@@ -507,6 +735,8 @@ static void ll_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 }
 
 static void ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size, int flags) {
+  no_caps_set(ino, false);
+  lower_file_forget(ino);
   double id = pending(req);
   if (id < 0) return;
   SCOPE_OPEN;
@@ -519,9 +749,15 @@ static void ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 }
 
 static void ll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size) {
+  bool caps = strcmp(name, CAPS_XATTR) == 0;
+  if (caps && no_caps_known(ino)) {
+    fuse_reply_err(req, ENODATA);
+    return;
+  }
   double id = pending(req);
   if (id < 0) return;
   slot_get(id)->size = size;
+  if (caps) slot_get(id)->caps_of = ino;
   SCOPE_OPEN;
   napi_value argv[3] = { num(env, id), num(env, (double) ino), str(env, name) };
   call_js(OP_GETXATTR, id, 3, argv);
@@ -539,6 +775,8 @@ static void ll_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
 }
 
 static void ll_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name) {
+  no_caps_set(ino, false);
+  lower_file_forget(ino);
   double id = pending(req);
   if (id < 0) return;
   SCOPE_OPEN;
@@ -780,12 +1018,14 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
 
 // ---- exported functions --------------------------------------------------------------------
 
-// start(mountpoint, args: string[], handlers: object): mounts and starts serving. `args` are
-// libfuse arguments ("-o", "allow_other,...").
+// start(mountpoint, args: string[], handlers: object, attrTimeout: number): mounts and starts
+// serving. `args` are libfuse arguments ("-o", "allow_other,..."); attrTimeout is for the
+// attributes C answers alone.
 static napi_value js_start(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
+  size_t argc = 4;
+  napi_value argv[4];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  CHECK(napi_get_value_double(env, argv[3], &S.attr_timeout));
   if (S.se) return throw_error(env, "ufs_fuse: a session is already running in this process");
   char mountpoint[4096];
   size_t len;
@@ -869,6 +1109,7 @@ static double get_double(napi_env env, napi_value v, double dflt) {
 static napi_value js_reply_err(napi_env env, napi_callback_info info) {
   ARGS(2);
   int e = (int) get_double(env, argv[1], EIO);
+  if (e == ENODATA && s->caps_of) no_caps_set(s->caps_of, true);
   slot_free(s);
   fuse_reply_err(req, e);
   return NULL;
@@ -885,11 +1126,23 @@ static bool entry_param(napi_env env, napi_value *argv, struct fuse_entry_param 
   return true;
 }
 
-// replyEntry(id, nodeid, attr | null, entryTimeout, attrTimeout): nodeid 0 is a negative entry.
+// A lower file's host path, when the value is a string.
+static void take_lower_file(napi_env env, napi_value v, fuse_ino_t node, uint64_t ino) {
+  napi_valuetype t;
+  if (!node || napi_typeof(env, v, &t) != napi_ok || t != napi_string) return;
+  char path[4096];
+  size_t len;
+  if (napi_get_value_string_utf8(env, v, path, sizeof(path), &len) != napi_ok || len >= sizeof(path) - 1) return;
+  lower_file_set(node, path, ino);
+}
+
+// replyEntry(id, nodeid, attr | null, entryTimeout, attrTimeout, lowerFile?): nodeid 0 is a
+// negative entry.
 static napi_value js_reply_entry(napi_env env, napi_callback_info info) {
-  ARGS(5);
+  ARGS(6);
   struct fuse_entry_param e;
   if (!entry_param(env, argv + 1, &e)) return throw_error(env, "ufs_fuse: replyEntry: bad attr");
+  take_lower_file(env, argv[5], e.ino, e.attr.st_ino);
   slot_free(s);
   fuse_reply_entry(req, &e);
   return NULL;
@@ -913,8 +1166,13 @@ static napi_value js_reply_create(napi_env env, napi_callback_info info) {
   fi.fh = (uint64_t) get_double(env, argv[5], 0);
   open_bits(env, argv[6], &fi);
   slot_free(s);
+  // A file just made has no xattrs, and its fd is its upper object.
+  no_caps_set(e.ino, true);
+  fh_remember(fi.fh, e.attr.st_ino, true, false);
+  node_fd_set(e.ino, (int) fi.fh);
   if (fuse_reply_create(req, &e, &fi) == -ENOENT) {
     // The caller was interrupted and is gone: nobody will release this handle.
+    if (fi.fh < S.nfhs) S.fhs[fi.fh].ino = 0;
     close((int) fi.fh);
   }
   return NULL;
@@ -955,13 +1213,20 @@ static napi_value js_reply_readlink(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-// replyOpen(id, fh, bits): bits 1 keep_cache, 2 direct_io, 4 cache_readdir, 8 noflush.
+// replyOpen(id, fh, bits, ino?): bits 1 keep_cache, 2 direct_io, 4 cache_readdir, 8 noflush,
+// 16 the fd is the node's upper object. With `ino` (a file's fd), C may serve the handle.
 static napi_value js_reply_open(napi_env env, napi_callback_info info) {
-  ARGS(3);
+  ARGS(4);
   struct fuse_file_info fi;
   memset(&fi, 0, sizeof(fi));
   fi.fh = (uint64_t) get_double(env, argv[1], 0);
   open_bits(env, argv[2], &fi);
+  uint64_t ino;
+  if (get_u64(env, argv[3], &ino) && ino) {
+    bool upper = ((int) get_double(env, argv[2], 0) & 16) != 0;
+    fh_remember(fi.fh, ino, upper, false);
+    if (upper) node_fd_set(s->node, (int) fi.fh);
+  }
   slot_free(s);
   fuse_reply_open(req, &fi);
   return NULL;
@@ -1038,11 +1303,11 @@ static napi_value js_reply_statfs(napi_env env, napi_callback_info info) {
 }
 
 // replyDir(id, offset, names: string[], attrs: Attr[], nodeids: number[], entryTimeout,
-// attrTimeout) -> how many entries were sent. Entry i has directory offset offset+i; the
+// attrTimeout, lowerFiles: (string | null)[]) -> how many entries were sent. Entry i has directory offset offset+i; the
 // kernel continues with offset+count. For readdirplus, every entry sent with a non-zero node
 // id counts as a lookup of that node (the caller bumps its count by the return value's worth).
 static napi_value js_reply_dir(napi_env env, napi_callback_info info) {
-  ARGS(7);
+  ARGS(8);
   double offset = get_double(env, argv[1], 0);
   uint32_t n;
   if (napi_get_array_length(env, argv[2], &n) != napi_ok) return throw_error(env, "ufs_fuse: replyDir: names must be an array");
@@ -1080,6 +1345,10 @@ static napi_value js_reply_dir(napi_env env, napi_callback_info info) {
       e.entry_timeout = e.ino ? entry_timeout : 0;
       e.attr_timeout = e.ino ? attr_timeout : 0;
       entsize = fuse_add_direntry_plus(req, buf + used, size - used, name, &e, next);
+      if (e.ino && entsize <= size - used) {
+        napi_value lv;
+        if (napi_get_element(env, argv[7], sent, &lv) == napi_ok) take_lower_file(env, lv, e.ino, e.attr.st_ino);
+      }
     } else {
       entsize = fuse_add_direntry(req, buf + used, size - used, name, &e.attr, next);
     }

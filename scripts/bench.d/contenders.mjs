@@ -72,7 +72,9 @@ function freshDirs(s, names) {
 
 const has = async (cmd) => (await run(`command -v ${cmd}`)).code === 0;
 
-export const contenderNames = ['plain', 'overlayfs', 'fuse-overlayfs', 'unionfs-fuse', 'ufs'];
+export const contenderNames = ['plain', 'overlayfs', 'fuse-overlayfs', 'unionfs-fuse', 'ufs', 'ufs-fuse-native'];
+// Measured only when --only names them.
+export const optionalContenders = ['ufs-fuse-native'];
 
 export function makeContenders(E) {
   // E: { lowers (top first), plainRoot, runDir, ufsMain, ufsRoot, X }
@@ -126,42 +128,49 @@ export function makeContenders(E) {
         return { root: d.mnt, pid, close: daemonClose(d.mnt, pid) };
       },
     },
-    {
-      name: 'ufs', fuse: true,
-      async check() {
-        if (!existsSync(E.ufsMain)) return `not built (${E.ufsMain} missing; npm run build)`;
-        const r = await run(`${ufs} mount --help`, { timeoutMs: 60_000 });
-        if (r.code !== 0 || !/--lower/.test(r.stdout)) return '`ufs mount` not implemented yet';
-        return null;
-      },
-      async open(s) {
-        const d = freshDirs(s, ['upper', 'mnt']);
-        const lowers = E.lowers.map((l) => `--lower ${q(l)}`).join(' ');
-        const r = await run(`${ufs} mount ${lowers} --upper ${q(d.upper)} ${q(d.mnt)}`, { timeoutMs: 60_000 });
-        const m = mountAt(d.mnt);
-        if (r.code !== 0 || !m) {
-          if (m) await unmount(d.mnt).catch(() => {});
-          const why = errLine(r.stderr).replace(/^ufs: /, '').replace(`cannot mount ${d.mnt}: `, '');
-          throw new Error(`ufs mount failed: ${why || (r.timedOut ? 'timed out' : `exit ${r.code}`)}`);
-        }
-        const pid = await ufsServerPid(ufs, d.mnt);
-        if (pid) recordPid(E.runDir, pid);
-        return {
-          root: d.mnt, pid,
-          async close() {
-            const u = await run(`${ufs} umount ${q(d.mnt)}`, { timeoutMs: 120_000 });
-            const stuck = mountAt(d.mnt);
-            if (stuck) await unmount(d.mnt);
-            if (pid && !(await waitExit(pid, 30_000))) {
-              try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
-              throw new Error(`ufs server ${pid} still running 30 s after unmount`);
-            }
-            if (u.code !== 0) throw new Error(`ufs umount failed: ${errLine(u.stderr).replace(/^ufs: /, '')}`);
-          },
-        };
-      },
-    },
+    ufsContender(E, 'ufs', ufs),
+    // The same, served by the patched fuse-native (libfuse2's high-level API) instead of our binding.
+    ufsContender(E, 'ufs-fuse-native', `UFS_FUSE_BACKEND=fuse-native ${ufs}`),
   ];
+}
+
+/** ufs as a contender; `ufs` is the command line that runs the CLI. */
+function ufsContender(E, name, ufs) {
+  return {
+    name, fuse: true,
+    async check() {
+      if (!existsSync(E.ufsMain)) return `not built (${E.ufsMain} missing; npm run build)`;
+      const r = await run(`${ufs} mount --help`, { timeoutMs: 60_000 });
+      if (r.code !== 0 || !/--lower/.test(r.stdout)) return '`ufs mount` not implemented yet';
+      return null;
+    },
+    async open(s) {
+      const d = freshDirs(s, ['upper', 'mnt']);
+      const lowers = E.lowers.map((l) => `--lower ${q(l)}`).join(' ');
+      const r = await run(`${ufs} mount ${lowers} --upper ${q(d.upper)} ${q(d.mnt)}`, { timeoutMs: 60_000 });
+      const m = mountAt(d.mnt);
+      if (r.code !== 0 || !m) {
+        if (m) await unmount(d.mnt).catch(() => {});
+        const why = errLine(r.stderr).replace(/^ufs: /, '').replace(`cannot mount ${d.mnt}: `, '');
+        throw new Error(`ufs mount failed: ${why || (r.timedOut ? 'timed out' : `exit ${r.code}`)}`);
+      }
+      const pid = await ufsServerPid(ufs, d.mnt);
+      if (pid) recordPid(E.runDir, pid);
+      return {
+        root: d.mnt, pid,
+        async close() {
+          const u = await run(`${ufs} umount ${q(d.mnt)}`, { timeoutMs: 120_000 });
+          const stuck = mountAt(d.mnt);
+          if (stuck) await unmount(d.mnt);
+          if (pid && !(await waitExit(pid, 30_000))) {
+            try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+            throw new Error(`ufs server ${pid} still running 30 s after unmount`);
+          }
+          if (u.code !== 0) throw new Error(`ufs umount failed: ${errLine(u.stderr).replace(/^ufs: /, '')}`);
+        },
+      };
+    },
+  };
 }
 
 /** The pid serving a ufs mount: from `ufs mounts --json`, else the mount records in /run/ufs. */

@@ -173,6 +173,7 @@ export async function mountUnion(spec: MountSpec): Promise<{ pid: number }> {
     ...(upper ? { upper } : {}),
     mountpoint,
     fsname: fsnameOption(spec.fsname || path.basename(mountpoint) || 'root'),
+    ...(spec.suid ? { suid: true } : {}),
     recordFile: recFile,
     log,
   };

@@ -15,6 +15,7 @@ export const MAX_IO = 131072;
 export interface MountOptionsInput {
   upper?: string;
   fsname: string;
+  suid?: boolean;
   cacheTimeoutS?: number; // default CACHE_TIMEOUT_S
 }
 
@@ -49,6 +50,7 @@ export function mountOptions(spec: MountOptionsInput): string[] {
     'subtype=ufs',
   ];
   if (!spec.upper) options.push('ro');
+  if (spec.suid) options.push('suid');
   return options;
 }
 
@@ -73,5 +75,8 @@ export function fuseBackend(env: NodeJS.ProcessEnv = process.env): FuseBackend {
 export function lowLevelMountOptions(spec: MountOptionsInput): string[] {
   const options = ['allow_other', 'default_permissions', `fsname=${fsnameOption(spec.fsname)}`, 'subtype=ufs'];
   if (!spec.upper) options.push('ro');
+  // Device nodes never work through the mount (nodev, libfuse's default): a container has
+  // CAP_MKNOD and no device cgroup here; its /dev is ufs-init's own.
+  if (spec.suid) options.push('suid');
   return options;
 }

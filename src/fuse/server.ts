@@ -139,7 +139,7 @@ try {
     const rootAttr = await union.getattr('/');
     await new Promise<void>((resolve) => {
       const ops = makeLowLevelOps(union, rootAttr, ll, timeout, { ready: resolve, exit: onUnmount }, logProblem);
-      ll.start(spec.mountpoint, ['-o', options.join(',')], withLowLevelOpStats(ops, process.env.UFS_FUSE_OPSTATS));
+      ll.start(spec.mountpoint, ['-o', options.join(',')], withLowLevelOpStats(ops, process.env.UFS_FUSE_OPSTATS), timeout);
     });
   } else {
     options = mountOptions({ ...spec, cacheTimeoutS: timeout });

@@ -6,6 +6,9 @@ export interface MountSpec {
   upper?: string; // absent: read-only mount
   mountpoint: string;
   fsname?: string;
+  // setuid/setgid bits take effect (a container's root, as in Docker). Off for mounts a host
+  // user might reach: a setuid file from an image must not grant anything on the host.
+  suid?: boolean;
 }
 
 // One ufs mount, as recorded in <run dir>/mounts/<id>.json by its serving process.
@@ -26,6 +29,7 @@ export interface ServerSpec {
   upper?: string;
   mountpoint: string;
   fsname: string;
+  suid?: boolean;
   recordFile: string;
   log: string;
 }

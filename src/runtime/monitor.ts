@@ -47,6 +47,7 @@ async function mountRootfs(store: Store, rec: ContainerRecord): Promise<string> 
     upper: paths.upper,
     mountpoint: paths.merged,
     fsname: `ufs-${shortId(rec.Id)}`,
+    suid: true, // setuid programs of the image work in the container, as in Docker
   });
   return paths.merged;
 }

@@ -69,6 +69,14 @@ export interface DirEntryPlus { entry: DirEntry; attr?: Attr; stable?: Stable }
 // st_nlink is 1 for a merged directory (nlink1). The receiver owns it.
 export interface Pin { fd: number; nlink1: boolean }
 
+// The host path of a regular file whose object lies in a lower layer. Lower layers never
+// change, so until the union object is changed through the union itself (which copies it up
+// first), reading that path reads exactly what the union holds: a FUSE binding may open it
+// read-only on its own.
+function lowerFileOf(node: Node): string | undefined {
+  return !node.layer.upper && node.fmt === C.S_IFREG ? node.host : undefined;
+}
+
 // The serving process's umask, read once (setting it is the only way to read it).
 function currentUmask(): number {
   const mask = process.umask(0);
@@ -135,6 +143,21 @@ export class UnionFs {
     });
   }
 
+  // getattr, or null when nothing has that name: negative lookups are frequent (every new
+  // file is looked up first), and an exception per miss would cost more than the lookup.
+  // `lowerFile`: see lowerFileOf.
+  async lookupAttr(p: string): Promise<{ attr: Attr; lowerFile?: string } | null> {
+    const parts = splitPath(p);
+    return this.shared(() => {
+      const r = this.ctx.resolver;
+      const node = r.lookup(parts);
+      const st = node && r.stat(node.layer, node.host);
+      if (!node || !st) return null;
+      const lowerFile = lowerFileOf(node);
+      return lowerFile ? { attr: nodeAttr(st, node), lowerFile } : { attr: nodeAttr(st, node) };
+    });
+  }
+
   // getattr, and whether the object is stable (see Stable); with `pin`, an upper directory
   // comes with a Pin.
   async getattrPlus(p: string, pin = false): Promise<{ attr: Attr; stable?: Stable; pin?: Pin }> {
@@ -190,14 +213,16 @@ export class UnionFs {
 
   // readdir with the attributes getattr gives for every entry (for readdirplus): lower ones
   // from the cache, upper ones fresh. An entry that vanished meanwhile is left out.
-  async readdirAttrs(p: string): Promise<{ self: DirEntry; parent: DirEntry; entries: { name: string; attr: Attr }[] }> {
+  async readdirAttrs(p: string): Promise<{ self: DirEntry; parent: DirEntry; entries: { name: string; attr: Attr; lowerFile?: string }[] }> {
     const parts = splitPath(p);
     return this.shared(() => {
       const r = this.ctx.resolver;
-      const entries: { name: string; attr: Attr }[] = [];
+      const entries: { name: string; attr: Attr; lowerFile?: string }[] = [];
       for (const { entry, node } of readMergedDir(r, parts)) {
         const st = r.stat(node.layer, node.host);
-        if (st) entries.push({ name: entry.name, attr: nodeAttr(st, node) });
+        if (!st) continue;
+        const lowerFile = lowerFileOf(node);
+        entries.push(lowerFile ? { name: entry.name, attr: nodeAttr(st, node), lowerFile } : { name: entry.name, attr: nodeAttr(st, node) });
       }
       const self = r.resolveDir(parts);
       const up = parts.length === 0 ? self : r.resolveDir(parts.slice(0, -1));
@@ -324,6 +349,11 @@ export class UnionFs {
       return this.track(fd, r.resolve(parts));
     });
     return fd ?? this.open(p, flags & ~C.O_CREAT);
+  }
+
+  // A handle closed by someone else (the FUSE binding's C side): only forget what it was.
+  forgetHandle(fh: number): void {
+    this.handles.delete(fh);
   }
 
   async release(fh: number): Promise<void> {

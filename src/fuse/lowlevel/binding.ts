@@ -34,7 +34,7 @@ export interface LowLevelHandlers {
   rename(id: ReqId, parent: number, name: string, newParent: number, newName: string, flags: number): void;
   link(id: ReqId, node: number, newParent: number, newName: string): void;
   open(id: ReqId, node: number, flags: number): void;
-  release(id: ReqId, node: number, fh: number): void;
+  release(id: ReqId, node: number, fh: number): void; // id -1: C closed it already
   opendir(id: ReqId, node: number, flags: number): void;
   readdir(id: ReqId, node: number, fh: number, offset: number, plus: boolean, size: number): void;
   releasedir(id: ReqId, node: number, fh: number): void;
@@ -51,21 +51,27 @@ export interface LowLevelHandlers {
 export const OPEN_KEEP_CACHE = 1;
 export const OPEN_DIRECT_IO = 2;
 export const OPEN_CACHE_DIR = 4;
+export const OPEN_UPPER = 16; // the fd is the node's upper object itself
 
 export interface LowLevelBinding {
   // Mounts `mountpoint` with libfuse arguments (['-o', 'a,b']) and serves it on this event loop.
-  start(mountpoint: string, args: string[], handlers: LowLevelHandlers): void;
+  // attrTimeout: for the attributes C answers alone (getattr/setattr through an upper handle).
+  start(mountpoint: string, args: string[], handlers: LowLevelHandlers, attrTimeout: number): void;
   replyErr(id: ReqId, errno: number): void; // 0: success without data
-  replyEntry(id: ReqId, node: number, attr: Attr | null, entryTimeout: number, attrTimeout: number): void;
+  // `lowerFile`: the node is a lower layer's regular file at that host path (see lowerFileOf
+  // in unionfs.ts); C then answers its read-only opens alone until something changes it.
+  replyEntry(id: ReqId, node: number, attr: Attr | null, entryTimeout: number, attrTimeout: number, lowerFile?: string): void;
   replyCreate(id: ReqId, node: number, attr: Attr, entryTimeout: number, attrTimeout: number, fh: number, bits: number): void;
   replyAttr(id: ReqId, attr: Attr, timeout: number): void;
   replyReadlink(id: ReqId, target: string | Buffer): void;
-  replyOpen(id: ReqId, fh: number, bits: number): void;
+  // With `ino` (a file's fd and the inode number it reports), C serves the handle's release
+  // alone (then calls release with id -1), and with OPEN_UPPER its getattr and setattr too.
+  replyOpen(id: ReqId, fh: number, bits: number, ino?: bigint): void;
   replyXattr(id: ReqId, value: Buffer): void; // size query and ERANGE handled in C
   replyXattrList(id: ReqId, names: string[]): void;
   replyStatfs(id: ReqId, st: StatFs): void;
   // Entry i gets directory offset offset+i+1 as the next; returns how many fitted.
-  replyDir(id: ReqId, offset: number, names: string[], attrs: EntryAttr[], nodes: number[], entryTimeout: number, attrTimeout: number): number;
+  replyDir(id: ReqId, offset: number, names: string[], attrs: EntryAttr[], nodes: number[], entryTimeout: number, attrTimeout: number, lowerFiles: (string | null)[]): number;
 }
 
 export function loadLowLevel(): LowLevelBinding {

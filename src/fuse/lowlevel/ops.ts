@@ -9,7 +9,7 @@ import os from 'node:os';
 import type { Attr, Caller, UnionFs } from '../../unionfs/index.js';
 import { toErrno, type Log } from '../ops.js';
 import {
-  OPEN_CACHE_DIR, OPEN_KEEP_CACHE, type EntryAttr, type LowLevelBinding, type LowLevelHandlers, type ReqId,
+  OPEN_CACHE_DIR, OPEN_KEEP_CACHE, OPEN_UPPER, type EntryAttr, type LowLevelBinding, type LowLevelHandlers, type ReqId,
 } from './binding.js';
 import { NodeTable, type LlNode } from './nodes.js';
 
@@ -36,6 +36,7 @@ interface DirHandle {
   node: LlNode;
   names?: string[];
   attrs?: EntryAttr[];
+  lowerFiles?: (string | null)[];
 }
 
 export interface LowLevelEvents {
@@ -71,9 +72,9 @@ export function makeLowLevelOps(union: UnionFs, rootAttr: Attr, ll: LowLevelBind
     }
   }
 
-  function entry(id: ReqId, parent: LlNode, name: string, attr: Attr): void {
+  function entry(id: ReqId, parent: LlNode, name: string, attr: Attr, lowerFile?: string): void {
     const node = nodes.found(parent, name, attr);
-    ll.replyEntry(id, node.id, attr, timeout, timeout);
+    ll.replyEntry(id, node.id, attr, timeout, timeout, lowerFile);
     nodes.counted(node);
   }
 
@@ -108,15 +109,9 @@ export function makeLowLevelOps(union: UnionFs, rootAttr: Attr, ll: LowLevelBind
     lookup(id, parentId, name) {
       serve(id, 'lookup', [parentId, name], async () => {
         const parent = nodes.get(parentId);
-        let attr: Attr;
-        try {
-          attr = await union.getattr(nodes.childPath(parent, name));
-        } catch (err) {
-          if ((err as { code?: string }).code !== 'ENOENT') throw err;
-          ll.replyEntry(id, 0, null, timeout, 0); // a negative entry the kernel may keep
-          return;
-        }
-        entry(id, parent, name, attr);
+        const found = await union.lookupAttr(nodes.childPath(parent, name));
+        if (found) entry(id, parent, name, found.attr, found.lowerFile);
+        else ll.replyEntry(id, 0, null, timeout, 0); // a negative entry the kernel may keep
       });
     },
 
@@ -138,8 +133,9 @@ export function makeLowLevelOps(union: UnionFs, rootAttr: Attr, ll: LowLevelBind
           if (fh >= 0) await union.ftruncate(fh, null, Number(size));
           else await union.truncate(p(), Number(size));
         }
-        if (mode !== undefined) await union.chmod(p(), mode);
+        // Owner before mode: a chown clears setuid bits that the mode may set again.
         if (uid !== undefined || gid !== undefined) await union.chown(p(), idArg(uid), idArg(gid));
+        if (mode !== undefined) await union.chmod(p(), mode);
         if (atime !== 'omit' || mtime !== 'omit') await union.utimens(p(), atime, mtime);
         ll.replyAttr(id, await attrOf(node, fh), timeout);
       });
@@ -241,7 +237,8 @@ export function makeLowLevelOps(union: UnionFs, rootAttr: Attr, ll: LowLevelBind
         const node = nodes.get(nodeId);
         const fd = await union.open(nodes.path(node), flags);
         nodes.opened(node, fd);
-        ll.replyOpen(id, fd, OPEN_KEEP_CACHE);
+        const info = union.handleInfo(fd);
+        ll.replyOpen(id, fd, OPEN_KEEP_CACHE | (info?.upper ? OPEN_UPPER : 0), info?.ino);
       });
     },
 
@@ -266,6 +263,11 @@ export function makeLowLevelOps(union: UnionFs, rootAttr: Attr, ll: LowLevelBind
     },
 
     release(id, nodeId, fh) {
+      if (id < 0) {
+        union.forgetHandle(fh);
+        nodes.closed(nodes.get(nodeId), fh);
+        return;
+      }
       serve(id, 'release', [nodeId, fh], async () => {
         await union.release(fh);
         const node = nodes.get(nodeId);
@@ -293,10 +295,12 @@ export function makeLowLevelOps(union: UnionFs, rootAttr: Attr, ll: LowLevelBind
           const list = await union.readdirAttrs(nodes.path(dir.node));
           dir.names = ['.', '..', ...list.entries.map((e) => e.name)];
           dir.attrs = [list.self, list.parent, ...list.entries.map((e) => e.attr)];
+          dir.lowerFiles = [null, null, ...list.entries.map((e) => e.lowerFile ?? null)];
         }
         const names: string[] = [];
         const attrs: EntryAttr[] = [];
         const ids: number[] = [];
+        const lowerFiles: (string | null)[] = [];
         const made: LlNode[] = [];
         let room = size;
         for (let i = offset; i < dir.names.length; i++) {
@@ -307,6 +311,7 @@ export function makeLowLevelOps(union: UnionFs, rootAttr: Attr, ll: LowLevelBind
           const attr = dir.attrs![i]!;
           names.push(name);
           attrs.push(attr);
+          lowerFiles.push(dir.lowerFiles![i]!);
           if (plus && i >= 2 && 'nlink' in attr) {
             const node = nodes.found(dir.node, name, attr);
             made.push(node);
@@ -315,7 +320,7 @@ export function makeLowLevelOps(union: UnionFs, rootAttr: Attr, ll: LowLevelBind
             ids.push(0);
           }
         }
-        const sent = ll.replyDir(id, offset, names, attrs, ids, timeout, timeout);
+        const sent = ll.replyDir(id, offset, names, attrs, ids, timeout, timeout, lowerFiles);
         // Entries sent with a node id count as lookups; nodes made for nothing go again.
         let k = 0;
         for (let i = 0; i < names.length; i++) {
