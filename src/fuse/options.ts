@@ -80,3 +80,12 @@ export function lowLevelMountOptions(spec: MountOptionsInput): string[] {
   if (spec.suid) options.push('suid');
   return options;
 }
+
+// How long the low-level binding keeps polling for the next request after one (see
+// spin_for_request in native/fuse/ufs_fuse.c): UFS_FUSE_SPIN_US, 0 turns it off.
+export const SPIN_US = 50;
+
+export function spinUsFromEnv(env: NodeJS.ProcessEnv = process.env): number {
+  const v = env.UFS_FUSE_SPIN_US;
+  return v !== undefined && /^[0-9]{1,6}$/.test(v) ? Number(v) : SPIN_US;
+}

@@ -13,7 +13,7 @@ import { makeOps } from './ops.js';
 import { withLowLevelOpStats, withOpStats } from './opstats.js';
 import { makeLowLevelOps } from './lowlevel/ops.js';
 import { loadLowLevel } from './lowlevel/binding.js';
-import { CACHE_TIMEOUT_S, cacheTimeoutFromEnv, fuseBackend, lowLevelMountOptions, mountOptions } from './options.js';
+import { CACHE_TIMEOUT_S, cacheTimeoutFromEnv, fuseBackend, lowLevelMountOptions, mountOptions, spinUsFromEnv } from './options.js';
 import type { MountRecord, ServerMessage, ServerSpec } from './spec.js';
 
 function log(message: string): void {
@@ -139,7 +139,7 @@ try {
     const rootAttr = await union.getattr('/');
     await new Promise<void>((resolve) => {
       const ops = makeLowLevelOps(union, rootAttr, ll, timeout, { ready: resolve, exit: onUnmount }, logProblem);
-      ll.start(spec.mountpoint, ['-o', options.join(',')], withLowLevelOpStats(ops, process.env.UFS_FUSE_OPSTATS), timeout);
+      ll.start(spec.mountpoint, ['-o', options.join(',')], withLowLevelOpStats(ops, process.env.UFS_FUSE_OPSTATS), timeout, spinUsFromEnv());
     });
   } else {
     options = mountOptions({ ...spec, cacheTimeoutS: timeout });

@@ -55,8 +55,9 @@ export const OPEN_UPPER = 16; // the fd is the node's upper object itself
 
 export interface LowLevelBinding {
   // Mounts `mountpoint` with libfuse arguments (['-o', 'a,b']) and serves it on this event loop.
-  // attrTimeout: for the attributes C answers alone (getattr/setattr through an upper handle).
-  start(mountpoint: string, args: string[], handlers: LowLevelHandlers, attrTimeout: number): void;
+  // attrTimeout: for the attributes C answers alone (getattr/setattr through an upper handle);
+  // spinUs: after a request, keep polling this long for the next before sleeping (0: off).
+  start(mountpoint: string, args: string[], handlers: LowLevelHandlers, attrTimeout: number, spinUs: number): void;
   replyErr(id: ReqId, errno: number): void; // 0: success without data
   // `lowerFile`: the node is a lower layer's regular file at that host path (see lowerFileOf
   // in unionfs.ts); C then answers its read-only opens alone until something changes it.
