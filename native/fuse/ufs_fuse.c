@@ -67,6 +67,11 @@ typedef struct {
 #define SLOT_BITS 24
 #define NO_SLOT UINT32_MAX
 
+struct bitset {
+  uint8_t *bits;
+  size_t bytes;
+};
+
 typedef struct {
   napi_env env;
   struct fuse_session *se;
@@ -80,8 +85,9 @@ typedef struct {
   uint32_t nslots, free_head;
   char *read_buf;    // inline reads (loop thread only)
   size_t read_buf_size;
-  uint8_t *no_caps;  // bit per node id: known to have no security.capability
-  size_t no_caps_bytes;
+  struct bitset no_caps;   // by node id: known to have no security.capability
+  struct bitset dirs_in_js; // by directory handle: JS has state for it (it listed it)
+  uint64_t next_dir_handle;
   struct fh_info *fhs; // by fd: the handles C may serve alone (see "Handles")
   size_t nfhs;
   int32_t *node_fds; // by node id: fd + 1 of an open upper handle of the node, 0: none
@@ -143,26 +149,28 @@ static void slot_free(slot_t *s) {
 
 static const char CAPS_XATTR[] = "security.capability";
 
-static bool no_caps_known(fuse_ino_t ino) {
-  size_t byte = ino / 8;
-  return byte < S.no_caps_bytes && (S.no_caps[byte] & (1u << (ino % 8)));
+static bool bit_get(const struct bitset *b, uint64_t i) {
+  return i / 8 < b->bytes && (b->bits[i / 8] & (1u << (i % 8)));
 }
 
-static void no_caps_set(fuse_ino_t ino, bool on) {
-  size_t byte = ino / 8;
-  if (byte >= S.no_caps_bytes) {
+static void bit_put(struct bitset *b, uint64_t i, bool on) {
+  size_t byte = i / 8;
+  if (byte >= b->bytes) {
     if (!on) return;
-    size_t n = S.no_caps_bytes ? S.no_caps_bytes : 4096;
+    size_t n = b->bytes ? b->bytes : 4096;
     while (n <= byte) n *= 2;
-    uint8_t *grown = realloc(S.no_caps, n);
+    uint8_t *grown = realloc(b->bits, n);
     if (!grown) return; // only a cache
-    memset(grown + S.no_caps_bytes, 0, n - S.no_caps_bytes);
-    S.no_caps = grown;
-    S.no_caps_bytes = n;
+    memset(grown + b->bytes, 0, n - b->bytes);
+    b->bits = grown;
+    b->bytes = n;
   }
-  if (on) S.no_caps[byte] |= (uint8_t) (1u << (ino % 8));
-  else S.no_caps[byte] &= (uint8_t) ~(1u << (ino % 8));
+  if (on) b->bits[byte] |= (uint8_t) (1u << (i % 8));
+  else b->bits[byte] &= (uint8_t) ~(1u << (i % 8));
 }
+
+static bool no_caps_known(fuse_ino_t ino) { return bit_get(&S.no_caps, ino); }
+static void no_caps_set(fuse_ino_t ino, bool on) { bit_put(&S.no_caps, ino, on); }
 
 // ---- handles ---------------------------------------------------------------------------
 // A file handle is the host fd JS opened. JS says, when it answers open or create, which
@@ -325,12 +333,6 @@ static bool prop_i64(napi_env env, napi_value obj, const char *name, int64_t *ou
   return get_i64(env, v, out);
 }
 
-static bool prop_u64(napi_env env, napi_value obj, const char *name, uint64_t *out) {
-  napi_value v;
-  if (napi_get_named_property(env, obj, name, &v) != napi_ok) return false;
-  return get_u64(env, v, out);
-}
-
 static void ns_to_timespec(int64_t ns, struct timespec *ts) {
   ts->tv_sec = ns / 1000000000;
   ts->tv_nsec = ns % 1000000000;
@@ -342,33 +344,65 @@ static void ns_to_timespec(int64_t ns, struct timespec *ts) {
 
 // An Attr (src/unionfs/types.ts) as a struct stat. Only ino and mode are required (a bare
 // directory entry); everything else defaults to 0.
+// The Attr property names, made once (a name given as a C string is made into a JS string
+// on every lookup, which is most of the cost of reading an Attr).
+enum attr_key { K_INO, K_MODE, K_NLINK, K_UID, K_GID, K_SIZE, K_RDEV, K_BLKSIZE, K_BLOCKS, K_ATIME, K_MTIME, K_CTIME, K_COUNT };
+static const char *const attr_key_names[K_COUNT] = {
+  "ino", "mode", "nlink", "uid", "gid", "size", "rdev", "blksize", "blocks", "atimeNs", "mtimeNs", "ctimeNs",
+};
+static napi_ref attr_keys_ref; // an array of the names (N-API references only hold objects)
+static napi_value attr_keys[K_COUNT];
+
+// Loads the names into attr_keys for the current handle scope.
+static bool load_attr_keys(napi_env env) {
+  napi_value arr;
+  if (napi_get_reference_value(env, attr_keys_ref, &arr) != napi_ok) return false;
+  for (uint32_t k = 0; k < K_COUNT; k++) {
+    if (napi_get_element(env, arr, k, &attr_keys[k]) != napi_ok) return false;
+  }
+  return true;
+}
+
+static bool attr_i64(napi_env env, napi_value obj, enum attr_key k, int64_t *out) {
+  napi_value v;
+  if (napi_get_property(env, obj, attr_keys[k], &v) != napi_ok) return false;
+  return get_i64(env, v, out);
+}
+
+static bool get_stat_loaded(napi_env env, napi_value obj, struct stat *st);
+
+// An Attr (src/unionfs/types.ts) as a struct stat. Only ino and mode are required (a bare
+// directory entry); everything else defaults to 0.
 static bool get_stat(napi_env env, napi_value obj, struct stat *st) {
+  if (!load_attr_keys(env)) return false;
+  return get_stat_loaded(env, obj, st);
+}
+
+// get_stat, with attr_keys loaded in this handle scope already (many entries at once).
+static bool get_stat_loaded(napi_env env, napi_value obj, struct stat *st) {
   memset(st, 0, sizeof(*st));
-  uint64_t ino, size = 0, blocks = 0;
-  int64_t mode, uid = 0, gid = 0, nlink = 1, rdev = 0, blksize = 0, at = 0, mt = 0, ct = 0;
-  if (!prop_u64(env, obj, "ino", &ino) || !prop_i64(env, obj, "mode", &mode)) return false;
-  bool has;
-  if (napi_has_named_property(env, obj, "nlink", &has) == napi_ok && has) {
-    if (!prop_i64(env, obj, "uid", &uid) || !prop_i64(env, obj, "gid", &gid) ||
-        !prop_i64(env, obj, "nlink", &nlink) || !prop_u64(env, obj, "size", &size) ||
-        !prop_i64(env, obj, "rdev", &rdev) || !prop_i64(env, obj, "blksize", &blksize) ||
-        !prop_u64(env, obj, "blocks", &blocks) || !prop_i64(env, obj, "atimeNs", &at) ||
-        !prop_i64(env, obj, "mtimeNs", &mt) || !prop_i64(env, obj, "ctimeNs", &ct)) {
-      return false;
+  int64_t v[K_COUNT] = { 0 };
+  v[K_NLINK] = 1;
+  if (!attr_i64(env, obj, K_INO, &v[K_INO]) || !attr_i64(env, obj, K_MODE, &v[K_MODE])) return false;
+  bool has = false;
+  napi_has_property(env, obj, attr_keys[K_NLINK], &has);
+  if (has) {
+    for (int k = K_NLINK; k < K_COUNT; k++) {
+      if (!attr_i64(env, obj, (enum attr_key) k, &v[k])) return false;
     }
   }
-  st->st_ino = ino;
-  st->st_mode = (mode_t) mode;
-  st->st_uid = (uid_t) uid;
-  st->st_gid = (gid_t) gid;
-  st->st_nlink = (nlink_t) nlink;
-  st->st_size = (off_t) size;
-  st->st_rdev = (dev_t) rdev;
-  st->st_blksize = (blksize_t) blksize;
-  st->st_blocks = (blkcnt_t) blocks;
-  ns_to_timespec(at, &st->st_atim);
-  ns_to_timespec(mt, &st->st_mtim);
-  ns_to_timespec(ct, &st->st_ctim);
+  st->st_ino = (ino_t) v[K_INO];
+  st->st_mode = (mode_t) v[K_MODE];
+  st->st_uid = (uid_t) v[K_UID];
+  st->st_gid = (gid_t) v[K_GID];
+  st->st_nlink = (nlink_t) v[K_NLINK];
+  st->st_size = (off_t) v[K_SIZE];
+  st->st_rdev = (dev_t) v[K_RDEV];
+  st->st_blksize = (blksize_t) v[K_BLKSIZE];
+  st->st_blocks = (blkcnt_t) v[K_BLOCKS];
+  ns_to_timespec(v[K_ATIME], &st->st_atim);
+  ns_to_timespec(v[K_MTIME], &st->st_mtim);
+  ns_to_timespec(v[K_CTIME], &st->st_ctim);
   return true;
 }
 
@@ -683,7 +717,17 @@ static void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   }
   ll_open_common(OP_OPEN, req, ino, fi);
 }
-static void ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) { ll_open_common(OP_OPENDIR, req, ino, fi); }
+// Directory handles are numbers C hands out: opening a directory needs no union decision
+// (the kernel only opendirs directories), and with cached listings most never reach JS.
+// JS keeps state for a handle only once it lists it, and hears of its release only then.
+static void ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  struct fuse_file_info out;
+  memset(&out, 0, sizeof(out));
+  out.fh = ++S.next_dir_handle;
+  out.keep_cache = 1;
+  out.cache_readdir = 1;
+  fuse_reply_open(req, &out);
+}
 
 static void ll_release_common(enum op op, fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   double id = pending(req);
@@ -712,7 +756,15 @@ static void ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
   }
   ll_release_common(OP_RELEASE, req, ino, fi);
 }
-static void ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) { ll_release_common(OP_RELEASEDIR, req, ino, fi); }
+static void ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  fuse_reply_err(req, 0);
+  if (!bit_get(&S.dirs_in_js, fi->fh)) return;
+  bit_put(&S.dirs_in_js, fi->fh, false);
+  SCOPE_OPEN;
+  napi_value argv[3] = { num(env, -1), num(env, (double) ino), num(env, (double) fi->fh) };
+  call_js(OP_RELEASEDIR, -1, 3, argv);
+  SCOPE_CLOSE;
+}
 
 static void ll_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi, bool plus) {
   double id = pending(req);
@@ -720,6 +772,7 @@ static void ll_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t
   slot_t *s = slot_get(id);
   s->size = size;
   s->plus = plus;
+  bit_put(&S.dirs_in_js, fi->fh, true);
   SCOPE_OPEN;
   napi_value plusv;
   napi_get_boolean(env, plus, &plusv);
@@ -1344,6 +1397,10 @@ static napi_value js_reply_dir(napi_env env, napi_callback_info info) {
   }
   uint32_t sent = 0;
   char name[1024];
+  if (!load_attr_keys(env)) {
+    free(buf);
+    return throw_error(env, "ufs_fuse: replyDir: no attribute names");
+  }
   for (; sent < n; sent++) {
     napi_value nv, av, iv;
     size_t len;
@@ -1355,7 +1412,7 @@ static napi_value js_reply_dir(napi_env env, napi_callback_info info) {
     }
     struct fuse_entry_param e;
     memset(&e, 0, sizeof(e));
-    if (!get_stat(env, av, &e.attr)) {
+    if (!get_stat_loaded(env, av, &e.attr)) {
       free(buf);
       return throw_error(env, "ufs_fuse: replyDir: bad attr");
     }
@@ -1390,6 +1447,14 @@ static napi_value js_reply_dir(napi_env env, napi_callback_info info) {
 } while (0)
 
 static napi_value init(napi_env env, napi_value exports) {
+  napi_value names;
+  if (napi_create_array_with_length(env, K_COUNT, &names) != napi_ok) return NULL;
+  for (uint32_t k = 0; k < K_COUNT; k++) {
+    napi_value name;
+    if (napi_create_string_utf8(env, attr_key_names[k], NAPI_AUTO_LENGTH, &name) != napi_ok ||
+        napi_set_element(env, names, k, name) != napi_ok) return NULL;
+  }
+  if (napi_create_reference(env, names, 1, &attr_keys_ref) != napi_ok) return NULL;
   EXPORT("start", js_start);
   EXPORT("replyErr", js_reply_err);
   EXPORT("replyEntry", js_reply_entry);

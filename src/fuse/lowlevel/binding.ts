@@ -35,9 +35,9 @@ export interface LowLevelHandlers {
   link(id: ReqId, node: number, newParent: number, newName: string): void;
   open(id: ReqId, node: number, flags: number): void;
   release(id: ReqId, node: number, fh: number): void; // id -1: C closed it already
-  opendir(id: ReqId, node: number, flags: number): void;
+  opendir(id: ReqId, node: number, flags: number): void; // answered in C: never called
   readdir(id: ReqId, node: number, fh: number, offset: number, plus: boolean, size: number): void;
-  releasedir(id: ReqId, node: number, fh: number): void;
+  releasedir(id: ReqId, node: number, fh: number): void; // a notice (id -1), for listed handles
   statfs(id: ReqId, node: number): void;
   setxattr(id: ReqId, node: number, name: string, value: Buffer, flags: number): void;
   getxattr(id: ReqId, node: number, name: string): void;

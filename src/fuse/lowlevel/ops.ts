@@ -9,7 +9,7 @@ import os from 'node:os';
 import type { Attr, Caller, UnionFs } from '../../unionfs/index.js';
 import { toErrno, type Log } from '../ops.js';
 import {
-  OPEN_CACHE_DIR, OPEN_KEEP_CACHE, OPEN_UPPER, type EntryAttr, type LowLevelBinding, type LowLevelHandlers, type ReqId,
+  OPEN_KEEP_CACHE, OPEN_UPPER, type EntryAttr, type LowLevelBinding, type LowLevelHandlers, type ReqId,
 } from './binding.js';
 import { NodeTable, type LlNode } from './nodes.js';
 
@@ -51,8 +51,7 @@ function idArg(id: number | undefined): number {
 
 export function makeLowLevelOps(union: UnionFs, rootAttr: Attr, ll: LowLevelBinding, timeout: number, events: LowLevelEvents, log: Log): LowLevelHandlers {
   const nodes = new NodeTable(rootAttr.ino);
-  const dirs = new Map<number, DirHandle>();
-  let nextDirHandle = 1;
+  const dirs = new Map<number, DirHandle>(); // by the handle C gave the kernel
 
   // Runs one request: whatever happens, the kernel gets exactly one answer (an unanswered
   // request hangs its caller forever).
@@ -276,20 +275,18 @@ export function makeLowLevelOps(union: UnionFs, rootAttr: Attr, ll: LowLevelBind
       });
     },
 
-    opendir(id, nodeId) {
-      serve(id, 'opendir', [nodeId], async () => {
-        const node = nodes.get(nodeId);
-        if (!node.isDir) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
-        const handle = nextDirHandle++;
-        dirs.set(handle, { node });
-        ll.replyOpen(id, handle, OPEN_KEEP_CACHE | OPEN_CACHE_DIR);
-      });
+    // Answered in C (native/fuse: directory handles are C's); never called.
+    opendir(id) {
+      ll.replyErr(id, E.ENOSYS!);
     },
 
     readdir(id, nodeId, fh, offset, plus, size) {
       serve(id, 'readdir', [nodeId, fh, offset, plus], async () => {
-        const dir = dirs.get(fh);
-        if (!dir) throw Object.assign(new Error(`unknown directory handle ${fh}`), { code: 'EBADF' });
+        let dir = dirs.get(fh);
+        if (!dir) {
+          dir = { node: nodes.get(nodeId) };
+          dirs.set(fh, dir);
+        }
         if (offset === 0 || !dir.names) {
           // A listing is read once per opendir (or rewinddir), as getdents on ext4 promises.
           const list = await union.readdirAttrs(nodes.path(dir.node));
@@ -332,9 +329,9 @@ export function makeLowLevelOps(union: UnionFs, rootAttr: Attr, ll: LowLevelBind
       });
     },
 
-    releasedir(id, _nodeId, fh) {
+    // Only a notice (id -1): C answered the kernel already.
+    releasedir(_id, _nodeId, fh) {
       dirs.delete(fh);
-      ll.replyErr(id, 0);
     },
 
     statfs(id, nodeId) {
