@@ -9,8 +9,8 @@
 // loop (a uv_poll on the non-blocking fuse fd) and handed to JS synchronously, in the loop
 // thread: no thread hop for metadata. JS answers each request, now or later, by its id with
 // one of the reply* functions. Data moves in C, on the file descriptor JS returned as the
-// handle: write inline, read inline when the pages are cached (RWF_NOWAIT) and on libuv's
-// thread pool otherwise, fsync on the thread pool.
+// handle: write inline, read inline when the pages are cached (RWF_NOWAIT) and on I/O
+// threads of our own otherwise, fsync on those threads.
 #define _GNU_SOURCE
 #define FUSE_USE_VERSION 35
 #include <fuse_lowlevel.h>
@@ -18,6 +18,7 @@
 #include <uv.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -39,14 +40,14 @@
 enum op {
   OP_INIT, OP_EXIT, OP_LOOKUP, OP_FORGET, OP_GETATTR, OP_SETATTR, OP_READLINK, OP_MKNOD,
   OP_MKDIR, OP_UNLINK, OP_RMDIR, OP_SYMLINK, OP_RENAME, OP_LINK, OP_OPEN, OP_RELEASE,
-  OP_OPENDIR, OP_READDIR, OP_RELEASEDIR, OP_STATFS, OP_SETXATTR, OP_GETXATTR, OP_LISTXATTR,
+  OP_READDIR, OP_RELEASEDIR, OP_STATFS, OP_SETXATTR, OP_GETXATTR, OP_LISTXATTR,
   OP_REMOVEXATTR, OP_ACCESS, OP_CREATE, OP_COUNT
 };
 
 static const char *const op_names[OP_COUNT] = {
   "init", "exit", "lookup", "forget", "getattr", "setattr", "readlink", "mknod",
   "mkdir", "unlink", "rmdir", "symlink", "rename", "link", "open", "release",
-  "opendir", "readdir", "releasedir", "statfs", "setxattr", "getxattr", "listxattr",
+  "readdir", "releasedir", "statfs", "setxattr", "getxattr", "listxattr",
   "removexattr", "access", "create",
 };
 
@@ -684,13 +685,13 @@ static void ll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
   SCOPE_CLOSE;
 }
 
-static void ll_open_common(enum op op, fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+static void open_in_js(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   double id = pending(req);
   if (id < 0) return;
   slot_get(id)->node = ino;
   SCOPE_OPEN;
   napi_value argv[3] = { num(env, id), num(env, (double) ino), num(env, fi->flags) };
-  call_js(op, id, 3, argv);
+  call_js(OP_OPEN, id, 3, argv);
   SCOPE_CLOSE;
 }
 
@@ -715,8 +716,9 @@ static void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
     }
     lower_file_forget(ino); // let JS decide what it is now
   }
-  ll_open_common(OP_OPEN, req, ino, fi);
+  open_in_js(req, ino, fi);
 }
+
 // Directory handles are numbers C hands out: opening a directory needs no union decision
 // (the kernel only opendirs directories), and with cached listings most never reach JS.
 // JS keeps state for a handle only once it lists it, and hears of its release only then.
@@ -727,15 +729,6 @@ static void ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
   out.keep_cache = 1;
   out.cache_readdir = 1;
   fuse_reply_open(req, &out);
-}
-
-static void ll_release_common(enum op op, fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
-  double id = pending(req);
-  if (id < 0) return;
-  SCOPE_OPEN;
-  napi_value argv[3] = { num(env, id), num(env, (double) ino), num(env, (double) fi->fh) };
-  call_js(op, id, 3, argv);
-  SCOPE_CLOSE;
 }
 
 static void ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
@@ -754,7 +747,13 @@ static void ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     SCOPE_CLOSE;
     return;
   }
-  ll_release_common(OP_RELEASE, req, ino, fi);
+  // A handle C was not told about (it could not remember it): JS closes it.
+  double id = pending(req);
+  if (id < 0) return;
+  SCOPE_OPEN;
+  napi_value argv[3] = { num(env, id), num(env, (double) ino), num(env, (double) fi->fh) };
+  call_js(OP_RELEASE, id, 3, argv);
+  SCOPE_CLOSE;
 }
 static void ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   fuse_reply_err(req, 0);
@@ -861,8 +860,11 @@ static void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 
 // ---- operations answered in C, on the handle's fd ----------------------------------------
 
-typedef struct {
-  uv_work_t work;
+// Disk reads and fsyncs run on threads of our own, which answer the kernel themselves: the
+// loop thread never waits for the disk, and is not woken again when they are done.
+typedef struct io_job {
+  struct io_job *next;
+  void (*run)(struct io_job *);
   fuse_req_t req;
   int fd;
   size_t size, done;
@@ -871,8 +873,92 @@ typedef struct {
   int datasync;
 } io_job_t;
 
-static void read_rest(uv_work_t *w) {
-  io_job_t *j = (io_job_t *) w;
+#define IO_MAX_THREADS 8
+
+static struct {
+  pthread_mutex_t lock;
+  pthread_cond_t wake;
+  io_job_t *head, *tail;
+  int idle, threads;
+} IO = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0, 0 };
+
+static void io_run(io_job_t *j) {
+  j->run(j);
+  free(j->buf);
+  free(j);
+}
+
+// Like the loop thread (spin_for_request), a thread that just answered keeps looking for the
+// next job a little before it sleeps: a reader waiting on each read sends the next at once.
+static bool io_spin_for_job(void) {
+  if (S.spin_ns <= 0) return false;
+  struct timespec t0, t;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  for (;;) {
+    if (__atomic_load_n(&IO.head, __ATOMIC_ACQUIRE)) return true;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    if ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) > S.spin_ns) return false;
+  }
+}
+
+static void *io_thread(void *arg) {
+  pthread_mutex_lock(&IO.lock);
+  for (;;) {
+    if (!IO.head) {
+      IO.idle++;
+      pthread_mutex_unlock(&IO.lock);
+      io_spin_for_job();
+      pthread_mutex_lock(&IO.lock);
+      IO.idle--;
+    }
+    while (!IO.head) {
+      IO.idle++;
+      pthread_cond_wait(&IO.wake, &IO.lock);
+      IO.idle--;
+    }
+    io_job_t *j = IO.head;
+    IO.head = j->next;
+    if (!IO.head) IO.tail = NULL;
+    pthread_mutex_unlock(&IO.lock);
+    io_run(j);
+    pthread_mutex_lock(&IO.lock);
+  }
+  return NULL;
+}
+
+// Queues a job; a thread is added while none is idle, up to IO_MAX_THREADS.
+static void io_submit(io_job_t *j) {
+  pthread_mutex_lock(&IO.lock);
+  j->next = NULL;
+  if (IO.tail) IO.tail->next = j;
+  else __atomic_store_n(&IO.head, j, __ATOMIC_RELEASE);
+  IO.tail = j;
+  bool start = IO.idle == 0 && IO.threads < IO_MAX_THREADS;
+  if (start) IO.threads++;
+  pthread_cond_signal(&IO.wake);
+  pthread_mutex_unlock(&IO.lock);
+  if (!start) return;
+  pthread_attr_t attr;
+  pthread_t t;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  int err = pthread_create(&t, &attr, io_thread, NULL);
+  pthread_attr_destroy(&attr);
+  if (err == 0) return;
+  // No new thread: with none at all, nobody would ever take the queue, so run it here.
+  pthread_mutex_lock(&IO.lock);
+  IO.threads--;
+  io_job_t *mine = IO.threads == 0 ? IO.head : NULL;
+  if (mine) IO.head = IO.tail = NULL;
+  pthread_mutex_unlock(&IO.lock);
+  while (mine) {
+    io_job_t *next = mine->next;
+    io_run(mine);
+    mine = next;
+  }
+}
+
+static void read_rest(io_job_t *j) {
   while (j->done < j->size) {
     ssize_t n = pread(j->fd, j->buf + j->done, j->size - j->done, j->off + (off_t) j->done);
     if (n < 0) {
@@ -887,12 +973,6 @@ static void read_rest(uv_work_t *w) {
   fuse_reply_buf(j->req, j->buf, j->done);
 }
 
-static void job_free(uv_work_t *w, int status) {
-  io_job_t *j = (io_job_t *) w;
-  free(j->buf);
-  free(j);
-}
-
 static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi) {
   int fd = (int) fi->fh;
   if (size > S.read_buf_size) {
@@ -904,7 +984,7 @@ static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
     S.read_buf = grown;
     S.read_buf_size = size;
   }
-  // Cached pages: copy now, in the loop thread. Anything else goes to the thread pool so a
+  // Cached pages: copy now, in the loop thread. Anything else goes to the I/O threads so a
   // disk read never stalls the other requests.
   struct iovec iov = { .iov_base = S.read_buf, .iov_len = size };
   ssize_t n = preadv2(fd, &iov, 1, off, RWF_NOWAIT);
@@ -924,6 +1004,7 @@ static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
     fuse_reply_err(req, ENOMEM);
     return;
   }
+  j->run = read_rest;
   j->req = req;
   j->fd = fd;
   j->size = size;
@@ -933,12 +1014,7 @@ static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
     memcpy(buf, S.read_buf, (size_t) n);
     j->done = (size_t) n;
   }
-  uv_loop_t *loop;
-  napi_get_uv_event_loop(S.env, &loop);
-  if (uv_queue_work(loop, &j->work, read_rest, job_free) != 0) {
-    read_rest(&j->work);
-    job_free(&j->work, 0);
-  }
+  io_submit(j);
 }
 
 static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off, struct fuse_file_info *fi) {
@@ -963,8 +1039,7 @@ static void ll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) 
   fuse_reply_err(req, 0);
 }
 
-static void fsync_work(uv_work_t *w) {
-  io_job_t *j = (io_job_t *) w;
+static void fsync_work(io_job_t *j) {
   int r = j->datasync ? fdatasync(j->fd) : fsync(j->fd);
   fuse_reply_err(j->req, r < 0 ? errno : 0);
 }
@@ -975,15 +1050,11 @@ static void ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
     fuse_reply_err(req, ENOMEM);
     return;
   }
+  j->run = fsync_work;
   j->req = req;
   j->fd = (int) fi->fh;
   j->datasync = datasync;
-  uv_loop_t *loop;
-  napi_get_uv_event_loop(S.env, &loop);
-  if (uv_queue_work(loop, &j->work, fsync_work, job_free) != 0) {
-    fsync_work(&j->work);
-    job_free(&j->work, 0);
-  }
+  io_submit(j);
 }
 
 // Directory handles are JS's; the upper directories live on the host file system, whose
@@ -1440,6 +1511,19 @@ static napi_value js_reply_dir(napi_env env, napi_callback_info info) {
   return num(env, sent);
 }
 
+// dropNode(nodeid): the kernel forgot the node and JS dropped it: C forgets it too.
+static napi_value js_drop_node(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1) return NULL;
+  fuse_ino_t node = (fuse_ino_t) get_double(env, argv[0], 0);
+  if (!node) return NULL;
+  lower_file_forget(node);
+  no_caps_set(node, false);
+  if (node < S.n_node_fds) S.node_fds[node] = 0;
+  return NULL;
+}
+
 #define EXPORT(name, fn) do { \
   napi_value f_; \
   if (napi_create_function(env, name, NAPI_AUTO_LENGTH, fn, NULL, &f_) != napi_ok || \
@@ -1466,6 +1550,7 @@ static napi_value init(napi_env env, napi_value exports) {
   EXPORT("replyXattrList", js_reply_xattr_list);
   EXPORT("replyStatfs", js_reply_statfs);
   EXPORT("replyDir", js_reply_dir);
+  EXPORT("dropNode", js_drop_node);
   return exports;
 }
 

@@ -35,7 +35,6 @@ export interface LowLevelHandlers {
   link(id: ReqId, node: number, newParent: number, newName: string): void;
   open(id: ReqId, node: number, flags: number): void;
   release(id: ReqId, node: number, fh: number): void; // id -1: C closed it already
-  opendir(id: ReqId, node: number, flags: number): void; // answered in C: never called
   readdir(id: ReqId, node: number, fh: number, offset: number, plus: boolean, size: number): void;
   releasedir(id: ReqId, node: number, fh: number): void; // a notice (id -1), for listed handles
   statfs(id: ReqId, node: number): void;
@@ -73,6 +72,8 @@ export interface LowLevelBinding {
   replyStatfs(id: ReqId, st: StatFs): void;
   // Entry i gets directory offset offset+i+1 as the next; returns how many fitted.
   replyDir(id: ReqId, offset: number, names: string[], attrs: EntryAttr[], nodes: number[], entryTimeout: number, attrTimeout: number, lowerFiles: (string | null)[]): number;
+  // The node is gone from the node table (forgotten by the kernel): C drops what it keeps.
+  dropNode(node: number): void;
 }
 
 export function loadLowLevel(): LowLevelBinding {

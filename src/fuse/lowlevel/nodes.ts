@@ -30,7 +30,8 @@ export class NodeTable {
   private readonly byName = new Map<string, LlNode>();
   private nextId = ROOT_ID + 1; // never reused: a stale id can never name a newer inode
 
-  constructor(rootIno: bigint) {
+  // `onDrop`: called with the id of each node that leaves the table.
+  constructor(rootIno: bigint, private readonly onDrop: (id: number) => void = () => {}) {
     this.root = new LlNode(ROOT_ID, rootIno, true);
     this.root.nlookup = 1; // the kernel never forgets the root
     this.byId.set(ROOT_ID, this.root);
@@ -163,6 +164,7 @@ export class NodeTable {
 
   private remove(node: LlNode): void {
     this.byId.delete(node.id);
+    this.onDrop(node.id);
     if (this.byIno.get(node.ino) === node) this.byIno.delete(node.ino);
     for (const l of node.links) if (this.byName.get(key(l.parent, l.name)) === node) this.byName.delete(key(l.parent, l.name));
     node.links = [];

@@ -50,7 +50,7 @@ function idArg(id: number | undefined): number {
 }
 
 export function makeLowLevelOps(union: UnionFs, rootAttr: Attr, ll: LowLevelBinding, timeout: number, events: LowLevelEvents, log: Log): LowLevelHandlers {
-  const nodes = new NodeTable(rootAttr.ino);
+  const nodes = new NodeTable(rootAttr.ino, (id) => ll.dropNode(id));
   const dirs = new Map<number, DirHandle>(); // by the handle C gave the kernel
 
   // Runs one request: whatever happens, the kernel gets exactly one answer (an unanswered
@@ -273,11 +273,6 @@ export function makeLowLevelOps(union: UnionFs, rootAttr: Attr, ll: LowLevelBind
         nodes.closed(node, fh);
         ll.replyErr(id, 0);
       });
-    },
-
-    // Answered in C (native/fuse: directory handles are C's); never called.
-    opendir(id) {
-      ll.replyErr(id, E.ENOSYS!);
     },
 
     readdir(id, nodeId, fh, offset, plus, size) {
