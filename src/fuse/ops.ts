@@ -1,63 +1,14 @@
 // The FUSE operations of a ufs mount: each fuse-native callback (Contract 1) becomes one call
 // on UnionFs (Contract 3). Union errors carry an errno name in `code`; it goes back to the
 // kernel as a negative errno. Anything else is a bug: it becomes EIO and is logged.
-import os from 'node:os';
 import type { Caller, UnionFs } from '../unionfs/index.js';
+import { hiddenXattr, idArg, refusedXattr, toErrno, type Log } from './answers.js';
 import type { Done, FuseContext, FuseHandleInfo, FuseOps, FusePin, FuseStable, FuseStat, FuseStatFs, OpenReply, Reply } from './native.js';
-
-const ERRNO = os.constants.errno as Record<string, number>;
-const EIO = ERRNO.EIO!;
-
-// Errors a filesystem hands back in ordinary use; any other is logged.
-const EXPECTED = new Set([
-  'ENOENT', 'EEXIST', 'ENOTEMPTY', 'ENOTDIR', 'EISDIR', 'EACCES', 'EPERM', 'EROFS', 'ENODATA',
-  'ERANGE', 'EINVAL', 'ENAMETOOLONG', 'ELOOP', 'EMLINK', 'ENOSPC', 'EDQUOT', 'EFBIG', 'EBUSY',
-  'ETXTBSY', 'EOPNOTSUPP', 'ENOTSUP', 'E2BIG', 'EXDEV', 'ENOSYS', 'EAGAIN',
-]);
-
-// Private union metadata (origin inode, ...) never crosses the mount.
-const PRIVATE_XATTR = 'trusted.ufs.';
-
-// POSIX ACLs are not supported through the mount, as on a filesystem mounted `noacl`: the
-// kernel would not enforce them (libfuse2's protocol cannot ask for FUSE_POSIX_ACL), and
-// setting one changes the file's mode behind the kernel's attribute cache (ext4 folds a
-// mode-equivalent ACL into the mode bits), which then shows a stale mode for as long as the
-// cache lives. With EOPNOTSUPP, cp -p, tar and setfacl fall back to chmod, which the kernel sees.
-const ACL_XATTRS = new Set(['system.posix_acl_access', 'system.posix_acl_default']);
-
-function hiddenXattr(name: string): boolean {
-  return name.startsWith(PRIVATE_XATTR) || ACL_XATTRS.has(name);
-}
-
-export type Log = (message: string) => void;
-
-export function toErrno(err: unknown, op: string, args: unknown[], log: Log): number {
-  const code = err && typeof err === 'object' && 'code' in err ? (err as { code: unknown }).code : undefined;
-  if (typeof code === 'string' && ERRNO[code] !== undefined) {
-    if (!EXPECTED.has(code)) log(`${op}(${describe(args)}): ${code}: ${message(err)}`);
-    return -ERRNO[code]!;
-  }
-  const stack = err instanceof Error && err.stack ? err.stack : String(err);
-  log(`${op}(${describe(args)}): unexpected error -> EIO: ${stack}`);
-  return -EIO;
-}
-
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
-function describe(args: unknown[]): string {
-  return args.map((a) => (typeof a === 'string' ? JSON.stringify(a) : Buffer.isBuffer(a) ? `<${a.length} bytes>` : String(a))).join(', ');
-}
 
 function caller(ctx: FuseContext | undefined): Caller {
   return { uid: ctx?.uid ?? 0, gid: ctx?.gid ?? 0, pid: ctx?.pid ?? 0, umask: ctx?.umask ?? 0 };
 }
 
-// uid_t/gid_t -1 ("leave unchanged") may cross as 0xffffffff.
-function idArg(id: number): number {
-  return id === 0xffffffff || id < 0 ? -1 : id;
-}
 
 function dirEntryStat(e: { ino: bigint; mode: number }): FuseStat {
   return {
@@ -211,14 +162,14 @@ export function makeOps(union: UnionFs, log: Log): FuseOps {
     },
 
     setxattr(p: string, name: string, value: Buffer, _position: number, flags: number, cb: Done) {
-      if (ACL_XATTRS.has(name)) return cb(-ERRNO.EOPNOTSUPP!);
-      if (name.startsWith(PRIVATE_XATTR)) return cb(-ERRNO.EPERM!);
+      const refused = refusedXattr('set', name);
+      if (refused) return cb(-refused);
       serve('setxattr', [p, name, value, flags], () => union.setxattr(p, name, value, flags), ok(cb), cb);
     },
 
     getxattr(p: string, name: string, _position: number, cb: Reply<Buffer>) {
-      if (ACL_XATTRS.has(name)) return cb(-ERRNO.EOPNOTSUPP!);
-      if (name.startsWith(PRIVATE_XATTR)) return cb(-ERRNO.ENODATA!);
+      const refused = refusedXattr('get', name);
+      if (refused) return cb(-refused);
       serve('getxattr', [p, name], () => union.getxattr(p, name), (v) => cb(0, v), (e) => cb(e));
     },
 
@@ -233,8 +184,8 @@ export function makeOps(union: UnionFs, log: Log): FuseOps {
     },
 
     removexattr(p: string, name: string, cb: Done) {
-      if (ACL_XATTRS.has(name)) return cb(-ERRNO.EOPNOTSUPP!);
-      if (name.startsWith(PRIVATE_XATTR)) return cb(-ERRNO.EPERM!);
+      const refused = refusedXattr('remove', name);
+      if (refused) return cb(-refused);
       serve('removexattr', [p, name], () => union.removexattr(p, name), ok(cb), cb);
     },
 

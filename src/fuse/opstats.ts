@@ -33,13 +33,7 @@ export function withOpStats(ops: FuseOps, file: string | undefined): FuseOps {
       getx(p, name, ...rest);
     };
   }
-  process.on('exit', () => {
-    try {
-      writeFileSync(`${file}.${process.pid}.json`, `${JSON.stringify(counts, null, 1)}\n`);
-    } catch {
-      // diagnostics only
-    }
-  });
+  writeOnExit(file, counts);
   return wrapped as FuseOps;
 }
 
@@ -56,6 +50,11 @@ export function withLowLevelOpStats(ops: LowLevelHandlers, file: string | undefi
       fn(...args);
     };
   }
+  writeOnExit(file, counts);
+  return wrapped as unknown as LowLevelHandlers;
+}
+
+function writeOnExit(file: string, counts: unknown): void {
   process.on('exit', () => {
     try {
       writeFileSync(`${file}.${process.pid}.json`, `${JSON.stringify(counts, null, 1)}\n`);
@@ -63,5 +62,4 @@ export function withLowLevelOpStats(ops: LowLevelHandlers, file: string | undefi
       // diagnostics only
     }
   });
-  return wrapped as unknown as LowLevelHandlers;
 }

@@ -29,7 +29,7 @@ export function cacheTimeoutFromEnv(env: NodeJS.ProcessEnv = process.env): numbe
 
 export function mountOptions(spec: MountOptionsInput): string[] {
   const timeout = spec.cacheTimeoutS ?? CACHE_TIMEOUT_S;
-  const options = [
+  return [
     'use_ino',
     'readdir_ino',
     'big_writes',
@@ -42,13 +42,18 @@ export function mountOptions(spec: MountOptionsInput): string[] {
     // No hard_remove: with it libfuse answers fstat(2) on an unlinked open file with ENOENT.
     // Without it, the patched fuse-native hides such files natively: the union sees a plain
     // unlink, handles keep working (path null), and no .fuse_hidden* name reaches upper.
-    'allow_other',
-    'default_permissions',
     // Like mount(8) and overlayfs: a non-empty mountpoint is simply covered.
     'nonempty',
-    `fsname=${fsnameOption(spec.fsname)}`,
-    'subtype=ufs',
+    ...commonOptions(spec),
   ];
+}
+
+// What both backends pass alike: permission checks by the kernel for every user, the names in
+// /proc/self/mountinfo, read-only without an upper, and setuid bits only when asked for.
+// Device nodes never work through the mount (nodev, libfuse's default): a container has
+// CAP_MKNOD and no device cgroup here; its /dev is ufs-init's own.
+function commonOptions(spec: MountOptionsInput): string[] {
+  const options = ['allow_other', 'default_permissions', `fsname=${fsnameOption(spec.fsname)}`, 'subtype=ufs'];
   if (!spec.upper) options.push('ro');
   if (spec.suid) options.push('suid');
   return options;
@@ -73,12 +78,7 @@ export function fuseBackend(env: NodeJS.ProcessEnv = process.env): FuseBackend {
 // libfuse3's mount options for the low-level binding: caching is not a mount option there
 // (every reply carries its own timeouts, every open its keep_cache), nor are inode numbers.
 export function lowLevelMountOptions(spec: MountOptionsInput): string[] {
-  const options = ['allow_other', 'default_permissions', `fsname=${fsnameOption(spec.fsname)}`, 'subtype=ufs'];
-  if (!spec.upper) options.push('ro');
-  // Device nodes never work through the mount (nodev, libfuse's default): a container has
-  // CAP_MKNOD and no device cgroup here; its /dev is ufs-init's own.
-  if (spec.suid) options.push('suid');
-  return options;
+  return commonOptions(spec);
 }
 
 // How long the low-level binding keeps polling for the next request after one (see

@@ -201,13 +201,7 @@ export class UnionFs {
           return { entry, attr: nodeAttr(r.statOf(node), node), stable: this.stableOf(node) };
         }),
       );
-      const self = r.resolveDir(parts);
-      const up = parts.length === 0 ? self : r.resolveDir(parts.slice(0, -1));
-      return {
-        self: { name: '.', ino: self.ino, mode: self.fmt },
-        parent: { name: '..', ino: up.ino, mode: up.fmt },
-        entries,
-      };
+      return { ...this.dotEntries(parts), entries };
     });
   }
 
@@ -224,13 +218,7 @@ export class UnionFs {
         const lowerFile = lowerFileOf(node);
         entries.push(lowerFile ? { name: entry.name, attr: nodeAttr(st, node), lowerFile } : { name: entry.name, attr: nodeAttr(st, node) });
       }
-      const self = r.resolveDir(parts);
-      const up = parts.length === 0 ? self : r.resolveDir(parts.slice(0, -1));
-      return {
-        self: { name: '.', ino: self.ino, mode: self.fmt },
-        parent: { name: '..', ino: up.ino, mode: up.fmt },
-        entries,
-      };
+      return { ...this.dotEntries(parts), entries };
     });
   }
 
@@ -594,6 +582,14 @@ export class UnionFs {
 
   private exclusive<T>(fn: () => T | Promise<T>): Promise<T> {
     return this.ctx.lock.exclusive(fn);
+  }
+
+  // The "." and ".." entries of the directory at `parts` (the root is its own parent).
+  private dotEntries(parts: readonly string[]): { self: DirEntry; parent: DirEntry } {
+    const r = this.ctx.resolver;
+    const self = r.resolveDir(parts);
+    const up = parts.length === 0 ? self : r.resolveDir(parts.slice(0, -1));
+    return { self: { name: '.', ino: self.ino, mode: self.fmt }, parent: { name: '..', ino: up.ino, mode: up.fmt } };
   }
 
   private requireUpper(): void {

@@ -5,15 +5,13 @@
 // Caching: lower layers never change and every change to upper passes through here, so the
 // kernel may keep entries, attributes, negative entries, pages (keep_cache), directory
 // listings (cache_readdir) and symlink targets as long as it likes: `timeout` seconds.
-import os from 'node:os';
 import type { Attr, Caller, UnionFs } from '../../unionfs/index.js';
-import { toErrno, type Log } from '../ops.js';
+import { fsError } from '../../unionfs/errors.js';
+import { ERRNO, idArg, refusedXattr, toErrno, type Log } from '../answers.js';
 import {
   OPEN_KEEP_CACHE, OPEN_UPPER, type EntryAttr, type LowLevelBinding, type LowLevelHandlers, type ReqId,
 } from './binding.js';
 import { NodeTable, type LlNode } from './nodes.js';
-
-const E = os.constants.errno as Record<string, number>;
 
 // renameat2(2) flags.
 const RENAME_NOREPLACE = 1;
@@ -27,10 +25,6 @@ function direntSize(name: string, plus: boolean): number {
   return (n + 7) & ~7;
 }
 
-// Private union metadata (origin inode, ...) never crosses the mount; POSIX ACLs are not
-// served (see unionfs.ts).
-const PRIVATE_XATTR = 'trusted.ufs.';
-const ACL_XATTRS = new Set(['system.posix_acl_access', 'system.posix_acl_default']);
 
 interface DirHandle {
   node: LlNode;
@@ -42,11 +36,6 @@ interface DirHandle {
 export interface LowLevelEvents {
   ready(): void; // INIT done: the mount serves
   exit(): void; // the mount is gone
-}
-
-// uid_t/gid_t -1 ("leave unchanged") may cross as 0xffffffff.
-function idArg(id: number | undefined): number {
-  return id === undefined || id === 0xffffffff || id < 0 ? -1 : id;
 }
 
 export function makeLowLevelOps(union: UnionFs, rootAttr: Attr, ll: LowLevelBinding, timeout: number, events: LowLevelEvents, log: Log): LowLevelHandlers {
@@ -77,12 +66,20 @@ export function makeLowLevelOps(union: UnionFs, rootAttr: Attr, ll: LowLevelBind
     nodes.counted(node);
   }
 
+  // mknod, mkdir, symlink: `make` creates parent/name in the union, then the kernel gets its entry.
+  async function made(id: ReqId, parentId: number, name: string, make: (p: string) => Promise<void>): Promise<void> {
+    const parent = nodes.get(parentId);
+    const p = nodes.childPath(parent, name);
+    await make(p);
+    entry(id, parent, name, await union.getattr(p));
+  }
+
   // Attributes of an object by node: by path, or by an open handle once it has no name left.
   async function attrOf(node: LlNode, fh: number): Promise<Attr> {
     if (fh >= 0) return union.fgetattr(fh, null);
     if (node.isDir || node.links.length > 0) return union.getattr(nodes.path(node));
     const handle = nodes.anyHandle(node);
-    if (handle === undefined) throw Object.assign(new Error('no name and no open handle'), { code: 'ENOENT' });
+    if (handle === undefined) throw fsError('ENOENT', 'no name and no open handle');
     return union.fgetattr(handle, null);
   }
 
@@ -147,21 +144,11 @@ export function makeLowLevelOps(union: UnionFs, rootAttr: Attr, ll: LowLevelBind
     },
 
     mknod(id, parentId, name, mode, rdev, uid, gid, pid, umask) {
-      serve(id, 'mknod', [parentId, name, mode, rdev], async () => {
-        const parent = nodes.get(parentId);
-        const p = nodes.childPath(parent, name);
-        await union.mknod(p, mode, rdev, { uid, gid, pid, umask });
-        entry(id, parent, name, await union.getattr(p));
-      });
+      serve(id, 'mknod', [parentId, name, mode, rdev], () => made(id, parentId, name, (p) => union.mknod(p, mode, rdev, { uid, gid, pid, umask })));
     },
 
     mkdir(id, parentId, name, mode, uid, gid, pid, umask) {
-      serve(id, 'mkdir', [parentId, name, mode], async () => {
-        const parent = nodes.get(parentId);
-        const p = nodes.childPath(parent, name);
-        await union.mkdir(p, mode, { uid, gid, pid, umask });
-        entry(id, parent, name, await union.getattr(p));
-      });
+      serve(id, 'mkdir', [parentId, name, mode], () => made(id, parentId, name, (p) => union.mkdir(p, mode, { uid, gid, pid, umask })));
     },
 
     unlink(id, parentId, name) {
@@ -185,19 +172,14 @@ export function makeLowLevelOps(union: UnionFs, rootAttr: Attr, ll: LowLevelBind
     },
 
     symlink(id, target, parentId, name, uid, gid, pid, umask) {
-      serve(id, 'symlink', [target, parentId, name], async () => {
-        const parent = nodes.get(parentId);
-        const p = nodes.childPath(parent, name);
-        await union.symlink(target, p, { uid, gid, pid, umask });
-        entry(id, parent, name, await union.getattr(p));
-      });
+      serve(id, 'symlink', [target, parentId, name], () => made(id, parentId, name, (p) => union.symlink(target, p, { uid, gid, pid, umask })));
     },
 
     rename(id, parentId, name, newParentId, newName, flags) {
       serve(id, 'rename', [parentId, name, newParentId, newName, flags], async () => {
         // RENAME_EXCHANGE and RENAME_WHITEOUT are not supported (as on many file systems).
         if (flags & ~RENAME_NOREPLACE) {
-          ll.replyErr(id, E.EINVAL!);
+          ll.replyErr(id, ERRNO.EINVAL!);
           return;
         }
         const parent = nodes.get(parentId);
@@ -208,7 +190,7 @@ export function makeLowLevelOps(union: UnionFs, rootAttr: Attr, ll: LowLevelBind
         try {
           const target = await union.getattr(to);
           if (flags & RENAME_NOREPLACE) {
-            ll.replyErr(id, E.EEXIST!);
+            ll.replyErr(id, ERRNO.EEXIST!);
             return;
           }
           targetLast = target.nlink <= 1 || (target.mode & 0o170000) === 0o040000;
@@ -337,8 +319,8 @@ export function makeLowLevelOps(union: UnionFs, rootAttr: Attr, ll: LowLevelBind
 
     setxattr(id, nodeId, name, value, flags) {
       serve(id, 'setxattr', [nodeId, name, value, flags], async () => {
-        if (ACL_XATTRS.has(name)) return ll.replyErr(id, E.EOPNOTSUPP!);
-        if (name.startsWith(PRIVATE_XATTR)) return ll.replyErr(id, E.EPERM!);
+        const refused = refusedXattr('set', name);
+        if (refused) return ll.replyErr(id, refused);
         await union.setxattr(nodes.path(nodes.get(nodeId)), name, value, flags);
         ll.replyErr(id, 0);
       });
@@ -346,8 +328,8 @@ export function makeLowLevelOps(union: UnionFs, rootAttr: Attr, ll: LowLevelBind
 
     getxattr(id, nodeId, name) {
       serve(id, 'getxattr', [nodeId, name], async () => {
-        if (ACL_XATTRS.has(name)) return ll.replyErr(id, E.EOPNOTSUPP!);
-        if (name.startsWith(PRIVATE_XATTR)) return ll.replyErr(id, E.ENODATA!);
+        const refused = refusedXattr('get', name);
+        if (refused) return ll.replyErr(id, refused);
         ll.replyXattr(id, await union.getxattr(nodes.path(nodes.get(nodeId)), name));
       });
     },
@@ -360,8 +342,8 @@ export function makeLowLevelOps(union: UnionFs, rootAttr: Attr, ll: LowLevelBind
 
     removexattr(id, nodeId, name) {
       serve(id, 'removexattr', [nodeId, name], async () => {
-        if (ACL_XATTRS.has(name)) return ll.replyErr(id, E.EOPNOTSUPP!);
-        if (name.startsWith(PRIVATE_XATTR)) return ll.replyErr(id, E.EPERM!);
+        const refused = refusedXattr('remove', name);
+        if (refused) return ll.replyErr(id, refused);
         await union.removexattr(nodes.path(nodes.get(nodeId)), name);
         ll.replyErr(id, 0);
       });
