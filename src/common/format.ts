@@ -1,8 +1,11 @@
-// Docker's ways of printing sizes, ages and tables (go-units, tabwriter with 3 spaces),
-// shared by the image and container commands.
+import { compileTemplate } from './template.js';
 
-// units.HumanSizeWithPrecision(size, 3): decimal units, 3 significant digits.
-export function humanSize(bytes: number): string {
+// Docker's ways of printing sizes, ages and tables (go-units, text/tabwriter), shared by every
+// verb: one way to write a size, an age or a table everywhere.
+
+// units.HumanSizeWithPrecision(size, 3): decimal units, 3 significant digits (Docker's listings).
+// With precision 4 it is units.HumanSize (Docker's progress, system df).
+export function humanSize(bytes: number, precision = 3): string {
   const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB', 'EB'];
   let v = bytes;
   let i = 0;
@@ -10,7 +13,7 @@ export function humanSize(bytes: number): string {
     v /= 1000;
     i++;
   }
-  return `${Number(v.toPrecision(3))}${units[i]}`;
+  return `${Number(v.toPrecision(precision))}${units[i]}`;
 }
 
 // units.HumanDuration.
@@ -38,12 +41,41 @@ export function ago(iso: string | undefined, now = Date.now()): string {
   return `${humanDuration(Math.max(0, now - t))} ago`;
 }
 
-// Columns padded to the widest cell plus three spaces; the last column is not padded.
+// Go's text/tabwriter as Docker sets it up (minwidth 10, padding 3, spaces): cells end at a tab;
+// a column is as wide as its widest cell in each run of lines that have it; the text after the
+// last tab of a line is not padded.
+export function tabwrite(text: string, minwidth = 10, padding = 3): string {
+  const trailing = text.endsWith('\n');
+  const lines = (trailing ? text.slice(0, -1) : text).split('\n').map((l) => l.split('\t'));
+  const widths: number[][] = lines.map(() => []);
+  const width = (s: string) => [...s].length;
+  const column = (from: number, to: number, col: number): void => {
+    let i = from;
+    while (i < to) {
+      if (lines[i]!.length - 1 <= col) {
+        i++;
+        continue;
+      }
+      let j = i;
+      let w = minwidth;
+      while (j < to && lines[j]!.length - 1 > col) {
+        w = Math.max(w, width(lines[j]![col]!) + padding);
+        j++;
+      }
+      for (let k = i; k < j; k++) widths[k]![col] = w;
+      column(i, j, col + 1);
+      i = j;
+    }
+  };
+  column(0, lines.length, 0);
+  const out = lines.map((cells, n) => cells.map((c, i) => (i === cells.length - 1 ? c : c + ' '.repeat(Math.max(0, widths[n]![i]! - width(c))))).join(''));
+  return out.join('\n') + (trailing ? '\n' : '');
+}
+
+// Rows of cells as Docker's tables print them: each line through tabwrite.
 export function table(rows: string[][]): string {
   if (rows.length === 0) return '';
-  const n = Math.max(...rows.map((r) => r.length));
-  const widths = Array.from({ length: n }, (_, i) => Math.max(...rows.map((r) => [...(r[i] ?? '')].length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c + ' '.repeat(widths[i]! - [...c].length + 3))).join('').trimEnd()).join('\n') + '\n';
+  return tabwrite(rows.map((r) => `${r.map((c) => c.replace(/[\t\n]/g, ' ')).join('\t')}\n`).join(''));
 }
 
 // stringutils.Ellipsis: at most n characters, the last one '…' when cut.
@@ -51,4 +83,40 @@ export function ellipsis(s: string, n: number): string {
   const chars = [...s];
   if (chars.length <= n) return s;
   return `${chars.slice(0, n - 1).join('')}…`;
+}
+
+// ---- --format for the listing commands (images, ps, history, volume ls, ...)
+
+export interface ListFormat<T> {
+  // Docker's default table, e.g. 'table {{.Repository}}\t{{.Tag}}\t{{.ID}}'
+  table: string;
+  // the column header of each field, e.g. { ID: 'IMAGE ID', Repository: 'REPOSITORY' }
+  headers: Record<string, string>;
+  // what --format json prints for a row (default: the row itself)
+  json?: (row: T) => unknown;
+}
+
+// Docker's --format: '' or 'table' -> the default table; 'json' -> one JSON object a line;
+// 'table TEMPLATE' -> a header line, then a line per row, through tabwrite; otherwise the
+// template once per row, each followed by a newline. Unknown fields are an error, as for
+// Docker's listing contexts.
+export function renderList<T extends object>(format: string | undefined, rows: T[], spec: ListFormat<T>): string {
+  const f = format ?? '';
+  if (f === 'json') return rows.map((r) => `${JSON.stringify(spec.json ? spec.json(r) : r)}\n`).join('');
+  const isTable = f === '' || f.startsWith('table');
+  const body = f === '' || f === 'table' ? spec.table.slice('table'.length).replace(/^\s/, '') : isTable ? f.slice('table'.length).replace(/^\s/, '') : f;
+  const tpl = compileTemplate(body, { missing: 'error' });
+  let out = '';
+  if (isTable) {
+    // the header: the same template run on the field names' headers
+    const header = new Proxy({} as Record<string, string>, {
+      get: (_t, k) => (typeof k === 'string' ? (spec.headers[k] ?? k.replace(/([a-z])([A-Z])/g, '$1 $2').toUpperCase()) : undefined),
+      has: () => true,
+      getOwnPropertyDescriptor: (_t, k) => ({ configurable: true, enumerable: true, value: typeof k === 'string' ? (spec.headers[k] ?? k.toUpperCase()) : undefined }),
+      ownKeys: () => Object.keys(spec.headers),
+    });
+    out += `${tpl.execute(header)}\n`;
+  }
+  for (const r of rows) out += `${tpl.execute(r)}\n`;
+  return isTable ? tabwrite(out) : out;
 }
