@@ -59,8 +59,10 @@ test("names: Docker's reference grammar, short IDs, clear errors", async (t) => 
   const tags = JSON.parse(await e.ok(['inspect', '-f', '{{json .RepoTags}}', 'myapp'])) as string[];
   t.deepEqual(tags, ['app:a', 'example.com:5000/team/app:v1.2', 'myapp:latest']);
   const cases: [string[], string][] = [
-    [['inspect', 'nosuch'], 'ufs: No such image: nosuch:latest\n'],
-    [['inspect', 'nosuch:1.0'], 'ufs: No such image: nosuch:1.0\n'],
+    [['image', 'inspect', 'nosuch'], 'ufs: No such image: nosuch:latest\n'],
+    [['image', 'inspect', 'nosuch:1.0'], 'ufs: No such image: nosuch:1.0\n'],
+    [['inspect', 'nosuch'], 'ufs: No such object: nosuch\n'],
+    [['inspect', '--type', 'image', 'nosuch:1.0'], 'ufs: No such image: nosuch:1.0\n'],
     [['inspect', 'Upper'], 'ufs: invalid reference format: repository name must be lowercase: "Upper"\n'],
     [['tag', 'app:a', 'bad tag'], 'ufs: invalid reference format: "bad tag"\n'],
     [['tag', 'app:a', `app@sha256:${'a'.repeat(64)}`], `ufs: invalid reference format: a tag is needed here, not a digest: "app@sha256:${'a'.repeat(64)}"\n`],
@@ -154,7 +156,7 @@ test('inspect: the Docker shape, several images, a template', async (t) => {
   t.is((await e.ok(['inspect', '-f', '{{.Id}} {{.Os}} {{json .Config.Cmd}}', 'app:b'])).trim(), `${b} linux ["sh"]`);
   const r = await e.ufs(['inspect', 'app:a', 'nosuch']);
   t.is(r.code, 1);
-  t.is(r.stderr, 'ufs: No such image: nosuch:latest\n');
+  t.is(r.stderr, 'ufs: No such object: nosuch\n');
   t.is((JSON.parse(r.stdout) as unknown[]).length, 1);
 });
 

@@ -2,29 +2,24 @@
 // Docker's names, flags and columns; also under `ufs image ...` as Docker has them.
 import fs from 'node:fs';
 import path from 'node:path';
-import { createInterface } from 'node:readline/promises';
-import type { Readable, Writable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { Command } from 'commander';
 import { errnoCode, UfsError } from '../common/errors.js';
 import { storeRoot } from '../common/paths.js';
-import { ago, ellipsis, humanSize, table } from '../common/format.js';
-import { pruneImages, removeImages } from '../image/gc.js';
-import { importRootfs } from '../image/import.js';
-import { layerDetail, layerRows, lowersUpTo, selectLayer } from '../image/layers.js';
-import { loadArchive } from '../image/load.js';
-import { imageHistory, inspectImage, listImages } from '../image/present.js';
-import { familiarName, normalizeTagged, parseReference, repoName, shortId } from '../image/reference.js';
-import { setTag } from '../image/records.js';
-import { describeImage, resolveImage, resolveImageId } from '../image/resolve.js';
-import { type SaveFormat, saveImages } from '../image/save.js';
-import { Store } from '../store/index.js';
+import { ago, compileListFormat, ellipsis, humanSize, renderList, table } from '../common/format.js';
+import { compileTemplate } from '../common/template.js';
+import type { Store } from '../store/index.js';
+import type { ImageRow } from '../image/present.js';
+import { cleanUpOnInterrupt, out } from './output.js';
 
-function openStore(cmd: Command): Promise<Store> {
-  return Store.open(storeRoot(cmd.optsWithGlobals().root as string | undefined));
+// The libraries are imported when a verb runs, never at startup (see main.ts).
+export async function openStore(cmd: Command): Promise<Store> {
+  const { Store } = await import('../store/index.js');
+  return Store.open(rootOf(cmd));
 }
 
-function out(s: string): void {
-  process.stdout.write(s);
+function rootOf(cmd: Command): string {
+  return storeRoot(cmd.optsWithGlobals().root as string | undefined);
 }
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
@@ -44,10 +39,6 @@ function openInput(file: string | undefined, what: string): { stream: Readable; 
   return { stream: fs.createReadStream(file, { highWaterMark: 1 << 20 }), size: st.size, source: file };
 }
 
-function flush(stream: Writable): Promise<void> {
-  return new Promise((resolve) => stream.write('', () => resolve()));
-}
-
 // --- the commands (each added both at the top level and under `ufs image`) ---
 
 function addLoad(parent: Command, name: string): void {
@@ -59,6 +50,8 @@ function addLoad(parent: Command, name: string): void {
     .action(async (opts: { input?: string; quiet?: boolean }, cmd: Command) => {
       const store = await openStore(cmd);
       const input = openInput(opts.input, 'load');
+      cleanUpOnInterrupt(store.root);
+      const { loadArchive } = await import('../image/load.js');
       const result = await loadArchive(store, input.stream, { quiet: !!opts.quiet, ...(input.size !== undefined ? { totalBytes: input.size } : {}) });
       out(result.lines.map((l) => `${l}\n`).join(''));
     });
@@ -75,18 +68,21 @@ function addSave(parent: Command, name: string): void {
       const format = opts.format.toLowerCase();
       if (format !== 'docker' && format !== 'oci') throw new UfsError(`unknown --format ${JSON.stringify(opts.format)}: use docker or oci`);
       const store = await openStore(cmd);
+      const { saveImages } = await import('../image/save.js');
       if (!opts.output || opts.output === '-') {
         if (process.stdout.isTTY) throw new UfsError('cowardly refusing to save to a terminal. Use the -o flag or redirect');
-        await saveImages(store, images, format as SaveFormat, process.stdout);
-        await flush(process.stdout);
+        cleanUpOnInterrupt(store.root);
+        await saveImages(store, images, format, process.stdout);
+        await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
         return;
       }
       // Written beside the target and renamed: the file is complete or absent.
       const target = path.resolve(opts.output);
       const tmp = `${target}.ufs-${process.pid}.tmp`;
+      cleanUpOnInterrupt(store.root, () => [tmp]);
       const stream = fs.createWriteStream(tmp, { flags: 'wx', mode: 0o644 });
       try {
-        await saveImages(store, images, format as SaveFormat, stream);
+        await saveImages(store, images, format, stream);
         await new Promise<void>((resolve, reject) => {
           stream.once('error', reject);
           stream.end(() => resolve());
@@ -114,8 +110,11 @@ function addImport(parent: Command, name: string): void {
     .option('-m, --message <text>', 'commit message for the imported image')
     .action(async (file: string, reference: string | undefined, opts: { change: string[]; message?: string }, cmd: Command) => {
       const store = await openStore(cmd);
+      const { normalizeTagged } = await import('../image/reference.js');
       if (reference) normalizeTagged(reference); // bad names fail before reading anything
       const input = openInput(file, 'import');
+      cleanUpOnInterrupt(store.root);
+      const { importRootfs } = await import('../image/import.js');
       const id = await importRootfs(store, input.stream, {
         ...(reference ? { ref: reference } : {}),
         changes: opts.change,
@@ -127,61 +126,178 @@ function addImport(parent: Command, name: string): void {
     });
 }
 
+// ---- images: Docker's columns, --format fields and --filter keys
+
+// The fields `ufs images --format` knows, as Docker's image formatting context has them.
+interface ImageLine {
+  ID: string;
+  Repository: string;
+  Tag: string;
+  Digest: string;
+  CreatedSince: string;
+  CreatedAt: string;
+  Size: string;
+  Containers: string;
+  SharedSize: string;
+  UniqueSize: string;
+  VirtualSize: string;
+}
+
+const IMAGE_HEADERS: Record<keyof ImageLine, string> = {
+  ID: 'IMAGE ID',
+  Repository: 'REPOSITORY',
+  Tag: 'TAG',
+  Digest: 'DIGEST',
+  CreatedSince: 'CREATED',
+  CreatedAt: 'CREATED AT',
+  Size: 'SIZE',
+  Containers: 'CONTAINERS',
+  SharedSize: 'SHARED SIZE',
+  UniqueSize: 'UNIQUE SIZE',
+  VirtualSize: 'VIRTUAL SIZE',
+};
+
+// Docker's CreatedAt: 2024-01-02 03:04:05 +0000 UTC
+export function dockerTime(iso: string): string {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return '';
+  return `${d.toISOString().slice(0, 19).replace('T', ' ')} +0000 UTC`;
+}
+
+// path.Match-style globs as Docker's reference filter uses them: * and ? within a component.
+function globMatch(pattern: string, s: string): boolean {
+  const re = pattern.replace(/[.+^${}()|\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]');
+  return new RegExp(`^${re}$`).test(s);
+}
+
+interface ImageFilter {
+  dangling?: boolean;
+  references: string[];
+  before?: string; // created before this image's creation
+  since?: string;
+  labels: { key: string; value?: string }[];
+}
+
+function parseImageFilters(filters: string[]): ImageFilter {
+  const f: ImageFilter = { references: [], labels: [] };
+  for (const spec of filters) {
+    const eq = spec.indexOf('=');
+    if (eq < 0) throw new UfsError(`bad format of filter (expected name=value): ${spec}`);
+    const key = spec.slice(0, eq).toLowerCase();
+    const value = spec.slice(eq + 1);
+    switch (key) {
+      case 'dangling':
+        if (!/^(true|false|1|0)$/i.test(value)) throw new UfsError(`invalid filter 'dangling=${value}'`);
+        f.dangling = /^(true|1)$/i.test(value);
+        break;
+      case 'reference':
+        f.references.push(value);
+        break;
+      case 'before':
+        f.before = value;
+        break;
+      case 'since':
+        f.since = value;
+        break;
+      case 'label': {
+        const i = value.indexOf('=');
+        f.labels.push(i < 0 ? { key: value } : { key: value.slice(0, i), value: value.slice(i + 1) });
+        break;
+      }
+      default:
+        throw new UfsError(`invalid filter '${key}'`);
+    }
+  }
+  return f;
+}
+
+// The rows `ufs images` shows, after the reference argument, -a and the filters.
+async function imageRows(store: Store, reference: string | undefined, all: boolean, filter: ImageFilter): Promise<ImageRow[]> {
+  const { listImages } = await import('../image/present.js');
+  const { familiarName, parseReference, repoName } = await import('../image/reference.js');
+  const { readImageConfig } = await import('../image/records.js');
+  const { resolveImageId } = await import('../image/resolve.js');
+  let rows = listImages(store);
+  if (reference) {
+    const r = parseReference(reference);
+    const repo = familiarName(repoName(r));
+    rows = rows.filter((x) => x.repository === repo && (r.tag === undefined || x.tag === r.tag));
+  }
+  const db = store.readImageDb();
+  if (!all) {
+    // Docker hides untagged intermediate images: the parents of other images
+    const parents = new Set(Object.values(db.images).map((r) => r.parent).filter((p): p is string => !!p));
+    rows = rows.filter((r) => !(r.repository === '<none>' && r.tag === '<none>' && parents.has(r.id)));
+  }
+  if (filter.dangling !== undefined) rows = rows.filter((r) => (r.repository === '<none>' && r.tag === '<none>') === filter.dangling);
+  if (filter.references.length) {
+    rows = rows.filter((r) => filter.references.some((p) => globMatch(p, r.repository) || (r.tag !== '<none>' && globMatch(p, `${r.repository}:${r.tag}`))));
+  }
+  const createdOf = async (ref: string) => {
+    const id = await resolveImageId(store, ref);
+    return readImageConfig(store, id).created ?? '';
+  };
+  if (filter.before !== undefined) {
+    const t = await createdOf(filter.before);
+    rows = rows.filter((r) => r.created < t);
+  }
+  if (filter.since !== undefined) {
+    const t = await createdOf(filter.since);
+    rows = rows.filter((r) => r.created > t);
+  }
+  if (filter.labels.length) {
+    const labelsOf = new Map<string, Record<string, string>>();
+    rows = rows.filter((r) => {
+      if (!labelsOf.has(r.id)) labelsOf.set(r.id, readImageConfig(store, r.id).config?.Labels ?? {});
+      const labels = labelsOf.get(r.id)!;
+      return filter.labels.every((l) => Object.hasOwn(labels, l.key) && (l.value === undefined || labels[l.key] === l.value));
+    });
+  }
+  return rows;
+}
+
 function addImages(parent: Command, name: string, alias?: string): void {
   const c = parent
     .command(name)
     .description('list images')
     .argument('[reference]', 'only images of this REPOSITORY[:TAG]')
-    .option('-a, --all', 'show all images (the default: ufs keeps no intermediate images hidden)')
+    .option('-a, --all', 'show all images (by default untagged intermediate images are hidden)')
     .option('-q, --quiet', 'only show image IDs')
     .option('--digests', 'show digests')
     .option('--no-trunc', 'do not truncate output')
-    .option('--json', 'one JSON object per image (as docker images --format json)')
-    .action(async (reference: string | undefined, opts: { quiet?: boolean; digests?: boolean; trunc: boolean; json?: boolean }, cmd: Command) => {
+    .option('-f, --filter <filter>', 'filter: dangling=true|false, reference=PATTERN, before=IMAGE, since=IMAGE, label=KEY[=VALUE]', collect, [] as string[])
+    .option('--format <format>', "format: 'table', 'table TEMPLATE', 'json' or a Go template")
+    .option('--json', 'one JSON object per image (as --format json)')
+    .action(async (reference: string | undefined, opts: { all?: boolean; quiet?: boolean; digests?: boolean; trunc: boolean; filter: string[]; format?: string; json?: boolean }, cmd: Command) => {
+      const filter = parseImageFilters(opts.filter);
+      if (opts.format !== undefined && opts.format !== 'json' && opts.format !== 'table') compileListFormat(opts.format); // bad templates fail first
       const store = await openStore(cmd);
-      let rows = listImages(store);
-      if (reference) {
-        const r = parseReference(reference);
-        const repo = familiarName(repoName(r));
-        rows = rows.filter((x) => x.repository === repo && (r.tag === undefined || x.tag === r.tag));
-      }
+      const { shortId } = await import('../image/reference.js');
+      const rows = await imageRows(store, reference, !!opts.all, filter);
       const id = (full: string) => (opts.trunc ? shortId(full) : full);
       if (opts.quiet) {
         out([...new Set(rows.map((r) => id(r.id)))].map((i) => `${i}\n`).join(''));
         return;
       }
-      if (opts.json) {
-        for (const r of rows) {
-          out(
-            `${JSON.stringify({
-              Containers: 'N/A',
-              CreatedAt: r.created ? dockerTime(r.created) : '',
-              CreatedSince: ago(r.created),
-              Digest: r.digest,
-              ID: id(r.id),
-              Repository: r.repository,
-              SharedSize: 'N/A',
-              Size: humanSize(r.size),
-              Tag: r.tag,
-              UniqueSize: 'N/A',
-              VirtualSize: humanSize(r.size),
-            })}\n`,
-          );
-        }
-        return;
-      }
-      const head = opts.digests ? ['REPOSITORY', 'TAG', 'DIGEST', 'IMAGE ID', 'CREATED', 'SIZE'] : ['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE'];
-      const body = rows.map((r) => [r.repository, r.tag, ...(opts.digests ? [r.digest] : []), id(r.id), ago(r.created), humanSize(r.size)]);
-      out(table([head, ...body]));
+      const lines: ImageLine[] = rows.map((r) => ({
+        Containers: 'N/A',
+        CreatedAt: r.created ? dockerTime(r.created) : '',
+        CreatedSince: ago(r.created),
+        Digest: r.digest,
+        ID: id(r.id),
+        Repository: r.repository,
+        SharedSize: 'N/A',
+        Size: humanSize(r.size),
+        Tag: r.tag,
+        UniqueSize: 'N/A',
+        VirtualSize: humanSize(r.size),
+      }));
+      const defaultTable = opts.digests
+        ? 'table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}'
+        : 'table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}';
+      out(renderList(opts.json ? 'json' : opts.format, lines, { table: defaultTable, headers: IMAGE_HEADERS }));
     });
   if (alias) c.alias(alias);
-}
-
-// Docker's CreatedAt: 2024-01-02 03:04:05 +0000 UTC
-function dockerTime(iso: string): string {
-  const d = new Date(iso);
-  if (Number.isNaN(d.getTime())) return '';
-  return `${d.toISOString().slice(0, 19).replace('T', ' ')} +0000 UTC`;
 }
 
 function addTag(parent: Command, name: string): void {
@@ -191,6 +307,9 @@ function addTag(parent: Command, name: string): void {
     .argument('<source>', 'SOURCE_IMAGE[:TAG]')
     .argument('<target>', 'TARGET_IMAGE[:TAG]')
     .action(async (source: string, target: string, _opts: unknown, cmd: Command) => {
+      const { normalizeTagged } = await import('../image/reference.js');
+      const { resolveImageId } = await import('../image/resolve.js');
+      const { setTag } = await import('../image/records.js');
       const full = normalizeTagged(target);
       const store = await openStore(cmd);
       const id = await resolveImageId(store, source);
@@ -212,12 +331,40 @@ function addRmi(parent: Command, name: string, alias?: string): void {
     .option('-f, --force', 'remove even if a container uses it, or by ID with several tags')
     .action(async (images: string[], opts: { force?: boolean }, cmd: Command) => {
       const store = await openStore(cmd);
+      const { removeImages } = await import('../image/gc.js');
       const result = await removeImages(store, images, !!opts.force);
       out(result.lines.map((l) => `${l}\n`).join(''));
       for (const e of result.errors) process.stderr.write(`ufs: ${e}\n`);
       if (result.errors.length) process.exitCode = 1;
     });
   if (alias) c.alias(alias);
+}
+
+interface HistoryLine {
+  ID: string;
+  CreatedSince: string;
+  CreatedAt: string;
+  CreatedBy: string;
+  Size: string;
+  Comment: string;
+}
+
+const HISTORY_HEADERS: Record<keyof HistoryLine, string> = {
+  ID: 'IMAGE',
+  CreatedSince: 'CREATED',
+  CreatedAt: 'CREATED AT',
+  CreatedBy: 'CREATED BY',
+  Size: 'SIZE',
+  Comment: 'COMMENT',
+};
+
+// Docker's boolean flags take their value after '=': -H=false, --human=false.
+function boolFlag(v: string | boolean | undefined, name: string): boolean {
+  if (v === undefined || v === true) return true;
+  const s = String(v).replace(/^=/, '').toLowerCase();
+  if (/^(true|1|t)$/.test(s)) return true;
+  if (/^(false|0|f)$/.test(s)) return false;
+  throw new UfsError(`invalid argument "${v}" for "${name}" flag: strconv.ParseBool: parsing "${s}": invalid syntax`);
 }
 
 function addHistory(parent: Command, name: string): void {
@@ -227,42 +374,73 @@ function addHistory(parent: Command, name: string): void {
     .argument('<image>')
     .option('--no-trunc', 'do not truncate output')
     .option('-q, --quiet', 'only show image IDs')
-    .option('-H, --human [bool]', 'human readable sizes and dates (default true)', 'true')
-    .action(async (image: string, opts: { trunc: boolean; quiet?: boolean; human: string | boolean }, cmd: Command) => {
+    .option('-H, --human [bool]', 'human readable sizes and dates (-H=false for bytes and RFC 3339 times)')
+    .option('--format <format>', "format: 'table', 'table TEMPLATE', 'json' or a Go template")
+    .action(async (image: string, opts: { trunc: boolean; quiet?: boolean; human?: string | boolean; format?: string }, cmd: Command) => {
+      const human = boolFlag(opts.human, '-H, --human');
+      if (opts.format !== undefined && opts.format !== 'json' && opts.format !== 'table') compileListFormat(opts.format);
       const store = await openStore(cmd);
+      const { resolveImageId } = await import('../image/resolve.js');
+      const { imageHistory } = await import('../image/present.js');
+      const { shortId } = await import('../image/reference.js');
       const id = await resolveImageId(store, image);
       const rows = imageHistory(store, id);
-      const human = opts.human !== 'false' && opts.human !== false;
       const imageCol = (i: string) => (i === '<missing>' || !opts.trunc ? i : shortId(i));
       if (opts.quiet) {
         out(rows.map((r) => `${imageCol(r.image)}\n`).join(''));
         return;
       }
-      const body = rows.map((r) => {
+      const lines: HistoryLine[] = rows.map((r) => {
         const by = r.createdBy.replace(/\t/g, ' ');
-        return [
-          imageCol(r.image),
-          human ? ago(r.created) : r.created,
-          opts.trunc ? ellipsis(by, 45) : by,
-          human ? humanSize(r.size) : String(r.size),
-          r.comment,
-        ];
+        const rfc3339 = r.created && !Number.isNaN(Date.parse(r.created)) ? new Date(r.created).toISOString().replace(/\.000Z$/, 'Z') : r.created;
+        return {
+          ID: imageCol(r.image),
+          CreatedSince: human ? ago(r.created) : rfc3339,
+          CreatedAt: rfc3339,
+          CreatedBy: opts.trunc ? ellipsis(by, 45) : by,
+          Size: human ? humanSize(r.size) : String(r.size),
+          Comment: r.comment,
+        };
       });
-      out(table([['IMAGE', 'CREATED', 'CREATED BY', 'SIZE', 'COMMENT'], ...body]));
+      out(renderList(opts.format, lines, { table: 'table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}', headers: HISTORY_HEADERS }));
     });
 }
 
-// `-f '{{.Id}}'`, `{{json .Config}}`, `{{.Config.Cmd}}`: the common subset of Go templates.
-function renderTemplate(tpl: string, obj: unknown): string {
-  return tpl.replace(/\{\{\s*(json\s+)?\.([\w.]*)\s*\}\}/g, (_m, json: string | undefined, field: string) => {
-    let v: unknown = obj;
-    for (const k of field.split('.').filter(Boolean)) v = v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined;
-    if (json) return JSON.stringify(v ?? null);
-    if (v === undefined || v === null) return '<no value>';
-    if (Array.isArray(v)) return `[${v.join(' ')}]`;
-    if (typeof v === 'object') return `map[${Object.entries(v).map(([k, x]) => `${k}:${typeof x === 'object' ? JSON.stringify(x) : String(x)}`).join(' ')}]`;
-    return String(v);
-  });
+// Docker's inspect output: the JSON array, or the template once per object. A bad template
+// fails before anything is looked up.
+export function renderInspect(results: unknown[], format: string | undefined): string {
+  if (format === undefined) return `${JSON.stringify(results, null, 4)}\n`;
+  if (format === 'json') return `${JSON.stringify(results)}\n`;
+  const tpl = compileTemplate(format);
+  return results.map((r) => `${tpl.execute(r)}\n`).join('');
+}
+
+// Each reference in turn; the ones not found are reported after what was found is printed.
+export async function inspectEach(refs: string[], format: string | undefined, lookup: (ref: string) => Promise<unknown>): Promise<void> {
+  if (format !== undefined && format !== 'json') compileTemplate(format);
+  const results: unknown[] = [];
+  const errors: string[] = [];
+  for (const ref of refs) {
+    try {
+      results.push(await lookup(ref));
+    } catch (err) {
+      if (!(err instanceof UfsError)) throw err;
+      errors.push(err.message);
+    }
+  }
+  if (results.length || format === undefined) out(renderInspect(results, format));
+  if (errors.length) {
+    if (errors.length === refs.length && errors.length === 1 && format !== undefined) throw new UfsError(errors[0]!);
+    for (const e of errors) process.stderr.write(`ufs: ${e}\n`);
+    process.exitCode = 1;
+  }
+}
+
+export async function lookupImageForInspect(store: Store, ref: string): Promise<Record<string, unknown>> {
+  const { resolveImageId } = await import('../image/resolve.js');
+  const { inspectImage } = await import('../image/present.js');
+  const id = await resolveImageId(store, ref);
+  return inspectImage(store, store.readImageDb(), id);
 }
 
 function addInspect(parent: Command, name: string): void {
@@ -270,27 +448,11 @@ function addInspect(parent: Command, name: string): void {
     .command(name)
     .description('show the configuration of images as JSON (Docker shape)')
     .argument('<image...>')
-    .option('-f, --format <template>', "format with a template, e.g. '{{.Id}}' or '{{json .Config}}'")
+    .option('-f, --format <template>', "format with a Go template, e.g. '{{.Id}}' or '{{json .Config}}'")
     .action(async (images: string[], opts: { format?: string }, cmd: Command) => {
+      if (opts.format !== undefined && opts.format !== 'json') compileTemplate(opts.format);
       const store = await openStore(cmd);
-      const results: Record<string, unknown>[] = [];
-      const errors: string[] = [];
-      for (const image of images) {
-        try {
-          const id = await resolveImageId(store, image);
-          results.push(inspectImage(store, store.readImageDb(), id));
-        } catch (err) {
-          if (!(err instanceof UfsError)) throw err;
-          errors.push(err.message);
-        }
-      }
-      if (opts.format !== undefined) out(results.map((r) => `${renderTemplate(opts.format!, r)}\n`).join(''));
-      else out(`${JSON.stringify(results, null, 4)}\n`);
-      if (errors.length) {
-        if (errors.length === images.length && errors.length === 1) throw new UfsError(errors[0]!);
-        for (const e of errors) process.stderr.write(`ufs: ${e}\n`);
-        process.exitCode = 1;
-      }
+      await inspectEach(images, opts.format, (ref) => lookupImageForInspect(store, ref));
     });
 }
 
@@ -304,6 +466,9 @@ function addLayers(parent: Command, name: string): void {
     .option('--json', 'print JSON')
     .action(async (image: string, layer: string | undefined, opts: { trunc: boolean; json?: boolean }, cmd: Command) => {
       const store = await openStore(cmd);
+      const { resolveImage } = await import('../image/resolve.js');
+      const { layerDetail, layerRows, selectLayer } = await import('../image/layers.js');
+      const { shortId } = await import('../image/reference.js');
       const resolved = await resolveImage(store, image);
       if (layer === undefined) {
         const rows = await layerRows(store, resolved);
@@ -339,6 +504,16 @@ function addLayers(parent: Command, name: string): void {
     });
 }
 
+// Docker's prune prompt; true when the user agreed (or -f, or no terminal to ask on).
+export async function confirm(force: boolean | undefined, warning: string): Promise<boolean> {
+  if (force || !process.stdin.isTTY) return true;
+  const { createInterface } = await import('node:readline/promises');
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  const answer = await rl.question(`WARNING! This will remove ${warning}.\nAre you sure you want to continue? [y/N] `);
+  rl.close();
+  return /^y(es)?$/i.test(answer.trim());
+}
+
 function addPrune(parent: Command): void {
   parent
     .command('prune')
@@ -346,14 +521,9 @@ function addPrune(parent: Command): void {
     .option('-a, --all', 'remove all images no container uses, not just untagged ones')
     .option('-f, --force', 'do not prompt for confirmation')
     .action(async (opts: { all?: boolean; force?: boolean }, cmd: Command) => {
-      if (!opts.force && process.stdin.isTTY) {
-        const what = opts.all ? 'all images without at least one container associated to them' : 'all dangling images';
-        const rl = createInterface({ input: process.stdin, output: process.stderr });
-        const answer = await rl.question(`WARNING! This will remove ${what}.\nAre you sure you want to continue? [y/N] `);
-        rl.close();
-        if (!/^y(es)?$/i.test(answer.trim())) return;
-      }
+      if (!(await confirm(opts.force, opts.all ? 'all images without at least one container associated to them' : 'all dangling images'))) return;
       const store = await openStore(cmd);
+      const { pruneImages } = await import('../image/gc.js');
       const result = await pruneImages(store, !!opts.all);
       if (result.lines.length) out(`Deleted Images:\n${result.lines.map((l) => `${l}\n`).join('')}\n`);
       out(`Total reclaimed space: ${humanSize(result.bytes)}\n`);
@@ -368,7 +538,6 @@ export function registerImageCommands(program: Command): void {
   addTag(program, 'tag');
   addRmi(program, 'rmi');
   addHistory(program, 'history');
-  addInspect(program, 'inspect');
   addLayers(program, 'layers');
 
   const image = program.command('image').description('manage images');
@@ -388,6 +557,9 @@ export function registerImageCommands(program: Command): void {
 // top first, of the image or of the filesystem as it stood after layer N.
 export async function imageMountLowers(cmd: Command, ref: string, layer?: string): Promise<{ lowers: string[]; fsname: string }> {
   const store = await openStore(cmd);
+  const { resolveImageId, describeImage } = await import('../image/resolve.js');
+  const { lowersUpTo, selectLayer } = await import('../image/layers.js');
+  const { shortId } = await import('../image/reference.js');
   const id = await resolveImageId(store, ref);
   const image = describeImage(store, id);
   if (image.layerDirs.length === 0) throw new UfsError(`image ${ref} has no layers to mount`);
@@ -395,4 +567,3 @@ export async function imageMountLowers(cmd: Command, ref: string, layer?: string
   const index = selectLayer(image, layer);
   return { lowers: lowersUpTo(image, index), fsname: `ufs-image-${shortId(id)}-layer${index}` };
 }
-

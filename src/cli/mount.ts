@@ -1,11 +1,12 @@
-// ufs mount / umount / mounts: thin wrappers over src/fuse (Contract 4).
-import type { Command } from 'commander';
-import { UfsError } from '../common/errors.js';
-import { listMounts, mountUnion, unmountUnion, type MountRecord } from '../fuse/index.js';
+// ufs mount / umount / mounts: thin wrappers over src/fuse (imported when a verb runs).
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { Command } from 'commander';
+import { UfsError } from '../common/errors.js';
+import { table } from '../common/format.js';
 import { imageMountLowers } from './images.js';
+import { out } from './output.js';
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
@@ -13,6 +14,14 @@ interface MountOpts {
   lower: string[];
   upper?: string;
   layer?: string;
+}
+
+// `ufs mount IMAGE` without a mountpoint makes one of these; `ufs umount` removes it again.
+const TEMP_PREFIX = 'ufs-image-';
+
+function isOurTempDir(mountpoint: string): boolean {
+  const abs = path.resolve(mountpoint);
+  return path.dirname(abs) === path.resolve(os.tmpdir()) && path.basename(abs).startsWith(TEMP_PREFIX);
 }
 
 export function registerMountCommands(program: Command): void {
@@ -28,22 +37,33 @@ export function registerMountCommands(program: Command): void {
     .option('--upper <dir>', 'the writable layer directory (must exist)')
     .option('--layer <n|digest>', 'with IMAGE: the filesystem as it stood after that layer (0 = bottom)')
     .action(async (args: string[], opts: MountOpts, cmd: Command) => {
+      const { mountUnion } = await import('../fuse/index.js');
       if (opts.lower.length > 0) {
         if (args.length !== 1) throw new UfsError('usage: ufs mount --lower DIR [--lower DIR ...] [--upper DIR] MOUNTPOINT');
         await mountUnion({ lowers: opts.lower, ...(opts.upper !== undefined ? { upper: opts.upper } : {}), mountpoint: args[0]! });
         return;
       }
-      // ---- image form: `ufs mount IMAGE [MOUNTPOINT] [--layer N]` (images engineer) goes here ----
+      // the image form: `ufs mount IMAGE [MOUNTPOINT] [--layer N]`
       if (args.length >= 1 && args.length <= 2 && opts.upper === undefined) {
         const { lowers, fsname } = await imageMountLowers(cmd, args[0]!, opts.layer);
-        const mountpoint = args[1] ?? (await fs.mkdtemp(path.join(os.tmpdir(), 'ufs-image-')));
+        let made: string | undefined; // a directory this command created, removed if the mount fails
+        let mountpoint: string;
+        if (args[1] === undefined) {
+          mountpoint = made = await fs.mkdtemp(path.join(os.tmpdir(), TEMP_PREFIX));
+        } else {
+          mountpoint = path.resolve(args[1]);
+          // created if missing, as `mount` users expect from Docker-style tools
+          const st = await fs.stat(mountpoint).catch(() => undefined);
+          if (st && !st.isDirectory()) throw new UfsError(`mount: ${args[1]} is not a directory`);
+          if (!st) made = (await fs.mkdir(mountpoint, { recursive: true })) ?? mountpoint;
+        }
         try {
           await mountUnion({ lowers, mountpoint, fsname });
         } catch (err) {
-          if (args[1] === undefined) await fs.rmdir(mountpoint).catch(() => {});
+          if (made) await fs.rm(made, { recursive: true }).catch(() => {});
           throw err;
         }
-        if (args[1] === undefined) process.stdout.write(`${mountpoint}\n`);
+        if (args[1] === undefined) out(`${mountpoint}\n`);
         return;
       }
       throw new UfsError('usage: ufs mount --lower DIR [--lower DIR ...] [--upper DIR] MOUNTPOINT  |  ufs mount IMAGE [MOUNTPOINT] [--layer N]');
@@ -52,10 +72,13 @@ export function registerMountCommands(program: Command): void {
   program
     .command('umount')
     .alias('unmount')
-    .description('unmount a ufs mount and stop its server')
+    .description('unmount a ufs mount and stop its server (and remove the directory `ufs mount IMAGE` made)')
     .argument('<mountpoint>')
     .action(async (mountpoint: string) => {
+      const { unmountUnion } = await import('../fuse/index.js');
       await unmountUnion(mountpoint);
+      // only an empty directory of our own naming in the temp dir: never a user's directory
+      if (isOurTempDir(mountpoint)) await fs.rmdir(mountpoint).catch(() => {});
     });
 
   program
@@ -63,20 +86,12 @@ export function registerMountCommands(program: Command): void {
     .description('list the mounts ufs has made')
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }) => {
+      const { listMounts } = await import('../fuse/index.js');
       const mounts = await listMounts();
       if (opts.json) {
-        process.stdout.write(`${JSON.stringify(mounts, null, 2)}\n`);
+        out(`${JSON.stringify(mounts, null, 2)}\n`);
         return;
       }
-      process.stdout.write(table(mounts));
+      out(table([['MOUNTPOINT', 'PID', 'LAYERS', 'UPPER'], ...mounts.map((m) => [m.mountpoint, m.stale ? `${m.pid} (dead)` : String(m.pid), String(m.lowers.length), m.upper ?? '-'])]));
     });
-}
-
-function table(mounts: MountRecord[]): string {
-  const rows = [['MOUNTPOINT', 'PID', 'LAYERS', 'UPPER']];
-  for (const m of mounts) {
-    rows.push([m.mountpoint, m.stale ? `${m.pid} (dead)` : String(m.pid), String(m.lowers.length), m.upper ?? '-']);
-  }
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('   ')).join('\n') + '\n';
 }

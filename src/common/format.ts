@@ -1,4 +1,4 @@
-import { compileTemplate } from './template.js';
+import { compileTemplate, type Template } from './template.js';
 
 // Docker's ways of printing sizes, ages and tables (go-units, text/tabwriter), shared by every
 // verb: one way to write a size, an age or a table everywhere.
@@ -87,6 +87,13 @@ export function ellipsis(s: string, n: number): string {
 
 // ---- --format for the listing commands (images, ps, history, volume ls, ...)
 
+// As Docker's listing formats: 'table' dropped, spaces trimmed, and the two-character \t and \n
+// that a shell passes through single quotes made a tab and a newline.
+export function compileListFormat(format: string): Template {
+  const body = (format.startsWith('table') ? format.slice('table'.length) : format).trim().replace(/\\t/g, '\t').replace(/\\n/g, '\n');
+  return compileTemplate(body, { missing: 'error' });
+}
+
 export interface ListFormat<T> {
   // Docker's default table, e.g. 'table {{.Repository}}\t{{.Tag}}\t{{.ID}}'
   table: string;
@@ -104,8 +111,7 @@ export function renderList<T extends object>(format: string | undefined, rows: T
   const f = format ?? '';
   if (f === 'json') return rows.map((r) => `${JSON.stringify(spec.json ? spec.json(r) : r)}\n`).join('');
   const isTable = f === '' || f.startsWith('table');
-  const body = f === '' || f === 'table' ? spec.table.slice('table'.length).replace(/^\s/, '') : isTable ? f.slice('table'.length).replace(/^\s/, '') : f;
-  const tpl = compileTemplate(body, { missing: 'error' });
+  const tpl = compileListFormat(f === '' || f === 'table' ? spec.table : f);
   let out = '';
   if (isTable) {
     // the header: the same template run on the field names' headers
@@ -119,4 +125,16 @@ export function renderList<T extends object>(format: string | undefined, rows: T
   }
   for (const r of rows) out += `${tpl.execute(r)}\n`;
   return isTable ? tabwrite(out) : out;
+}
+
+// units.BytesSize: binary units, 4 significant digits (Docker's "Total Memory: 3.842GiB").
+export function bytesSize(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB'];
+  let v = bytes;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${Number(v.toPrecision(4))}${units[i]}`;
 }
