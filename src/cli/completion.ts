@@ -1,7 +1,7 @@
 // `ufs completion bash|zsh`: shell completion generated from the command tree itself, so every
 // command a family registers (and its options) completes without a hand-kept list.
 //   bash: source <(ufs completion bash)      zsh: source <(ufs completion zsh)
-import type { Command, Option } from 'commander';
+import { Argument, type Command, type Option } from 'commander';
 import { UfsError } from '../common/errors.js';
 import { out } from './output.js';
 
@@ -11,6 +11,7 @@ interface Node {
   options: string[]; // every flag spelling
   valueOptions: string[]; // the flags that take a value
   imageArg: boolean; // its operands are images
+  choices: string[]; // the values its first operand takes, when fixed
 }
 
 const visible = (c: Command) => !(c as unknown as { _hidden?: boolean })._hidden;
@@ -22,13 +23,14 @@ function flagsOf(o: Option): string[] {
 function walk(cmd: Command, prefix: string, nodes: Node[]): void {
   const options = cmd.options.filter((o) => !o.hidden);
   const help = ['--help', ...(cmd.parent ? [] : ['-h'])];
-  const args = (cmd as unknown as { registeredArguments?: { name(): string }[] }).registeredArguments ?? [];
+  const args = cmd.registeredArguments;
   nodes.push({
     path: prefix,
     subs: cmd.commands.filter(visible).flatMap((c) => [c.name(), ...c.aliases()].map((name) => ({ name, description: c.description().split('\n')[0]! }))),
     options: [...options.flatMap(flagsOf), ...help],
     valueOptions: options.filter((o) => o.required || o.optional).flatMap(flagsOf),
     imageArg: args.length > 0 && /^(image|source|reference)$/.test(args[0]!.name()),
+    choices: args[0]?.argChoices ?? [],
   });
   for (const c of cmd.commands.filter(visible)) {
     for (const name of [c.name(), ...c.aliases()]) walk(c, prefix ? `${prefix} ${name}` : name, nodes);
@@ -43,7 +45,8 @@ function tables(nodes: Node[]): string {
     fn('_ufs_subs', (n) => n.subs.map((s) => s.name).join(' ')) +
     fn('_ufs_opts', (n) => n.options.join(' ')) +
     fn('_ufs_valopts', (n) => n.valueOptions.join(' ')) +
-    fn('_ufs_imagearg', (n) => (n.imageArg ? 'yes' : ''))
+    fn('_ufs_imagearg', (n) => (n.imageArg ? 'yes' : '')) +
+    fn('_ufs_choices', (n) => n.choices.join(' '))
   );
 }
 
@@ -95,8 +98,8 @@ ${tables(nodes)}${PATH_WALK}_ufs() {
     *" $prev "*) COMPREPLY=($(compgen -f -- "$cur")); return ;;
   esac
   local subs
-  subs="$(_ufs_subs "$_ufs_cmdpath")"
-  if [[ -n "$subs" ]]; then
+  subs="$(_ufs_subs "$_ufs_cmdpath") $(_ufs_choices "$_ufs_cmdpath")"
+  if [[ -n "\${subs// /}" ]]; then
     COMPREPLY=($(compgen -W "$subs" -- "$cur"))
   elif [[ -n "$(_ufs_imagearg "$_ufs_cmdpath")" ]]; then
     COMPREPLY=($(compgen -W "$(_ufs_images)" -- "$cur"))
@@ -136,8 +139,11 @@ ${PATH_WALK}_ufs() {
     *" \${_ufs_words[CURRENT-2]} "*) _files; return ;;
   esac
   _ufs_described "$_ufs_cmdpath"
+  opts="$(_ufs_choices "$_ufs_cmdpath")"
   if (( \${#reply} )); then
     _describe -t commands 'ufs command' reply
+  elif [[ -n "$opts" ]]; then
+    compadd -- \${=opts}
   elif [[ -n "$(_ufs_imagearg "$_ufs_cmdpath")" ]]; then
     compadd -- \${(f)"$(_ufs_images)"}
   else
@@ -160,7 +166,7 @@ export function registerCompletionCommand(program: Command): void {
   program
     .command('completion')
     .description('print a shell completion script (bash or zsh) generated from the command tree')
-    .argument('<shell>', 'bash or zsh')
+    .addArgument(new Argument('<shell>', 'bash or zsh').choices(['bash', 'zsh']))
     .action((shell: string, _opts: unknown, cmd: Command) => {
       out(completionScript(cmd.parent!, shell));
     });

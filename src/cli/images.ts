@@ -216,7 +216,6 @@ async function imageRows(store: Store, reference: string | undefined, all: boole
   const { listImages } = await import('../image/present.js');
   const { familiarName, parseReference, repoName } = await import('../image/reference.js');
   const { readImageConfig } = await import('../image/records.js');
-  const { resolveImageId } = await import('../image/resolve.js');
   let rows = listImages(store);
   if (reference) {
     const r = parseReference(reference);
@@ -234,6 +233,7 @@ async function imageRows(store: Store, reference: string | undefined, all: boole
     rows = rows.filter((r) => filter.references.some((p) => globMatch(p, r.repository) || (r.tag !== '<none>' && globMatch(p, `${r.repository}:${r.tag}`))));
   }
   const createdOf = async (ref: string) => {
+    const { resolveImageId } = await import('../image/resolve.js');
     const id = await resolveImageId(store, ref);
     return readImageConfig(store, id).created ?? '';
   };

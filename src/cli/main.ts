@@ -32,6 +32,8 @@ function newProgram(): Command {
     .version(`ufs version ${ufsVersion()}`, '-v, --version', 'print version information and quit')
     .showHelpAfterError(false)
     .showSuggestionAfterError(false)
+    // usage errors as one line like ufs's own: "ufs: unknown option '--x'"
+    .configureOutput({ outputError: (str, write) => write(`ufs: ${str.replace(/^error: /, '')}`) })
     .enablePositionalOptions()
     .exitOverride();
 }

@@ -1,6 +1,5 @@
 // From what a user typed to an image ready to mount: config, layers, their directories.
 import type { Store } from '../store/index.js';
-import { BUSYBOX_REF, ensureBusybox } from './busybox.js';
 import { familiarName } from './reference.js';
 import { imageTags, lookupImage, noSuchImage, readImageConfig } from './records.js';
 import type { OciImageConfig } from './types.js';
@@ -18,6 +17,8 @@ export interface ResolvedImage {
 export async function resolveImageId(store: Store, ref: string): Promise<string> {
   const found = lookupImage(store.readImageDb(), ref);
   if (found.id) return found.id;
+  // busybox.js, and the tar and unpack code it needs, load only when an image is missing
+  const { BUSYBOX_REF, ensureBusybox } = await import('./busybox.js');
   if (found.full === BUSYBOX_REF) return ensureBusybox(store);
   throw noSuchImage(ref, found.full);
 }
