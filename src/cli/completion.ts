@@ -1,7 +1,8 @@
 // `ufs completion bash|zsh`: shell completion generated from the command tree itself, so every
 // command a family registers (and its options) completes without a hand-kept list.
 //   bash: source <(ufs completion bash)      zsh: source <(ufs completion zsh)
-import { Argument, type Command, type Option } from 'commander';
+import type { Command, Option } from 'commander';
+import { Argument } from './commander.js';
 import { UfsError } from '../common/errors.js';
 import { out } from './output.js';
 

@@ -2,7 +2,8 @@
 // The ufs command line. Each command family is a module under src/cli/ that registers its
 // commands; a family is imported only when one of its verbs runs, so a command loads only the
 // libraries it uses (help, completion and an unknown verb load every family).
-import { Command, CommanderError } from 'commander';
+import type { Command } from 'commander';
+import { Command as NewCommand, CommanderError } from './commander.js';
 import { UfsError } from '../common/errors.js';
 import { isBrokenPipe, onBrokenPipe, ufsVersion } from './output.js';
 
@@ -25,7 +26,7 @@ const FAMILIES: Family[] = [
 const WHOLE_TREE = new Set(['help', 'completion']);
 
 function newProgram(): Command {
-  return new Command('ufs')
+  return new NewCommand('ufs')
     .description('daemonless containers on a FUSE union filesystem')
     .usage('[--root DIR] COMMAND [ARG...]')
     .option('--root <dir>', 'store root (default $UFS_ROOT or /var/lib/ufs)')

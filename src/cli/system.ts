@@ -1,6 +1,5 @@
 // inspect (any object), version, info, system df / prune / info, completion: Docker's names,
 // output and --format. Libraries are imported when a verb runs.
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -62,7 +61,8 @@ function goArch(): string {
 }
 
 // The first line of `runc --version` (or the configured runtime's), or undefined when missing.
-function runtimeVersion(name = 'runc'): string | undefined {
+async function runtimeVersion(name = 'runc'): Promise<string | undefined> {
+  const { spawnSync } = await import('node:child_process');
   const r = spawnSync(name, ['--version'], { encoding: 'utf8', timeout: 5000 });
   if (r.status !== 0 || !r.stdout) return undefined;
   return r.stdout.split('\n')[0]!.trim();
@@ -125,7 +125,7 @@ async function infoData(store: Store): Promise<Record<string, unknown>> {
   const containers = await listContainers(store, true);
   const running = containers.filter((c) => c.State.Status === 'running').length;
   const db = store.readImageDb();
-  const runc = runtimeVersion('runc');
+  const runc = await runtimeVersion('runc');
   return {
     ID: '',
     Containers: containers.length,
