@@ -251,3 +251,24 @@ test('bash completion from the command tree: commands, subcommands, options, ima
   t.is(bad.code, 1);
   t.is(bad.stderr, "ufs: command-argument value 'fish' is invalid for argument 'shell'. Allowed choices are bash, zsh.\n");
 });
+
+test('mount IMAGE DIR creates DIR; umount removes the temp dir that mount IMAGE made', async (t) => {
+  const e = await imageEnv(t);
+  const mp = path.join(e.dir, 'not', 'yet');
+  await e.ok(['mount', 'busybox', mp]);
+  t.teardown(() => run('fusermount', ['-uz', mp]).then(() => undefined));
+  t.true(fs.existsSync(path.join(mp, 'bin', 'busybox')));
+  await e.ok(['umount', mp]);
+  t.deepEqual(fs.readdirSync(mp), [], 'unmounted; a directory the user named stays');
+  const temp = (await e.ok(['mount', 'busybox'])).trim();
+  t.teardown(() => run('fusermount', ['-uz', temp]).then(() => fs.rmSync(temp, { recursive: true, force: true })));
+  t.true(temp.startsWith(path.join(os.tmpdir(), 'ufs-image-')), temp);
+  t.true(fs.existsSync(path.join(temp, 'bin', 'busybox')));
+  await e.ok(['umount', temp]);
+  t.false(fs.existsSync(temp), 'the temp dir is gone');
+  const file = path.join(e.dir, 'afile');
+  fs.writeFileSync(file, '');
+  const r = await e.ufs(['mount', 'busybox', file]);
+  t.is(r.code, 1);
+  t.is(r.stderr, `ufs: mount: ${file} is not a directory\n`);
+});
