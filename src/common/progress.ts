@@ -3,6 +3,8 @@
 // redraws a second; done() erases the line.
 //   const p = startProgress('Loading', totalBytes); p.add(n); ...; p.done();
 
+import { humanSize } from './format.js';
+
 export interface Progress {
   add(n: number): void; // n more units done
   set(done: number): void;
@@ -19,15 +21,8 @@ export interface ProgressOptions {
   quiet?: boolean; // never draw (-q)
 }
 
-function human(n: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-  let i = 0;
-  while (n >= 1000 && i < units.length - 1) {
-    n /= 1000;
-    i++;
-  }
-  return `${i === 0 ? n : n.toFixed(1)}${units[i]}`;
-}
+// Sizes as Docker's progress writes them (units.HumanSize: 4 significant digits): 157.3MB.
+const human = (n: number): string => humanSize(n, 4);
 
 const QUIET: Progress = { add() {}, set() {}, setTotal() {}, phase() {}, note() {}, done() {} };
 
