@@ -20,6 +20,7 @@ const FAMILIES: Family[] = [
   { verbs: ['images', 'image', 'load', 'save', 'import', 'tag', 'rmi', 'history', 'layers'], load: async () => (await import('./images.js')).registerImageCommands },
   { verbs: ['mount', 'umount', 'unmount', 'mounts'], load: async () => (await import('./mount.js')).registerMountCommands },
   { verbs: ['inspect', 'version', 'info', 'system', 'completion'], load: async () => (await import('./system.js')).registerSystemCommands },
+  { verbs: ['volume'], load: async () => (await import('./volumes.js')).registerVolumeCommands },
 ];
 
 // Verbs that need the whole command tree.
