@@ -115,23 +115,23 @@ test('execution errors name the action', (t) => {
   t.throws(() => run('{{len 3}}', container), { message: /len of type int/ });
 });
 
-test('listing formats: table with headers, json, plain templates, unknown fields', (t) => {
+test('listing formats: table with headers, json, plain templates, unknown fields', async (t) => {
   const rows = [
     { ID: 'a416a98b71e2', Repository: 'busybox', Tag: 'latest', Size: '4.26MB' },
     { ID: '0123456789ab', Repository: 'registry.example.com/team/app', Tag: 'v1', Size: '120MB' },
   ];
   const spec = { table: 'table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.Size}}', headers: { ID: 'IMAGE ID', Repository: 'REPOSITORY', Tag: 'TAG', Size: 'SIZE' } };
   t.is(
-    renderList(undefined, rows, spec),
+    await renderList(undefined, rows, spec),
     'REPOSITORY                      TAG       IMAGE ID       SIZE\n' +
       'busybox                         latest    a416a98b71e2   4.26MB\n' +
       'registry.example.com/team/app   v1        0123456789ab   120MB\n',
   );
-  t.is(renderList('table {{.ID}}\t{{.Tag}}', rows, spec), 'IMAGE ID       TAG\na416a98b71e2   latest\n0123456789ab   v1\n');
-  t.is(renderList('{{.ID}}: {{.Repository}}', rows, spec), 'a416a98b71e2: busybox\n0123456789ab: registry.example.com/team/app\n');
-  t.is(renderList('json', rows.slice(0, 1), spec), `${JSON.stringify(rows[0])}\n`);
-  t.is(renderList('table', [], spec), 'REPOSITORY   TAG       IMAGE ID   SIZE\n');
-  t.throws(() => renderList('{{.Nope}}', rows, spec), { message: /can't evaluate field Nope/ });
+  t.is(await renderList('table {{.ID}}\t{{.Tag}}', rows, spec), 'IMAGE ID       TAG\na416a98b71e2   latest\n0123456789ab   v1\n');
+  t.is(await renderList('{{.ID}}: {{.Repository}}', rows, spec), 'a416a98b71e2: busybox\n0123456789ab: registry.example.com/team/app\n');
+  t.is(await renderList('json', rows.slice(0, 1), spec), `${JSON.stringify(rows[0])}\n`);
+  t.is(await renderList('table', [], spec), 'REPOSITORY   TAG       IMAGE ID   SIZE\n');
+  await t.throwsAsync(() => renderList('{{.Nope}}', rows, spec), { message: /can't evaluate field Nope/ });
 });
 
 test('tabwrite and sizes as Docker writes them', (t) => {

@@ -6,8 +6,7 @@ import type { Readable } from 'node:stream';
 import type { Command } from 'commander';
 import { errnoCode, UfsError } from '../common/errors.js';
 import { storeRoot } from '../common/paths.js';
-import { ago, compileListFormat, ellipsis, humanSize, renderList, table } from '../common/format.js';
-import { compileTemplate } from '../common/template.js';
+import { ago, compileListFormat, ellipsis, humanSize, parseTemplate, renderList, table } from '../common/format.js';
 import type { Store } from '../store/index.js';
 import type { ImageRow } from '../image/present.js';
 import { cleanUpOnInterrupt, out } from './output.js';
@@ -270,7 +269,7 @@ function addImages(parent: Command, name: string, alias?: string): void {
     .option('--json', 'one JSON object per image (as --format json)')
     .action(async (reference: string | undefined, opts: { all?: boolean; quiet?: boolean; digests?: boolean; trunc: boolean; filter: string[]; format?: string; json?: boolean }, cmd: Command) => {
       const filter = parseImageFilters(opts.filter);
-      if (opts.format !== undefined && opts.format !== 'json' && opts.format !== 'table') compileListFormat(opts.format); // bad templates fail first
+      if (opts.format !== undefined && opts.format !== 'json' && opts.format !== 'table') await compileListFormat(opts.format); // bad templates fail first
       const store = await openStore(cmd);
       const { shortId } = await import('../image/reference.js');
       const rows = await imageRows(store, reference, !!opts.all, filter);
@@ -295,7 +294,7 @@ function addImages(parent: Command, name: string, alias?: string): void {
       const defaultTable = opts.digests
         ? 'table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}'
         : 'table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}';
-      out(renderList(opts.json ? 'json' : opts.format, lines, { table: defaultTable, headers: IMAGE_HEADERS }));
+      out(await renderList(opts.json ? 'json' : opts.format, lines, { table: defaultTable, headers: IMAGE_HEADERS }));
     });
   if (alias) c.alias(alias);
 }
@@ -378,7 +377,7 @@ function addHistory(parent: Command, name: string): void {
     .option('--format <format>', "format: 'table', 'table TEMPLATE', 'json' or a Go template")
     .action(async (image: string, opts: { trunc: boolean; quiet?: boolean; human?: string | boolean; format?: string }, cmd: Command) => {
       const human = boolFlag(opts.human, '-H, --human');
-      if (opts.format !== undefined && opts.format !== 'json' && opts.format !== 'table') compileListFormat(opts.format);
+      if (opts.format !== undefined && opts.format !== 'json' && opts.format !== 'table') await compileListFormat(opts.format);
       const store = await openStore(cmd);
       const { resolveImageId } = await import('../image/resolve.js');
       const { imageHistory } = await import('../image/present.js');
@@ -402,22 +401,22 @@ function addHistory(parent: Command, name: string): void {
           Comment: r.comment,
         };
       });
-      out(renderList(opts.format, lines, { table: 'table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}', headers: HISTORY_HEADERS }));
+      out(await renderList(opts.format, lines, { table: 'table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}', headers: HISTORY_HEADERS }));
     });
 }
 
 // Docker's inspect output: the JSON array, or the template once per object. A bad template
 // fails before anything is looked up.
-export function renderInspect(results: unknown[], format: string | undefined): string {
+export async function renderInspect(results: unknown[], format: string | undefined): Promise<string> {
   if (format === undefined) return `${JSON.stringify(results, null, 4)}\n`;
   if (format === 'json') return `${JSON.stringify(results)}\n`;
-  const tpl = compileTemplate(format);
+  const tpl = await parseTemplate(format);
   return results.map((r) => `${tpl.execute(r)}\n`).join('');
 }
 
 // Each reference in turn; the ones not found are reported after what was found is printed.
 export async function inspectEach(refs: string[], format: string | undefined, lookup: (ref: string) => Promise<unknown>): Promise<void> {
-  if (format !== undefined && format !== 'json') compileTemplate(format);
+  if (format !== undefined && format !== 'json') await parseTemplate(format);
   const results: unknown[] = [];
   const errors: string[] = [];
   for (const ref of refs) {
@@ -428,7 +427,7 @@ export async function inspectEach(refs: string[], format: string | undefined, lo
       errors.push(err.message);
     }
   }
-  if (results.length || format === undefined) out(renderInspect(results, format));
+  if (results.length || format === undefined) out(await renderInspect(results, format));
   if (errors.length) {
     if (errors.length === refs.length && errors.length === 1 && format !== undefined) throw new UfsError(errors[0]!);
     for (const e of errors) process.stderr.write(`ufs: ${e}\n`);
@@ -450,7 +449,7 @@ function addInspect(parent: Command, name: string): void {
     .argument('<image...>')
     .option('-f, --format <template>', "format with a Go template, e.g. '{{.Id}}' or '{{json .Config}}'")
     .action(async (images: string[], opts: { format?: string }, cmd: Command) => {
-      if (opts.format !== undefined && opts.format !== 'json') compileTemplate(opts.format);
+      if (opts.format !== undefined && opts.format !== 'json') await parseTemplate(opts.format);
       const store = await openStore(cmd);
       await inspectEach(images, opts.format, (ref) => lookupImageForInspect(store, ref));
     });

@@ -5,8 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { UfsError } from '../common/errors.js';
-import { bytesSize, compileListFormat, humanSize, renderList } from '../common/format.js';
-import { compileTemplate } from '../common/template.js';
+import { bytesSize, compileListFormat, humanSize, parseTemplate, renderList } from '../common/format.js';
 import type { Store } from '../store/index.js';
 import { registerCompletionCommand } from './completion.js';
 import { confirm, inspectEach, lookupImageForInspect, openStore } from './images.js';
@@ -48,7 +47,7 @@ function addInspect(program: Command): void {
     .option('-s, --size', 'accepted for Docker compatibility (sizes are always shown for images)')
     .action(async (names: string[], opts: { format?: string; type?: string }, cmd: Command) => {
       if (opts.type !== undefined && opts.type !== 'container' && opts.type !== 'image') throw new UfsError(`"${opts.type}" is not a valid value for --type`);
-      if (opts.format !== undefined && opts.format !== 'json') compileTemplate(opts.format);
+      if (opts.format !== undefined && opts.format !== 'json') await parseTemplate(opts.format);
       const store = await openStore(cmd);
       await inspectEach(names, opts.format, (ref) => lookupAny(store, ref, opts.type));
     });
@@ -86,10 +85,10 @@ function addVersion(program: Command): void {
     .command('version')
     .description('show the ufs version information')
     .option('-f, --format <template>', 'format with a Go template, e.g. {{.Client.Version}} or json')
-    .action((opts: { format?: string }) => {
+    .action(async (opts: { format?: string }) => {
       const data = versionData();
       if (opts.format !== undefined) {
-        out(opts.format === 'json' ? `${JSON.stringify(data)}\n` : `${compileTemplate(opts.format).execute(data)}\n`);
+        out(opts.format === 'json' ? `${JSON.stringify(data)}\n` : `${(await parseTemplate(opts.format)).execute(data)}\n`);
         return;
       }
       const c = data.Client as Record<string, string>;
@@ -156,11 +155,11 @@ function addInfo(parent: Command, name: string): void {
     .description('show system-wide information: store, counts, runtime, storage driver, kernel')
     .option('-f, --format <template>', 'format with a Go template, e.g. {{.DockerRootDir}} or json')
     .action(async (opts: { format?: string }, cmd: Command) => {
-      if (opts.format !== undefined && opts.format !== 'json') compileTemplate(opts.format);
+      if (opts.format !== undefined && opts.format !== 'json') await parseTemplate(opts.format);
       const store = await openStore(cmd);
       const d = await infoData(store);
       if (opts.format !== undefined) {
-        out(opts.format === 'json' ? `${JSON.stringify(d)}\n` : `${compileTemplate(opts.format).execute(d)}\n`);
+        out(opts.format === 'json' ? `${JSON.stringify(d)}\n` : `${(await parseTemplate(opts.format)).execute(d)}\n`);
         return;
       }
       const runtimes = Object.keys(d.Runtimes as object);
@@ -293,11 +292,11 @@ function addSystem(program: Command): void {
     .description('show disk usage of images, containers, volumes and build cache')
     .option('--format <format>', "format: 'table', 'table TEMPLATE', 'json' or a Go template")
     .action(async (opts: { format?: string }, cmd: Command) => {
-      if (opts.format !== undefined && opts.format !== 'json' && opts.format !== 'table') compileListFormat(opts.format);
+      if (opts.format !== undefined && opts.format !== 'json' && opts.format !== 'table') await compileListFormat(opts.format);
       const store = await openStore(cmd);
       const lines = await diskUsage(store);
       out(
-        renderList(opts.format, lines, {
+        await renderList(opts.format, lines, {
           table: 'table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}',
           headers: { Type: 'TYPE', TotalCount: 'TOTAL', Active: 'ACTIVE', Size: 'SIZE', Reclaimable: 'RECLAIMABLE' },
         }),

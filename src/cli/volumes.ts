@@ -101,7 +101,7 @@ export function registerVolumeCommands(program: Command): void {
     .option('--format <format>', "format: 'table', 'table TEMPLATE', 'json' or a Go template")
     .action(async (opts: { quiet?: boolean; filter: string[]; format?: string }, cmd: Command) => {
       const filter = parseVolumeFilters(opts.filter);
-      if (opts.format !== undefined && opts.format !== 'json' && opts.format !== 'table') compileListFormat(opts.format);
+      if (opts.format !== undefined && opts.format !== 'json' && opts.format !== 'table') await compileListFormat(opts.format);
       const store = await openStore(cmd);
       const { listVolumes, volumeUsers, dirBytes } = await import('../volume/index.js');
       let vols = listVolumes(store);
@@ -126,7 +126,7 @@ export function registerVolumeCommands(program: Command): void {
         Size: wantsSize ? humanSize(dirBytes(v.Mountpoint)) : 'N/A',
         CreatedAt: v.CreatedAt,
       }));
-      out(renderList(opts.format, lines, { table: 'table {{.Driver}}\t{{.Name}}', headers: VOLUME_HEADERS }));
+      out(await renderList(opts.format, lines, { table: 'table {{.Driver}}\t{{.Name}}', headers: VOLUME_HEADERS }));
     });
 
   volume

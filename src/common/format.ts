@@ -1,4 +1,4 @@
-import { compileTemplate, type Template } from './template.js';
+import type { Template, TemplateOptions } from './template.js';
 
 // Docker's ways of printing sizes, ages and tables (go-units, text/tabwriter), shared by every
 // verb: one way to write a size, an age or a table everywhere.
@@ -89,9 +89,25 @@ export function ellipsis(s: string, n: number): string {
 
 // As Docker's listing formats: 'table' dropped, spaces trimmed, and the two-character \t and \n
 // that a shell passes through single quotes made a tab and a newline.
-export function compileListFormat(format: string): Template {
-  const body = (format.startsWith('table') ? format.slice('table'.length) : format).trim().replace(/\\t/g, '\t').replace(/\\n/g, '\n');
-  return compileTemplate(body, { missing: 'error' });
+export function compileListFormat(format: string): Promise<Template> {
+  return parseTemplate(listFormatBody(format), { missing: 'error' });
+}
+
+function listFormatBody(format: string): string {
+  return (format.startsWith('table') ? format.slice('table'.length) : format).trim().replace(/\\t/g, '\t').replace(/\\n/g, '\n');
+}
+
+// The template engine loads only when a command has a template to run (startup stays small).
+export async function parseTemplate(source: string, opts: TemplateOptions = {}): Promise<Template> {
+  const { compileTemplate } = await import('./template.js');
+  return compileTemplate(source, opts);
+}
+
+// A template of plain text and {{.Field}} actions only (every default table): run without the
+// engine. Returns undefined for anything else.
+function plainFields(body: string): ((row: object) => string) | undefined {
+  if (!/^([^{}]|\{\{\.[A-Za-z_][A-Za-z0-9_]*\}\})*$/.test(body)) return undefined;
+  return (row) => body.replace(/\{\{\.([A-Za-z_][A-Za-z0-9_]*)\}\}/g, (_m, k: string) => String((row as Record<string, unknown>)[k]));
 }
 
 export interface ListFormat<T> {
@@ -107,11 +123,13 @@ export interface ListFormat<T> {
 // 'table TEMPLATE' -> a header line, then a line per row, through tabwrite; otherwise the
 // template once per row, each followed by a newline. Unknown fields are an error, as for
 // Docker's listing contexts.
-export function renderList<T extends object>(format: string | undefined, rows: T[], spec: ListFormat<T>): string {
+export async function renderList<T extends object>(format: string | undefined, rows: T[], spec: ListFormat<T>): Promise<string> {
   const f = format ?? '';
   if (f === 'json') return rows.map((r) => `${JSON.stringify(spec.json ? spec.json(r) : r)}\n`).join('');
   const isTable = f === '' || f.startsWith('table');
-  const tpl = compileListFormat(f === '' || f === 'table' ? spec.table : f);
+  const body = listFormatBody(f === '' || f === 'table' ? spec.table : f);
+  const fast = f === '' || f === 'table' ? plainFields(body) : undefined;
+  const run = fast ?? ((tpl) => (row: object) => tpl.execute(row))(await parseTemplate(body, { missing: 'error' }));
   let out = '';
   if (isTable) {
     // the header: the same template run on the field names' headers
@@ -121,9 +139,9 @@ export function renderList<T extends object>(format: string | undefined, rows: T
       getOwnPropertyDescriptor: (_t, k) => ({ configurable: true, enumerable: true, value: typeof k === 'string' ? (spec.headers[k] ?? k.toUpperCase()) : undefined }),
       ownKeys: () => Object.keys(spec.headers),
     });
-    out += `${tpl.execute(header)}\n`;
+    out += `${run(header)}\n`;
   }
-  for (const r of rows) out += `${tpl.execute(r)}\n`;
+  for (const r of rows) out += `${run(r)}\n`;
   return isTable ? tabwrite(out) : out;
 }
 
