@@ -217,6 +217,25 @@ test('Ctrl-C in the middle of a load leaves nothing half-done in the store', asy
   // and the same load then completes
   await e.ok(['load', '-q', '-i', archive]);
   t.is(await e.ok(['images', '--format', '{{.Repository}}:{{.Tag}}']), 'big:1\n');
+
+  // Ctrl-C at save -o: neither the target nor the file being written is left
+  const target = path.join(e.dir, 'out.tar');
+  const saver = spawn(process.execPath, [CLI, '--root', e.root, 'save', '-o', target, 'big:1'], { env: e.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let saveErr = '';
+  saver.stderr.setEncoding('utf8').on('data', (d: string) => (saveErr += d));
+  const saved = new Promise<number | null>((resolve) => saver.on('close', (c) => resolve(c)));
+  t.teardown(() => {
+    if (saver.exitCode === null && saver.signalCode === null) saver.kill('SIGKILL');
+  });
+  const partial = `${target}.ufs-${saver.pid}.tmp`;
+  const until = Date.now() + 60_000;
+  while (!(fs.existsSync(partial) && fs.statSync(partial).size > 0) && saver.exitCode === null && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+  t.true(fs.existsSync(partial), 'save was writing when interrupted');
+  saver.kill('SIGINT');
+  t.is(await saved, 130);
+  t.is(saveErr, '');
+  t.false(fs.existsSync(partial));
+  t.false(fs.existsSync(target));
 });
 
 test('bash completion from the command tree: commands, subcommands, options, image names', async (t) => {
