@@ -159,6 +159,12 @@ test('unknown commands: one message, a suggestion only for a likely typo, exit 1
   t.is(help.code, 0);
   for (const c of ['run', 'images', 'image', 'inspect', 'version', 'info', 'system', 'completion', 'mount']) t.regex(help.stdout, new RegExp(`\\n  ${c}[ |]`), c);
   t.is((await e.ufs(['images', '--nope'])).code, 1);
+  const bare = await e.ufs([]);
+  t.is(bare.code, 0);
+  t.is(bare.stdout, help.stdout);
+  const helpImages = await e.ufs(['help', 'images']);
+  t.is(helpImages.code, 0);
+  t.regex(helpImages.stdout, /^Usage: ufs images \[options\] \[reference\]/);
 });
 
 // Runs `ufs ARGS | head -c 1` in bash; returns ufs's status and stderr.

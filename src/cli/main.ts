@@ -86,7 +86,11 @@ async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const program = await buildProgram(args);
   const verb = verbOf(args);
-  if (verb !== undefined && !program.commands.some((c) => c.name() === verb || c.aliases().includes(verb))) {
+  if (verb === undefined && !args.some((a) => a.startsWith('-') && a !== '--root')) {
+    program.outputHelp(); // bare `ufs`: the usage, and success, as Docker does
+    return;
+  }
+  if (verb !== undefined && verb !== 'help' && !program.commands.some((c) => c.name() === verb || c.aliases().includes(verb))) {
     const names = program.commands.filter((c) => !(c as unknown as { _hidden: boolean })._hidden).flatMap((c) => [c.name(), ...c.aliases()]);
     const hint = suggest(verb, names);
     process.stderr.write(`ufs: '${verb}' is not a ufs command.\n${hint ? `Did you mean '${hint}'?\n` : ''}See 'ufs --help'\n`);
