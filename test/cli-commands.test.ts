@@ -123,7 +123,7 @@ test('inspect finds containers and images; --type picks one; errors name the kin
   const name = `cli-inspect-${process.pid}`;
   await e.ok(['run', '--name', name, 'busybox', 'true']);
   t.teardown(() => e.ufs(['rm', '-f', name]).then(() => undefined));
-  t.is(await e.ok(['inspect', '-f', '{{.Name}} {{.State.Status}} {{.State.ExitCode}}', name]), `/${name} exited 0\n`);
+  t.is(await e.ok(['inspect', '-f', '{{.Name}} {{.State.Status}} {{.State.ExitCode}} {{.State.Running}} {{len .Mounts}}', name]), `/${name} exited 0 false 0\n`);
   const id = (await e.ok(['inspect', '--type', 'container', '-f', '{{.Id}}', name])).trim();
   t.regex(id, /^[0-9a-f]{64}$/);
   t.is(await e.ok(['inspect', '-f', '{{.Name}}', id.slice(0, 12)]), `/${name}\n`);

@@ -52,6 +52,7 @@ test('a volume a container mounts is in use: rm refuses, prune keeps it; prune t
   t.teardown(() => e.ufs(['rm', '-f', name]).then(() => undefined));
   t.is(fs.readFileSync(path.join(mp, 'greeting'), 'utf8'), 'hello\n', 'the container wrote into the volume');
   const id = (await e.ok(['inspect', '-f', '{{.Id}}', name])).trim();
+  t.is(await e.ok(['inspect', '-f', '{{range .Mounts}}{{.Type}} {{.Source}}:{{.Destination}} {{.RW}}{{end}}', name]), `bind ${mp}:/data true\n`);
   const busy = await e.ufs(['volume', 'rm', 'keep']);
   t.is(busy.code, 1);
   t.is(busy.stderr, `ufs: remove keep: volume is in use - [${id}]\n`);

@@ -13,11 +13,19 @@ import { out, ufsVersion } from './output.js';
 
 // ---- inspect: a container or an image (--type to choose), as Docker's `inspect`
 
-// The runtime's container record, in the shape Docker's inspect prints (Name with its '/').
+// The runtime's container record, with what Docker's inspect adds that scripts rely on: the
+// Name with its '/', State.Running and friends, and Mounts.
 async function lookupContainer(store: Store, ref: string): Promise<Record<string, unknown>> {
   const { findRecord } = await import('../runtime/container.js');
   const rec = findRecord(store.containersDir(), ref);
-  return { ...rec, Name: rec.Name.startsWith('/') ? rec.Name : `/${rec.Name}` };
+  const status = rec.State.Status as string;
+  const binds = (rec.HostConfig?.Mounts ?? []) as { source: string; target: string; readonly: boolean }[];
+  return {
+    ...rec,
+    Name: rec.Name.startsWith('/') ? rec.Name : `/${rec.Name}`,
+    State: { ...rec.State, Running: status === 'running', Paused: status === 'paused', Restarting: status === 'restarting', OOMKilled: false, Dead: status === 'dead' },
+    Mounts: binds.map((m) => ({ Type: 'bind', Source: m.source, Destination: m.target, Mode: m.readonly ? 'ro' : '', RW: !m.readonly, Propagation: 'rprivate' })),
+  };
 }
 
 async function lookupAny(store: Store, ref: string, type: string | undefined): Promise<unknown> {
