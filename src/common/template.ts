@@ -146,16 +146,9 @@ function lexAction(src: string, start: number): { toks: Tok[]; end: number; trim
     } else if (c === '.' || c === '$') {
       // .A.B, ., $, $x, $x.A.B
       const m = /^(\$[A-Za-z0-9_]*|\.)((\.?[A-Za-z_][A-Za-z0-9_]*)(\.[A-Za-z_][A-Za-z0-9_]*)*)?/.exec(src.slice(i))!;
-      let text = m[0];
-      if (c === '.' && text === '.' ) {
-        toks.push({ kind: 'dot', text, pos });
-      } else if (c === '.') {
-        toks.push({ kind: 'field', text, pos });
-      } else {
-        toks.push({ kind: 'var', text, pos });
-      }
+      const text = m[0];
+      toks.push({ kind: c === '$' ? 'var' : text === '.' ? 'dot' : 'field', text, pos });
       i += text.length;
-      text = '';
     } else {
       IDENT.lastIndex = i;
       const m = IDENT.exec(src);
@@ -164,8 +157,6 @@ function lexAction(src: string, start: number): { toks: Tok[]; end: number; trim
       const kind: TokKind = word === 'true' || word === 'false' ? 'bool' : word === 'nil' ? 'nil' : 'ident';
       toks.push({ kind, text: word, pos });
       i += word.length;
-      // a field chain after a parenthesised expression or an identifier is not Go syntax, but
-      // a chain right after ')' is: (index . 0).Name
     }
     // a field chain directly after ')': (x).A.B
     if (toks.at(-1)?.kind === 'rparen' && src[i] === '.' && /[A-Za-z_]/.test(src[i + 1] ?? '')) {
@@ -515,7 +506,7 @@ function sliceOf(v: unknown, ...ix: unknown[]): unknown {
 // A subset of Go's fmt verbs: %v %s %d %q %t %x %X %f %e %g %c %%, with flags, width, precision.
 export function sprintf(format: string, ...args: unknown[]): string {
   let n = 0;
-  return format.replace(/%([-+# 0]*)(\d+|\*)?(?:\.(\d+|\*)?)?([a-zA-Z%])/g, (m, flags: string, width: string | undefined, prec: string | undefined, verb: string) => {
+  return format.replace(/%([-+# 0]*)(\d+|\*)?(?:\.(\d+|\*)?)?([a-zA-Z%])/g, (_m, flags: string, width: string | undefined, prec: string | undefined, verb: string) => {
     if (verb === '%') return '%';
     if (width === '*') width = String(args[n++]);
     if (prec === '*') prec = String(args[n++]);
@@ -526,7 +517,6 @@ export function sprintf(format: string, ...args: unknown[]): string {
     switch (verb) {
       case 'v':
         s = goString(a);
-        if (flags.includes('+') || flags.includes('#')) s = goString(a);
         break;
       case 's':
         s = typeof a === 'string' ? a : goString(a);
@@ -570,7 +560,6 @@ export function sprintf(format: string, ...args: unknown[]): string {
       else if (flags.includes('0') && /[dfFeEgxX]/.test(verb)) s = s.startsWith('-') ? `-${'0'.repeat(w - len)}${s.slice(1)}` : '0'.repeat(w - len) + s;
       else s = ' '.repeat(w - len) + s;
     }
-    void m;
     return s;
   }) + (n < args.length ? `%!(EXTRA ${args.slice(n).map((a) => `${typeName(a)}=${goString(a)}`).join(', ')})` : '');
 }
@@ -821,7 +810,7 @@ export class Template {
         checkArity(a.name, 0);
         return FUNCS[a.name]!();
       case 'field':
-        return this.chain(dot, a.chain, a.pos, text);
+        return this.chain(dot, a.chain, a.pos);
       case 'var': {
         let found: [string, unknown] | undefined;
         for (let i = vars.length - 1; i >= 0; i--) {
@@ -831,14 +820,14 @@ export class Template {
           }
         }
         if (!found) throw new TemplateError(`template parsing error: template: :${lineOf(this.source, a.pos)}: undefined variable "${a.name}"`);
-        return this.chain(found[1], a.chain, a.pos, text);
+        return this.chain(found[1], a.chain, a.pos);
       }
       case 'sub':
-        return this.chain(this.pipe(a.pipe, dot, vars), a.chain, a.pos, text);
+        return this.chain(this.pipe(a.pipe, dot, vars), a.chain, a.pos);
     }
   }
 
-  private chain(v: unknown, chain: string[], pos: number, text: string): unknown {
+  private chain(v: unknown, chain: string[], pos: number): unknown {
     let cur = v;
     for (const key of chain) {
       if (cur && typeof cur === 'object' && !Array.isArray(cur)) {
@@ -852,7 +841,6 @@ export class Template {
         throw this.fail(pos, `.${key}`, `can't evaluate field ${key} in type ${typeName(cur)}`);
       }
     }
-    void text;
     return cur;
   }
 }
