@@ -268,6 +268,8 @@ test('bash completion from the command tree: commands, subcommands, options, ima
   t.deepEqual(await complete('ufs completion '), ['bash', 'zsh']);
   t.true((await complete(`ufs load -i ${e.dir}/tw`)).includes(`${e.dir}/two.tar`), 'a value option completes file names');
   t.deepEqual(await complete('ufs system '), ['df', 'info', 'prune']);
+  await e.ok(['volume', 'create', 'vol-one']);
+  t.deepEqual(await complete(`ufs --root ${e.root} volume rm vol`), ['vol-one']);
   // the zsh script is generated from the same tree
   const zsh = await e.ok(['completion', 'zsh']);
   t.regex(zsh, /^#compdef ufs\n/);

@@ -63,4 +63,9 @@ test('a volume a container mounts is in use: rm refuses, prune keeps it; prune t
   t.is(await e.ok(['volume', 'ls', '-q']), 'keep\n');
   await e.ok(['rm', name]);
   t.is(await e.ok(['volume', 'rm', 'keep']), 'keep\n');
+  // system prune takes anonymous volumes only with --volumes
+  await e.ok(['volume', 'create', '-l', 'com.docker.volume.anonymous=', 'anon2']);
+  t.is(await e.ok(['system', 'prune', '-f']), 'Total reclaimed space: 0B\n');
+  t.is(await e.ok(['system', 'prune', '-f', '--volumes']), 'Deleted Volumes:\nanon2\n\nTotal reclaimed space: 0B\n');
+  t.is(await e.ok(['volume', 'ls', '-q']), '');
 });

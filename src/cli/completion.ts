@@ -11,7 +11,7 @@ interface Node {
   subs: { name: string; description: string }[];
   options: string[]; // every flag spelling
   valueOptions: string[]; // the flags that take a value
-  imageArg: boolean; // its operands are images
+  operand: '' | 'images' | 'volumes'; // what its operands name, when ufs can list them
   choices: string[]; // the values its first operand takes, when fixed
 }
 
@@ -30,7 +30,7 @@ function walk(cmd: Command, prefix: string, nodes: Node[]): void {
     subs: cmd.commands.filter(visible).flatMap((c) => [c.name(), ...c.aliases()].map((name) => ({ name, description: c.description().split('\n')[0]! }))),
     options: [...options.flatMap(flagsOf), ...help],
     valueOptions: options.filter((o) => o.required || o.optional).flatMap(flagsOf),
-    imageArg: args.length > 0 && /^(image|source|reference)$/.test(args[0]!.name()),
+    operand: args.length === 0 ? '' : /^(image|source|reference)$/.test(args[0]!.name()) ? 'images' : /(^| )volume /.test(`${prefix} `) && args[0]!.name() === 'name' ? 'volumes' : '',
     choices: args[0]?.argChoices ?? [],
   });
   for (const c of cmd.commands.filter(visible)) {
@@ -46,7 +46,7 @@ function tables(nodes: Node[]): string {
     fn('_ufs_subs', (n) => n.subs.map((s) => s.name).join(' ')) +
     fn('_ufs_opts', (n) => n.options.join(' ')) +
     fn('_ufs_valopts', (n) => n.valueOptions.join(' ')) +
-    fn('_ufs_imagearg', (n) => (n.imageArg ? 'yes' : '')) +
+    fn('_ufs_operand', (n) => n.operand) +
     fn('_ufs_choices', (n) => n.choices.join(' '))
   );
 }
@@ -80,8 +80,11 @@ const PATH_WALK = `_ufs_path() {
   _ufs_cmdpath="$path"
   _ufs_root="$root"
 }
-_ufs_images() {
-  ufs \${_ufs_root:+--root "$_ufs_root"} images --format '{{.Repository}}:{{.Tag}}' 2>/dev/null | grep -v '<none>'
+_ufs_names() {
+  case "$1" in
+    images) ufs \${_ufs_root:+--root "$_ufs_root"} images --format '{{.Repository}}:{{.Tag}}' 2>/dev/null | grep -v '<none>' ;;
+    volumes) ufs \${_ufs_root:+--root "$_ufs_root"} volume ls -q 2>/dev/null ;;
+  esac
 }
 `;
 
@@ -102,8 +105,8 @@ ${tables(nodes)}${PATH_WALK}_ufs() {
   subs="$(_ufs_subs "$_ufs_cmdpath") $(_ufs_choices "$_ufs_cmdpath")"
   if [[ -n "\${subs// /}" ]]; then
     COMPREPLY=($(compgen -W "$subs" -- "$cur"))
-  elif [[ -n "$(_ufs_imagearg "$_ufs_cmdpath")" ]]; then
-    COMPREPLY=($(compgen -W "$(_ufs_images)" -- "$cur"))
+  elif [[ -n "$(_ufs_operand "$_ufs_cmdpath")" ]]; then
+    COMPREPLY=($(compgen -W "$(_ufs_names "$(_ufs_operand "$_ufs_cmdpath")")" -- "$cur"))
   else
     COMPREPLY=($(compgen -f -- "$cur"))
   fi
@@ -145,8 +148,8 @@ ${PATH_WALK}_ufs() {
     _describe -t commands 'ufs command' reply
   elif [[ -n "$opts" ]]; then
     compadd -- \${=opts}
-  elif [[ -n "$(_ufs_imagearg "$_ufs_cmdpath")" ]]; then
-    compadd -- \${(f)"$(_ufs_images)"}
+  elif [[ -n "$(_ufs_operand "$_ufs_cmdpath")" ]]; then
+    compadd -- \${(f)"$(_ufs_names "$(_ufs_operand "$_ufs_cmdpath")")"}
   else
     _files
   fi

@@ -312,11 +312,12 @@ function addSystem(program: Command): void {
     });
   system
     .command('prune')
-    .description('remove stopped containers and dangling images (with -a, every image no container uses)')
+    .description('remove stopped containers and dangling images (with -a, every image no container uses; with --volumes, unused anonymous volumes)')
     .option('-a, --all', 'remove all unused images, not just dangling ones')
     .option('-f, --force', 'do not prompt for confirmation')
-    .action(async (opts: { all?: boolean; force?: boolean }, cmd: Command) => {
-      const what = `:\n  - all stopped containers\n  - ${opts.all ? 'all images without at least one container associated to them' : 'all dangling images'}\n`;
+    .option('--volumes', 'prune anonymous volumes too')
+    .action(async (opts: { all?: boolean; force?: boolean; volumes?: boolean }, cmd: Command) => {
+      const what = `:\n  - all stopped containers\n${opts.volumes ? '  - all anonymous volumes not used by at least one container\n' : ''}  - ${opts.all ? 'all images without at least one container associated to them' : 'all dangling images'}\n`;
       if (!(await confirm(opts.force, what.replace(/\n$/, '')))) return;
       const store = await openStore(cmd);
       const { listContainers, removeContainer } = await import('../runtime/index.js');
@@ -338,6 +339,12 @@ function addSystem(program: Command): void {
         reclaimed += size;
       }
       if (deleted.length) out(`Deleted Containers:\n${deleted.map((d) => `${d}\n`).join('')}\n`);
+      if (opts.volumes) {
+        const { pruneVolumes } = await import('../volume/index.js');
+        const vols = await pruneVolumes(store, {});
+        if (vols.removed.length) out(`Deleted Volumes:\n${vols.removed.map((n) => `${n}\n`).join('')}\n`);
+        reclaimed += vols.bytes;
+      }
       const images = await pruneImages(store, !!opts.all);
       if (images.lines.length) out(`Deleted Images:\n${images.lines.map((l) => `${l}\n`).join('')}\n`);
       out(`Total reclaimed space: ${humanSize(reclaimed + images.bytes)}\n`);
