@@ -1,22 +1,21 @@
 // The monitor: the process that owns a running container. It mounts the union (writable
-// layer over the init layer over the image), starts ufs-init, records the state, waits,
-// records the exit, unmounts, and removes the container if asked (--rm). A foreground
+// layer over the init layer over the image), writes the OCI bundle, runs the OCI runtime in
+// the foreground, records the state, waits, records the exit, unmounts, and removes the
+// container if asked (--rm). A foreground
 // `ufs run` / `ufs start -a` is its own monitor; a detached one runs `ufs container-monitor`.
 import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { UfsError, errnoCode } from '../common/errors.js';
 import { mountUnion, unmountUnion } from '../fuse/index.js';
 import { resolveImage } from '../image/index.js';
 import type { Store } from '../store/index.js';
-import { processEnv, commandOf } from './config.js';
+import { containerSpec } from './bundle.js';
 import { containerPaths, readRecord, shortId, updateState, type ContainerRecord, type ContainerState } from './container.js';
-import { etcMounts } from './etcfiles.js';
 import { JsonLogWriter } from './logs.js';
 import { launch, type SignalRelay } from './launch.js';
 import { isAlive, isMountPoint, processStartTime } from './proc.js';
-import { mkdirInRoot } from './rootfs.js';
-import { writeSpec, type InitSpec } from './spec.js';
-import { resolveUser } from './user.js';
+import { globalArgs, runtimeBinary, runtimeCommand, runtimeError, startFailureStatus, writeJson } from './ociruntime.js';
 import { removeContainerFiles } from './remove.js';
 
 export interface MonitorOptions {
@@ -52,32 +51,6 @@ async function mountRootfs(store: Store, rec: ContainerRecord): Promise<string> 
   return paths.merged;
 }
 
-// The Contract 6 spec for the container's first process.
-function runSpec(rec: ContainerRecord, rootfs: string): InitSpec {
-  const user = resolveUser(rootfs, rec.Config.User);
-  const cwd = rec.Config.WorkingDir || '/';
-  if (rec.Config.WorkingDir) {
-    try {
-      mkdirInRoot(rootfs, cwd); // Docker creates a missing working directory
-    } catch (err) {
-      throw new UfsError(`cannot create the working directory ${cwd}: ${(err as Error).message}`, 125);
-    }
-  }
-  return {
-    rootfs,
-    args: commandOf(rec.Config),
-    env: processEnv(rec.Config, rec.Config.Tty, user.home),
-    cwd,
-    uid: user.uid,
-    gid: user.gid,
-    groups: user.groups,
-    hostname: rec.Config.Hostname,
-    network: rec.HostConfig.NetworkMode,
-    tty: rec.Config.Tty,
-    mounts: [],
-  };
-}
-
 export async function runMonitor(store: Store, id: string, opts: MonitorOptions): Promise<number> {
   const dir = store.containersDir();
   const paths = containerPaths(dir, id);
@@ -108,30 +81,34 @@ export async function runMonitor(store: Store, id: string, opts: MonitorOptions)
   let mounted = false;
   let log: JsonLogWriter | undefined;
   try {
+    const binary = runtimeBinary(rec.HostConfig.Runtime);
     const rootfs = await mountRootfs(store, rec);
     mounted = true;
-    const spec = runSpec(rec, rootfs);
-    spec.mounts = [...etcMounts(paths), ...rec.HostConfig.Mounts];
-    writeSpec(paths.spec, spec);
+    const spec = containerSpec(rec, paths, rootfs);
+    fs.mkdirSync(paths.bundle, { recursive: true, mode: 0o700 });
+    fs.rmSync(paths.runtimeLog, { force: true });
+    writeJson(path.join(paths.bundle, 'config.json'), spec);
+    // A crash's leftover state under the same id would make the runtime refuse.
+    await runtimeCommand(binary, ['delete', '--force', id]);
     if (opts.relay?.early) {
       status = 128 + (os.constants.signals[opts.relay.early] ?? 0);
     } else {
       if (!opts.attach) log = new JsonLogWriter(paths.log(id));
-      fs.rmSync(paths.pidFile, { force: true });
       status = await launch({
-        args: ['run', paths.spec],
+        binary,
+        args: [...globalArgs(binary, paths.runtimeLog), 'run', '--bundle', paths.bundle, '--pid-file', paths.pidFile, id],
         tty: rec.Config.Tty,
         stdin: opts.stdin,
         log,
         pidFile: paths.pidFile,
-        wantPid: true,
         relay: opts.relay,
-        onStart: (initPid) => {
+        onStart: (runtimePid) => {
           safeUpdate(dir, id, {
             Status: 'running',
-            InitPid: initPid,
+            InitPid: runtimePid,
             Pid: 0,
             ExitCode: 0,
+            Paused: undefined,
             StartedAt: new Date().toISOString(),
             FinishedAt: '',
           });
@@ -141,6 +118,13 @@ export async function runMonitor(store: Store, id: string, opts: MonitorOptions)
           signalReady();
         },
       });
+      // The runtime's own failure (the command missing, a bad mount): 125/126/127, as Docker.
+      const err = status !== 0 ? runtimeError(paths.runtimeLog) : undefined;
+      if (err) {
+        status = startFailureStatus(err);
+        if (status === 125) throw new UfsError(err, 125);
+      }
+      await runtimeCommand(binary, ['delete', '--force', id]);
     }
   } catch (err) {
     setupError = err instanceof Error ? err : new Error(String(err));
@@ -159,6 +143,7 @@ export async function runMonitor(store: Store, id: string, opts: MonitorOptions)
       Pid: 0,
       PidStartTime: undefined,
       InitPid: undefined,
+      Paused: undefined,
       MonitorPid: 0,
       MonitorStartTime: undefined,
       ExitCode: setupError ? 125 : status,
