@@ -1,10 +1,11 @@
 // start, stop, kill and rm of containers by reference.
 import type { Store } from '../store/index.js';
 import { UfsError } from '../common/errors.js';
-import { findRecord, readRecord, type ContainerRecord } from './container.js';
+import { findRecord, readRecord, updateState, type ContainerRecord } from './container.js';
 import { spawnMonitor } from './detach.js';
 import { SignalRelay } from './launch.js';
 import { runMonitor } from './monitor.js';
+import { runtimeBinary, runtimeCommand } from './ociruntime.js';
 import { isAlive, sleep } from './proc.js';
 import { monitorAlive, reconcile } from './reconcile.js';
 import { removeContainerFiles } from './remove.js';
@@ -34,8 +35,15 @@ export async function waitForExit(store: Store, id: string, ms: number): Promise
   }
 }
 
-// Signals pid 1 (ufs-init inside, which passes it on to the command). Before pid 1 is known
-// the outer ufs-init gets it and forwards it; SIGKILL waits for pid 1, as it cannot be forwarded.
+// A frozen container takes its signals only once thawed (a SIGKILL must not wait for unpause).
+async function thaw(store: Store, rec: ContainerRecord): Promise<void> {
+  if (!rec.State.Paused) return;
+  await runtimeCommand(runtimeBinary(rec.HostConfig.Runtime), ['resume', rec.Id]);
+  updateState(store.containersDir(), rec.Id, { Paused: undefined });
+}
+
+// Signals pid 1 (the command itself, or our init with --init). Before pid 1 is known the
+// runtime gets it and forwards it; SIGKILL waits for pid 1, as it cannot be forwarded.
 async function signalContainer(store: Store, id: string, sig: NodeJS.Signals): Promise<void> {
   const end = Date.now() + 5000;
   for (;;) {
@@ -43,6 +51,7 @@ async function signalContainer(store: Store, id: string, sig: NodeJS.Signals): P
     if (!rec || !isRunning(rec)) return;
     if (isAlive(rec.State.Pid, rec.State.PidStartTime)) {
       process.kill(rec.State.Pid, sig);
+      if (sig === 'SIGKILL' || sig === 'SIGTERM' || sig === 'SIGINT') await thaw(store, rec);
       return;
     }
     if (sig !== 'SIGKILL' && rec.State.InitPid && isAlive(rec.State.InitPid)) {
@@ -80,9 +89,11 @@ export async function startContainer(store: Store, ref: string, opts: StartOptio
   return undefined;
 }
 
-export async function stopContainer(store: Store, ref: string, seconds: number): Promise<void> {
+// seconds: -t, else the container's --stop-timeout, else Docker's 10.
+export async function stopContainer(store: Store, ref: string, time?: number): Promise<void> {
   const rec = await findContainer(store, ref);
   if (!isRunning(rec)) return;
+  const seconds = time ?? rec.Config.StopTimeout ?? 10;
   const sig = rec.Config.StopSignal ? parseSignal(rec.Config.StopSignal) : 'SIGTERM';
   await signalContainer(store, rec.Id, sig);
   if (await waitForExit(store, rec.Id, Math.max(0, seconds) * 1000)) return;
