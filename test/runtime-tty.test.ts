@@ -44,7 +44,8 @@ test('run -it: a terminal of the outer size, resizes follow, Ctrl-C reaches the 
 
 test('run -t without -i: Ctrl-C on the outer terminal stops the command (128+2)', async (t) => {
   const u = await makeEnv(t);
-  const s = u.pty(['run', '-t', '--name', 'nt', 'busybox', 'sh', '-c', 'tty; echo ready; exec sleep 60']);
+  // With --init: a bare pid 1 without a SIGINT handler would ignore it, as in Docker.
+  const s = u.pty(['run', '-t', '--init', '--name', 'nt', 'busybox', 'sh', '-c', 'tty; echo ready; exec sleep 60']);
   await s.waitFor(/ready/);
   t.regex(s.output, /\/dev\/(pts\/\d+|console)/);
   s.write('\x03');

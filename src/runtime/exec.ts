@@ -44,6 +44,7 @@ export async function execInContainer(store: Store, ref: string, opts: ExecOptio
     const tag = crypto.randomBytes(8).toString('hex');
     const processFile = path.join(paths.bundle, `exec-${tag}.json`);
     const logFile = path.join(paths.bundle, `exec-${tag}.log`);
+    const pidFile = path.join(paths.bundle, `exec-${tag}.pid`);
     writeJson(processFile, execProcess(rec, paths.merged, {
       args: opts.cmd,
       env: userEnv(opts),
@@ -56,8 +57,9 @@ export async function execInContainer(store: Store, ref: string, opts: ExecOptio
       if (relay.early) return 130;
       const status = await launch({
         binary,
-        args: [...globalArgs(binary, logFile), 'exec', '--process', processFile, rec.Id],
+        args: [...globalArgs(binary, logFile), 'exec', '--process', processFile, '--pid-file', pidFile, rec.Id],
         tty: opts.tty,
+        pidFile,
         stdin: opts.interactive ? 'inherit' : 'none',
         relay,
       });
@@ -71,6 +73,7 @@ export async function execInContainer(store: Store, ref: string, opts: ExecOptio
     } finally {
       fs.rmSync(processFile, { force: true });
       fs.rmSync(logFile, { force: true });
+      fs.rmSync(pidFile, { force: true });
     }
   } finally {
     relay.dispose();

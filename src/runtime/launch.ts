@@ -137,7 +137,13 @@ async function launchPipes(opts: LaunchOptions): Promise<number> {
       drained.push(new Promise((r) => { s.once('close', r); s.once('error', () => r()); }));
     }
   }
-  if (opts.pidFile && opts.onPid) void watchPidFile(opts.pidFile, () => done, opts.onPid);
+  // Once pid 1 is known, signals go to it directly (as Docker's sig-proxy does): the runtime
+  // in terminal mode does not pass SIGINT on.
+  const onPid = (pid: number) => {
+    if (!done) opts.relay?.forwardTo(pid);
+    opts.onPid?.(pid);
+  };
+  if (opts.pidFile) void watchPidFile(opts.pidFile, () => done, onPid);
   const status = await exited;
   opts.relay?.forwardTo(undefined);
   await Promise.race([Promise.all(drained), sleep(2000)]);
@@ -195,7 +201,12 @@ async function launchPty(opts: LaunchOptions): Promise<number> {
   if (attached && opts.stdin === 'inherit') {
     const stdin = process.stdin;
     const onData = (d: Buffer) => {
-      if (!done) term.write(d);
+      if (done) return;
+      try {
+        term.write(d);
+      } catch {
+        // the runtime is gone: its exit is on its way
+      }
     };
     stdin.on('data', onData);
     stdin.resume();
@@ -205,7 +216,13 @@ async function launchPty(opts: LaunchOptions): Promise<number> {
     });
   }
 
-  if (opts.pidFile && opts.onPid) void watchPidFile(opts.pidFile, () => done, opts.onPid);
+  // Once pid 1 is known, signals go to it directly (as Docker's sig-proxy does): the runtime
+  // in terminal mode does not pass SIGINT on.
+  const onPid = (pid: number) => {
+    if (!done) opts.relay?.forwardTo(pid);
+    opts.onPid?.(pid);
+  };
+  if (opts.pidFile) void watchPidFile(opts.pidFile, () => done, onPid);
 
   try {
     return await exited;
