@@ -332,11 +332,14 @@ export function registerContainerCommands(program: Command): void {
     .option('-m, --message <message>', 'commit message')
     .option('-a, --author <author>', 'author (e.g. "Jane <jane@example.com>")')
     .option('-c, --change <instruction>', 'apply a Dockerfile instruction (CMD, ENTRYPOINT, ENV, WORKDIR, USER, EXPOSE, LABEL)', collect)
+    .option('-p, --pause <bool>', 'pause the container while committing (--pause=false to not)', 'true')
     .argument('<container>')
     .argument('[ref]', 'REPOSITORY[:TAG] for the new image')
     .action(async (container: string, ref: string | undefined, opts, cmd: Command) => {
       const store = await openStore(cmd);
-      const id = await commitContainer(store, container, { message: opts.message, author: opts.author, changes: opts.change ?? [], ref });
+      if (!['true', 'false', '1', '0'].includes(String(opts.pause))) throw new UfsError(`invalid --pause value: ${opts.pause}`);
+      const pause = opts.pause === 'true' || opts.pause === '1';
+      const id = await commitContainer(store, container, { message: opts.message, author: opts.author, changes: opts.change ?? [], ref, pause });
       process.stdout.write(`${id}\n`);
     });
 
