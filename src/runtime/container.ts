@@ -125,8 +125,46 @@ export function readRecord(containersDir: string, id: string): ContainerRecord |
 export function writeRecord(containersDir: string, rec: ContainerRecord): void {
   const p = containerPaths(containersDir, rec.Id);
   const tmp = `${p.config}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
-  fs.writeFileSync(tmp, `${JSON.stringify(rec, null, 2)}\n`);
-  fs.renameSync(tmp, p.config);
+  try {
+    fs.writeFileSync(tmp, `${JSON.stringify(rec, null, 2)}\n`);
+    fs.renameSync(tmp, p.config);
+  } catch (err) {
+    // A full disk must not leave half a record behind on top of the error.
+    fs.rmSync(tmp, { force: true });
+    throw err;
+  }
+}
+
+// Errors of a store that cannot take a write right now (full, over quota, read-only).
+export function isNoSpace(err: unknown): boolean {
+  const code = errnoCode(err);
+  return code === 'ENOSPC' || code === 'EDQUOT' || code === 'EROFS';
+}
+
+// Temp records that a killed writer left (config.json.<pid>.<hex>.tmp of a dead pid).
+export function sweepTempRecords(containersDir: string, id: string): void {
+  const dir = containerPaths(containersDir, id).dir;
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = /^config\.json\.(\d+)\.[0-9a-f]+\.tmp$/.exec(name);
+    if (!m) continue;
+    const pid = Number(m[1]);
+    let alive = pid === process.pid;
+    if (!alive) {
+      try {
+        process.kill(pid, 0);
+        alive = true;
+      } catch (err) {
+        alive = errnoCode(err) === 'EPERM';
+      }
+    }
+    if (!alive) fs.rmSync(path.join(dir, name), { force: true });
+  }
 }
 
 // Read-modify-write of the state: other writers only touch a container whose monitor is

@@ -11,7 +11,7 @@ import { mountUnion, unmountUnion } from '../fuse/index.js';
 import { resolveImage } from '../image/index.js';
 import type { Store } from '../store/index.js';
 import { containerSpec } from './bundle.js';
-import { containerPaths, readRecord, shortId, updateState, type ContainerRecord, type ContainerState } from './container.js';
+import { containerPaths, isNoSpace, readRecord, shortId, updateState, type ContainerRecord, type ContainerState } from './container.js';
 import { JsonLogWriter } from './logs.js';
 import { launch, type SignalRelay } from './launch.js';
 import { isAlive, isMountPoint, processStartTime } from './proc.js';
@@ -33,6 +33,8 @@ function safeUpdate(containersDir: string, id: string, change: Partial<Container
   } catch (err) {
     // `ufs rm -f` may have removed the container meanwhile
     if (errnoCode(err) === 'ENOENT') return undefined;
+    // A full disk: the container goes on; the next reader settles its state from the pids.
+    if (isNoSpace(err)) return undefined;
     throw err;
   }
 }
@@ -129,7 +131,11 @@ export async function runMonitor(store: Store, id: string, opts: MonitorOptions)
   } catch (err) {
     setupError = err instanceof Error ? err : new Error(String(err));
   } finally {
-    log?.close();
+    try {
+      log?.close();
+    } catch {
+      // the rest of the output did not fit on the disk
+    }
     if (mounted) {
       try {
         await unmountUnion(paths.merged);
