@@ -4,6 +4,7 @@ import { humanSize, table } from '../common/format.js';
 import { storeRoot } from '../common/paths.js';
 import { Store } from '../store/index.js';
 import {
+  attachContainer,
   commitContainer,
   diffContainer,
   execInContainer,
@@ -270,6 +271,16 @@ export function registerContainerCommands(program: Command): void {
   }
 
   program
+    .command('attach')
+    .description("attach to a running terminal container (-t); Ctrl-P Ctrl-Q detaches")
+    .option('--no-stdin', 'do not attach stdin')
+    .argument('<container>')
+    .action(async (ref: string, opts, cmd: Command) => {
+      const store = await openStore(cmd);
+      await exitAfterFlush(await attachContainer(store, ref, opts.stdin === false));
+    });
+
+  program
     .command('top')
     .description("list a running container's processes")
     .argument('<container>')
@@ -348,11 +359,12 @@ export function registerContainerCommands(program: Command): void {
     .description('(internal) own a detached container until it exits')
     .option('--stdin <mode>', 'none or hold', 'none')
     .option('--ready-fd <fd>', 'report readiness on this fd')
+    .option('--wait-attach', 'start the container once a client attached')
     .argument('<id>')
     .action(async (id: string, opts, cmd: Command) => {
       const root = storeRoot(cmd.optsWithGlobals().root as string | undefined);
       const fd = opts.readyFd === undefined ? undefined : Number(opts.readyFd);
-      const status = await monitorMain(root, id, opts.stdin === 'hold' ? 'hold' : 'none', fd);
+      const status = await monitorMain(root, id, opts.stdin === 'hold' ? 'hold' : 'none', fd, !!opts.waitAttach);
       await exitAfterFlush(status);
     });
 }

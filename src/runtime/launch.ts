@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import type { Readable } from 'node:stream';
 import * as nodePty from 'node-pty';
+import type { AttachServer } from './attach.js';
 import { JsonLogWriter } from './logs.js';
 import { sleep } from './proc.js';
 
@@ -59,8 +60,8 @@ export interface LaunchOptions {
   relay?: SignalRelay;
   onStart?: (runtimePid: number) => void;
   onPid?: (pid: number) => void;        // pid 1's host pid, once the runtime wrote it
-  // Ctrl-P Ctrl-Q on an attached terminal: detach, leaving the container running.
-  onDetach?: () => void;
+  attach?: AttachServer;                // detached terminal: served to `ufs attach` clients
+  size?: { cols: number; rows: number }; // the terminal's first size (an attach client's)
 }
 
 export function exitStatus(code: number | null, signal: NodeJS.Signals | number | null | undefined): number {
@@ -75,7 +76,7 @@ export function launch(opts: LaunchOptions): Promise<number> {
 }
 
 // stty on our terminal (fd 0 or 1 as its stdin); returns what puts the old settings back.
-function setTerminal(fd: 0 | 1, args: string[]): (() => void) | undefined {
+export function setTerminal(fd: 0 | 1, args: string[]): (() => void) | undefined {
   const saved = spawnSync('stty', ['-g'], { stdio: [fd, 'pipe', 'ignore'], encoding: 'utf8' });
   if (saved.status !== 0 || !saved.stdout.trim()) return undefined;
   spawnSync('stty', args, { stdio: [fd, 'ignore', 'ignore'] });
@@ -153,8 +154,8 @@ async function launchPipes(opts: LaunchOptions): Promise<number> {
 
 async function launchPty(opts: LaunchOptions): Promise<number> {
   const attached = !opts.log;
-  const cols = attached && process.stdout.isTTY ? process.stdout.columns : 80;
-  const rows = attached && process.stdout.isTTY ? process.stdout.rows : 24;
+  const cols = opts.size?.cols ?? (attached && process.stdout.isTTY ? process.stdout.columns : 80);
+  const rows = opts.size?.rows ?? (attached && process.stdout.isTTY ? process.stdout.rows : 24);
   if (opts.pidFile) fs.rmSync(opts.pidFile, { force: true });
   const env: Record<string, string> = {};
   for (const k of ['PATH', 'LANG', 'LC_ALL']) if (process.env[k]) env[k] = process.env[k] as string;
@@ -173,6 +174,20 @@ async function launchPty(opts: LaunchOptions): Promise<number> {
     const buf = typeof data === 'string' ? Buffer.from(data) : data;
     if (opts.log) opts.log.write('stdout', buf);
     else process.stdout.write(buf);
+    opts.attach?.output(buf);
+  });
+  opts.attach?.connect({
+    write: (d) => {
+      if (done) return;
+      try {
+        term.write(d);
+      } catch {
+        // the runtime is gone: its exit is on its way
+      }
+    },
+    resize: (c, r) => {
+      if (!done) term.resize(c, r);
+    },
   });
 
   const cleanups: (() => void)[] = [];

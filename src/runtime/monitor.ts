@@ -13,6 +13,7 @@ import type { Store } from '../store/index.js';
 import { containerSpec } from './bundle.js';
 import { containerPaths, isNoSpace, readRecord, shortId, updateState, type ContainerRecord, type ContainerState } from './container.js';
 import { JsonLogWriter } from './logs.js';
+import { AttachServer } from './attach.js';
 import { launch, type SignalRelay } from './launch.js';
 import { isAlive, isMountPoint, processStartTime } from './proc.js';
 import { globalArgs, runtimeBinary, runtimeCommand, runtimeError, startFailureStatus, writeJson } from './ociruntime.js';
@@ -25,6 +26,9 @@ export interface MonitorOptions {
   // Called once: when the container runs (pid 1 is known, or it already ended), or with
   // the error that kept it from starting.
   onReady?: (err?: Error) => void;
+  // A terminal container in the background: start only once a client attached (foreground
+  // `ufs run -t` / `ufs start -a` through the monitor), ready as soon as it can attach.
+  waitAttach?: boolean;
 }
 
 function safeUpdate(containersDir: string, id: string, change: Partial<ContainerState>): ContainerRecord | undefined {
@@ -82,6 +86,7 @@ export async function runMonitor(store: Store, id: string, opts: MonitorOptions)
   let setupError: Error | undefined;
   let mounted = false;
   let log: JsonLogWriter | undefined;
+  let server: AttachServer | undefined;
   try {
     const binary = runtimeBinary(rec.HostConfig.Runtime);
     const rootfs = await mountRootfs(store, rec);
@@ -96,7 +101,17 @@ export async function runMonitor(store: Store, id: string, opts: MonitorOptions)
       status = 128 + (os.constants.signals[opts.relay.early] ?? 0);
     } else {
       if (!opts.attach) log = new JsonLogWriter(paths.log(id));
+      let size: { cols: number; rows: number } | undefined;
+      if (rec.Config.Tty && !opts.attach) {
+        server = await AttachServer.listen(id);
+        if (opts.waitAttach) {
+          signalReady();
+          size = await server.waitForClient(30_000);
+        }
+      }
       status = await launch({
+        attach: server,
+        size,
         binary,
         args: [...globalArgs(binary, paths.runtimeLog), 'run', '--bundle', paths.bundle, '--pid-file', paths.pidFile, id],
         tty: rec.Config.Tty,
@@ -158,6 +173,7 @@ export async function runMonitor(store: Store, id: string, opts: MonitorOptions)
     });
   }
   signalReady(setupError);
+  await server?.close(setupError ? (setupError instanceof UfsError ? setupError.exitCode : 125) : status, setupError?.message);
   const after = readRecord(dir, id);
   if (after?.HostConfig.AutoRemove) await removeContainerFiles(store, id);
   if (setupError) throw setupError instanceof UfsError ? setupError : new UfsError(setupError.message, 125);
