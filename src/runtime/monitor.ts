@@ -16,7 +16,7 @@ import { JsonLogWriter } from './logs.js';
 import { AttachServer } from './attach.js';
 import { launch, type SignalRelay } from './launch.js';
 import { isAlive, isMountPoint, processStartTime } from './proc.js';
-import { globalArgs, runtimeBinary, runtimeCommand, runtimeError, startFailureStatus, writeJson } from './ociruntime.js';
+import { deleteState, globalArgs, runtimeBinary, runtimeError, startFailureStatus, writeJson } from './ociruntime.js';
 import { removeContainerFiles } from './remove.js';
 
 export interface MonitorOptions {
@@ -96,7 +96,7 @@ export async function runMonitor(store: Store, id: string, opts: MonitorOptions)
     fs.rmSync(paths.runtimeLog, { force: true });
     writeJson(path.join(paths.bundle, 'config.json'), spec);
     // A crash's leftover state under the same id would make the runtime refuse.
-    await runtimeCommand(binary, ['delete', '--force', id]);
+    await deleteState(binary, id);
     if (opts.relay?.early) {
       status = 128 + (os.constants.signals[opts.relay.early] ?? 0);
     } else {
@@ -141,7 +141,7 @@ export async function runMonitor(store: Store, id: string, opts: MonitorOptions)
         status = startFailureStatus(err);
         if (status === 125) throw new UfsError(err, 125);
       }
-      await runtimeCommand(binary, ['delete', '--force', id]);
+      await deleteState(binary, id);
     }
   } catch (err) {
     setupError = err instanceof Error ? err : new Error(String(err));

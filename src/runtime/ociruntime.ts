@@ -53,6 +53,17 @@ export function writeJson(file: string, value: OciSpec | OciProcess): void {
   fs.renameSync(tmp, file);
 }
 
+// Whether the runtime still keeps state for `id` (runc and crun: a directory per container
+// under their root): a crash's leftover, which `delete --force` clears.
+export function hasState(binary: string, id: string): boolean {
+  return fs.existsSync(path.join(runtimeRoot(binary), id));
+}
+
+// Clears what the runtime keeps for `id` (state, cgroup), only when there is something.
+export async function deleteState(binary: string, id: string): Promise<void> {
+  if (hasState(binary, id)) await runtimeCommand(binary, ['delete', '--force', id]);
+}
+
 export interface RuntimeResult { code: number; stdout: string; stderr: string }
 
 // A one-shot runtime command (kill, pause, resume, delete, state, ps, events --stats).

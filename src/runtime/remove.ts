@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import { unmountUnion } from '../fuse/index.js';
 import type { Store } from '../store/index.js';
 import { containerPaths, readRecord } from './container.js';
-import { runtimeBinary, runtimeCommand } from './ociruntime.js';
+import { deleteState, runtimeBinary } from './ociruntime.js';
 import { isMountPoint } from './proc.js';
 
 export async function removeContainerFiles(store: Store, id: string): Promise<void> {
@@ -11,7 +11,7 @@ export async function removeContainerFiles(store: Store, id: string): Promise<vo
   // The runtime's state and cgroup, if a crash left them (best effort: it may be gone).
   const rec = readRecord(store.containersDir(), id);
   try {
-    await runtimeCommand(runtimeBinary(rec?.HostConfig.Runtime), ['delete', '--force', id]);
+    await deleteState(runtimeBinary(rec?.HostConfig.Runtime), id);
   } catch {
     // no runtime binary: nothing of it to clean
   }

@@ -9,7 +9,7 @@ import type { Readable, Writable } from 'node:stream';
 import { UfsError } from '../common/errors.js';
 import { runDir } from '../fuse/spec.js';
 import { buildSpec, type BindSpec, type NetworkSpec } from './ocispec.js';
-import { globalArgs, runtimeBinary, runtimeCommand, runtimeError, startFailureStatus, writeJson } from './ociruntime.js';
+import { deleteState, globalArgs, runtimeBinary, runtimeCommand, runtimeError, startFailureStatus, writeJson } from './ociruntime.js';
 import { sleep } from './proc.js';
 import { mkdirInRoot, resolveInRoot } from './rootfs.js';
 import { resolveUser } from './user.js';
@@ -137,7 +137,7 @@ export async function runProcess(opts: RunProcessOptions): Promise<{ exitCode: n
     return { exitCode: status };
   } finally {
     // runc deletes the container when `run` ends; a killed runtime may leave its state.
-    if (started) await runtimeCommand(binary, ['delete', '--force', id]).catch(() => undefined);
+    if (started) await deleteState(binary, id).catch(() => undefined);
     await fs.promises.rm(bundle, { recursive: true, force: true }).catch(() => undefined);
   }
 }
