@@ -15,7 +15,8 @@ import { sleep } from './proc.js';
 export const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
 
 // Catches our signals from the start of `ufs run`, before there is anything to forward them
-// to: an early one aborts the start (and is remembered), later ones go to ufs-init.
+// to: an early one aborts the start (and is remembered), later ones go to the runtime until
+// pid 1 is known, then to pid 1.
 export class SignalRelay {
   private target: number | undefined;
   private handlers = new Map<NodeJS.Signals, () => void>();
