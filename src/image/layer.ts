@@ -6,6 +6,7 @@ import { once } from 'node:events';
 import fs from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
+import { type Compression, decompressor, sniffCompression } from './compression.js';
 import { UfsError } from '../common/errors.js';
 import { fsyncDirSync } from '../store/fsutil.js';
 import { type LayerMeta, rmTreeSync, type Store } from '../store/index.js';
@@ -13,7 +14,7 @@ import { readTar } from './tar/reader.js';
 import { MT } from './types.js';
 import { unpackEntries, type UnpackStats } from './unpack.js';
 
-export type Compression = 'gzip' | 'none';
+export type { Compression };
 
 export interface PreparedLayer {
   diffId: string;
@@ -21,19 +22,13 @@ export interface PreparedLayer {
   tarSize: number;
   stats?: UnpackStats; // set when unpacked
   tmpDir?: string; // the unpacked layer, waiting for install
-  tmpBlob?: string; // the blob file, waiting for install (made here, e.g. by commit)
+  tmpBlob?: string; // the blob file, waiting for install (made here, or fetched by ingest)
 }
 
 const CHUNK = 1 << 20;
 
 export function detectCompression(head: Buffer, what: string): Compression {
-  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
-  if (head.length >= 4 && head.readUInt32BE(0) === 0x28b52ffd) throw new UfsError(`${what}: zstd-compressed layers are not supported`);
-  if (head.length >= 3 && head.toString('latin1', 0, 3) === 'BZh') throw new UfsError(`${what}: bzip2-compressed layers are not supported`);
-  if (head.length >= 6 && head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) {
-    throw new UfsError(`${what}: xz-compressed layers are not supported`);
-  }
-  return 'none';
+  return sniffCompression(head, what);
 }
 
 export function fileHead(file: string, n = 8): Buffer {
@@ -48,7 +43,7 @@ export function fileHead(file: string, n = 8): Buffer {
 }
 
 export function mediaTypeFor(c: Compression): string {
-  return c === 'gzip' ? MT.ociLayerGzip : MT.ociLayer;
+  return c === 'gzip' ? MT.ociLayerGzip : c === 'zstd' ? MT.ociLayerZstd : MT.ociLayer;
 }
 
 function tap(hash: Hash, count: { n: number }) {
@@ -59,10 +54,6 @@ function tap(hash: Hash, count: { n: number }) {
       yield chunk;
     }
   };
-}
-
-function gunzip(): zlib.Gunzip {
-  return zlib.createGunzip({ chunkSize: 256 * 1024 });
 }
 
 // Reads a stored or spooled blob: checks its diff_id and, when `unpack`, unpacks it to tmp/.
@@ -87,7 +78,8 @@ export async function prepareLayerFromBlob(
   };
   try {
     try {
-      if (compression === 'gzip') await pipeline(source, gunzip(), tap(diffHash, count), consume);
+      const unz = decompressor(compression, what);
+      if (unz) await pipeline(source, unz, tap(diffHash, count), consume);
       else await pipeline(source, tap(diffHash, count), consume);
     } catch (err) {
       if (err instanceof UfsError) throw new UfsError(`${what}: ${err.message}`);
@@ -113,37 +105,42 @@ export async function prepareLayerFromBlob(
 }
 
 // Makes a layer from a tar stream we produce (commit, busybox): one pass that hashes the tar
-// (diff_id), gzips it into a temp blob (hashing that too) and unpacks it to a temp dir: the
-// stored layer directory is exactly what the tar says, by the same code path as `load`.
-export async function prepareLayerFromTar(store: Store, tar: AsyncIterable<Buffer>): Promise<PreparedLayer> {
+// (diff_id) and unpacks it to a temp dir (the stored layer directory is exactly what the tar
+// says, by the same code path as `load`). With `gzip`, the pass also writes the compressed
+// blob; without (commit, INTERFACES.md §5), the layer's blob is its plain tar, not stored:
+// writer/blobs.ts makes it again from the directory the first time save or push needs it.
+export async function prepareLayerFromTar(store: Store, tar: AsyncIterable<Buffer>, opts: { gzip: boolean } = { gzip: true }): Promise<PreparedLayer> {
   const tmpDir = store.tmpPath('layer');
-  const tmpBlob = store.tmpPath('blob');
+  const tmpBlob = opts.gzip ? store.tmpPath('blob') : undefined;
   fs.mkdirSync(tmpDir, 0o700);
   const diffHash = crypto.createHash('sha256');
   const blobHash = crypto.createHash('sha256');
   const tarCount = { n: 0 };
   const blobCount = { n: 0 };
-  const gz = zlib.createGzip({ level: 6, chunkSize: 256 * 1024 });
-  const out = fs.createWriteStream(tmpBlob, { flags: 'wx', mode: 0o644 });
-  const written = pipeline(gz, tap(blobHash, blobCount), out);
-  written.catch(() => {}); // awaited below; avoid an unhandled rejection meanwhile
+  const gz = tmpBlob ? zlib.createGzip({ level: 6, chunkSize: 256 * 1024 }) : undefined;
+  const written = gz && tmpBlob ? pipeline(gz, tap(blobHash, blobCount), fs.createWriteStream(tmpBlob, { flags: 'wx', mode: 0o644 })) : undefined;
+  written?.catch(() => {}); // awaited below; avoid an unhandled rejection meanwhile
   try {
     async function* tee(): AsyncGenerator<Buffer> {
       for await (const chunk of tar) {
         diffHash.update(chunk);
         tarCount.n += chunk.length;
-        if (!gz.write(chunk)) await once(gz, 'drain');
+        if (gz && !gz.write(chunk)) await once(gz, 'drain');
         yield chunk;
       }
-      gz.end();
+      gz?.end();
     }
     const stats = await unpackEntries(readTar(tee()), tmpDir);
+    const diffId = `sha256:${diffHash.digest('hex')}`;
+    if (!tmpBlob) {
+      return { diffId, blob: { digest: diffId, size: tarCount.n, mediaType: MT.ociLayer }, tarSize: tarCount.n, stats, tmpDir };
+    }
     await written;
     const fd = fs.openSync(tmpBlob, 'r');
     fs.fsyncSync(fd);
     fs.closeSync(fd);
     return {
-      diffId: `sha256:${diffHash.digest('hex')}`,
+      diffId,
       blob: { digest: `sha256:${blobHash.digest('hex')}`, size: blobCount.n, mediaType: MT.ociLayerGzip },
       tarSize: tarCount.n,
       stats,
@@ -151,9 +148,9 @@ export async function prepareLayerFromTar(store: Store, tar: AsyncIterable<Buffe
       tmpBlob,
     };
   } catch (err) {
-    gz.destroy();
+    gz?.destroy();
     rmTreeSync(tmpDir);
-    fs.rmSync(tmpBlob, { force: true });
+    if (tmpBlob) fs.rmSync(tmpBlob, { force: true });
     throw err;
   }
 }
