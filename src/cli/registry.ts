@@ -33,7 +33,8 @@ function registryFlags(c: Command): Command {
     .option('--registry-mirror <url>', 'a mirror for docker.io, tried first (also $UFS_REGISTRY_MIRROR)');
 }
 
-const FINAL = new Set(['Pull complete', 'Already exists', 'Pushed', 'Layer already exists', 'Mounted from']);
+const FINAL = new Set(['Pull complete', 'Already exists', 'Pushed', 'Layer already exists']);
+const final = (status: string) => FINAL.has(status) || status.startsWith('Mounted from ');
 
 // Docker's layer board: one line per layer id, redrawn in place on a terminal.
 class Board {
@@ -60,11 +61,11 @@ class Board {
     }
     this.lines.set(id, text);
     if (!this.tty) {
-      if (FINAL.has(status.replace(/ .*/, '')) || FINAL.has(status)) out(`${text}\n`);
+      if (final(status)) out(`${text}\n`);
       return;
     }
     const now = Date.now();
-    if (FINAL.has(status) || now - this.last > 100) this.draw();
+    if (final(status) || now - this.last > 100) this.draw();
     else this.timer ??= setTimeout(() => this.draw(), 100);
   }
 
