@@ -4,6 +4,7 @@
 // one line, a non-zero exit, and a store left as it was.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import { goArch } from '../src/image/types.js';
@@ -133,4 +134,54 @@ test('two concurrent pulls of one image into one store both succeed, one copy of
   t.deepEqual(fs.readdirSync(path.join(e.root, 'tmp')), []);
   const ids = (await e.ok(['images', '-q'])).trim().split('\n');
   t.is(ids.length, 1);
+});
+
+// A non-loopback address of this machine (loopback registries may always use plain HTTP or
+// unverified TLS, as with Docker, so TLS verification needs another address).
+function outsideAddress(): string | undefined {
+  for (const list of Object.values(os.networkInterfaces())) for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  return undefined;
+}
+
+test('HTTPS: an untrusted certificate is one TLS error line; trusted by SSL_CERT_FILE or --insecure-registry it pulls', async (t) => {
+  const ip = outsideAddress();
+  if (!ip) {
+    t.log('no non-loopback IPv4 address here: TLS verification cannot be tested');
+    t.pass();
+    return;
+  }
+  const reg = await startRegistry(t, { tlsIp: ip });
+  const dir = await tempDir(t, 'tlssrc');
+  const rootfs = makeBusyboxRootfs(path.join(dir, 'rootfs'));
+  const layout = path.join(dir, 'layout');
+  await must('umoci', ['init', '--layout', layout]);
+  await must('umoci', ['new', '--image', `${layout}:x`]);
+  await must('umoci', ['insert', '--image', `${layout}:x`, rootfs, '/']);
+  await skopeoCopy(`oci:${layout}:x`, `docker://${reg.host}/ufs/tls:1`);
+  const e = await imageEnv(t);
+  const env = { UFS_INSECURE_REGISTRIES: '' };
+  const untrusted = await e.ufs(['pull', `${reg.host}/ufs/tls:1`], { env });
+  t.is(untrusted.code, 1);
+  t.regex(untrusted.stderr, /^ufs: TLS error talking to [\d.]+:\d+: self[- ]signed certificate\n$/);
+  const trusted = await e.ufs(['pull', `${reg.host}/ufs/tls:1`], { env: { ...env, SSL_CERT_FILE: reg.cert! } });
+  t.is(trusted.code, 0, trusted.stderr);
+  await e.ok(['rmi', `${reg.host}/ufs/tls:1`]);
+  const insecure = await e.ufs(['pull', '--insecure-registry', reg.host, `${reg.host}/ufs/tls:1`], { env });
+  t.is(insecure.code, 0, insecure.stderr);
+});
+
+test('a docker.io mirror answers docker.io names (UFS_REGISTRY_MIRROR)', async (t) => {
+  const mirror = await startRegistry(t);
+  const dir = await tempDir(t, 'mirrorsrc');
+  const rootfs = makeBusyboxRootfs(path.join(dir, 'rootfs'));
+  const layout = path.join(dir, 'layout');
+  await must('umoci', ['init', '--layout', layout]);
+  await must('umoci', ['new', '--image', `${layout}:x`]);
+  await must('umoci', ['insert', '--image', `${layout}:x`, rootfs, '/']);
+  await skopeoCopy(`oci:${layout}:x`, `docker://${mirror.host}/library/ufs-mirror-test:1`);
+  const e = await imageEnv(t);
+  const r = await e.ufs(['pull', 'ufs-mirror-test:1'], { env: { UFS_REGISTRY_MIRROR: `http://${mirror.host}` } });
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, /Status: Downloaded newer image for ufs-mirror-test:1\ndocker\.io\/library\/ufs-mirror-test:1\n$/);
+  t.regex(await e.ok(['images']), /^ufs-mirror-test +1 /m);
 });

@@ -29,11 +29,14 @@ export class RegistryClient {
   private creds: Credentials | undefined;
   private credsLoaded = false;
 
+  private readonly insecureTls: boolean;
+
   private constructor(
     readonly domain: string, // as in references (docker.io, localhost:5000)
     readonly base: URL, // scheme://host[:port][/prefix] the API is under
     private readonly opts: ClientOptions,
   ) {
+    this.insecureTls = base.protocol === 'https:' && isInsecure(base.host, opts);
     this.tokens = new TokenCache(domain);
     if (opts.credentials !== undefined) {
       this.creds = opts.credentials ?? undefined;
@@ -64,7 +67,7 @@ export class RegistryClient {
   }
 
   async ping(): Promise<void> {
-    const res = await request(this.url('/v2/'), { timeoutMs: 20_000, ...(this.opts.signal ? { signal: this.opts.signal } : {}) });
+    const res = await request(this.url('/v2/'), { timeoutMs: 20_000, insecureTls: this.insecureTls, ...(this.opts.signal ? { signal: this.opts.signal } : {}) });
     res.body.resume();
     if (res.status === 401) {
       this.challenge = parseChallenge(res.headers['www-authenticate'] as string | undefined);
@@ -121,6 +124,7 @@ export class RegistryClient {
       const res = await request(target, {
         method,
         headers: { ...(o.headers ?? {}), ...auth },
+        insecureTls: this.insecureTls,
         ...(o.body !== undefined ? { body: o.body } : {}),
         ...(o.contentLength !== undefined ? { contentLength: o.contentLength } : {}),
         ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),

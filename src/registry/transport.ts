@@ -19,6 +19,7 @@ export interface RequestOptions {
   method?: string;
   headers?: Record<string, string>;
   body?: Buffer | (() => Readable); // a function: the body can be sent again after a redirect
+  insecureTls?: boolean; // an insecure registry over HTTPS: any certificate (as Docker does)
   contentLength?: number;
   signal?: AbortSignal;
   timeoutMs?: number; // no bytes for this long: fail (default 60 s)
@@ -45,8 +46,10 @@ function systemCAs(): string[] {
 
 const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 16 });
 let httpsAgent: https.Agent | undefined;
-function agentFor(url: URL): http.Agent {
+let insecureAgent: https.Agent | undefined;
+function agentFor(url: URL, insecure: boolean): http.Agent {
   if (url.protocol === 'http:') return httpAgent;
+  if (insecure) return (insecureAgent ??= new https.Agent({ keepAlive: true, maxSockets: 16, rejectUnauthorized: false }));
   httpsAgent ??= new https.Agent({ keepAlive: true, maxSockets: 16, ca: systemCAs() });
   return httpsAgent;
 }
@@ -86,7 +89,7 @@ function once(url: URL, opts: RequestOptions): Promise<Response> {
     const headers: Record<string, string> = { 'User-Agent': 'ufs/0.1', ...(opts.headers ?? {}) };
     if (opts.contentLength !== undefined) headers['Content-Length'] = String(opts.contentLength);
     else if (Buffer.isBuffer(opts.body)) headers['Content-Length'] = String(opts.body.length);
-    const req = lib.request(url, { method: opts.method ?? 'GET', headers, agent: agentFor(url), ...(opts.signal ? { signal: opts.signal } : {}) });
+    const req = lib.request(url, { method: opts.method ?? 'GET', headers, agent: agentFor(url, !!opts.insecureTls), ...(opts.signal ? { signal: opts.signal } : {}) });
     const timeout = opts.timeoutMs ?? 60_000;
     req.setTimeout(timeout, () => {
       const e = new Error(`no answer in ${timeout / 1000} s`) as Error & { code: string };
@@ -117,9 +120,9 @@ export async function request(url: URL, opts: RequestOptions = {}): Promise<Resp
     if (![301, 302, 303, 307, 308].includes(res.status) || !res.headers.location || hops >= 5) return res;
     res.body.resume();
     const next = new URL(res.headers.location, cur);
-    if (next.origin !== cur.origin && o.headers?.Authorization) {
-      const { Authorization: _drop, ...rest } = o.headers;
-      o = { ...o, headers: rest };
+    if (next.origin !== cur.origin) {
+      const { Authorization: _drop, ...rest } = o.headers ?? {};
+      o = { ...o, headers: rest, insecureTls: false }; // elsewhere (blob storage): verified TLS, no credentials
     }
     if (res.status === 303) o = { ...o, method: 'GET' };
     cur = next;

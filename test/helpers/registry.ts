@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import path from 'node:path';
 import type { ExecutionContext } from 'ava';
@@ -86,7 +87,8 @@ async function tokenServer(t: ExecutionContext, dir: string, service: string, is
   return { realm: `http://127.0.0.1:${port}/token`, bundle: cert, requests };
 }
 
-export async function startRegistry(t: ExecutionContext, opts: { tokenAuth?: boolean; tokenLife?: number } = {}): Promise<TestRegistry> {
+// `tlsIp`: serve HTTPS on that address with a self-signed certificate for it (`cert`).
+export async function startRegistry(t: ExecutionContext, opts: { tokenAuth?: boolean; tokenLife?: number; tlsIp?: string } = {}): Promise<TestRegistry & { cert?: string }> {
   const dir = await tempDir(t, 'registry');
   const storage = path.join(dir, 'storage');
   fs.mkdirSync(storage);
@@ -98,10 +100,19 @@ export async function startRegistry(t: ExecutionContext, opts: { tokenAuth?: boo
     requests = ts.requests;
     auth = `auth:\n  token:\n    realm: ${ts.realm}\n    service: ufs-test-registry\n    issuer: ufs-test-issuer\n    rootcertbundle: ${ts.bundle}\n`;
   }
+  let tls = '';
+  let cert: string | undefined;
+  if (opts.tlsIp) {
+    cert = path.join(dir, 'tls.crt');
+    const key = path.join(dir, 'tls.key');
+    await must('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', `/CN=${opts.tlsIp}`, '-addext', `subjectAltName=IP:${opts.tlsIp}`]);
+    tls = `  tls:\n    certificate: ${cert}\n    key: ${key}\n`;
+  }
+  const ip = opts.tlsIp ?? '127.0.0.1';
   const config = path.join(dir, 'config.yml');
   fs.writeFileSync(
     config,
-    `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${storage}\n  delete:\n    enabled: true\n  cache:\n    blobdescriptor: inmemory\nhttp:\n  addr: 127.0.0.1:${port}\n${auth}`,
+    `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${storage}\n  delete:\n    enabled: true\n  cache:\n    blobdescriptor: inmemory\nhttp:\n  addr: ${ip}:${port}\n${tls}${auth}`,
   );
   const child = spawn('docker-registry', ['serve', config], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
@@ -113,11 +124,11 @@ export async function startRegistry(t: ExecutionContext, opts: { tokenAuth?: boo
       await gone;
     }
   });
-  const host = `127.0.0.1:${port}`;
+  const host = `${ip}:${port}`;
   for (let i = 0; ; i++) {
     if (child.exitCode !== null) throw new Error(`docker-registry exited ${child.exitCode}: ${stderr}`);
     const ok = await new Promise<boolean>((resolve) => {
-      const req = http.get(`http://${host}/v2/`, (res) => {
+      const req = (opts.tlsIp ? https : http).get(`${opts.tlsIp ? 'https' : 'http'}://${host}/v2/`, { rejectUnauthorized: false }, (res) => {
         res.resume();
         resolve(true);
       });
@@ -127,7 +138,7 @@ export async function startRegistry(t: ExecutionContext, opts: { tokenAuth?: boo
     if (i > 100) throw new Error(`docker-registry did not start: ${stderr}`);
     await new Promise((r) => setTimeout(r, 100));
   }
-  return { host, storage, tokenRequests: requests };
+  return { host, storage, tokenRequests: requests, ...(cert ? { cert } : {}) };
 }
 
 // skopeo copy into the test registry (plain HTTP), with its own creds if given.
