@@ -6,6 +6,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 import { imageEnv, makeBusyboxRootfs, must, run, snapshot, tempDir, umociStaged, type ImageEnv } from './helpers/images.js';
+import { ensureImage } from '../src/registry/ensure.js';
+import { Store } from '../src/store/index.js';
 import { skopeoCopy, startRegistry, treeListing } from './helpers/registry.js';
 
 async function staged(t: Parameters<typeof tempDir>[0]): Promise<{ layout: string; rootfs: string }> {
@@ -78,4 +80,24 @@ test('pull of an unchanged tag fetches only the manifest; layers the store has a
   t.notRegex(other.stdout, /Pull complete/);
   const ours = reg.tokenRequests.slice(skopeoTokens);
   t.true(ours.length >= 3 && ours.every((q) => !q.user && q.scope.every((s) => /^repository:public\/\w+:pull$/.test(s))), 'anonymous pull tokens, one per scope and run');
+});
+
+test('ensureImage (INTERFACES.md §4): missing pulls once, never refuses, always re-checks; busybox:latest stays built in', async (t) => {
+  const reg = await startRegistry(t);
+  const src = await staged(t);
+  await skopeoCopy(`oci:${src.layout}:staged`, `docker://${reg.host}/ufs/ensure:1`);
+  const e = await imageEnv(t);
+  const store = await Store.open(e.root);
+  const ref = `${reg.host}/ufs/ensure:1`;
+  await t.throwsAsync(ensureImage(store, ref, { pull: 'never' }), { message: /^No such image: 127\.0\.0\.1:\d+\/ufs\/ensure:1$/ });
+  const events: string[] = [];
+  const id = await ensureImage(store, ref, { pull: 'missing', onProgress: (ev) => events.push(ev.status) });
+  t.regex(id, /^sha256:[a-f0-9]{64}$/);
+  t.true(events.includes('Pull complete'));
+  t.is(await ensureImage(store, ref, { pull: 'never' }), id);
+  const again: string[] = [];
+  t.is(await ensureImage(store, ref, { pull: 'always', onProgress: (ev) => again.push(ev.status) }), id);
+  t.deepEqual(again, [], 'always: the manifest is unchanged, nothing fetched');
+  const bb = await ensureImage(store, 'busybox', { pull: 'missing' });
+  t.is(store.readImageDb().tags['docker.io/library/busybox:latest']?.id, bb, 'the built-in busybox, no network');
 });
