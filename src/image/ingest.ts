@@ -136,9 +136,11 @@ export async function ingest(store: Store, source: ImageSource, opts: IngestOpti
           unpack: true,
           ...(opts.onBytes ? { onBytes: opts.onBytes } : {}),
         });
+        await blob.durable;
         p.tmpBlob = blob.path;
         prepared.set(l.diffId, p);
       } catch (err) {
+        await blob.durable?.catch(() => {});
         fs.rmSync(blob.path, { force: true });
         throw err;
       }

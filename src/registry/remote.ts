@@ -157,14 +157,15 @@ export async function downloadBlob(client: RegistryClient, repo: string, desc: D
         throw err;
       }
     }
-    await fh.sync();
   } catch (err) {
     await fh.close().catch(() => {});
     await fs.promises.rm(dest, { force: true });
     throw err;
   }
-  await fh.close();
-  return { path: dest, digest: `sha256:${hash.digest('hex')}`, size: got };
+  // fsynced while the ingest unpacks it (on the thread pool); awaited before it is installed
+  const durable = fh.sync().finally(() => fh.close());
+  durable.catch(() => {});
+  return { path: dest, digest: `sha256:${hash.digest('hex')}`, size: got, durable };
 }
 
 function sleep(ms: number): Promise<void> {

@@ -18,6 +18,7 @@ export interface FetchedBlob {
   path: string;
   digest: string;
   size: number;
+  durable?: Promise<void>; // the file's fsync, running while the layer is unpacked
 }
 
 export interface BlobProgress {
