@@ -4,6 +4,8 @@
 // one line, a non-zero exit, and a store left as it was.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
@@ -184,4 +186,63 @@ test('a docker.io mirror answers docker.io names (UFS_REGISTRY_MIRROR)', async (
   t.is(r.code, 0, r.stderr);
   t.regex(r.stdout, /Status: Downloaded newer image for ufs-mirror-test:1\ndocker\.io\/library\/ufs-mirror-test:1\n$/);
   t.regex(await e.ok(['images']), /^ufs-mirror-test +1 /m);
+});
+
+test('a connection broken in the middle of a layer is resumed with a Range request', async (t) => {
+  const reg = await startRegistry(t);
+  const dir = await tempDir(t, 'resumesrc');
+  const rootfs = makeBusyboxRootfs(path.join(dir, 'rootfs'));
+  fs.writeFileSync(path.join(rootfs, 'etc', 'big'), crypto.randomBytes(3_000_000));
+  const layout = path.join(dir, 'layout');
+  await must('umoci', ['init', '--layout', layout]);
+  await must('umoci', ['new', '--image', `${layout}:x`]);
+  await must('umoci', ['insert', '--image', `${layout}:x`, rootfs, '/']);
+  await skopeoCopy(`oci:${layout}:x`, `docker://${reg.host}/ufs/resume:1`);
+  // A proxy in front of the registry that cuts the first answer for a large blob half-way
+  // (a broken network cannot be had otherwise here) and passes everything else through.
+  const seen: string[] = [];
+  let cut = false;
+  const proxy = http.createServer((req, res) => {
+    const up = http.request({ host: '127.0.0.1', port: Number(reg.host.split(':')[1]), path: req.url, method: req.method, headers: req.headers }, (ur) => {
+      const len = Number(ur.headers['content-length'] ?? 0);
+      if (req.method === 'GET' && /\/blobs\/sha256:/.test(req.url ?? '')) seen.push(`${ur.statusCode} ${req.headers.range ?? 'all'}`);
+      res.writeHead(ur.statusCode ?? 502, ur.headers);
+      if (!cut && req.method === 'GET' && ur.statusCode === 200 && len > 1_000_000) {
+        cut = true;
+        let sent = 0;
+        ur.on('data', (c: Buffer) => {
+          if (sent >= len / 2) return;
+          res.write(c);
+          sent += c.length;
+          if (sent >= len / 2) {
+            ur.destroy();
+            res.socket?.destroy();
+          }
+        });
+        return;
+      }
+      ur.pipe(res);
+    });
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    proxy.closeAllConnections();
+    proxy.close();
+  });
+  const host = `127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+  const e = await imageEnv(t);
+  const r = await e.ufs(['pull', `${host}/ufs/resume:1`]);
+  t.is(r.code, 0, r.stderr);
+  t.true(cut, 'the proxy broke a transfer');
+  t.true(seen.some((s) => /^206 bytes=\d+-$/.test(s)), `resumed with a Range request: ${seen.join(', ')}`);
+  const mp = path.join(e.dir, 'mp');
+  fs.mkdirSync(mp);
+  await e.ok(['mount', `${host}/ufs/resume:1`, mp]);
+  try {
+    t.true(fs.readFileSync(path.join(mp, 'etc', 'big')).equals(fs.readFileSync(path.join(rootfs, 'etc', 'big'))));
+  } finally {
+    await e.ok(['umount', mp]);
+  }
 });
