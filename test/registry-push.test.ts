@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
+import { RegistryClient } from '../src/registry/client.js';
 import { imageEnv, makeBusyboxRootfs, must, tempDir } from './helpers/images.js';
 import { PASSWORD, startRegistry, treeListing, USER } from './helpers/registry.js';
 
@@ -145,4 +146,25 @@ esac
   t.is(pushed.code, 0, pushed.stderr);
   t.is((await e.ufs(['logout', reg.host], { env })).code, 0);
   t.false(fs.existsSync(path.join(vault, encodeURIComponent(reg.host))), 'erased from the helper');
+});
+
+test('tokens are cached per scope and asked for again when they expire', async (t) => {
+  const reg = await startRegistry(t, { tokenAuth: true, tokenLife: 2 });
+  const client = await RegistryClient.connect(reg.host, reg.host, { credentials: { username: USER, password: PASSWORD } });
+  t.is(client.authScheme, 'bearer');
+  const get = async (repo: string) => {
+    const res = await client.send('GET', `/v2/${repo}/tags/list`, [`repository:${repo}:pull`]);
+    res.body.resume();
+    return res.status;
+  };
+  const start = reg.tokenRequests.length;
+  t.is(await get('team/a'), 404, 'authorised (the repository does not exist)');
+  t.is(await get('team/a'), 404);
+  t.is(reg.tokenRequests.length - start, 1, 'one token for one scope');
+  await get('team/b');
+  t.is(reg.tokenRequests.length - start, 2, 'another scope, another token');
+  await new Promise((r) => setTimeout(r, 2100));
+  t.is(await get('team/a'), 404);
+  t.is(reg.tokenRequests.length - start, 3, 'expired: asked again');
+  t.deepEqual(reg.tokenRequests.slice(start).map((q) => q.scope.join(' ')), ['repository:team/a:pull', 'repository:team/b:pull', 'repository:team/a:pull']);
 });
