@@ -134,6 +134,8 @@ export async function ingest(store: Store, source: ImageSource, opts: IngestOpti
           blobDigest: blob.digest,
           expectDiffId: l.diffId,
           unpack: true,
+          // several layers at once: unpack each on a thread of its own
+          worker: source.parallel > 1 && todo.length > 1 && blob.size > 1 << 20,
           ...(opts.onBytes ? { onBytes: opts.onBytes } : {}),
         });
         await blob.durable;

@@ -4,6 +4,7 @@
 import crypto, { type Hash } from 'node:crypto';
 import { once } from 'node:events';
 import fs from 'node:fs';
+import { Worker } from 'node:worker_threads';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import { type Compression, decompressor, sniffCompression } from './compression.js';
@@ -56,46 +57,86 @@ function tap(hash: Hash, count: { n: number }) {
   };
 }
 
-// Reads a stored or spooled blob: checks its diff_id and, when `unpack`, unpacks it to tmp/.
-export async function prepareLayerFromBlob(
-  store: Store,
-  blobFile: string,
-  opts: { blobDigest: string; expectDiffId?: string; unpack: boolean; onBytes?: (n: number) => void },
-): Promise<PreparedLayer> {
-  const what = `layer ${opts.blobDigest}`;
+export interface ReadLayerResult {
+  diffId: string;
+  tarSize: number;
+  compression: Compression;
+  stats?: UnpackStats;
+}
+
+// Decompresses a layer blob, hashing the tar (its diff_id) and, with `tmpDir`, unpacking it
+// there. Runs on this thread or in a worker (unpack-worker.ts).
+export async function readLayerBlob(blobFile: string, tmpDir: string | undefined, what: string, onBytes?: (n: number) => void): Promise<ReadLayerResult> {
   const compression = detectCompression(fileHead(blobFile), what);
-  const size = fs.statSync(blobFile).size;
   const diffHash = crypto.createHash('sha256');
   const count = { n: 0 };
-  const tmpDir = opts.unpack ? store.tmpPath('layer') : undefined;
-  if (tmpDir) fs.mkdirSync(tmpDir, 0o700);
   let stats: UnpackStats | undefined;
   const source = fs.createReadStream(blobFile, { highWaterMark: CHUNK });
-  if (opts.onBytes) source.on('data', (c) => opts.onBytes!(c.length));
+  if (onBytes) source.on('data', (c) => onBytes(c.length));
   const consume = async (tarBytes: AsyncIterable<Buffer>) => {
     if (tmpDir) stats = await unpackEntries(readTar(tarBytes), tmpDir);
     else for await (const _ of tarBytes);
   };
   try {
-    try {
-      const unz = decompressor(compression, what);
-      if (unz) await pipeline(source, unz, tap(diffHash, count), consume);
-      else await pipeline(source, tap(diffHash, count), consume);
-    } catch (err) {
-      if (err instanceof UfsError) throw new UfsError(`${what}: ${err.message}`);
-      const code = (err as { code?: string }).code ?? '';
-      if (code.startsWith('Z_')) throw new UfsError(`${what}: corrupt gzip data`);
-      throw err;
-    }
-    const diffId = `sha256:${diffHash.digest('hex')}`;
-    if (opts.expectDiffId && opts.expectDiffId !== diffId) {
-      throw new UfsError(`${what}: diff_id mismatch: the config says ${opts.expectDiffId}, the content is ${diffId}`);
+    const unz = decompressor(compression, what);
+    if (unz) await pipeline(source, unz, tap(diffHash, count), consume);
+    else await pipeline(source, tap(diffHash, count), consume);
+  } catch (err) {
+    if (err instanceof UfsError) throw new UfsError(`${what}: ${err.message}`);
+    const code = (err as { code?: string }).code ?? '';
+    if (code.startsWith('Z_')) throw new UfsError(`${what}: corrupt gzip data`);
+    throw err;
+  }
+  return { diffId: `sha256:${diffHash.digest('hex')}`, tarSize: count.n, compression, ...(stats ? { stats } : {}) };
+}
+
+// readLayerBlob in a worker thread: layers pulled together unpack on several CPUs.
+function readLayerBlobInWorker(blobFile: string, tmpDir: string | undefined, what: string, onBytes?: (n: number) => void): Promise<ReadLayerResult> {
+  return new Promise((resolve, reject) => {
+    const w = new Worker(new URL('./unpack-worker.js', import.meta.url), { workerData: { blobFile, tmpDir, what } });
+    let settled = false;
+    w.on('message', (m: { type: 'bytes'; n: number } | { type: 'done'; result: ReadLayerResult } | { type: 'error'; message: string; ufs: boolean }) => {
+      if (m.type === 'bytes') onBytes?.(m.n);
+      else if (m.type === 'done') {
+        settled = true;
+        resolve(m.result);
+      } else {
+        settled = true;
+        reject(m.ufs ? new UfsError(m.message) : new Error(m.message));
+      }
+    });
+    w.on('error', (err) => {
+      if (!settled) reject(err);
+      settled = true;
+    });
+    w.on('exit', (code) => {
+      if (!settled) reject(new Error(`${what}: the unpacking worker exited with ${code}`));
+      settled = true;
+    });
+  });
+}
+
+// Reads a stored or spooled blob: checks its diff_id and, when `unpack`, unpacks it to tmp/
+// (in a worker thread with `worker`).
+export async function prepareLayerFromBlob(
+  store: Store,
+  blobFile: string,
+  opts: { blobDigest: string; expectDiffId?: string; unpack: boolean; onBytes?: (n: number) => void; worker?: boolean },
+): Promise<PreparedLayer> {
+  const what = `layer ${opts.blobDigest}`;
+  const size = fs.statSync(blobFile).size;
+  const tmpDir = opts.unpack ? store.tmpPath('layer') : undefined;
+  if (tmpDir) fs.mkdirSync(tmpDir, 0o700);
+  try {
+    const r = await (opts.worker ? readLayerBlobInWorker : readLayerBlob)(blobFile, tmpDir, what, opts.onBytes);
+    if (opts.expectDiffId && opts.expectDiffId !== r.diffId) {
+      throw new UfsError(`${what}: diff_id mismatch: the config says ${opts.expectDiffId}, the content is ${r.diffId}`);
     }
     return {
-      diffId,
-      blob: { digest: opts.blobDigest, size, mediaType: mediaTypeFor(compression) },
-      tarSize: count.n,
-      ...(stats ? { stats } : {}),
+      diffId: r.diffId,
+      blob: { digest: opts.blobDigest, size, mediaType: mediaTypeFor(r.compression) },
+      tarSize: r.tarSize,
+      ...(r.stats ? { stats: r.stats } : {}),
       ...(tmpDir ? { tmpDir } : {}),
     };
   } catch (err) {
