@@ -101,3 +101,22 @@ test('ensureImage (INTERFACES.md §4): missing pulls once, never refuses, always
   const bb = await ensureImage(store, 'busybox', { pull: 'missing' });
   t.is(store.readImageDb().tags['docker.io/library/busybox:latest']?.id, bb, 'the built-in busybox, no network');
 });
+
+test('zstd-compressed layers (pushed by skopeo) pull and unpack as their gzip twins do', async (t) => {
+  const reg = await startRegistry(t);
+  const src = await staged(t);
+  await skopeoCopy(`oci:${src.layout}:staged`, `docker://${reg.host}/ufs/zstd:1`, ['--dest-compress-format', 'zstd', '--dest-compress', '-f', 'oci']);
+  const raw = JSON.parse(await must('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/ufs/zstd:1`])) as { layers: { mediaType: string }[] };
+  t.true(raw.layers.every((l) => l.mediaType === 'application/vnd.oci.image.layer.v1.tar+zstd'), 'skopeo pushed zstd layers');
+  const e = await imageEnv(t);
+  const r = await e.ufs(['pull', `${reg.host}/ufs/zstd:1`]);
+  t.is(r.code, 0, r.stderr);
+  const mp = await mounted(t, e, `${reg.host}/ufs/zstd:1`);
+  t.deepEqual(treeListing(mp), treeListing(src.rootfs));
+  await e.ok(['umount', mp]);
+  // and out again: --format v2s2 needs gzip, made from the zstd layers once
+  const pushed = await e.ufs(['push', '--format', 'v2s2', `${reg.host}/ufs/zstd:1`]);
+  t.is(pushed.code, 0, pushed.stderr);
+  const back = JSON.parse(await must('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/ufs/zstd:1`])) as { layers: { mediaType: string }[] };
+  t.true(back.layers.every((l) => l.mediaType === 'application/vnd.docker.image.rootfs.diff.tar.gzip'));
+});
