@@ -12,7 +12,7 @@ import type { OciImageConfig } from '../image/types.js';
 import type { Store } from '../store/index.js';
 import type { ClientOptions } from './client.js';
 import { withMirror } from './connect.js';
-import { fetchSmallBlob, isIndex, listTags, resolveImageManifest } from './remote.js';
+import { fetchManifest, fetchSmallBlob, isIndex, listTags, resolveImageManifest } from './remote.js';
 
 export interface PullOptions extends ClientOptions {
   platform?: string;
@@ -26,6 +26,15 @@ export interface PullResult {
   full: string; // repo:tag or repo@digest as pulled
   digest: string; // the repo digest (what the tag named on the registry)
   upToDate: boolean;
+}
+
+function readConfig(store: Store, id: string): OciImageConfig | undefined {
+  try {
+    const c = store.readJsonBlob<OciImageConfig>(id);
+    return Array.isArray(c?.rootfs?.diff_ids) ? c : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function platformMatches(config: OciImageConfig, want: Platform): boolean {
@@ -50,21 +59,18 @@ export async function pullImage(store: Store, input: string, opts: PullOptions =
   const full = tag ? `${repo}:${tag}` : `${repo}@${ref.digest}`;
   const display = tag ? `${input.replace(/:[^:/]*$/, '')}:${tag}` : input;
   return withMirror(ref.domain, opts, async (client) => {
-    const resolved = await resolveImageManifest(client, ref.path, ref.digest ?? tag!, display, want);
-    const repoDigest = `${repo}@${resolved.top.digest}`;
+    const top = await fetchManifest(client, ref.path, ref.digest ?? tag!, display);
+    const repoDigest = `${repo}@${top.digest}`;
     opts.onStart?.({ ...(tag ? { tag } : {}), repo: ref.path, full });
 
-    // Unchanged: the store has this manifest for this repository already.
+    // Unchanged: the store has what this manifest (or, from an index, this platform) names
+    // for this repository already; nothing more is fetched.
     const db = store.readImageDb();
     const known = db.digests[repoDigest];
-    if (known && db.images[known.id] && known.manifest === resolved.image.digest) {
-      let config: OciImageConfig | undefined;
-      try {
-        config = store.readJsonBlob<OciImageConfig>(known.id);
-      } catch {
-        config = undefined;
-      }
-      if (config && config.rootfs.diff_ids.every((d) => store.hasLayer(d))) {
+    const knownConfig = known && db.images[known.id] ? readConfig(store, known.id) : undefined;
+    if (known && knownConfig && ((!isIndex(top.mediaType) && !opts.platform) || platformMatches(knownConfig, want))) {
+      const config = knownConfig;
+      if (config.rootfs.diff_ids.every((d) => store.hasLayer(d))) {
         let moved = false;
         if (tag) {
           await store.withLock(async () => {
@@ -77,9 +83,10 @@ export async function pullImage(store: Store, input: string, opts: PullOptions =
             });
           });
         }
-        return [{ id: known.id, full, digest: resolved.top.digest, upToDate: !moved }];
+        return [{ id: known.id, full, digest: top.digest, upToDate: !moved }];
       }
     }
+    const resolved = await resolveImageManifest(client, ref.path, top.digest, display, want, top);
 
     const configBytes = await fetchSmallBlob(client, ref.path, resolved.manifest.config, display);
     let config: OciImageConfig;

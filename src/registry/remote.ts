@@ -66,8 +66,8 @@ export interface Resolved {
   platforms: string[]; // the index's, if any
 }
 
-export async function resolveImageManifest(client: RegistryClient, repo: string, ref: string, display: string, want: Platform): Promise<Resolved> {
-  const top = await fetchManifest(client, repo, ref, display);
+export async function resolveImageManifest(client: RegistryClient, repo: string, ref: string, display: string, want: Platform, fetchedTop?: FetchedManifest): Promise<Resolved> {
+  const top = fetchedTop ?? (await fetchManifest(client, repo, ref, display));
   let image = top;
   let platforms: string[] = [];
   if (isIndex(top.mediaType)) {
