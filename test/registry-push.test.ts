@@ -2,7 +2,10 @@
 // and unpacked by umoci; blobs the registry has are skipped or mounted; a layer made here is
 // compressed once; with token auth, anonymous pushes are denied with a hint, wrong passwords
 // are refused and stored nowhere, credentials go to config.json (0600) or a credential helper.
+import crypto from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import test from 'ava';
 import { RegistryClient } from '../src/registry/client.js';
@@ -167,4 +170,44 @@ test('tokens are cached per scope and asked for again when they expire', async (
   t.is(await get('team/a'), 404);
   t.is(reg.tokenRequests.length - start, 3, 'expired: asked again');
   t.deepEqual(reg.tokenRequests.slice(start).map((q) => q.scope.join(' ')), ['repository:team/a:pull', 'repository:team/b:pull', 'repository:team/a:pull']);
+});
+
+test('chunked upload when the registry asks for a minimum chunk size (OCI-Chunk-Min-Length)', async (t) => {
+  const reg = await startRegistry(t);
+  // distribution 2.8 takes chunks but never asks for them: a proxy adds the header to the
+  // answers that start an upload, and counts what comes through
+  const seen: string[] = [];
+  const proxy = http.createServer((req, res) => {
+    if (req.method === 'PATCH' || req.method === 'PUT') seen.push(`${req.method} ${req.headers['content-range'] ?? ''} ${req.headers['content-length'] ?? ''}`);
+    const up = http.request({ host: '127.0.0.1', port: Number(reg.host.split(':')[1]), path: req.url, method: req.method, headers: req.headers }, (ur) => {
+      const headers = { ...ur.headers };
+      if (req.method === 'POST' && ur.statusCode === 202) headers['oci-chunk-min-length'] = String(1 << 20);
+      if (typeof headers.location === 'string') headers.location = headers.location.replace(reg.host, host);
+      res.writeHead(ur.statusCode ?? 502, headers);
+      ur.pipe(res);
+    });
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    proxy.closeAllConnections();
+    proxy.close();
+  });
+  const host = `127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+  const dir = await tempDir(t, 'chunksrc');
+  const rootfs = makeBusyboxRootfs(path.join(dir, 'rootfs'));
+  fs.writeFileSync(path.join(rootfs, 'etc', 'big'), crypto.randomBytes(20 << 20));
+  const tar = path.join(dir, 'rootfs.tar');
+  await must('tar', ['-C', rootfs, '--numeric-owner', '-cf', tar, '.']);
+  const e = await imageEnv(t);
+  await e.ok(['import', tar, `${host}/ufs/chunked:1`]);
+  const r = await e.ufs(['push', `${host}/ufs/chunked:1`]);
+  t.is(r.code, 0, r.stderr);
+  const patches = seen.filter((s) => s.startsWith('PATCH'));
+  t.is(patches.length, 2, seen.join('\n'));
+  t.regex(patches[0]!, /^PATCH 0-16777215 16777216$/);
+  t.true(seen.some((s) => /^PUT {2}0$/.test(s)), 'closed by an empty PUT with the digest');
+  const got = await umociUnpack(t, `${reg.host}/ufs/chunked:1`);
+  t.true(fs.readFileSync(path.join(got.rootfs, 'etc', 'big')).equals(fs.readFileSync(path.join(rootfs, 'etc', 'big'))));
 });
