@@ -211,3 +211,49 @@ test('chunked upload when the registry asks for a minimum chunk size (OCI-Chunk-
   const got = await umociUnpack(t, `${reg.host}/ufs/chunked:1`);
   t.true(fs.readFileSync(path.join(got.rootfs, 'etc', 'big')).equals(fs.readFileSync(path.join(rootfs, 'etc', 'big'))));
 });
+
+test('Basic auth (a registry behind a proxy that asks for it, as nginx setups do): login checks /v2/, pull and push send it', async (t) => {
+  const reg = await startRegistry(t);
+  const expected = `Basic ${Buffer.from(`${USER}:${PASSWORD}`).toString('base64')}`;
+  let anonymous = 0;
+  const proxy = http.createServer((req, res) => {
+    if (req.headers.authorization !== expected) {
+      anonymous++;
+      req.resume();
+      res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="ufs-test"', 'Content-Type': 'application/json' });
+      res.end('{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}');
+      return;
+    }
+    const up = http.request({ host: '127.0.0.1', port: Number(reg.host.split(':')[1]), path: req.url, method: req.method, headers: req.headers }, (ur) => {
+      const headers = { ...ur.headers };
+      if (typeof headers.location === 'string') headers.location = headers.location.replace(reg.host, host);
+      res.writeHead(ur.statusCode ?? 502, headers);
+      ur.pipe(res);
+    });
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    proxy.closeAllConnections();
+    proxy.close();
+  });
+  const host = `127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+  const { tar } = await rootfsTar(t);
+  const e = await imageEnv(t);
+  const env = { DOCKER_CONFIG: path.join(e.dir, 'docker') };
+  await e.ok(['import', tar, `${host}/ufs/basic:1`]);
+  const denied = await e.ufs(['push', `${host}/ufs/basic:1`], { env });
+  t.is(denied.code, 1);
+  t.regex(denied.stderr, /access denied.*`ufs login 127\.0\.0\.1:\d+`\n$/);
+  const wrong = await e.ufs(['login', '-u', USER, '--password-stdin', host], { env, input: 'bad' });
+  t.is(wrong.code, 1);
+  t.regex(wrong.stderr, /^ufs: unauthorized: incorrect username or password for 127\.0\.0\.1:\d+\n$/);
+  t.is((await e.ufs(['login', '-u', USER, '--password-stdin', host], { env, input: PASSWORD })).code, 0);
+  const pushed = await e.ufs(['push', `${host}/ufs/basic:1`], { env });
+  t.is(pushed.code, 0, pushed.stderr);
+  const other = await imageEnv(t);
+  const pulled = await other.ufs(['pull', `${host}/ufs/basic:1`], { env });
+  t.is(pulled.code, 0, pulled.stderr);
+  t.true(anonymous > 0);
+});
