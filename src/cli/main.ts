@@ -16,9 +16,10 @@ interface Family {
 
 // ---- Registration: one line per command family (its verbs, its module), in help order ----
 const FAMILIES: Family[] = [
-  { verbs: ['run', 'ps', 'start', 'stop', 'kill', 'rm', 'logs', 'exec', 'diff', 'commit', 'container-monitor'], load: async () => (await import('./containers.js')).registerContainerCommands },
+  { verbs: ['run', 'ps', 'start', 'stop', 'kill', 'rm', 'logs', 'exec', 'attach', 'top', 'stats', 'wait', 'pause', 'unpause', 'diff', 'commit', 'container-monitor'], load: async () => (await import('./containers.js')).registerContainerCommands },
   { verbs: ['images', 'image', 'load', 'save', 'import', 'tag', 'rmi', 'history', 'layers'], load: async () => (await import('./images.js')).registerImageCommands },
   { verbs: ['mount', 'umount', 'unmount', 'mounts'], load: async () => (await import('./mount.js')).registerMountCommands },
+  { verbs: ['pull', 'push', 'login', 'logout'], load: async () => (await import('./registry.js')).registerRegistryCommands },
   { verbs: ['inspect', 'version', 'info', 'system', 'completion'], load: async () => (await import('./system.js')).registerSystemCommands },
   { verbs: ['volume'], load: async () => (await import('./volumes.js')).registerVolumeCommands },
 ];
