@@ -12,7 +12,7 @@ test('create, ls, inspect, rm: names, labels, formats, filters, errors', async (
   t.is(await e.ok(['volume', 'create', '--name', 'data1']), 'data1\n', 'create is idempotent');
   const anon = (await e.ok(['volume', 'create', '-l', 'tier=db', '--label', 'k'])).trim();
   t.regex(anon, /^[0-9a-f]{64}$/);
-  t.is(await e.ok(['volume', 'ls']), `DRIVER    VOLUME NAME\nlocal     ${anon}\nlocal     data1\n`);
+  t.is(await e.ok(['volume', 'ls']), `DRIVER    VOLUME NAME\n${[anon, 'data1'].sort().map((n) => `local     ${n}\n`).join('')}`);
   t.is(await e.ok(['volume', 'ls', '-q', '--filter', 'label=tier=db']), `${anon}\n`);
   t.is(await e.ok(['volume', 'ls', '-q', '-f', 'name=ata']), 'data1\n');
   t.is(await e.ok(['volume', 'ls', '-q', '-f', 'dangling=false']), '');

@@ -161,11 +161,32 @@ export function registerContainerCommands(program: Command): void {
     .description('list containers')
     .option('-a, --all', 'show all containers (default: running only)')
     .option('-q, --quiet', 'only show container ids')
+    .option('-f, --filter <filter>', 'filter: status=, name=, id=, label=KEY[=VALUE], ancestor=IMAGE, exited=CODE', collect)
+    .option('--format <format>', "format: 'table', 'table TEMPLATE', 'json' or a Go template")
+    .option('-n, --last <n>', 'show the n last created containers (all states)')
+    .option('-l, --latest', 'show the latest created container (all states)')
+    .option('--no-trunc', 'do not truncate output')
+    .option('-s, --size', 'show the size of each writable layer')
     .option('--json', 'print JSON')
     .action(async (opts, cmd: Command) => {
+      const { psLines, PS_HEADERS } = await import('./ps.js');
       const store = await openStore(cmd);
-      const recs = await listContainers(store, !!opts.all);
-      process.stdout.write(formatPs(recs, { all: !!opts.all, quiet: !!opts.quiet, json: !!opts.json }));
+      const last = opts.latest ? 1 : opts.last !== undefined ? Number(opts.last) : undefined;
+      if (last !== undefined && (!Number.isInteger(last) || last < 0)) throw new UfsError(`invalid argument "${opts.last}" for "-n, --last" flag`);
+      let recs = await listContainers(store, !!opts.all || last !== undefined || (opts.filter ?? []).length > 0);
+      if (last !== undefined) recs = recs.slice(0, last);
+      if (opts.json) {
+        process.stdout.write(formatPs(recs, { all: true, quiet: false, json: true }));
+        return;
+      }
+      const lines = await psLines(store, recs, opts.filter ?? [], { trunc: opts.trunc !== false, size: !!opts.size, all: !!opts.all || last !== undefined });
+      if (opts.quiet) {
+        process.stdout.write(lines.map((l) => `${l.ID}\n`).join(''));
+        return;
+      }
+      const { renderList } = await import('../common/format.js');
+      const table = `table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Names}}${opts.size ? '\t{{.Size}}' : ''}`;
+      process.stdout.write(await renderList(opts.format, lines, { table, headers: PS_HEADERS }));
     });
 
   program

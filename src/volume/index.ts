@@ -95,7 +95,7 @@ export function listVolumes(store: Store): Volume[] {
     .filter(validVolumeName)
     .map((n) => readVolume(store, n))
     .filter((v): v is Volume => !!v)
-    .sort((a, b) => a.Name.localeCompare(b.Name));
+    .sort((a, b) => (a.Name < b.Name ? -1 : a.Name > b.Name ? 1 : 0));
 }
 
 export function getVolume(store: Store, name: string): Volume {
