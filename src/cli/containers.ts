@@ -1,29 +1,38 @@
-import { Command, CommanderError } from 'commander';
+import type { Command } from 'commander';
+import { CommanderError } from './commander.js';
 import { UfsError } from '../common/errors.js';
 import { humanSize, table } from '../common/format.js';
 import { storeRoot } from '../common/paths.js';
-import { Store } from '../store/index.js';
-import {
-  attachContainer,
-  commitContainer,
-  diffContainer,
-  execInContainer,
-  formatPs,
-  killContainer,
-  listContainers,
-  monitorMain,
-  pauseContainer,
-  removeContainer,
-  shortId,
-  statsContainers,
-  topContainer,
-  unpauseContainer,
-  waitContainer,
-  runContainer,
-  showLogs,
-  startContainer,
-  stopContainer,
-} from '../runtime/index.js';
+import type { Store } from '../store/index.js';
+import type * as RuntimeLib from '../runtime/index.js';
+
+// The runtime library (and the store) load when a container verb runs, never when the command
+// tree is built for another verb or for help (main.ts).
+let runtimeLib: Promise<typeof RuntimeLib> | undefined;
+const runtime = () => (runtimeLib ??= import('../runtime/index.js'));
+type Fn = (...args: never[]) => unknown;
+function lazy<K extends keyof typeof RuntimeLib>(name: K) {
+  type F = (typeof RuntimeLib)[K] extends Fn ? (typeof RuntimeLib)[K] : never;
+  return async (...args: Parameters<F>): Promise<Awaited<ReturnType<F>>> => ((await runtime())[name] as unknown as (...a: Parameters<F>) => Awaited<ReturnType<F>>)(...args);
+}
+const attachContainer = lazy('attachContainer');
+const commitContainer = lazy('commitContainer');
+const diffContainer = lazy('diffContainer');
+const execInContainer = lazy('execInContainer');
+const killContainer = lazy('killContainer');
+const listContainers = lazy('listContainers');
+const monitorMain = lazy('monitorMain');
+const pauseContainer = lazy('pauseContainer');
+const removeContainer = lazy('removeContainer');
+const statsContainers = lazy('statsContainers');
+const topContainer = lazy('topContainer');
+const unpauseContainer = lazy('unpauseContainer');
+const waitContainer = lazy('waitContainer');
+const runContainer = lazy('runContainer');
+const showLogs = lazy('showLogs');
+const startContainer = lazy('startContainer');
+const stopContainer = lazy('stopContainer');
+
 
 // run, ps, start, stop, kill, rm, logs, exec, diff, commit (issue 4).
 
@@ -31,6 +40,7 @@ import {
 const collect = (v: string, prev: string[] | undefined) => [...(prev ?? []), v];
 
 async function openStore(cmd: Command): Promise<Store> {
+  const { Store } = await import('../store/index.js');
   return Store.open(storeRoot(cmd.optsWithGlobals().root as string | undefined));
 }
 
@@ -176,7 +186,7 @@ export function registerContainerCommands(program: Command): void {
       let recs = await listContainers(store, !!opts.all || last !== undefined || (opts.filter ?? []).length > 0);
       if (last !== undefined) recs = recs.slice(0, last);
       if (opts.json) {
-        process.stdout.write(formatPs(recs, { all: true, quiet: false, json: true }));
+        process.stdout.write((await runtime()).formatPs(recs, { all: true, quiet: false, json: true }));
         return;
       }
       const lines = await psLines(store, recs, opts.filter ?? [], { trunc: opts.trunc !== false, size: !!opts.size, all: !!opts.all || last !== undefined });
@@ -327,7 +337,7 @@ export function registerContainerCommands(program: Command): void {
       const rows = [['CONTAINER ID', 'NAME', 'CPU %', 'MEM USAGE / LIMIT', 'MEM %', 'BLOCK I/O', 'PIDS']];
       for (const s of stats) {
         rows.push([
-          shortId(s.id),
+          s.id.replace(/^sha256:/, '').slice(0, 12),
           s.name,
           `${s.cpuPercent.toFixed(2)}%`,
           `${humanSize(s.memUsage)} / ${humanSize(s.memLimit)}`,

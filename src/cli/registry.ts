@@ -7,15 +7,19 @@ import { humanSize } from '../common/format.js';
 import type { LayerEvent } from '../image/ingest.js';
 import { familiarName, parseReference, repoName } from '../image/reference.js';
 import { domainOfServer, registryOptionsFromEnv } from '../registry/hosts.js';
-import { login, logout } from '../registry/login.js';
-import { pullImage } from '../registry/pull.js';
-import { type PushEvent, pushImage } from '../registry/push.js';
-import { Store } from '../store/index.js';
+import type { PushEvent } from '../registry/push.js';
+import type { Store } from '../store/index.js';
+
+// The registry client, ingest and the store load when one of these verbs runs (main.ts).
+const login: typeof import('../registry/login.js').login = async (...a) => (await import('../registry/login.js')).login(...a);
+const logout: typeof import('../registry/login.js').logout = async (...a) => (await import('../registry/login.js')).logout(...a);
+const pullImage: typeof import('../registry/pull.js').pullImage = async (...a) => (await import('../registry/pull.js')).pullImage(...a);
+const pushImage: typeof import('../registry/push.js').pushImage = async (...a) => (await import('../registry/push.js')).pushImage(...a);
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
 function openStore(cmd: Command): Promise<Store> {
-  return Store.open(storeRoot(cmd.optsWithGlobals().root as string | undefined));
+  return import('../store/index.js').then(({ Store }) => Store.open(storeRoot(cmd.optsWithGlobals().root as string | undefined)));
 }
 
 function out(s: string): void {
