@@ -10,7 +10,8 @@ import { storeRoot } from '../common/paths.js';
 import { ago, ellipsis, humanSize, table } from '../common/format.js';
 import { pruneImages, removeImages } from '../image/gc.js';
 import { importRootfs } from '../image/import.js';
-import { layerDetail, layerRows, lowersUpTo, selectLayer } from '../image/layers.js';
+import { layerDetail, layerRows, selectLayer } from '../image/layers.js';
+import { withLease } from '../snapshot/index.js';
 import { loadArchive } from '../image/load.js';
 import { imageHistory, inspectImage, listImages } from '../image/present.js';
 import { familiarName, normalizeTagged, parseReference, repoName, shortId } from '../image/reference.js';
@@ -305,6 +306,8 @@ function addLayers(parent: Command, name: string): void {
     .action(async (image: string, layer: string | undefined, opts: { trunc: boolean; json?: boolean }, cmd: Command) => {
       const store = await openStore(cmd);
       const resolved = await resolveImage(store, image);
+      // The layer directories are read while a snapshot lease keeps a prune from removing them.
+      await withLease(store, resolved.diffIds, async () => {
       if (layer === undefined) {
         const rows = await layerRows(store, resolved);
         if (opts.json) {
@@ -336,6 +339,7 @@ function addLayers(parent: Command, name: string): void {
       }
       out(`\nWasted: ${humanSize(detail.wastedBytes)} in ${detail.wasted.length} file${detail.wasted.length === 1 ? '' : 's'} overwritten or deleted by later layers\n`);
       out(table(detail.wasted.map((w) => [humanSize(w.size), w.path, `(hidden by layer ${w.by})`])));
+      });
     });
 }
 
@@ -384,15 +388,21 @@ export function registerImageCommands(program: Command): void {
   addPrune(image);
 }
 
-// For `ufs mount IMAGE [MOUNTPOINT] [--layer N|DIGEST]` (src/cli/mount.ts): the lower dirs,
-// top first, of the image or of the filesystem as it stood after layer N.
-export async function imageMountLowers(cmd: Command, ref: string, layer?: string): Promise<{ lowers: string[]; fsname: string }> {
+// For `ufs mount IMAGE [MOUNTPOINT] [--layer N|DIGEST]` (src/cli/mount.ts): the layers
+// (diff_ids, top first) of the image or of the filesystem as it stood after layer N.
+export async function imageMountLayers(cmd: Command, ref: string, layer?: string): Promise<{ store: Store; layers: string[]; fsname: string }> {
   const store = await openStore(cmd);
   const id = await resolveImageId(store, ref);
   const image = describeImage(store, id);
   if (image.layerDirs.length === 0) throw new UfsError(`image ${ref} has no layers to mount`);
-  if (layer === undefined) return { lowers: image.layerDirs, fsname: `ufs-image-${shortId(id)}` };
+  const topFirst = [...image.diffIds].reverse();
+  if (layer === undefined) return { store, layers: topFirst, fsname: `ufs-image-${shortId(id)}` };
   const index = selectLayer(image, layer);
-  return { lowers: lowersUpTo(image, index), fsname: `ufs-image-${shortId(id)}-layer${index}` };
+  return { store, layers: image.diffIds.slice(0, index + 1).reverse(), fsname: `ufs-image-${shortId(id)}-layer${index}` };
 }
 
+// The store, if the one --root/UFS_ROOT names exists (umount must not create one).
+export async function existingStore(cmd: Command): Promise<Store | undefined> {
+  const root = storeRoot(cmd.optsWithGlobals().root as string | undefined);
+  return fs.existsSync(root) ? Store.open(root) : undefined;
+}

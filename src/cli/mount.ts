@@ -5,7 +5,8 @@ import { listMounts, mountUnion, unmountUnion, type MountRecord } from '../fuse/
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { imageMountLowers } from './images.js';
+import { list as listSnapshots, view } from '../snapshot/index.js';
+import { existingStore, imageMountLayers } from './images.js';
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
@@ -35,10 +36,12 @@ export function registerMountCommands(program: Command): void {
       }
       // ---- image form: `ufs mount IMAGE [MOUNTPOINT] [--layer N]` (images engineer) goes here ----
       if (args.length >= 1 && args.length <= 2 && opts.upper === undefined) {
-        const { lowers, fsname } = await imageMountLowers(cmd, args[0]!, opts.layer);
+        const { store, layers, fsname } = await imageMountLayers(cmd, args[0]!, opts.layer);
         const mountpoint = args[1] ?? (await fs.mkdtemp(path.join(os.tmpdir(), 'ufs-image-')));
         try {
-          await mountUnion({ lowers, mountpoint, fsname });
+          // A read-only snapshot that lasts as long as the mount (src/snapshot).
+          const real = await fs.realpath(mountpoint).catch(() => path.resolve(mountpoint));
+          await view(store, `mount:${real}`, layers, { mountpoint, boundToMount: true, fsname });
         } catch (err) {
           if (args[1] === undefined) await fs.rmdir(mountpoint).catch(() => {});
           throw err;
@@ -54,8 +57,11 @@ export function registerMountCommands(program: Command): void {
     .alias('unmount')
     .description('unmount a ufs mount and stop its server')
     .argument('<mountpoint>')
-    .action(async (mountpoint: string) => {
+    .action(async (mountpoint: string, _opts: unknown, cmd: Command) => {
       await unmountUnion(mountpoint);
+      // An image mount's snapshot ends with its mount: listing sweeps it now.
+      const store = await existingStore(cmd);
+      if (store) await listSnapshots(store);
     });
 
   program
