@@ -2,6 +2,7 @@
 // The ufs command line: one file per command family registers its commands here.
 import { Command, CommanderError } from 'commander';
 import { UfsError } from '../common/errors.js';
+import { registerBuildCommands } from './build.js';
 import { registerContainerCommands } from './containers.js';
 import { registerImageCommands } from './images.js';
 import { registerMountCommands } from './mount.js';
@@ -16,6 +17,7 @@ const program = new Command('ufs')
 registerContainerCommands(program);
 registerImageCommands(program);
 registerMountCommands(program);
+registerBuildCommands(program);
 
 try {
   await program.parseAsync(process.argv);

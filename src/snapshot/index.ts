@@ -30,6 +30,7 @@ export interface Snapshot {
   owner?: number; // pid: swept when it is gone
   boundToMount?: boolean; // swept when its mount is gone
   fsname?: string;
+  init?: string; // the init layer's directory (see SnapshotOptions.init)
   created: string;
 }
 
@@ -39,6 +40,10 @@ export interface SnapshotOptions {
   boundToMount?: boolean; // the snapshot ends with its mount (ufs mount IMAGE)
   fsname?: string; // the name the mount table shows
   mount?: boolean; // default true; false only records the lease (mount() later)
+  // An init layer between the upper and the image layers: the mountpoints a process needs
+  // (/proc, /dev, /sys, /etc/hosts, /etc/hostname, /etc/resolv.conf), so they never show up
+  // in the upper, nor in a commit (Docker's "-init" layer).
+  init?: boolean;
 }
 
 export interface Prepared {
@@ -122,6 +127,10 @@ async function create(store: Store, key: string, kind: SnapshotKind, layers: str
     if (!opts.mountpoint) fs.mkdirSync(s.mountpoint, { mode: 0o755 });
     // A scratch root has no layer: the union needs one lower, an empty directory.
     if (layers.length === 0) fs.mkdirSync(path.join(dir, 'empty'), { mode: 0o755 });
+    if (opts.init) {
+      s.init = path.join(dir, 'init');
+      makeInitLayer(s.init, layers.map((d) => store.layerDir(d)));
+    }
     writeFileAtomicSync(store.tmpPath('snapshot'), recordPath(store, key), `${JSON.stringify(s, null, 2)}\n`);
     return s;
   });
@@ -136,7 +145,40 @@ async function create(store: Store, key: string, kind: SnapshotKind, layers: str
 }
 
 function lowersOf(store: Store, s: Snapshot): string[] {
-  return s.layers.length ? s.layers.map((d) => store.layerDir(d)) : [path.join(dirOf(store, s.key), 'empty')];
+  const layers = s.layers.length ? s.layers.map((d) => store.layerDir(d)) : [path.join(dirOf(store, s.key), 'empty')];
+  return s.init ? [s.init, ...layers] : layers;
+}
+
+const INIT_DIRS = ['proc', 'dev', 'sys', 'etc'];
+const INIT_FILES = ['etc/hosts', 'etc/hostname', 'etc/resolv.conf'];
+
+// The top layer's directory `name` at the root, if it is a directory (whiteouts end the search).
+function topDir(layerDirs: string[], name: string): fs.Stats | undefined {
+  for (const l of layerDirs) {
+    try {
+      const st = fs.lstatSync(path.join(l, name));
+      return st.isDirectory() ? st : undefined;
+    } catch {
+      // not in this layer
+    }
+    if (fs.existsSync(path.join(l, `.wh.${name}`)) || fs.existsSync(path.join(l, '.wh..wh..opq'))) return undefined;
+  }
+  return undefined;
+}
+
+// The init layer copies the image's metadata of /proc, /dev, /sys and /etc, so the merged
+// root shows them unchanged where the image has them.
+function makeInitLayer(dir: string, layerDirs: string[]): void {
+  fs.mkdirSync(dir, { mode: 0o755 });
+  for (const d of INIT_DIRS) fs.mkdirSync(path.join(dir, d), { mode: 0o755 });
+  for (const f of INIT_FILES) fs.writeFileSync(path.join(dir, f), '', { mode: 0o644 });
+  for (const d of INIT_DIRS) {
+    const like = topDir(layerDirs, d);
+    if (!like) continue;
+    fs.chmodSync(path.join(dir, d), like.mode & 0o7777);
+    fs.chownSync(path.join(dir, d), like.uid, like.gid);
+    fs.utimesSync(path.join(dir, d), like.atime, like.mtime);
+  }
 }
 
 async function mountSnapshot(store: Store, s: Snapshot): Promise<void> {
