@@ -61,7 +61,7 @@ function compile(p: string): RegExp {
 }
 
 function escapeRe(c: string): string {
-  return /[.+^${}()|[\]\\/]/.test(c) ? `\\${c}` : c;
+  return /[.+*?^${}()|[\]\\/]/.test(c) ? `\\${c}` : c;
 }
 
 // Is `rel` (a path relative to the context, '/'-separated) excluded?
