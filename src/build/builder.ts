@@ -171,13 +171,9 @@ export class Builder {
     // Global scope: the platform ARGs, then the ARGs before the first FROM.
     const platform = platformArgs();
     const globals = new Map<string, string>(platform);
-    let pre: Plan;
-    try {
-      pre = makePlan(df, this.file, globals, undefined);
-    } catch (err) {
-      throw err;
-    }
-    for (const ins of pre.globalArgs) {
+    const firstFrom = df.instructions.findIndex((i) => i.keyword === 'FROM');
+    const globalArgs = df.instructions.slice(0, firstFrom < 0 ? df.instructions.length : firstFrom).filter((i) => i.keyword === 'ARG');
+    for (const ins of globalArgs) {
       for (const d of this.decls(ins)) {
         const v = this.opts.buildArgs.get(d.name) ?? (d.value !== undefined ? lexWord(d.value, globals, this.escape) : platform.get(d.name));
         this.consumed.add(d.name);
@@ -254,9 +250,6 @@ export class Builder {
     const st: StageState = { stage, diffIds: [], config: {}, args: new Map(), cmdSetInStage: false, baseLayers: 0, baseHistory: 0 };
     const from = stage.from;
     let triggers: string[] = [];
-    const total = stage.steps.length + 1;
-    const fromInfo: StepInfo = { seq: ++this.seq, label: this.label(stage, 1, total), text: `FROM ${stage.base}${stage.name ? ` AS ${stage.name}` : ''}` };
-    this.opts.events.step(fromInfo);
     const t0 = Date.now();
     if (stage.base.toLowerCase() !== 'scratch') {
       const dep = stageRef(this.plan, stage.base, stage.index);
@@ -274,6 +267,8 @@ export class Builder {
         if (triggers.length) st.config.OnBuild = null;
       }
     }
+    const fromInfo: StepInfo = { seq: ++this.seq, label: this.label(stage, 1, stage.steps.length + triggers.length + 1), text: `FROM ${stage.base}${stage.name ? ` AS ${stage.name}` : ''}` };
+    this.opts.events.step(fromInfo);
     this.opts.events.done(fromInfo, Date.now() - t0);
     const steps: Instruction[] = [];
     for (const t of triggers) {

@@ -76,9 +76,11 @@ export function matchSources(root: SourceRoot, pattern: string): Source[] {
   const ctx = root.context;
   const what = ctx ? 'build context' : 'source image';
   if (!hasGlob(rel)) {
-    if (ctx && ctx.ignored(rel)) throw new UfsError(`${pattern}: not found in the build context (excluded by .dockerignore)`);
     const abs = rel === '' ? root.dir : path.join(root.dir, rel);
     const st = statInRoot(root.dir, abs);
+    if (ctx && ctx.ignored(rel) && !(st?.st.isDirectory() && mayReinclude(ctx.ignore, rel))) {
+      throw new UfsError(`${pattern}: not found in the build context (excluded by .dockerignore)`);
+    }
     if (!st) throw new UfsError(`${pattern}: no such file or directory in the ${what}`);
     return [{ name: rel, abs: st.abs, st: st.st }];
   }
@@ -104,8 +106,8 @@ export function matchSources(root: SourceRoot, pattern: string): Source[] {
   }
   const out: Source[] = [];
   for (const r of found) {
-    if (ctx && ctx.ignored(r)) continue;
     const st = statInRoot(root.dir, path.join(root.dir, r));
+    if (ctx && ctx.ignored(r) && !(st?.st.isDirectory() && mayReinclude(ctx.ignore, r))) continue;
     if (st) out.push({ name: r, abs: st.abs, st: st.st });
   }
   if (out.length === 0) throw new UfsError(`${pattern}: no source files were specified (nothing in the ${what} matches)`);

@@ -133,14 +133,19 @@ function addImages(parent: Command, name: string, alias?: string): void {
     .command(name)
     .description('list images')
     .argument('[reference]', 'only images of this REPOSITORY[:TAG]')
-    .option('-a, --all', 'show all images (the default: ufs keeps no intermediate images hidden)')
+    .option('-a, --all', 'show all images (by default intermediate images, the untagged parents of others such as build steps, are hidden)')
     .option('-q, --quiet', 'only show image IDs')
     .option('--digests', 'show digests')
     .option('--no-trunc', 'do not truncate output')
     .option('--json', 'one JSON object per image (as docker images --format json)')
-    .action(async (reference: string | undefined, opts: { quiet?: boolean; digests?: boolean; trunc: boolean; json?: boolean }, cmd: Command) => {
+    .action(async (reference: string | undefined, opts: { all?: boolean; quiet?: boolean; digests?: boolean; trunc: boolean; json?: boolean }, cmd: Command) => {
       const store = await openStore(cmd);
       let rows = listImages(store);
+      if (!opts.all) {
+        // Docker's rule: an untagged image that is the parent of another is intermediate.
+        const parents = new Set(Object.values(store.readImageDb().images).map((r) => r.parent).filter(Boolean));
+        rows = rows.filter((r) => !(r.repository === '<none>' && parents.has(r.id)));
+      }
       if (reference) {
         const r = parseReference(reference);
         const repo = familiarName(repoName(r));
