@@ -67,7 +67,19 @@ function copyMeta(src: string, dst: string, st: fs.Stats): void {
   else fs.utimesSync(dst, st.atime, st.mtime);
 }
 
+// Hard links within the merged layers stay links: dev:ino of the source -> first copy.
+let linkMap = new Map<string, string>();
+
 function copyNode(src: string, dst: string, st: fs.Stats): void {
+  if (st.isFile() && st.nlink > 1) {
+    const key = `${st.dev}:${st.ino}`;
+    const first = linkMap.get(key);
+    if (first !== undefined && fs.existsSync(first)) {
+      fs.linkSync(first, dst);
+      return;
+    }
+    linkMap.set(key, dst);
+  }
   if (st.isSymbolicLink()) fs.symlinkSync(fs.readlinkSync(src), dst);
   else if (st.isFile()) fs.copyFileSync(src, dst);
   else if (st.isCharacterDevice() || st.isBlockDevice()) mknodSync(dst, st.isCharacterDevice() ? 'char' : 'block', st.mode & 0o7777, devMajor(st.rdev), devMinor(st.rdev));
@@ -123,7 +135,9 @@ function applyLayer(src: string, dst: string, keepWhiteouts: boolean): void {
 
 // Merges layer directories (bottom first) into the empty directory `out`.
 export function mergeLayers(layers: string[], out: string, keepWhiteouts: boolean): void {
+  linkMap = new Map();
   for (const l of layers) applyLayer(l, out, keepWhiteouts);
+  linkMap = new Map();
   const root = fs.lstatSync(layers.at(-1) ?? out);
   fs.chmodSync(out, root.mode & 0o7777);
 }
