@@ -161,6 +161,13 @@ test.serial('history and inspect look like Docker: IDs on every step, created_by
   t.true(all.includes(ours[2]![0]!));
   t.is(await c.sh(ours[2]![0]!, 'cat /dst/f.txt /dd/g.txt; test -e /r && echo has-r || echo no-r'), 'f\ng\nno-r\n');
   t.is(await c.sh(ours[1]![0]!, 'cat /r'), '1\n');
+  // Removing the image and pruning removes its intermediates too; the cache then misses.
+  await c.e.ok(['rmi', 'hist']);
+  await c.e.ok(['image', 'prune', '-f']);
+  t.false((await c.e.ok(['images', '-a', '-q', '--no-trunc'])).includes(ours[2]![0]!));
+  const again = await c.build(ctx, ['-t', 'hist']);
+  ok(t, again);
+  t.notRegex(again.err, /CACHED/);
 });
 
 test.serial('substitution: ARG before FROM, defaults, --build-arg, ${V:-x} ${V:+x}, none in RUN/CMD, ENV beats ARG', async (t) => {
@@ -253,6 +260,11 @@ test.serial('cache: all hits on a rebuild, mtime-only change hits, a content cha
   t.regex(changed.err, /#5 \[5\/7\] RUN echo two > \/two\n#5 CACHED\n#6 \[6\/7\] COPY last\.txt \/last\.txt\n#6 DONE/);
   t.is((changed.err.match(/CACHED/g) ?? []).length, 4);
   t.is(await c.sh('cached', 'cat /copy'), 'v2\n');
+  // A terminal display (forced): one line per step, cached ones marked, redrawn with \r.
+  const tty = await c.e.ufs(['build', '--progress', 'tty', ctx], { env });
+  t.is(tty.code, 0);
+  t.regex(tty.stderr, /\r => CACHED \[2\/7\] ENV X=1\x1b\[K\n/);
+  t.regex(tty.stderr, /\r => CACHED \[7\/7\] RUN cat \/last\.txt > \/copy\x1b\[K\n/);
   // The cache lives in the store: a new process finds it (every build above was one).
   // --no-cache twice: nothing cached, the same layers.
   const n1 = await c.build(ctx, ['--no-cache', '-q'], { env });
