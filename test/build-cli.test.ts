@@ -466,3 +466,29 @@ test.serial('the tree matches what buildah build --layers makes from the same Do
   const sums = (root: string) => must('sh', ['-c', `cd ${root} && find ./app -type f -exec md5sum {} + | sort`]);
   t.is(await sums(mp), await sums(theirRoot));
 });
+
+test.serial('COPY never reads the host through a symlink (in the context or in a --from image)', async (t) => {
+  const c = await setup(t);
+  const hostDir = path.join(c.e.dir, 'host-secret');
+  fs.mkdirSync(hostDir);
+  fs.writeFileSync(path.join(hostDir, 'secret'), 'HOST\n');
+  const ctx = c.dir({ 'inside/secret': 'CTX\n', Dockerfile: 'FROM busybox\nCOPY esc/secret /got\n' });
+  fs.symlinkSync(hostDir, path.join(ctx, 'esc')); // absolute: means the context's root
+  const r = await c.build(ctx, []);
+  t.is(r.code, 1);
+  t.regex(r.err, /COPY failed: esc\/secret: no such file/);
+  fs.writeFileSync(path.join(ctx, 'Dockerfile'), `FROM busybox AS a\nRUN ln -s ${hostDir}/secret /lnk && ln -s ${hostDir} /dir\nFROM busybox\nCOPY --from=a /lnk /got\n`);
+  const f = await c.build(ctx, []);
+  t.is(f.code, 1);
+  t.regex(f.err, /COPY failed: \/lnk: no such file/);
+  fs.writeFileSync(path.join(ctx, 'Dockerfile'), `FROM busybox AS a\nRUN mkdir -p ${hostDir} && echo IMAGE > ${hostDir}/secret && ln -s ${hostDir} /dir\nFROM busybox\nCOPY --from=a /dir/secret /got\n`);
+  const g = await c.build(ctx, ['-t', 'symlink-ok']);
+  ok(t, g);
+  t.is(await c.sh('symlink-ok', 'cat /got'), 'IMAGE\n', 'the link is followed inside the image');
+  // Writing through a link in the image lands inside the image too.
+  fs.writeFileSync(path.join(ctx, 'Dockerfile'), `FROM busybox\nRUN ln -s ${hostDir} /out\nCOPY inside/secret /out/\n`);
+  const w = await c.build(ctx, ['-t', 'symlink-write']);
+  ok(t, w);
+  t.is(fs.readFileSync(path.join(hostDir, 'secret'), 'utf8'), 'HOST\n');
+  t.is(await c.sh('symlink-write', `cat ${hostDir}/secret`), 'CTX\n');
+});

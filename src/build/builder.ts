@@ -601,7 +601,12 @@ export class Builder {
         try {
           const froot: SourceRoot = { dir: v.mountpoint };
           for (const s of srcArgs) {
-            const matched = matchSources(froot, s);
+            let matched: Source[];
+            try {
+              matched = matchSources(froot, s);
+            } catch (err) {
+              return this.bad(ins, `${ins.keyword} failed: ${(err as Error).message}`);
+            }
             const many = toDir || matched.length > 1;
             for (const m of matched) this.copyOne(mnt, froot, m, dest, many, base);
           }

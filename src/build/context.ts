@@ -6,6 +6,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { UfsError } from '../common/errors.js';
+import { inRoot } from './rootpath.js';
 import { isIgnored, mayReinclude, type IgnorePattern, parseDockerignore } from './dockerignore.js';
 
 export interface SourceEntry {
@@ -88,7 +89,7 @@ export function matchSources(root: SourceRoot, pattern: string): Source[] {
   for (const comp of rel.split('/')) {
     const next: string[] = [];
     for (const base of found) {
-      const dir = base === '' ? root.dir : path.join(root.dir, base);
+      const dir = base === '' ? root.dir : inRoot(root.dir, base);
       if (!hasGlob(comp)) {
         next.push(base === '' ? comp : `${base}/${comp}`);
         continue;
@@ -114,23 +115,15 @@ export function matchSources(root: SourceRoot, pattern: string): Source[] {
   return out;
 }
 
-// stat of a source, following a top-level symlink only while it stays inside the root.
+// stat of a source: every symlink on the way (the source itself included, as Docker follows
+// a top-level link) is resolved inside the root, so a link can never reach the host.
 function statInRoot(root: string, abs: string): { abs: string; st: fs.Stats } | undefined {
-  let cur = abs;
-  for (let n = 0; n < 40; n++) {
-    let st: fs.Stats;
-    try {
-      st = fs.lstatSync(cur);
-    } catch {
-      return undefined;
-    }
-    if (!st.isSymbolicLink()) return { abs: cur, st };
-    const target = fs.readlinkSync(cur);
-    const next = target.startsWith('/') ? path.join(root, target) : path.join(path.dirname(cur), target);
-    const r = path.relative(root, next);
-    cur = r.startsWith('..') ? path.join(root, path.basename(next)) : next;
+  const resolved = inRoot(root, path.relative(root, abs));
+  try {
+    return { abs: resolved, st: fs.lstatSync(resolved) };
+  } catch {
+    return undefined;
   }
-  return undefined;
 }
 
 // Everything under a source, pre-order, sorted, without what .dockerignore excludes.
