@@ -49,7 +49,8 @@ export function inRoot(root: string, p: string, followLast = true): string {
 
 // mkdir -p of container path `p`: each missing component is created (mode 0755, owner
 // uid:gid) after resolving the path again, so a symlink met on the way stays inside.
-export function mkdirInRoot(root: string, p: string, uid = 0, gid = 0, mtimeSec?: number): string {
+export function mkdirInRoot(root: string, p: string, uid = 0, gid = 0, mtimeSec?: number, depth = 0): string {
+  if (depth > 40) throw new UfsError(`too many levels of symbolic links: ${p}`);
   const parts = p.split('/').filter((c) => c !== '' && c !== '.');
   let cur = '';
   let host = root;
@@ -64,6 +65,12 @@ export function mkdirInRoot(root: string, p: string, uid = 0, gid = 0, mtimeSec?
     }
     if (st && !st.isDirectory()) throw new UfsError(`cannot create directory ${cur}: a file is in the way`);
     if (!st) {
+      const real = `/${path.relative(root, host)}`;
+      // A dangling link on the way: create what it points to (inside the root), as mkdir -p.
+      if (real !== cur && path.dirname(real) !== path.dirname(cur)) {
+        mkdirInRoot(root, real, uid, gid, mtimeSec, depth + 1);
+        continue;
+      }
       fs.mkdirSync(host, { mode: 0o755 });
       fs.chmodSync(host, 0o755);
       fs.lchownSync(host, uid, gid);
