@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import { imageEnv, run } from './helpers/images.js';
-import { commit, list, prepare, remove, view } from '../src/snapshot/index.js';
+import { commit, list, mount, prepare, remove, unmount, view } from '../src/snapshot/index.js';
 import { pruneImages } from '../src/image/gc.js';
 import { resolveImage } from '../src/image/resolve.js';
 import { Store } from '../src/store/index.js';
@@ -103,4 +103,19 @@ test.serial('ufs mount IMAGE is a view snapshot that ends with ufs umount', asyn
   t.deepEqual(snaps[0]!.layers, layers);
   await e.ok(['umount', mp]);
   t.deepEqual(await list(store), []);
+});
+
+test.serial('init: the mountpoints a process needs are a lower, never in the upper or the commit; unmount/mount keep the upper', async (t) => {
+  const { store, layers } = await setup(t);
+  const snap = await prepare(store, 'with-init', layers, { init: true });
+  for (const p of ['proc', 'sys', 'dev', 'etc/hosts', 'etc/resolv.conf', 'etc/hostname']) t.true(fs.existsSync(path.join(snap.mountpoint, p)), p);
+  t.deepEqual(fs.readdirSync(snap.upper).filter((n) => !n.startsWith('.wh..wh..ufs.')), []);
+  fs.writeFileSync(path.join(snap.mountpoint, 'kept'), 'k');
+  await unmount(store, 'with-init');
+  t.false(fs.existsSync(path.join(snap.mountpoint, 'kept')));
+  t.true(fs.existsSync(path.join(snap.upper, 'kept')));
+  await mount(store, 'with-init');
+  t.is(fs.readFileSync(path.join(snap.mountpoint, 'kept'), 'utf8'), 'k');
+  const { diffId } = await commit(store, 'with-init');
+  t.deepEqual(fs.readdirSync(store.layerDir(diffId)), ['kept']);
 });
