@@ -234,15 +234,27 @@ export class Builder {
     return multi ? `[${name} ${n}/${total}]` : `[${n}/${total}]`;
   }
 
+  // A base image: the local one (busybox:latest is built in), else pulled by the registry
+  // client (INTERFACES.md section 4) when this ufs has it; --pull always asks the registry.
   private async baseImage(ref: string, ins: Instruction): Promise<string> {
-    const ensure = await loadEnsure();
-    if (this.opts.pull && !ensure) this.bad(ins, '--pull: this ufs has no registry client to pull with');
-    try {
-      if (ensure) return await ensure(this.store, ref, { pull: this.opts.pull ? 'always' : 'missing' });
-      return await resolveImageId(this.store, ref);
-    } catch (err) {
+    const fail = (err: unknown): never => {
       if (err instanceof UfsError) this.bad(ins, `base image ${ref}: ${err.message}`);
       throw err;
+    };
+    let local: unknown;
+    if (!this.opts.pull) {
+      try {
+        return await resolveImageId(this.store, ref);
+      } catch (err) {
+        local = err;
+      }
+    }
+    const ensure = await loadEnsure();
+    if (!ensure) return this.opts.pull ? this.bad(ins, '--pull: this ufs has no registry client to pull with') : fail(local);
+    try {
+      return await ensure(this.store, ref, { pull: this.opts.pull ? 'always' : 'missing' });
+    } catch (err) {
+      return fail(err);
     }
   }
 
