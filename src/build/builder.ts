@@ -23,7 +23,7 @@ import { copyEntries, isDirInRoot, writeFileInRoot } from './copy.js';
 import { fetchUrl, isArchive, extractArchive } from './fetch.js';
 import { mergeLayers, normalizeTimes } from './layerdirs.js';
 import { lexWord, lexWords, type Vars } from './lexer.js';
-import { applyMetadata, setEnv, shellOf } from './metadata.js';
+import { applyMetadata, shellOf } from './metadata.js';
 import { DockerfileError, flagValue, type Instruction, parseDockerfile } from './parser.js';
 import { argDecls, makePlan, type Plan, type Stage, stageRef } from './plan.js';
 import { resolveChown } from './rootpath.js';
@@ -337,7 +337,6 @@ export class Builder {
   private async metaStep(st: StageState, ins: Instruction, info: StepInfo | undefined, argLine?: string): Promise<void> {
     const t0 = Date.now();
     if (info) this.opts.events.step(info);
-    const before = structuredClone(st.config);
     const meta = { config: st.config, cmdSetInStage: st.cmdSetInStage, ...(st.author ? { author: st.author } : {}) };
     const createdBy = argLine ?? applyMetadata(ins, meta, varsOf(st), this.escape);
     st.cmdSetInStage = meta.cmdSetInStage;
@@ -349,7 +348,6 @@ export class Builder {
       if (info) this.opts.events.cached(info);
       return;
     }
-    void before;
     const id = await createImage(this.store, {
       ...(st.imageId ? { parent: st.imageId } : {}),
       addDiffIds: [],
@@ -377,10 +375,8 @@ export class Builder {
       }
       parts.push(d.value !== undefined ? `${d.name}=${d.value}` : d.name);
     }
-    // The values are part of the cache key (a different --build-arg is a different image).
-    const values = [...st.args].map(([k, v]) => `${k}=${v}`).join(' ');
-    await this.metaStep(st, ins, info, `ARG ${parts.join(' ')}${values ? '' : ''}`);
-    void values;
+    // The values reach RUN's environment, and so its cache key; the ARG image is the same.
+    await this.metaStep(st, ins, info, `ARG ${parts.join(' ')}`);
   }
 
   // A step that makes a layer: cache lookup, else a snapshot of the parent, `work` on its
@@ -600,12 +596,10 @@ export class Builder {
         writeFileInRoot(mnt, toDir ? path.posix.join(dest, h.name) : dest, content, { ...base, mtimeSec: this.epoch ?? 0 });
       }
       for (const u of urls) {
-        const st0 = fs.statSync(u.file);
         const target = toDir ? path.posix.join(dest, u.name) : dest;
         fs.chmodSync(u.file, chmod ?? 0o600);
         fs.utimesSync(u.file, u.mtime, u.mtime);
         copyEntries(mnt, [{ rel: '', abs: u.file, st: fs.statSync(u.file) }], target, base);
-        void st0;
       }
       if (fromImage) {
         const vkey = `build/${process.pid}/from-${crypto.randomBytes(6).toString('hex')}`;
@@ -685,5 +679,3 @@ export class Builder {
 export async function buildImage(store: Store, opts: BuildOptions): Promise<string> {
   return new Builder(store, opts).build();
 }
-
-export { setEnv };
