@@ -401,8 +401,9 @@ test.serial('bad input: one line with the line number; a failed RUN names step a
     ['FROM busybox\nFROBNICATE x\n', /^ufs: Dockerfile:2: unknown instruction: FROBNICATE\n$/],
     ['FROM busybox\nCOPY --bogus=1 a b\n', /^ufs: Dockerfile:2: unknown flag for COPY: --bogus\n$/],
     ['FROM busybox\nCOPY missing.txt /\n', /^ufs: Dockerfile:2: COPY failed: missing\.txt: no such file or directory in the build context\n$/],
-    ['FROM no-such-image-here\n', /^ufs: Dockerfile:1: base image no-such-image-here: No such image: no-such-image-here:latest\n$/],
-    ['FROM busybox\nCOPY --from=nostage /x /x\n', /^ufs: Dockerfile:2: base image nostage: No such image: nostage:latest\n$/],
+    // Not here, so asked of the registry (which this test machine may not reach).
+    ['FROM no-such-image-here\n', /^ufs: Dockerfile:1: base image no-such-image-here: [^\n]+\n$/],
+    ['FROM busybox\nCOPY --from=nostage /x /x\n', /^ufs: Dockerfile:2: base image nostage: [^\n]+\n$/],
     ['FROM busybox\nSHELL /bin/bash\n', /^ufs: Dockerfile:2: SHELL: SHELL requires the arguments to be in JSON form\n$/],
     ['FROM busybox\nCOPY a b c\n', /^ufs: Dockerfile:2: COPY failed: a: no such file/],
     ['FROM busybox\nRUN echo partial > /p && exit 7\n', /ufs: \[2\/2\] RUN echo partial > \/p && exit 7: process "\/bin\/sh -c echo partial > \/p && exit 7" did not complete successfully: exit code: 7\n$/],

@@ -11,9 +11,11 @@ import { Writable } from 'node:stream';
 import { UfsError } from '../common/errors.js';
 import { commitLayer, createImage } from '../image/commit.js';
 import { normalizeTagged } from '../image/reference.js';
-import { readImageConfig, setTag } from '../image/records.js';
+import { BUSYBOX_REF } from '../image/busybox.js';
+import { lookupImage, readImageConfig, setTag } from '../image/records.js';
 import { resolveImageId } from '../image/resolve.js';
 import { type ContainerConfig, DEFAULT_PATH, goArch, type HistoryEntry } from '../image/types.js';
+import { ensureImage } from '../registry/ensure.js';
 import { runProcess } from '../runtime/runner.js';
 import { commit, prepare, remove, view } from '../snapshot/index.js';
 import { rmTreeSync, type Store } from '../store/index.js';
@@ -116,16 +118,6 @@ function expandText(s: string, vars: Vars): string {
     const empty = v === undefined || (op.startsWith(':') && v === '');
     return op.endsWith('-') ? (empty ? word : v!) : empty ? '' : word;
   });
-}
-
-async function loadEnsure(): Promise<((store: Store, ref: string, o: { pull: 'missing' | 'always' }) => Promise<string>) | undefined> {
-  const spec = new URL('../registry/ensure.js', import.meta.url).href;
-  try {
-    const mod = (await import(spec)) as { ensureImage?: (store: Store, ref: string, o: { pull: 'missing' | 'always' }) => Promise<string> };
-    return mod.ensureImage;
-  } catch {
-    return undefined;
-  }
 }
 
 export class Builder {
@@ -235,26 +227,17 @@ export class Builder {
   }
 
   // A base image: the local one (busybox:latest is built in), else pulled by the registry
-  // client (INTERFACES.md section 4) when this ufs has it; --pull always asks the registry.
+  // client (INTERFACES.md section 4); --pull always asks the registry.
   private async baseImage(ref: string, ins: Instruction): Promise<string> {
-    const fail = (err: unknown): never => {
+    try {
+      if (!this.opts.pull) {
+        const local = lookupImage(this.store.readImageDb(), ref);
+        if (local.id || local.full === BUSYBOX_REF) return await resolveImageId(this.store, ref);
+      }
+      return await ensureImage(this.store, ref, { pull: this.opts.pull ? 'always' : 'missing' });
+    } catch (err) {
       if (err instanceof UfsError) this.bad(ins, `base image ${ref}: ${err.message}`);
       throw err;
-    };
-    let local: unknown;
-    if (!this.opts.pull) {
-      try {
-        return await resolveImageId(this.store, ref);
-      } catch (err) {
-        local = err;
-      }
-    }
-    const ensure = await loadEnsure();
-    if (!ensure) return this.opts.pull ? this.bad(ins, '--pull: this ufs has no registry client to pull with') : fail(local);
-    try {
-      return await ensure(this.store, ref, { pull: this.opts.pull ? 'always' : 'missing' });
-    } catch (err) {
-      return fail(err);
     }
   }
 
