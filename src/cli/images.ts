@@ -469,6 +469,9 @@ function addLayers(parent: Command, name: string): void {
       const { layerDetail, layerRows, selectLayer } = await import('../image/layers.js');
       const { shortId } = await import('../image/reference.js');
       const resolved = await resolveImage(store, image);
+      // The layer directories are read while a snapshot lease keeps a prune from removing them.
+      const { withLease } = await import('../snapshot/index.js');
+      await withLease(store, resolved.diffIds, async () => {
       if (layer === undefined) {
         const rows = await layerRows(store, resolved);
         if (opts.json) {
@@ -500,6 +503,7 @@ function addLayers(parent: Command, name: string): void {
       }
       out(`\nWasted: ${humanSize(detail.wastedBytes)} in ${detail.wasted.length} file${detail.wasted.length === 1 ? '' : 's'} overwritten or deleted by later layers\n`);
       out(table(detail.wasted.map((w) => [humanSize(w.size), w.path, `(hidden by layer ${w.by})`])));
+      });
     });
 }
 
@@ -552,17 +556,26 @@ export function registerImageCommands(program: Command): void {
   addPrune(image);
 }
 
-// For `ufs mount IMAGE [MOUNTPOINT] [--layer N|DIGEST]` (src/cli/mount.ts): the lower dirs,
-// top first, of the image or of the filesystem as it stood after layer N.
-export async function imageMountLowers(cmd: Command, ref: string, layer?: string): Promise<{ lowers: string[]; fsname: string }> {
+// For `ufs mount IMAGE [MOUNTPOINT] [--layer N|DIGEST]` (src/cli/mount.ts): the layers
+// (diff_ids, top first) of the image or of the filesystem as it stood after layer N.
+export async function imageMountLayers(cmd: Command, ref: string, layer?: string): Promise<{ store: Store; layers: string[]; fsname: string }> {
   const store = await openStore(cmd);
   const { resolveImageId, describeImage } = await import('../image/resolve.js');
-  const { lowersUpTo, selectLayer } = await import('../image/layers.js');
+  const { selectLayer } = await import('../image/layers.js');
   const { shortId } = await import('../image/reference.js');
   const id = await resolveImageId(store, ref);
   const image = describeImage(store, id);
   if (image.layerDirs.length === 0) throw new UfsError(`image ${ref} has no layers to mount`);
-  if (layer === undefined) return { lowers: image.layerDirs, fsname: `ufs-image-${shortId(id)}` };
+  const topFirst = [...image.diffIds].reverse();
+  if (layer === undefined) return { store, layers: topFirst, fsname: `ufs-image-${shortId(id)}` };
   const index = selectLayer(image, layer);
-  return { lowers: lowersUpTo(image, index), fsname: `ufs-image-${shortId(id)}-layer${index}` };
+  return { store, layers: image.diffIds.slice(0, index + 1).reverse(), fsname: `ufs-image-${shortId(id)}-layer${index}` };
+}
+
+// The store, if the one --root/UFS_ROOT names exists (umount must not create one).
+export async function existingStore(cmd: Command): Promise<Store | undefined> {
+  const root = rootOf(cmd);
+  if (!(await fs.promises.stat(root).catch(() => undefined))) return undefined;
+  const { Store } = await import('../store/index.js');
+  return Store.open(root);
 }

@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { UfsError } from '../common/errors.js';
 import { table } from '../common/format.js';
-import { imageMountLowers } from './images.js';
+import { existingStore, imageMountLayers } from './images.js';
 import { out } from './output.js';
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
@@ -45,7 +45,7 @@ export function registerMountCommands(program: Command): void {
       }
       // the image form: `ufs mount IMAGE [MOUNTPOINT] [--layer N]`
       if (args.length >= 1 && args.length <= 2 && opts.upper === undefined) {
-        const { lowers, fsname } = await imageMountLowers(cmd, args[0]!, opts.layer);
+        const { store, layers, fsname } = await imageMountLayers(cmd, args[0]!, opts.layer);
         let made: string | undefined; // a directory this command created, removed if the mount fails
         let mountpoint: string;
         if (args[1] === undefined) {
@@ -58,7 +58,10 @@ export function registerMountCommands(program: Command): void {
           if (!st) made = (await fs.mkdir(mountpoint, { recursive: true })) ?? mountpoint;
         }
         try {
-          await mountUnion({ lowers, mountpoint, fsname });
+          // A read-only snapshot that lasts as long as the mount (src/snapshot).
+          const real = await fs.realpath(mountpoint).catch(() => path.resolve(mountpoint));
+          const { view } = await import('../snapshot/index.js');
+          await view(store, `mount:${real}`, layers, { mountpoint, boundToMount: true, fsname });
         } catch (err) {
           if (made) await fs.rm(made, { recursive: true }).catch(() => {});
           throw err;
@@ -74,9 +77,15 @@ export function registerMountCommands(program: Command): void {
     .alias('unmount')
     .description('unmount a ufs mount and stop its server (and remove the directory `ufs mount IMAGE` made)')
     .argument('<mountpoint>')
-    .action(async (mountpoint: string) => {
+    .action(async (mountpoint: string, _opts: unknown, cmd: Command) => {
       const { unmountUnion } = await import('../fuse/index.js');
       await unmountUnion(mountpoint);
+      // An image mount's snapshot ends with its mount: listing sweeps it now.
+      const store = await existingStore(cmd);
+      if (store) {
+        const { list } = await import('../snapshot/index.js');
+        await list(store);
+      }
       // only an empty directory of our own naming in the temp dir: never a user's directory
       if (isOurTempDir(mountpoint)) await fs.rmdir(mountpoint).catch(() => {});
     });

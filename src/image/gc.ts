@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { errnoCode, UfsError } from '../common/errors.js';
-import { listMounts } from '../fuse/index.js';
+import { leasedLayers as snapshotLeases } from '../snapshot/index.js';
 import { digestHex, type ImageDb, rmTreeSync, type Store } from '../store/index.js';
 import { familiarName } from './reference.js';
 import { imageRepoDigests, imageTags, lookupImage, noSuchImage } from './records.js';
@@ -48,31 +48,15 @@ function tryJson<T>(store: Store, digest: string): T | undefined {
   }
 }
 
-// Layers that a ufs mount is serving right now (`ufs mount IMAGE`): pulling them from under a
-// live mount would break it, so they wait for the next collection after the umount.
-async function mountedLayers(store: Store): Promise<Set<string>> {
-  const out = new Set<string>();
-  let layersDir: string;
-  try {
-    layersDir = fs.realpathSync(store.layersDir());
-  } catch {
-    return out;
-  }
-  for (const m of await listMounts().catch(() => [])) {
-    for (const l of m.lowers) if (path.dirname(l) === layersDir && /^[a-f0-9]{64}$/.test(path.basename(l))) out.add(`sha256:${path.basename(l)}`);
-  }
-  return out;
-}
-
 // Removes layers and blobs nothing refers to. Roots: every image record, every container's
 // image, live leases (layers committed by a process that has not yet made its image), and
-// layers mounted by `ufs mount`.
+// the layers that snapshots lease (mounts, containers' roots, build steps): src/snapshot.
 export async function collectGarbage(store: Store): Promise<GcResult> {
   if (!store.holdsLock()) throw new Error('collectGarbage without the store lock');
   const db = store.readImageDb();
   const keepBlobs = new Set<string>();
   const keepLayers = store.leasedLayers();
-  for (const d of await mountedLayers(store)) keepLayers.add(d);
+  for (const d of await snapshotLeases(store)) keepLayers.add(d);
   const roots = new Set<string>([...Object.keys(db.images), ...containerImages(store).values()]);
   const manifests = new Set<string>([
     ...Object.values(db.images).map((r) => r.manifest),
