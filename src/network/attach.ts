@@ -1,0 +1,234 @@
+// attach/detach (INTERFACES.md §3): a container's namespace, its address, its published ports
+// and its names, set up by netavark and recorded as an endpoint under the store lock, so no
+// two containers get one address or one host port, and detach can always undo all of it.
+import { UfsError } from '../common/errors.js';
+import type { Store } from '../store/index.js';
+import { etcHosts, parseExtraHost, resolvConf } from './etcfiles.js';
+import { freePort, portFree } from './hostnet.js';
+import { contains, firstHost, formatIp, isIp, lastHost, parseCidr, parseIp } from './ipv4.js';
+import { NetavarkError, netavarkSetup, netavarkTeardown } from './netavark.js';
+import { addPlaceholderInterface, createNetns, deleteNetns, netnsExists, netnsPathOf } from './netns.js';
+import { DEFAULT_NETWORK, dropEndpoint, endpointsOf, ensureDefaultNetwork, getNetwork, listEndpoints, PSEUDO_NETWORKS, writeEndpoint } from './records.js';
+import type { AttachOptions, AttachResult, Endpoint, NetavarkOptions, NetworkRecord, PortMapping } from './types.js';
+
+const MAC_RE = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/;
+const ALIAS_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+
+export async function resolveNetwork(store: Store, ref: string): Promise<NetworkRecord> {
+  if (PSEUDO_NETWORKS.includes(ref)) throw new UfsError(`network ${ref} is a mode of its own, not one a container attaches to`);
+  return ref === DEFAULT_NETWORK ? ensureDefaultNetwork(store) : getNetwork(store, ref);
+}
+
+function validate(opts: AttachOptions, net: NetworkRecord): void {
+  const user = net.name !== DEFAULT_NETWORK;
+  if (opts.ip !== undefined) {
+    if (!user) throw new UfsError('user specified IP address is supported on user defined networks only');
+    if (!isIp(opts.ip)) throw new UfsError(`invalid --ip ${JSON.stringify(opts.ip)}: expected an IPv4 address`);
+  }
+  if (opts.aliases?.length && !user) throw new UfsError('network-scoped alias is supported only for containers in user defined networks');
+  for (const a of opts.aliases ?? []) if (!ALIAS_RE.test(a)) throw new UfsError(`invalid --network-alias ${JSON.stringify(a)}`);
+  if (opts.mac !== undefined && !MAC_RE.test(opts.mac)) throw new UfsError(`invalid --mac-address ${JSON.stringify(opts.mac)}: expected six hex pairs such as 02:42:ac:11:00:02`);
+  if (opts.mac !== undefined && (parseInt(opts.mac.slice(0, 2), 16) & 1) === 1) throw new UfsError(`invalid --mac-address ${opts.mac}: a multicast address`);
+  for (const h of opts.extraHosts ?? []) parseExtraHost(h);
+  for (const d of opts.dns ?? []) if (!isIp(d)) throw new UfsError(`invalid --dns ${JSON.stringify(d)}: expected an IPv4 address`);
+  if (!opts.hostname) throw new UfsError('attach needs the container hostname');
+}
+
+// The lowest free host address of the network (not the gateway, not another container's).
+function allocateIp(store: Store, net: NetworkRecord, wanted?: string): string {
+  const cidr = parseCidr(net.subnet);
+  const taken = new Set(listEndpoints(store).filter((e) => e.networkId === net.id).map((e) => parseIp(e.ip)));
+  taken.add(parseIp(net.gateway));
+  if (wanted !== undefined) {
+    const n = parseIp(wanted);
+    if (!contains(cidr, n) || n < firstHost(cidr) || n > lastHost(cidr)) throw new UfsError(`requested IP ${wanted} is not a host address of network ${net.name} (${net.subnet})`);
+    if (taken.has(n)) throw new UfsError(`address ${wanted} is already in use on network ${net.name}`);
+    return wanted;
+  }
+  for (let n = firstHost(cidr); n <= lastHost(cidr); n++) if (!taken.has(n)) return formatIp(n);
+  throw new UfsError(`no free address left on network ${net.name} (${net.subnet})`);
+}
+
+function sameSocket(a: PortMapping, b: PortMapping): boolean {
+  return a.protocol === b.protocol && a.hostPort === b.hostPort && (a.hostIp === '' || b.hostIp === '' || a.hostIp === b.hostIp);
+}
+
+// Host ports: explicit ones checked against other containers and the host; 0 gets a free one.
+async function resolvePorts(store: Store, wanted: PortMapping[]): Promise<PortMapping[]> {
+  const held = listEndpoints(store).flatMap((e) => e.ports);
+  const out: PortMapping[] = [];
+  for (const m of wanted) {
+    if (m.hostIp && !isIp(m.hostIp)) throw new UfsError(`invalid host IP ${m.hostIp}`);
+    let port = m.hostPort;
+    if (port === 0) {
+      for (let tries = 0; ; tries++) {
+        port = await freePort(m.hostIp, m.protocol);
+        const cand = { ...m, hostPort: port };
+        if (![...held, ...out].some((h) => sameSocket(h, cand))) break;
+        if (tries > 50) throw new UfsError('no free host port found');
+      }
+    } else {
+      const cand = { ...m, hostPort: port };
+      if ([...held, ...out].some((h) => sameSocket(h, cand)) || !(await portFree(m.hostIp, port, m.protocol))) {
+        throw new UfsError(`Bind for ${m.hostIp || '0.0.0.0'}:${port} failed: port is already allocated`);
+      }
+    }
+    out.push({ ...m, hostPort: port });
+  }
+  return out;
+}
+
+function netavarkOptions(containerId: string, opts: AttachOptions, net: NetworkRecord, iface: string, ip: string, aliases: string[], ports: PortMapping[]): NetavarkOptions {
+  const perNet: NetavarkOptions['networks'][string] = { static_ips: [ip], aliases, interface_name: iface };
+  if (opts.mac) perNet.static_mac = opts.mac.toLowerCase();
+  const options: NetavarkOptions = {
+    container_id: containerId,
+    container_name: opts.name ?? opts.hostname,
+    networks: { [net.name]: perNet },
+    network_info: {
+      [net.name]: {
+        name: net.name,
+        id: net.id,
+        driver: 'bridge',
+        network_interface: net.bridge,
+        subnets: [{ subnet: net.subnet, gateway: net.gateway }],
+        ipv6_enabled: false,
+        internal: net.internal,
+        dns_enabled: net.dns,
+        ipam_options: { driver: 'host-local' },
+      },
+    },
+    port_mappings: ports.map((p) => ({ host_ip: p.hostIp, container_port: p.containerPort, host_port: p.hostPort, range: 1, protocol: p.protocol })),
+  };
+  if (net.dns && opts.dns?.length) options.dns_servers = [...opts.dns];
+  return options;
+}
+
+export async function attach(store: Store, containerId: string, opts: AttachOptions): Promise<AttachResult> {
+  if (!containerId || containerId.includes('/')) throw new UfsError(`invalid container id ${JSON.stringify(containerId)}`);
+  const net = await resolveNetwork(store, opts.network);
+  validate(opts, net);
+  const nsPath = netnsPathOf(containerId);
+  const ep = await store.withLock(async () => {
+    const mine = endpointsOf(store, containerId);
+    if (mine.some((e) => e.networkId === net.id)) throw new UfsError(`container ${containerId.slice(0, 12)} is already connected to network ${net.name}`);
+    const ip = allocateIp(store, net, opts.ip);
+    const ports = await resolvePorts(store, opts.ports ?? []);
+    const used = new Set(mine.map((e) => e.interface));
+    let i = 0;
+    while (used.has(`eth${i}`)) i++;
+    const iface = `eth${i}`;
+    // Names that resolve on a user network: the container's name, its aliases, its short id (Docker's set).
+    const aliases = net.dns ? [...new Set([...(opts.name ? [opts.name] : []), ...(opts.aliases ?? []), containerId.slice(0, 12)])] : [];
+    const rec: Endpoint = {
+      containerId,
+      network: net.name,
+      networkId: net.id,
+      netnsPath: nsPath,
+      interface: iface,
+      ip,
+      ...(opts.mac ? { mac: opts.mac.toLowerCase() } : {}),
+      aliases,
+      ports,
+      options: netavarkOptions(containerId, opts, net, iface, ip, aliases, ports),
+      created: new Date().toISOString(),
+    };
+    writeEndpoint(store, rec);
+    return rec;
+  });
+  let mac = '';
+  try {
+    await createNetns(nsPath);
+    const status = await netavarkSetup(store.root, nsPath, ep.options);
+    mac = status[net.name]?.interfaces?.[ep.interface]?.mac_address ?? '';
+  } catch (err) {
+    await detachEndpoint(store, ep).catch(() => {});
+    if (endpointsOf(store, containerId).length === 0) await deleteNetns(nsPath).catch(() => {});
+    throw err;
+  }
+  const mode = net.dns ? 'user' : 'bridge';
+  const etc = {
+    ip: ep.ip,
+    hostname: opts.hostname,
+    ...(opts.extraHosts ? { extraHosts: opts.extraHosts } : {}),
+    ...(opts.dns ? { dns: opts.dns } : {}),
+    ...(opts.dnsSearch ? { dnsSearch: opts.dnsSearch } : {}),
+    ...(opts.dnsOptions ? { dnsOptions: opts.dnsOptions } : {}),
+    ...(net.dns ? { embeddedDns: net.gateway } : {}),
+  };
+  return {
+    netnsPath: nsPath,
+    ips: [ep.ip],
+    ...(net.internal ? {} : { gateway: net.gateway }),
+    mac,
+    etcHosts: etcHosts(mode, etc),
+    resolvConf: resolvConf(mode, etc),
+    ports: ep.ports,
+  };
+}
+
+// Undoes one endpoint: netavark teardown (in the namespace, which is kept until then), then the lease.
+async function detachEndpoint(store: Store, ep: Endpoint): Promise<void> {
+  if (!netnsExists(ep.netnsPath)) await createNetns(ep.netnsPath);
+  try {
+    await netavarkTeardown(store.root, ep.netnsPath, ep.options);
+  } catch (err) {
+    if (!(err instanceof NetavarkError)) throw err;
+    // The interface vanished (its namespace was lost, or setup never got that far): give
+    // netavark a stand-in so it goes on to remove the rules, then accept "already gone".
+    if (/No such device|No such file or directory/.test(err.detail)) {
+      if (/failed to delete container veth/.test(err.detail)) {
+        await addPlaceholderInterface(ep.netnsPath, ep.interface).catch(() => {});
+        await netavarkTeardown(store.root, ep.netnsPath, ep.options).catch((again: unknown) => {
+          if (!(again instanceof NetavarkError) || !/^IO error: No such file or directory/.test(again.detail)) throw again;
+        });
+      } else if (!/^IO error: No such file or directory \(os error 2\)$/.test(err.detail)) {
+        throw err;
+      }
+    } else {
+      throw err;
+    }
+  }
+  await store.withLock(async () => dropEndpoint(store, ep.containerId, ep.networkId));
+}
+
+// Leaves no namespace, veth, firewall rule, DNS entry or lease of the container: on one
+// network (disconnect) or all. Safe to call again, and for a container never attached.
+export async function detach(store: Store, containerId: string, network?: string): Promise<void> {
+  let eps = endpointsOf(store, containerId);
+  if (network !== undefined) {
+    const net = getNetwork(store, network);
+    eps = eps.filter((e) => e.networkId === net.id);
+  }
+  const errors: string[] = [];
+  for (const ep of eps) {
+    try {
+      await detachEndpoint(store, ep);
+    } catch (err) {
+      errors.push((err as Error).message);
+    }
+  }
+  if (endpointsOf(store, containerId).length === 0) await deleteNetns(netnsPathOf(containerId));
+  if (errors.length) throw new UfsError(`detaching ${containerId.slice(0, 12)}: ${errors.join('; ')}`);
+}
+
+// What a container is attached to (ufs port, inspect, --network container:NAME).
+export function endpoints(store: Store, containerId: string): Endpoint[] {
+  return endpointsOf(store, containerId);
+}
+
+// Frees what belongs to containers that no longer exist or no longer run (`keep` says which
+// may keep their networks); returns the ids it detached.
+export async function reconcile(store: Store, keep: (containerId: string) => boolean): Promise<string[]> {
+  const ids = [...new Set(listEndpoints(store).map((e) => e.containerId))].filter((id) => !keep(id));
+  const errors: string[] = [];
+  for (const id of ids) {
+    try {
+      await detach(store, id);
+    } catch (err) {
+      errors.push((err as Error).message);
+    }
+  }
+  if (errors.length) throw new UfsError(errors.join('; '));
+  return ids;
+}
