@@ -5,6 +5,7 @@ import { UfsError } from '../common/errors.js';
 import { registerContainerCommands } from './containers.js';
 import { registerImageCommands } from './images.js';
 import { registerMountCommands } from './mount.js';
+import { registerNetworkCommands } from './network.js';
 
 const program = new Command('ufs')
   .description('daemonless containers on a FUSE union filesystem')
@@ -16,6 +17,7 @@ const program = new Command('ufs')
 registerContainerCommands(program);
 registerImageCommands(program);
 registerMountCommands(program);
+registerNetworkCommands(program);
 
 try {
   await program.parseAsync(process.argv);
