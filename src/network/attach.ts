@@ -6,7 +6,7 @@ import type { Store } from '../store/index.js';
 import { etcHosts, parseExtraHost, resolvConf } from './etcfiles.js';
 import { freePort, portFree } from './hostnet.js';
 import { contains, firstHost, formatIp, isIp, lastHost, parseCidr, parseIp } from './ipv4.js';
-import { NetavarkError, netavarkSetup, netavarkTeardown } from './netavark.js';
+import { NetavarkError, netavarkSetup, netavarkTeardown, removeNetavarkConfigDir } from './netavark.js';
 import { addPlaceholderInterface, createNetns, deleteNetns, netnsExists, netnsPathOf } from './netns.js';
 import { DEFAULT_NETWORK, dropEndpoint, endpointsOf, ensureDefaultNetwork, getNetwork, listEndpoints, PSEUDO_NETWORKS, writeEndpoint } from './records.js';
 import type { AttachOptions, AttachResult, Endpoint, NetavarkOptions, NetworkRecord, PortMapping } from './types.js';
@@ -209,6 +209,9 @@ export async function detach(store: Store, containerId: string, network?: string
     }
   }
   if (endpointsOf(store, containerId).length === 0) await deleteNetns(netnsPathOf(containerId));
+  await store.withLock(async () => {
+    if (listEndpoints(store).length === 0) removeNetavarkConfigDir(store.root);
+  });
   if (errors.length) throw new UfsError(`detaching ${containerId.slice(0, 12)}: ${errors.join('; ')}`);
 }
 

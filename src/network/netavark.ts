@@ -20,6 +20,18 @@ export function netavarkConfigDir(storeRoot: string): string {
   return path.join(RUN_DIR, 'netavark', tag);
 }
 
+// Once a store has no endpoints left, its aardvark-dns state is empty: drop the directory
+// (aardvark-dns has exited with its last entry). Called under the store lock.
+export function removeNetavarkConfigDir(storeRoot: string): void {
+  const dir = netavarkConfigDir(storeRoot);
+  try {
+    if (fs.readdirSync(path.join(dir, 'aardvark-dns')).length > 0) return;
+  } catch {
+    // no aardvark-dns state
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
 // netavark edits chains it shares with every other netavark user on the host: one at a time
 // across all ufs stores on this machine.
 const MACHINE_LOCK = path.join(RUN_DIR, 'netavark.lock');
