@@ -164,6 +164,9 @@ test('concurrent attaches from several processes never share an address', async 
     console.log(JSON.stringify(res.map((r) => [r.ips[0], r.ports[0].hostPort])));`;
   const runs = await Promise.all([0, 1, 2].map(() => new Promise<string>((resolve) => {
     const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    t.teardown(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));

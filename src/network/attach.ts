@@ -167,29 +167,46 @@ export async function attach(store: Store, containerId: string, opts: AttachOpti
   };
 }
 
+// What netavark's teardown reports when the thing it would remove is already gone: the
+// aardvark-dns state (or its daemon), the bridge (so no veth or rule on it either).
+const ALREADY_GONE = [/^IO error: No such file or directory \(os error 2\)$/, /failed to get bridge interface: .*No such device/, /aardvark pid not found/];
+
+function problems(err: NetavarkError): string[] {
+  const m = /^netavark encountered multiple errors:\s*\n([\s\S]*)$/.exec(err.detail);
+  const all = m ? m[1]!.split('\n').map((l) => l.replace(/^\s*-\s*/, '').trim()).filter(Boolean) : [err.detail];
+  return all.filter((p) => !ALREADY_GONE.some((re) => re.test(p)));
+}
+
+async function teardown(store: Store, ep: Endpoint): Promise<void> {
+  let left: string[];
+  try {
+    return await netavarkTeardown(store.root, ep.netnsPath, ep.options);
+  } catch (err) {
+    if (!(err instanceof NetavarkError)) throw err;
+    left = problems(err);
+  }
+  // The interface vanished with a lost namespace, and netavark stops there: give it a
+  // stand-in so it goes on to remove the firewall rules and the DNS entry.
+  if (left.some((p) => /failed to delete container veth/.test(p))) {
+    await addPlaceholderInterface(ep.netnsPath, ep.interface).catch(() => {});
+    try {
+      return await netavarkTeardown(store.root, ep.netnsPath, ep.options);
+    } catch (err) {
+      if (!(err instanceof NetavarkError)) throw err;
+      left = problems(err);
+    }
+  }
+  if (left.length) throw new NetavarkError('teardown', left.join('; '));
+}
+
 // Undoes one endpoint: netavark teardown (in the namespace, which is kept until then), then the lease.
 async function detachEndpoint(store: Store, ep: Endpoint): Promise<void> {
   if (!netnsExists(ep.netnsPath)) await createNetns(ep.netnsPath);
-  try {
-    await netavarkTeardown(store.root, ep.netnsPath, ep.options);
-  } catch (err) {
-    if (!(err instanceof NetavarkError)) throw err;
-    // The interface vanished (its namespace was lost, or setup never got that far): give
-    // netavark a stand-in so it goes on to remove the rules, then accept "already gone".
-    if (/No such device|No such file or directory/.test(err.detail)) {
-      if (/failed to delete container veth/.test(err.detail)) {
-        await addPlaceholderInterface(ep.netnsPath, ep.interface).catch(() => {});
-        await netavarkTeardown(store.root, ep.netnsPath, ep.options).catch((again: unknown) => {
-          if (!(again instanceof NetavarkError) || !/^IO error: No such file or directory/.test(again.detail)) throw again;
-        });
-      } else if (!/^IO error: No such file or directory \(os error 2\)$/.test(err.detail)) {
-        throw err;
-      }
-    } else {
-      throw err;
-    }
-  }
-  await store.withLock(async () => dropEndpoint(store, ep.containerId, ep.networkId));
+  await teardown(store, ep);
+  await store.withLock(async () => {
+    dropEndpoint(store, ep.containerId, ep.networkId);
+    if (listEndpoints(store).length === 0) removeNetavarkConfigDir(store.root);
+  });
 }
 
 // Leaves no namespace, veth, firewall rule, DNS entry or lease of the container: on one
@@ -209,9 +226,6 @@ export async function detach(store: Store, containerId: string, network?: string
     }
   }
   if (endpointsOf(store, containerId).length === 0) await deleteNetns(netnsPathOf(containerId));
-  await store.withLock(async () => {
-    if (listEndpoints(store).length === 0) removeNetavarkConfigDir(store.root);
-  });
   if (errors.length) throw new UfsError(`detaching ${containerId.slice(0, 12)}: ${errors.join('; ')}`);
 }
 

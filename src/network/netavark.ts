@@ -7,7 +7,6 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { UfsError } from '../common/errors.js';
-import { withFileLock } from '../store/index.js';
 import type { NetavarkOptions, NetavarkStatus } from './types.js';
 
 export const NETAVARK = process.env.UFS_NETAVARK ?? '/usr/lib/podman/netavark';
@@ -21,11 +20,11 @@ export function netavarkConfigDir(storeRoot: string): string {
 }
 
 // Once a store has no endpoints left, its aardvark-dns state is empty: drop the directory
-// (aardvark-dns has exited with its last entry). Called under the store lock.
+// (aardvark-dns exits with its last entry; a pid file may stay). Called under the store lock.
 export function removeNetavarkConfigDir(storeRoot: string): void {
   const dir = netavarkConfigDir(storeRoot);
   try {
-    if (fs.readdirSync(path.join(dir, 'aardvark-dns')).length > 0) return;
+    if (fs.readdirSync(path.join(dir, 'aardvark-dns')).some((f) => f !== 'aardvark.pid')) return;
   } catch {
     // no aardvark-dns state
   }
@@ -50,8 +49,10 @@ function runNetavark(storeRoot: string, command: 'setup' | 'teardown', nsPath: s
   fs.mkdirSync(path.join(config, 'aardvark-dns'), { recursive: true, mode: 0o700 });
   fs.mkdirSync(RUN_DIR, { recursive: true, mode: 0o755 });
   if (!fs.existsSync(NETAVARK)) throw new UfsError(`netavark not found at ${NETAVARK} (install the netavark package)`);
-  return withFileLock(MACHINE_LOCK, () => new Promise<string>((resolve, reject) => {
-    const child = spawn(NETAVARK, ['--config', config, '--aardvark-binary', AARDVARK, command, nsPath], {
+  // flock(1) holds the machine lock for exactly netavark's lifetime: one spawn, no stale lock;
+  // --close keeps the lock out of netavark's children (aardvark-dns lives on as a daemon).
+  return new Promise<string>((resolve, reject) => {
+    const child = spawn('flock', ['--close', MACHINE_LOCK, NETAVARK, '--config', config, '--aardvark-binary', AARDVARK, command, nsPath], {
       stdio: ['pipe', 'pipe', 'pipe'],
       env: { ...process.env, PATH: `/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin` },
     });
@@ -72,7 +73,7 @@ function runNetavark(storeRoot: string, command: 'setup' | 'teardown', nsPath: s
     });
     child.stdin.on('error', () => {});
     child.stdin.end(JSON.stringify(options));
-  }));
+  });
 }
 
 export async function netavarkSetup(storeRoot: string, nsPath: string, options: NetavarkOptions): Promise<Record<string, NetavarkStatus>> {
