@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
-import { attach, detach, endpoints, listEndpoints, parsePublish, reconcile } from '../src/network/index.js';
+import { attach, detach, endpoints, listEndpoints, parseNetworkMode, parsePublish, reconcile, setupNetwork } from '../src/network/index.js';
 import { containerId, countResources, hostAddress, hostServer, inNetns, netEnv, run, waitUntil } from './helpers/network.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -219,4 +219,28 @@ test('a second network joins the same namespace as eth1 (connect), and leaves al
   t.true(fs.existsSync(a.netnsPath));
   await detach(env.store, id);
   t.false(fs.existsSync(a.netnsPath));
+});
+
+test('setupNetwork: each --network mode, and Docker\'s conflicting options', async (t) => {
+  const env = await netEnv(t);
+  const net = await env.userNet();
+  t.deepEqual(parseNetworkMode(undefined), { kind: 'network', name: 'bridge' });
+  t.deepEqual(parseNetworkMode('container:web'), { kind: 'container', ref: 'web' });
+  t.throws(() => parseNetworkMode('bad name'), { message: /invalid --network/ });
+  const none = await setupNetwork(env.store, containerId(), { mode: { kind: 'none' }, hostname: 'n' });
+  t.deepEqual(none.spec, { mode: 'none' });
+  t.false(none.attached);
+  const host = await setupNetwork(env.store, containerId(), { mode: { kind: 'host' }, hostname: 'h', ports: parsePublish('80') });
+  t.deepEqual(host.warnings, ['Published ports are discarded when using host network mode']);
+  await t.throwsAsync(setupNetwork(env.store, containerId(), { mode: { kind: 'container', ref: 'x' }, hostname: 'c', ports: parsePublish('80') }), { message: /conflicting options/ });
+  await t.throwsAsync(setupNetwork(env.store, containerId(), { mode: { kind: 'container', ref: 'x' }, hostname: 'c' }), { message: /not running/ });
+  await t.throwsAsync(setupNetwork(env.store, containerId(), { mode: { kind: 'none' }, hostname: 'c', aliases: ['a'] }), { message: /user defined networks/ });
+  const id = containerId();
+  const on = await setupNetwork(env.store, id, { mode: { kind: 'network', name: net.name }, hostname: 'u', name: 'u' });
+  t.true(on.attached);
+  t.deepEqual(on.spec, { mode: 'netns', path: on.spec.mode === 'netns' ? on.spec.path : '' });
+  const joined = await setupNetwork(env.store, containerId(), { mode: { kind: 'container', ref: 'u' }, hostname: 'j' }, { netnsPath: (on.spec as { path: string }).path, etcHosts: on.etcHosts, resolvConf: on.resolvConf });
+  t.deepEqual(joined.spec, on.spec);
+  t.is(joined.resolvConf, on.resolvConf);
+  await detach(env.store, id);
 });
