@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
-import { attach, detach, endpoints, listEndpoints, parseNetworkMode, parsePublish, reconcile, setupNetwork } from '../src/network/index.js';
+import { attach, detach, endpoints, listEndpoints, parseNetworkMode, parsePublish, reconcile, setupNetwork, withTemporaryNetwork } from '../src/network/index.js';
 import { containerId, countResources, hostAddress, hostServer, inNetns, netEnv, run, waitUntil } from './helpers/network.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -243,4 +243,27 @@ test('setupNetwork: each --network mode, and Docker\'s conflicting options', asy
   t.deepEqual(joined.spec, on.spec);
   t.is(joined.resolvConf, on.resolvConf);
   await detach(env.store, id);
+});
+
+test('withTemporaryNetwork: kept by reconcile while its process lives, freed after, also when the owner died', async (t) => {
+  const env = await netEnv(t);
+  const before = countResources(env.store);
+  const seen = await withTemporaryNetwork(env.store, { network: 'bridge', hostname: 'build' }, async (a) => {
+    const port = await hostServer(t, env.defaultNet.gateway, 'build-step');
+    t.deepEqual(await reconcile(env.store, () => false), [], 'a live owner keeps it');
+    return (await curlIn(a.netnsPath, `http://${env.defaultNet.gateway}:${port}/`)).stdout;
+  });
+  t.is(seen, 'build-step');
+  t.deepEqual(listEndpoints(env.store), []);
+  await t.throwsAsync(withTemporaryNetwork(env.store, { network: 'bridge', hostname: 'build' }, async () => {
+    throw new Error('step failed');
+  }), { message: 'step failed' });
+  t.deepEqual(listEndpoints(env.store), []);
+  // An owner that died without detaching: reconcile frees it.
+  const dead = spawn('true');
+  await new Promise((r) => dead.once('exit', r));
+  const orphan = containerId();
+  await attach(env.store, orphan, { network: 'bridge', hostname: 'o', ownerPid: dead.pid! });
+  t.deepEqual(await reconcile(env.store, () => false), [orphan]);
+  t.deepEqual(countResources(env.store), before);
 });

@@ -1,6 +1,7 @@
 // attach/detach (INTERFACES.md §3): a container's namespace, its address, its published ports
 // and its names, set up by netavark and recorded as an endpoint under the store lock, so no
 // two containers get one address or one host port, and detach can always undo all of it.
+import crypto from 'node:crypto';
 import { UfsError } from '../common/errors.js';
 import type { Store } from '../store/index.js';
 import { etcHosts, parseExtraHost, resolvConf } from './etcfiles.js';
@@ -131,6 +132,7 @@ export async function attach(store: Store, containerId: string, opts: AttachOpti
       aliases,
       ports,
       options: netavarkOptions(containerId, opts, net, iface, ip, aliases, ports),
+      ...(opts.ownerPid ? { ownerPid: opts.ownerPid } : {}),
       created: new Date().toISOString(),
     };
     writeEndpoint(store, rec);
@@ -234,10 +236,33 @@ export function endpoints(store: Store, containerId: string): Endpoint[] {
   return endpointsOf(store, containerId);
 }
 
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+// A network for the length of `fn` (a build's RUN step): attached under a fresh id owned by
+// this process, detached afterwards, also when fn throws.
+export async function withTemporaryNetwork<T>(store: Store, opts: AttachOptions, fn: (a: AttachResult) => Promise<T>): Promise<T> {
+  const id = `tmp-${crypto.randomBytes(12).toString('hex')}`;
+  const a = await attach(store, id, { ...opts, ownerPid: process.pid });
+  try {
+    return await fn(a);
+  } finally {
+    await detach(store, id);
+  }
+}
+
 // Frees what belongs to containers that no longer exist or no longer run (`keep` says which
 // may keep their networks); returns the ids it detached.
 export async function reconcile(store: Store, keep: (containerId: string) => boolean): Promise<string[]> {
-  const ids = [...new Set(listEndpoints(store).map((e) => e.containerId))].filter((id) => !keep(id));
+  const eps = listEndpoints(store);
+  const owned = new Set(eps.filter((e) => e.ownerPid && pidAlive(e.ownerPid)).map((e) => e.containerId));
+  const ids = [...new Set(eps.map((e) => e.containerId))].filter((id) => !owned.has(id) && !keep(id));
   const errors: string[] = [];
   for (const id of ids) {
     try {

@@ -36,6 +36,7 @@ export interface AttachOptions {
   dnsSearch?: string[];
   dnsOptions?: string[];
   extraHosts?: string[]; // "name:ip" (--add-host)
+  ownerPid?: number; // a process (not a container) that holds the attachment: reconcile leaves it while it lives
 }
 
 export interface AttachResult {
@@ -61,6 +62,7 @@ export interface Endpoint {
   aliases: string[];
   ports: PortMapping[];
   options: NetavarkOptions; // exactly what setup was given: teardown gets the same
+  ownerPid?: number;
   created: string;
 }
 
