@@ -1,8 +1,11 @@
 // ufs network create/ls/inspect/rm/prune through the built CLI on a temp store.
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
-import { attach, detach } from '../src/network/index.js';
+import { attach, detach, ensureDefaultNetwork } from '../src/network/index.js';
+import { Store } from '../src/store/index.js';
 import { containerId, freeSubnet, netEnv, run, uniqueName } from './helpers/network.js';
 
 const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
@@ -64,4 +67,22 @@ test('create, ls, inspect, rm, prune with Docker columns and errors', async (t) 
   t.is((await ufs(env.root, ['network', 'prune', '--filter', 'label=team'])).stdout, `Deleted Networks:\n${name}\n`);
   t.is((await ufs(env.root, ['network', 'rm', other])).stdout, `${other}\n`);
   t.deepEqual((await ufs(env.root, ['network', 'ls', '--format', '{{.Name}}'])).stdout.split('\n').filter(Boolean), ['bridge', 'host', 'none']);
+});
+
+test('a store other than /var/lib/ufs gets a default bridge and subnet of its own, never ufs0', async (t) => {
+  const recs = [];
+  for (let i = 0; i < 2; i++) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ufs-test-netdef-'));
+    t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const store = await Store.open(path.join(dir, 'root'));
+    recs.push(await ensureDefaultNetwork(store));
+    t.deepEqual(await ensureDefaultNetwork(store), recs[i], 'made once, then read');
+  }
+  for (const r of recs) {
+    t.regex(r.bridge, /^ufs[0-9a-f]{8}$/);
+    t.regex(r.subnet, /^10\.(1[6-7]\d)\.\d+\.0\/24$/);
+    t.false(r.dns);
+  }
+  t.not(recs[0]!.bridge, recs[1]!.bridge);
+  t.not(recs[0]!.subnet, recs[1]!.subnet);
 });

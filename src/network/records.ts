@@ -6,6 +6,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { errnoCode, UfsError } from '../common/errors.js';
+import { DEFAULT_STORE_ROOT } from '../common/paths.js';
 import { readJsonSync, rmTreeSync, type Store, writeFileAtomicSync } from '../store/index.js';
 import { hostBlocks } from './hostnet.js';
 import { type Cidr, contains, firstHost, formatCidr, formatIp, lastHost, overlaps, parseCidr, parseIp } from './ipv4.js';
@@ -15,6 +16,8 @@ export const DEFAULT_NETWORK = 'bridge';
 export const DEFAULT_BRIDGE = 'ufs0';
 // Docker's default bridge is 172.17.0.0/16 and podman's 10.88.0.0/16; ours sits beside both.
 const DEFAULT_SUBNETS = ['10.87.0.0/16', '10.86.0.0/16', '10.85.0.0/16', '172.29.0.0/16'];
+// The default bridge of a store other than /var/lib/ufs: a /24 from here.
+const OTHER_STORES_POOL = parseCidr('10.160.0.0/12');
 // User networks without --subnet get a /24 from here (podman takes 10.89.x.0/24).
 const USER_POOL = parseCidr('10.91.0.0/16');
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
@@ -138,22 +141,36 @@ function pickUserSubnet(used: { cidr: Cidr }[]): Cidr | undefined {
   return undefined;
 }
 
-// The default network: made on first use, Docker's `bridge` (no embedded DNS, NAT out). A
-// caller (a test, a store with another default) may fix its bridge name and subnet first.
+// The default network: made on first use, Docker's `bridge` (no embedded DNS, NAT out).
+// The standard store's is bridge ufs0 on 10.87.0.0/16 (or the next free /16); any other
+// store (a test's, a bench's) gets a bridge and a /24 of its own, both derived from its
+// root, so that two stores never share a bridge whose addresses each leases on its own.
+// A caller may fix the bridge name and subnet instead.
 export async function ensureDefaultNetwork(store: Store, opts: { bridge?: string; subnet?: string } = {}): Promise<NetworkRecord> {
   const have = findNetwork(store, DEFAULT_NETWORK);
   if (have?.name === DEFAULT_NETWORK) return have;
   return store.withLock(async () => {
     const again = readJsonSync<NetworkRecord>(networkFile(store, DEFAULT_NETWORK));
     if (again) return again;
+    const standard = store.root === path.resolve(DEFAULT_STORE_ROOT);
+    const tag = crypto.createHash('sha256').update(store.root).digest();
     let subnet = opts.subnet;
     if (subnet === undefined) {
       const used = usedBlocks(store);
-      subnet = DEFAULT_SUBNETS.find((s) => !used.some((u) => overlaps(u.cidr, parseCidr(s))));
+      const free = (c: Cidr): boolean => !used.some((u) => overlaps(u.cidr, c));
+      if (standard) {
+        subnet = DEFAULT_SUBNETS.find((s) => free(parseCidr(s)));
+      } else {
+        const start = tag.readUInt16BE(0) % 4096;
+        for (let i = 0; i < 4096 && subnet === undefined; i++) {
+          const c: Cidr = { base: OTHER_STORES_POOL.base + ((start + i) % 4096) * 256, prefix: 24 };
+          if (free(c)) subnet = formatCidr(c);
+        }
+      }
       if (!subnet) throw new UfsError('no free subnet for the default bridge network');
     }
-    const rec = await createNetworkUnchecked(store, DEFAULT_NETWORK, opts.bridge ?? DEFAULT_BRIDGE, subnet);
-    return rec;
+    const bridge = opts.bridge ?? (standard ? DEFAULT_BRIDGE : `ufs${tag.toString('hex').slice(0, 8)}`);
+    return createNetworkUnchecked(store, DEFAULT_NETWORK, bridge, subnet);
   });
 }
 
