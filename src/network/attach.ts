@@ -2,14 +2,16 @@
 // and its names, set up by netavark and recorded as an endpoint under the store lock, so no
 // two containers get one address or one host port, and detach can always undo all of it.
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import { UfsError } from '../common/errors.js';
-import type { Store } from '../store/index.js';
+import { type Store, withFileLock } from '../store/index.js';
 import { etcHosts, parseExtraHost, resolvConf } from './etcfiles.js';
 import { freePort, portFree } from './hostnet.js';
 import { contains, firstHost, formatIp, isIp, lastHost, parseCidr, parseIp } from './ipv4.js';
 import { NetavarkError, netavarkSetup, netavarkTeardown, removeNetavarkConfigDir } from './netavark.js';
 import { addPlaceholderInterface, createNetns, deleteNetns, netnsExists, netnsPathOf } from './netns.js';
-import { DEFAULT_NETWORK, dropEndpoint, endpointsOf, ensureDefaultNetwork, getNetwork, listEndpoints, PSEUDO_NETWORKS, writeEndpoint } from './records.js';
+import { DEFAULT_NETWORK, dropEndpoint, networksDir, endpointsOf, ensureDefaultNetwork, getNetwork, listEndpoints, PSEUDO_NETWORKS, writeEndpoint } from './records.js';
 import type { AttachOptions, AttachResult, Endpoint, NetavarkOptions, NetworkRecord, PortMapping } from './types.js';
 
 const MAC_RE = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/;
@@ -141,7 +143,14 @@ export async function attach(store: Store, containerId: string, opts: AttachOpti
   let mac = '';
   try {
     await createNetns(nsPath);
-    const status = await netavarkSetup(store.root, nsPath, ep.options);
+    let status;
+    try {
+      status = await netavarkSetup(store.root, nsPath, ep.options);
+    } catch (err) {
+      if (!(err instanceof NetavarkError) || !IPTABLES_RACE.test(err.detail)) throw err;
+      await teardown(store, ep); // what the first try made, then once more
+      status = await netavarkSetup(store.root, nsPath, ep.options);
+    }
     mac = status[net.name]?.interfaces?.[ep.interface]?.mac_address ?? '';
   } catch (err) {
     await detachEndpoint(store, ep).catch(() => {});
@@ -179,14 +188,23 @@ function problems(err: NetavarkError): string[] {
   return all.filter((p) => !ALREADY_GONE.some((re) => re.test(p)));
 }
 
+// iptables-nft can fail a change that races with another writer of the same table (Podman's
+// netavark does not take our lock); netavark checks before it deletes, so a retry is safe.
+const IPTABLES_RACE = /iptables: (No chain\/target\/match|Resource temporarily unavailable)|xtables lock/;
+
 async function teardown(store: Store, ep: Endpoint): Promise<void> {
-  let left: string[];
-  try {
-    return await netavarkTeardown(store.root, ep.netnsPath, ep.options);
-  } catch (err) {
-    if (!(err instanceof NetavarkError)) throw err;
-    left = problems(err);
+  let left: string[] = [];
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      return await netavarkTeardown(store.root, ep.netnsPath, ep.options);
+    } catch (err) {
+      if (!(err instanceof NetavarkError)) throw err;
+      left = problems(err);
+      if (!left.length || !left.some((p) => IPTABLES_RACE.test(p))) break;
+      await new Promise((r) => setTimeout(r, 100 * (attempt + 1)));
+    }
   }
+  if (!left.length) return;
   // The interface vanished with a lost namespace, and netavark stops there: give it a
   // stand-in so it goes on to remove the firewall rules and the DNS entry.
   if (left.some((p) => /failed to delete container veth/.test(p))) {
@@ -214,21 +232,33 @@ async function detachEndpoint(store: Store, ep: Endpoint): Promise<void> {
 // Leaves no namespace, veth, firewall rule, DNS entry or lease of the container: on one
 // network (disconnect) or all. Safe to call again, and for a container never attached.
 export async function detach(store: Store, containerId: string, network?: string): Promise<void> {
-  let eps = endpointsOf(store, containerId);
-  if (network !== undefined) {
-    const net = getNetwork(store, network);
-    eps = eps.filter((e) => e.networkId === net.id);
+  if (endpointsOf(store, containerId).length === 0) {
+    await deleteNetns(netnsPathOf(containerId));
+    return;
   }
-  const errors: string[] = [];
-  for (const ep of eps) {
-    try {
-      await detachEndpoint(store, ep);
-    } catch (err) {
-      errors.push((err as Error).message);
+  // One detach of a container at a time (its monitor at exit, `rm -f`, a reconcile): the
+  // second finds the work done instead of tearing down what is half gone.
+  const lock = path.join(networksDir(store), 'locks', containerId.replace(/[^a-zA-Z0-9_.-]/g, '_'));
+  fs.mkdirSync(path.dirname(lock), { recursive: true, mode: 0o700 });
+  await withFileLock(lock, async () => {
+    let eps = endpointsOf(store, containerId);
+    if (network !== undefined) {
+      const net = getNetwork(store, network);
+      eps = eps.filter((e) => e.networkId === net.id);
     }
-  }
-  if (endpointsOf(store, containerId).length === 0) await deleteNetns(netnsPathOf(containerId));
-  if (errors.length) throw new UfsError(`detaching ${containerId.slice(0, 12)}: ${errors.join('; ')}`);
+    const errors: string[] = [];
+    for (const ep of eps) {
+      try {
+        await detachEndpoint(store, ep);
+      } catch (err) {
+        errors.push((err as Error).message);
+      }
+    }
+    if (endpointsOf(store, containerId).length === 0) await deleteNetns(netnsPathOf(containerId));
+    if (errors.length) throw new UfsError(`detaching ${containerId.slice(0, 12)}: ${errors.join('; ')}`);
+  });
+  // A waiter still blocked on this (unlinked) file finds nothing left to do.
+  fs.rmSync(lock, { force: true });
 }
 
 // What a container is attached to (ufs port, inspect, --network container:NAME).
