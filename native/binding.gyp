@@ -15,11 +15,13 @@
       "libraries": ["<!@(pkg-config --libs fuse3)"]
     },
     {
-      # The container's first process: namespaces, mounts, pivot_root, exec, pid 1 duties.
+      # `ufs run --init`'s pid 1: forwards signals, reaps orphans. Static: it runs inside
+      # any image, with or without a libc.
       "target_name": "ufs-init",
       "type": "executable",
-      "sources": ["init/ufs-init.c", "init/json.c", "init/spec.c", "init/util.c", "init/rootfs.c", "init/process.c", "init/caps.c"],
-      "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"]
+      "sources": ["init/ufs-init.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "ldflags": ["-static"]
     }
   ]
 }

@@ -7,6 +7,7 @@ import test from 'ava';
 import { applyChanges } from '../src/image/changes.js';
 import { collectGarbage, commitLayer, createImage, pruneImages, resolveImage } from '../src/image/index.js';
 import { hasNativeXattrs } from '../src/image/native.js';
+import { compressedLayerBlob } from '../src/image/writer/blobs.js';
 import { familiarName, normalizeTagged, parseReference } from '../src/image/reference.js';
 import { lookupImage } from '../src/image/records.js';
 import { emptyImageDb, Store } from '../src/store/index.js';
@@ -36,7 +37,7 @@ async function makeUpper(dir: string): Promise<string> {
   return up;
 }
 
-test('commitLayer: a deterministic gzip blob and the same layer directory', async (t) => {
+test('commitLayer: no gzip at commit; the gzip blob made once from the layer directory, remembered', async (t) => {
   t.true(hasNativeXattrs(), 'the sys addon provides xattrs');
   const dir = await tempDir(t, 'commit');
   const store = await Store.open(path.join(dir, 'root'));
@@ -45,9 +46,17 @@ test('commitLayer: a deterministic gzip blob and the same layer directory', asyn
   const again = await commitLayer(store, up);
   t.is(again.diffId, diffId, 'same tree, same diff_id');
   const meta = store.layerMeta(diffId)!;
-  t.is(meta.blob.mediaType, 'application/vnd.oci.image.layer.v1.tar+gzip');
-  const blob = fs.readFileSync(store.blobPath(meta.blob.digest));
-  t.is(sha256(blob), meta.blob.digest);
+  t.is(meta.blob.mediaType, 'application/vnd.oci.image.layer.v1.tar', 'commit compresses nothing (INTERFACES.md §5)');
+  t.is(meta.blob.digest, diffId);
+  t.false(store.hasBlob(meta.blob.digest), 'and stores no blob');
+  const gz = await compressedLayerBlob(store, diffId);
+  t.is(gz.mediaType, 'application/vnd.oci.image.layer.v1.tar+gzip');
+  t.deepEqual(store.layerMeta(diffId)!.blob, { digest: gz.digest, size: gz.size, mediaType: gz.mediaType }, 'remembered in layers/<hex>.json');
+  const blobStat = fs.statSync(store.blobPath(gz.digest));
+  t.is((await compressedLayerBlob(store, diffId)).digest, gz.digest, 'asked again: the same blob');
+  t.is(fs.statSync(store.blobPath(gz.digest)).mtimeMs, blobStat.mtimeMs, 'not made again');
+  const blob = fs.readFileSync(store.blobPath(gz.digest));
+  t.is(sha256(blob), gz.digest);
   const tar = zlib.gunzipSync(blob);
   t.is(sha256(tar), diffId, 'diff_id is the sha256 of the uncompressed tar');
   const names = (await must('tar', ['-tvf', '-'], { input: tar })).trim().split('\n');

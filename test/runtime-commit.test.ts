@@ -2,6 +2,8 @@
 // directories, images that run with the changes, chains of commits, deterministic layers,
 // -c changes, and committing a running container.
 import test from 'ava';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
 import { makeEnv, type Env } from './helpers/runtime.js';
 
 interface ImageInspect {
@@ -81,6 +83,32 @@ test('commit works on a running container', async (t) => {
   // The container goes on running, unaffected.
   t.is(await u.ok(['exec', 'live', 'tail', '-1', '/data/numbers']), '1000\n');
   await u.ok(['rm', '-f', 'live']);
+});
+
+test('commit of a busy container pauses it: every commit succeeds, the container goes on (--pause=false skips)', async (t) => {
+  const u = await makeEnv(t);
+  // Rewrites a file (truncate, then several writes) as fast as it can.
+  await u.ok(['run', '-d', '--name', 'busy', 'busybox', 'sh', '-c', 'while :; do seq 1 3000 > /f; done']);
+  await new Promise((r) => setTimeout(r, 300));
+  for (let i = 0; i < 4; i++) {
+    const r = await u.ufs(['commit', 'busy', `busy:${i}`]);
+    t.is(r.code, 0, r.stderr);
+  }
+  // The container was thawed after each commit and still rewrites its file.
+  const rec = JSON.parse(await fs.readFile(path.join(u.root, 'containers', (await u.record('busy')).Id, 'config.json'), 'utf8')) as { State: { Paused?: boolean; Status: string } };
+  t.is(rec.State.Status, 'running');
+  t.falsy(rec.State.Paused);
+  const state = await u.ok(['exec', 'busy', 'cat', '/sys/fs/cgroup/freezer/freezer.state']);
+  t.is(state.trim(), 'THAWED');
+  // The committed file is the container's file at one moment (a prefix of the sequence it
+  // was writing, as Docker's pause gives: frozen between two writes), never a mix.
+  const committed = await u.ok(['run', '--rm', 'busy:3', 'sh', '-c', 'seq 1 3000 | head -c $(wc -c < /f) | cmp - /f && echo same']);
+  t.is(committed, 'same\n');
+  t.is((await u.ufs(['commit', '--pause=maybe', 'busy'])).code, 1);
+  await u.ok(['kill', 'busy']);
+  t.is(await u.ok(['wait', 'busy']), '137\n');
+  t.regex(await u.ok(['commit', '--pause=false', 'busy', 'busy:np']), /^sha256:/);
+  await u.ok(['rm', '-f', 'busy']);
 });
 
 test('users are looked up in the container root, through its own symlinks, never the host', async (t) => {

@@ -1,8 +1,10 @@
 import { Command, CommanderError } from 'commander';
 import { UfsError } from '../common/errors.js';
+import { humanSize, table } from '../common/format.js';
 import { storeRoot } from '../common/paths.js';
 import { Store } from '../store/index.js';
 import {
+  attachContainer,
   commitContainer,
   diffContainer,
   execInContainer,
@@ -10,7 +12,13 @@ import {
   killContainer,
   listContainers,
   monitorMain,
+  pauseContainer,
   removeContainer,
+  shortId,
+  statsContainers,
+  topContainer,
+  unpauseContainer,
+  waitContainer,
   runContainer,
   showLogs,
   startContainer,
@@ -66,8 +74,30 @@ export function registerContainerCommands(program: Command): void {
     .option('-u, --user <user[:group]>', 'user (name or uid) and group')
     .option('-h, --hostname <name>', 'container hostname (default: the short id)')
     .option('-v, --volume <HOSTDIR:DIR[:ro]>', 'bind mount a host directory (repeatable)', collect)
-    .option('--network <mode>', 'network: none (loopback only) or host', 'none')
+    .option('--network <mode>', 'network: none (loopback only), host, or ns:PATH (join a network namespace)', 'none')
     .option('--entrypoint <cmd>', 'override the image ENTRYPOINT')
+    .option('--runtime <name|path>', 'OCI runtime (default: runc)')
+    .option('--init', 'run an init as pid 1 that forwards signals and reaps processes')
+    .option('-m, --memory <bytes>', 'memory limit (e.g. 512m)')
+    .option('--memory-swap <bytes>', 'memory plus swap limit; -1 for unlimited swap')
+    .option('--cpus <n>', 'number of CPUs (e.g. 1.5)')
+    .option('-c, --cpu-shares <n>', 'CPU shares (relative weight)')
+    .option('--pids-limit <n>', 'limit on the number of processes (-1 unlimited)')
+    .option('--cap-add <cap>', 'add a Linux capability (repeatable; ALL for all)', collect)
+    .option('--cap-drop <cap>', 'drop a Linux capability (repeatable; ALL for all)', collect)
+    .option('--privileged', 'give the container all capabilities and devices, no seccomp or masked paths')
+    .option('--security-opt <opt>', 'seccomp=unconfined|FILE, no-new-privileges (repeatable)', collect)
+    .option('--read-only', "mount the container's root read-only")
+    .option('--tmpfs <dir[:options]>', 'mount a tmpfs (repeatable)', collect)
+    .option('--mount <spec>', 'type=bind,source=,target=[,readonly] or type=tmpfs,target= (repeatable)', collect)
+    .option('--device <host[:container][:rwm]>', 'give the container a host device (repeatable)', collect)
+    .option('--ulimit <name=soft[:hard]>', 'set a resource limit (repeatable)', collect)
+    .option('--shm-size <bytes>', 'size of /dev/shm (default 64m)')
+    .option('--stop-signal <signal>', 'signal that stops the container (default SIGTERM)')
+    .option('--stop-timeout <seconds>', 'seconds to wait before killing on stop (default 10)')
+    .option('--group-add <group>', 'add a supplementary group (repeatable)', collect)
+    .option('-l, --label <KEY=VALUE>', 'set a label (repeatable)', collect)
+    .option('--cidfile <file>', 'write the container id to this file')
     .argument('<image>')
     .argument('[command...]')
     .action(async (image: string, command: string[], opts, cmd: Command) => {
@@ -90,6 +120,28 @@ export function registerContainerCommands(program: Command): void {
           volumes: opts.volume ?? [],
           network: opts.network,
           entrypoint: opts.entrypoint,
+          runtime: opts.runtime,
+          init: !!opts.init,
+          memory: opts.memory,
+          memorySwap: opts.memorySwap,
+          cpus: opts.cpus,
+          cpuShares: opts.cpuShares,
+          pidsLimit: opts.pidsLimit,
+          capAdd: opts.capAdd,
+          capDrop: opts.capDrop,
+          privileged: !!opts.privileged,
+          securityOpt: opts.securityOpt,
+          readOnly: !!opts.readOnly,
+          tmpfs: opts.tmpfs,
+          mount: opts.mount,
+          device: opts.device,
+          ulimit: opts.ulimit,
+          shmSize: opts.shmSize,
+          stopSignal: opts.stopSignal,
+          stopTimeout: opts.stopTimeout,
+          groupAdd: opts.groupAdd,
+          labels: opts.label,
+          cidfile: opts.cidfile,
         });
       } catch (err) {
         // Anything that kept the container from running is ufs's error: 125, as Docker's.
@@ -135,11 +187,11 @@ export function registerContainerCommands(program: Command): void {
   program
     .command('stop')
     .description('stop running containers (SIGTERM, then SIGKILL after a grace period)')
-    .option('-t, --time <seconds>', 'seconds to wait before killing', '10')
+    .option('-t, --time <seconds>', "seconds to wait before killing (default: the container's --stop-timeout, or 10)")
     .argument('<container...>')
     .action(async (refs: string[], opts, cmd: Command) => {
-      const seconds = Number(opts.time);
-      if (!Number.isFinite(seconds) || seconds < 0) throw new UfsError(`invalid time: ${opts.time}`);
+      const seconds = opts.time === undefined ? undefined : Number(opts.time);
+      if (seconds !== undefined && (!Number.isFinite(seconds) || seconds < 0)) throw new UfsError(`invalid time: ${opts.time}`);
       const store = await openStore(cmd);
       await eachRef(refs, async (ref) => stopContainer(store, ref, seconds));
     });
@@ -184,6 +236,7 @@ export function registerContainerCommands(program: Command): void {
     .option('--env-file <file>', 'read environment variables from a file (repeatable)', collect)
     .option('-w, --workdir <dir>', 'working directory inside the container')
     .option('-u, --user <user[:group]>', 'user (name or uid) and group')
+    .option('--privileged', 'give the process all capabilities')
     .argument('<container>')
     .argument('<command...>')
     .action(async (ref: string, command: string[], opts, cmd: Command) => {
@@ -197,10 +250,82 @@ export function registerContainerCommands(program: Command): void {
         envFile: opts.envFile ?? [],
         workdir: opts.workdir,
         user: opts.user,
+        privileged: !!opts.privileged,
       });
       await exitAfterFlush(status);
     });
   passThrough(exec);
+
+  for (const [name, what, fn] of [
+    ['pause', 'freeze all processes of running containers', pauseContainer],
+    ['unpause', 'thaw paused containers', unpauseContainer],
+  ] as const) {
+    program
+      .command(name)
+      .description(what)
+      .argument('<container...>')
+      .action(async (refs: string[], _opts, cmd: Command) => {
+        const store = await openStore(cmd);
+        await eachRef(refs, async (ref) => fn(store, ref));
+      });
+  }
+
+  program
+    .command('attach')
+    .description("attach to a running terminal container (-t); Ctrl-P Ctrl-Q detaches")
+    .option('--no-stdin', 'do not attach stdin')
+    .argument('<container>')
+    .action(async (ref: string, opts, cmd: Command) => {
+      const store = await openStore(cmd);
+      await exitAfterFlush(await attachContainer(store, ref, opts.stdin === false));
+    });
+
+  program
+    .command('top')
+    .description("list a running container's processes")
+    .argument('<container>')
+    .argument('[ps-options...]', 'options for ps (default -ef)')
+    .action(async (ref: string, psArgs: string[], _opts, cmd: Command) => {
+      const store = await openStore(cmd);
+      process.stdout.write(await topContainer(store, ref, psArgs));
+    });
+
+  program
+    .command('stats')
+    .description("show running containers' resource use (from their cgroups)")
+    .option('--no-stream', 'print one reading and exit (the only mode)')
+    .option('--json', 'print JSON')
+    .argument('[container...]')
+    .action(async (refs: string[], opts, cmd: Command) => {
+      const store = await openStore(cmd);
+      const stats = await statsContainers(store, refs);
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify(stats, null, 2)}\n`);
+        return;
+      }
+      const rows = [['CONTAINER ID', 'NAME', 'CPU %', 'MEM USAGE / LIMIT', 'MEM %', 'BLOCK I/O', 'PIDS']];
+      for (const s of stats) {
+        rows.push([
+          shortId(s.id),
+          s.name,
+          `${s.cpuPercent.toFixed(2)}%`,
+          `${humanSize(s.memUsage)} / ${humanSize(s.memLimit)}`,
+          `${s.memLimit > 0 ? ((100 * s.memUsage) / s.memLimit).toFixed(2) : '0.00'}%`,
+          `${humanSize(s.blkRead)} / ${humanSize(s.blkWrite)}`,
+          String(s.pids),
+        ]);
+      }
+      process.stdout.write(table(rows));
+    });
+
+  program
+    .command('wait')
+    .description('block until containers stop, then print their exit codes')
+    .argument('<container...>')
+    .action(async (refs: string[], _opts, cmd: Command) => {
+      const store = await openStore(cmd);
+      for (const ref of refs) process.stdout.write(`${await waitContainer(store, ref)}\n`);
+    });
 
   program
     .command('diff')
@@ -218,11 +343,14 @@ export function registerContainerCommands(program: Command): void {
     .option('-m, --message <message>', 'commit message')
     .option('-a, --author <author>', 'author (e.g. "Jane <jane@example.com>")')
     .option('-c, --change <instruction>', 'apply a Dockerfile instruction (CMD, ENTRYPOINT, ENV, WORKDIR, USER, EXPOSE, LABEL)', collect)
+    .option('-p, --pause <bool>', 'pause the container while committing (--pause=false to not)', 'true')
     .argument('<container>')
     .argument('[ref]', 'REPOSITORY[:TAG] for the new image')
     .action(async (container: string, ref: string | undefined, opts, cmd: Command) => {
       const store = await openStore(cmd);
-      const id = await commitContainer(store, container, { message: opts.message, author: opts.author, changes: opts.change ?? [], ref });
+      if (!['true', 'false', '1', '0'].includes(String(opts.pause))) throw new UfsError(`invalid --pause value: ${opts.pause}`);
+      const pause = opts.pause === 'true' || opts.pause === '1';
+      const id = await commitContainer(store, container, { message: opts.message, author: opts.author, changes: opts.change ?? [], ref, pause });
       process.stdout.write(`${id}\n`);
     });
 
@@ -231,11 +359,12 @@ export function registerContainerCommands(program: Command): void {
     .description('(internal) own a detached container until it exits')
     .option('--stdin <mode>', 'none or hold', 'none')
     .option('--ready-fd <fd>', 'report readiness on this fd')
+    .option('--wait-attach', 'start the container once a client attached')
     .argument('<id>')
     .action(async (id: string, opts, cmd: Command) => {
       const root = storeRoot(cmd.optsWithGlobals().root as string | undefined);
       const fd = opts.readyFd === undefined ? undefined : Number(opts.readyFd);
-      const status = await monitorMain(root, id, opts.stdin === 'hold' ? 'hold' : 'none', fd);
+      const status = await monitorMain(root, id, opts.stdin === 'hold' ? 'hold' : 'none', fd, !!opts.waitAttach);
       await exitAfterFlush(status);
     });
 }

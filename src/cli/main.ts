@@ -6,6 +6,7 @@ import { registerContainerCommands } from './containers.js';
 import { registerImageCommands } from './images.js';
 import { registerMountCommands } from './mount.js';
 import { registerNetworkCommands } from './network.js';
+import { registerRegistryCommands } from './registry.js';
 
 const program = new Command('ufs')
   .description('daemonless containers on a FUSE union filesystem')
@@ -18,6 +19,7 @@ registerContainerCommands(program);
 registerImageCommands(program);
 registerMountCommands(program);
 registerNetworkCommands(program);
+registerRegistryCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -9,11 +9,12 @@ import { readImageConfig, setTag } from './records.js';
 import { tarDirectory } from './tar/pack-dir.js';
 import { type ContainerConfig, type Descriptor, goArch, type HistoryEntry, type ImageManifest, MT, type OciImageConfig } from './types.js';
 
-// A deterministic tar of `dir` (OCI whiteouts as they are), stored gzip-compressed as a blob
-// and unpacked as a layer. The layer is leased to this process until createImage uses it, so
-// a concurrent rmi/prune cannot collect it in between.
+// A deterministic tar of `dir` (OCI whiteouts as they are), hashed (its diff_id) and
+// unpacked as a layer, not compressed (INTERFACES.md §5: save/push compress it once, later).
+// The layer is leased to this process until createImage uses it, so a concurrent rmi/prune
+// cannot collect it in between.
 export async function commitLayer(store: Store, dir: string): Promise<{ diffId: string }> {
-  const prepared = await prepareLayerFromTar(store, tarDirectory(dir));
+  const prepared = await prepareLayerFromTar(store, tarDirectory(dir), { gzip: false });
   try {
     await store.withLock(async () => {
       await installLayer(store, prepared);

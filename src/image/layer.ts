@@ -4,8 +4,10 @@
 import crypto, { type Hash } from 'node:crypto';
 import { once } from 'node:events';
 import fs from 'node:fs';
+import { Worker } from 'node:worker_threads';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
+import { type Compression, decompressor, sniffCompression } from './compression.js';
 import { UfsError } from '../common/errors.js';
 import { fsyncDirSync } from '../store/fsutil.js';
 import { type LayerMeta, rmTreeSync, type Store } from '../store/index.js';
@@ -13,7 +15,7 @@ import { readTar } from './tar/reader.js';
 import { MT } from './types.js';
 import { unpackEntries, type UnpackStats } from './unpack.js';
 
-export type Compression = 'gzip' | 'none';
+export type { Compression };
 
 export interface PreparedLayer {
   diffId: string;
@@ -21,19 +23,13 @@ export interface PreparedLayer {
   tarSize: number;
   stats?: UnpackStats; // set when unpacked
   tmpDir?: string; // the unpacked layer, waiting for install
-  tmpBlob?: string; // the blob file, waiting for install (made here, e.g. by commit)
+  tmpBlob?: string; // the blob file, waiting for install (made here, or fetched by ingest)
 }
 
 const CHUNK = 1 << 20;
 
 export function detectCompression(head: Buffer, what: string): Compression {
-  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
-  if (head.length >= 4 && head.readUInt32BE(0) === 0x28b52ffd) throw new UfsError(`${what}: zstd-compressed layers are not supported`);
-  if (head.length >= 3 && head.toString('latin1', 0, 3) === 'BZh') throw new UfsError(`${what}: bzip2-compressed layers are not supported`);
-  if (head.length >= 6 && head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) {
-    throw new UfsError(`${what}: xz-compressed layers are not supported`);
-  }
-  return 'none';
+  return sniffCompression(head, what);
 }
 
 export function fileHead(file: string, n = 8): Buffer {
@@ -48,7 +44,7 @@ export function fileHead(file: string, n = 8): Buffer {
 }
 
 export function mediaTypeFor(c: Compression): string {
-  return c === 'gzip' ? MT.ociLayerGzip : MT.ociLayer;
+  return c === 'gzip' ? MT.ociLayerGzip : c === 'zstd' ? MT.ociLayerZstd : MT.ociLayer;
 }
 
 function tap(hash: Hash, count: { n: number }) {
@@ -61,49 +57,86 @@ function tap(hash: Hash, count: { n: number }) {
   };
 }
 
-function gunzip(): zlib.Gunzip {
-  return zlib.createGunzip({ chunkSize: 256 * 1024 });
+export interface ReadLayerResult {
+  diffId: string;
+  tarSize: number;
+  compression: Compression;
+  stats?: UnpackStats;
 }
 
-// Reads a stored or spooled blob: checks its diff_id and, when `unpack`, unpacks it to tmp/.
-export async function prepareLayerFromBlob(
-  store: Store,
-  blobFile: string,
-  opts: { blobDigest: string; expectDiffId?: string; unpack: boolean; onBytes?: (n: number) => void },
-): Promise<PreparedLayer> {
-  const what = `layer ${opts.blobDigest}`;
+// Decompresses a layer blob, hashing the tar (its diff_id) and, with `tmpDir`, unpacking it
+// there. Runs on this thread or in a worker (unpack-worker.ts).
+export async function readLayerBlob(blobFile: string, tmpDir: string | undefined, what: string, onBytes?: (n: number) => void): Promise<ReadLayerResult> {
   const compression = detectCompression(fileHead(blobFile), what);
-  const size = fs.statSync(blobFile).size;
   const diffHash = crypto.createHash('sha256');
   const count = { n: 0 };
-  const tmpDir = opts.unpack ? store.tmpPath('layer') : undefined;
-  if (tmpDir) fs.mkdirSync(tmpDir, 0o700);
   let stats: UnpackStats | undefined;
   const source = fs.createReadStream(blobFile, { highWaterMark: CHUNK });
-  if (opts.onBytes) source.on('data', (c) => opts.onBytes!(c.length));
+  if (onBytes) source.on('data', (c) => onBytes(c.length));
   const consume = async (tarBytes: AsyncIterable<Buffer>) => {
     if (tmpDir) stats = await unpackEntries(readTar(tarBytes), tmpDir);
     else for await (const _ of tarBytes);
   };
   try {
-    try {
-      if (compression === 'gzip') await pipeline(source, gunzip(), tap(diffHash, count), consume);
-      else await pipeline(source, tap(diffHash, count), consume);
-    } catch (err) {
-      if (err instanceof UfsError) throw new UfsError(`${what}: ${err.message}`);
-      const code = (err as { code?: string }).code ?? '';
-      if (code.startsWith('Z_')) throw new UfsError(`${what}: corrupt gzip data`);
-      throw err;
-    }
-    const diffId = `sha256:${diffHash.digest('hex')}`;
-    if (opts.expectDiffId && opts.expectDiffId !== diffId) {
-      throw new UfsError(`${what}: diff_id mismatch: the config says ${opts.expectDiffId}, the content is ${diffId}`);
+    const unz = decompressor(compression, what);
+    if (unz) await pipeline(source, unz, tap(diffHash, count), consume);
+    else await pipeline(source, tap(diffHash, count), consume);
+  } catch (err) {
+    if (err instanceof UfsError) throw new UfsError(`${what}: ${err.message}`);
+    const code = (err as { code?: string }).code ?? '';
+    if (code.startsWith('Z_')) throw new UfsError(`${what}: corrupt gzip data`);
+    throw err;
+  }
+  return { diffId: `sha256:${diffHash.digest('hex')}`, tarSize: count.n, compression, ...(stats ? { stats } : {}) };
+}
+
+// readLayerBlob in a worker thread: layers pulled together unpack on several CPUs.
+function readLayerBlobInWorker(blobFile: string, tmpDir: string | undefined, what: string, onBytes?: (n: number) => void): Promise<ReadLayerResult> {
+  return new Promise((resolve, reject) => {
+    const w = new Worker(new URL('./unpack-worker.js', import.meta.url), { workerData: { blobFile, tmpDir, what } });
+    let settled = false;
+    w.on('message', (m: { type: 'bytes'; n: number } | { type: 'done'; result: ReadLayerResult } | { type: 'error'; message: string; ufs: boolean }) => {
+      if (m.type === 'bytes') onBytes?.(m.n);
+      else if (m.type === 'done') {
+        settled = true;
+        resolve(m.result);
+      } else {
+        settled = true;
+        reject(m.ufs ? new UfsError(m.message) : new Error(m.message));
+      }
+    });
+    w.on('error', (err) => {
+      if (!settled) reject(err);
+      settled = true;
+    });
+    w.on('exit', (code) => {
+      if (!settled) reject(new Error(`${what}: the unpacking worker exited with ${code}`));
+      settled = true;
+    });
+  });
+}
+
+// Reads a stored or spooled blob: checks its diff_id and, when `unpack`, unpacks it to tmp/
+// (in a worker thread with `worker`).
+export async function prepareLayerFromBlob(
+  store: Store,
+  blobFile: string,
+  opts: { blobDigest: string; expectDiffId?: string; unpack: boolean; onBytes?: (n: number) => void; worker?: boolean },
+): Promise<PreparedLayer> {
+  const what = `layer ${opts.blobDigest}`;
+  const size = fs.statSync(blobFile).size;
+  const tmpDir = opts.unpack ? store.tmpPath('layer') : undefined;
+  if (tmpDir) fs.mkdirSync(tmpDir, 0o700);
+  try {
+    const r = await (opts.worker ? readLayerBlobInWorker : readLayerBlob)(blobFile, tmpDir, what, opts.onBytes);
+    if (opts.expectDiffId && opts.expectDiffId !== r.diffId) {
+      throw new UfsError(`${what}: diff_id mismatch: the config says ${opts.expectDiffId}, the content is ${r.diffId}`);
     }
     return {
-      diffId,
-      blob: { digest: opts.blobDigest, size, mediaType: mediaTypeFor(compression) },
-      tarSize: count.n,
-      ...(stats ? { stats } : {}),
+      diffId: r.diffId,
+      blob: { digest: opts.blobDigest, size, mediaType: mediaTypeFor(r.compression) },
+      tarSize: r.tarSize,
+      ...(r.stats ? { stats: r.stats } : {}),
       ...(tmpDir ? { tmpDir } : {}),
     };
   } catch (err) {
@@ -113,37 +146,42 @@ export async function prepareLayerFromBlob(
 }
 
 // Makes a layer from a tar stream we produce (commit, busybox): one pass that hashes the tar
-// (diff_id), gzips it into a temp blob (hashing that too) and unpacks it to a temp dir: the
-// stored layer directory is exactly what the tar says, by the same code path as `load`.
-export async function prepareLayerFromTar(store: Store, tar: AsyncIterable<Buffer>): Promise<PreparedLayer> {
+// (diff_id) and unpacks it to a temp dir (the stored layer directory is exactly what the tar
+// says, by the same code path as `load`). With `gzip`, the pass also writes the compressed
+// blob; without (commit, INTERFACES.md §5), the layer's blob is its plain tar, not stored:
+// writer/blobs.ts makes it again from the directory the first time save or push needs it.
+export async function prepareLayerFromTar(store: Store, tar: AsyncIterable<Buffer>, opts: { gzip: boolean } = { gzip: true }): Promise<PreparedLayer> {
   const tmpDir = store.tmpPath('layer');
-  const tmpBlob = store.tmpPath('blob');
+  const tmpBlob = opts.gzip ? store.tmpPath('blob') : undefined;
   fs.mkdirSync(tmpDir, 0o700);
   const diffHash = crypto.createHash('sha256');
   const blobHash = crypto.createHash('sha256');
   const tarCount = { n: 0 };
   const blobCount = { n: 0 };
-  const gz = zlib.createGzip({ level: 6, chunkSize: 256 * 1024 });
-  const out = fs.createWriteStream(tmpBlob, { flags: 'wx', mode: 0o644 });
-  const written = pipeline(gz, tap(blobHash, blobCount), out);
-  written.catch(() => {}); // awaited below; avoid an unhandled rejection meanwhile
+  const gz = tmpBlob ? zlib.createGzip({ level: 6, chunkSize: 256 * 1024 }) : undefined;
+  const written = gz && tmpBlob ? pipeline(gz, tap(blobHash, blobCount), fs.createWriteStream(tmpBlob, { flags: 'wx', mode: 0o644 })) : undefined;
+  written?.catch(() => {}); // awaited below; avoid an unhandled rejection meanwhile
   try {
     async function* tee(): AsyncGenerator<Buffer> {
       for await (const chunk of tar) {
         diffHash.update(chunk);
         tarCount.n += chunk.length;
-        if (!gz.write(chunk)) await once(gz, 'drain');
+        if (gz && !gz.write(chunk)) await once(gz, 'drain');
         yield chunk;
       }
-      gz.end();
+      gz?.end();
     }
     const stats = await unpackEntries(readTar(tee()), tmpDir);
+    const diffId = `sha256:${diffHash.digest('hex')}`;
+    if (!tmpBlob) {
+      return { diffId, blob: { digest: diffId, size: tarCount.n, mediaType: MT.ociLayer }, tarSize: tarCount.n, stats, tmpDir };
+    }
     await written;
     const fd = fs.openSync(tmpBlob, 'r');
     fs.fsyncSync(fd);
     fs.closeSync(fd);
     return {
-      diffId: `sha256:${diffHash.digest('hex')}`,
+      diffId,
       blob: { digest: `sha256:${blobHash.digest('hex')}`, size: blobCount.n, mediaType: MT.ociLayerGzip },
       tarSize: tarCount.n,
       stats,
@@ -151,9 +189,9 @@ export async function prepareLayerFromTar(store: Store, tar: AsyncIterable<Buffe
       tmpBlob,
     };
   } catch (err) {
-    gz.destroy();
+    gz?.destroy();
     rmTreeSync(tmpDir);
-    fs.rmSync(tmpBlob, { force: true });
+    if (tmpBlob) fs.rmSync(tmpBlob, { force: true });
     throw err;
   }
 }

@@ -33,14 +33,16 @@ export function listImages(store: Store): ImageRow[] {
     const size = imageSize(store, config);
     const created = config.created ?? '';
     const digests = imageRepoDigests(db, id);
-    const digestOf = (repo: string) => {
-      const d = digests.find((x) => x.startsWith(`${repo}@`));
+    // The repo digest of a tag: the one pulled with the tag's manifest, else any of the repo.
+    const digestOf = (repo: string, manifest?: string) => {
+      const mine = digests.filter((x) => x.startsWith(`${repo}@`));
+      const d = mine.find((x) => db.digests[x]!.manifest === manifest) ?? mine[0];
       return d ? d.slice(d.indexOf('@') + 1) : '<none>';
     };
     const tags = imageTags(db, id);
     for (const t of tags) {
       const { repo, tag } = splitStoredRef(t);
-      rows.push({ repository: familiarName(repo), tag: tag ?? '<none>', digest: digestOf(repo), id, created, size });
+      rows.push({ repository: familiarName(repo), tag: tag ?? '<none>', digest: digestOf(repo, db.tags[t]!.manifest), id, created, size });
     }
     // repositories known only by digest (pulled by digest) show with tag <none>
     for (const d of digests) {

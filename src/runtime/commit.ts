@@ -7,6 +7,7 @@ import { commitLayer, createImage, resolveImage } from '../image/index.js';
 import type { Store } from '../store/index.js';
 import type { ImageRunConfig } from './config.js';
 import { containerPaths, shortId, type ContainerRecord } from './container.js';
+import { whilePaused } from './control.js';
 import { findContainer, isRunning } from './lifecycle.js';
 
 export interface CommitOptions {
@@ -14,6 +15,7 @@ export interface CommitOptions {
   author?: string;
   changes: string[];      // -c 'INSTRUCTION', applied after the container's own config
   ref?: string;           // REPOSITORY[:TAG]
+  pause?: boolean;        // freeze a running container while its layer is read (default true)
 }
 
 function same(a: unknown, b: unknown): boolean {
@@ -89,16 +91,20 @@ export async function commitContainer(store: Store, ref: string, opts: CommitOpt
   const rec = await findContainer(store, ref);
   const paths = containerPaths(store.containersDir(), rec.Id);
   const image = await resolveImage(store, rec.Image);
-  // FUSE writes land in upper/ at once; only dirty mmap pages may still sit in the
-  // kernel's cache of the mount: syncfs flushes them.
-  if (isRunning(rec)) spawnSync('sync', ['-f', paths.merged], { stdio: 'ignore', timeout: 60_000 });
-  const ticker = commitTicker(rec.Id, paths.upper);
-  let diffId: string;
-  try {
-    ({ diffId } = await commitLayer(store, paths.upper));
-  } finally {
-    ticker.stop();
-  }
+  // Docker pauses the container for the commit: the layer is read as one moment of it, not
+  // as files half-written while the tar runs.
+  const read = async () => {
+    // FUSE writes land in upper/ at once; only dirty mmap pages may still sit in the
+    // kernel's cache of the mount: syncfs flushes them.
+    if (isRunning(rec)) spawnSync('sync', ['-f', paths.merged], { stdio: 'ignore', timeout: 60_000 });
+    const ticker = commitTicker(rec.Id, paths.upper);
+    try {
+      return (await commitLayer(store, paths.upper)).diffId;
+    } finally {
+      ticker.stop();
+    }
+  };
+  const diffId = opts.pause === false ? await read() : await whilePaused(store, rec, read);
   const imageConfig = ((image.config as { config?: ImageRunConfig }).config ?? {}) as ImageRunConfig;
   return createImage(store, {
     parent: rec.Image,

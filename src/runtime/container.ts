@@ -4,6 +4,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { UfsError, errnoCode } from '../common/errors.js';
+import type { DeviceMapping, TmpfsMount, Ulimit } from './ocispec.js';
 
 export type ContainerStatus = 'created' | 'running' | 'exited';
 
@@ -11,7 +12,8 @@ export interface ContainerState {
   Status: ContainerStatus;
   Pid: number;            // host pid of the container's pid 1 (0 when not running)
   PidStartTime?: number;  // its /proc start time, so a reused pid is not mistaken for it
-  InitPid?: number;       // host pid of the outer ufs-init
+  InitPid?: number;       // host pid of the OCI runtime process (the container's parent)
+  Paused?: boolean;
   MonitorPid: number;     // the ufs process that owns the running container
   MonitorStartTime?: number;
   ExitCode: number;
@@ -32,6 +34,7 @@ export interface ContainerConfig {
   Image: string;          // the reference the user gave
   Labels?: Record<string, string>;
   StopSignal?: string;
+  StopTimeout?: number;
 }
 
 export interface BindMount {
@@ -42,9 +45,27 @@ export interface BindMount {
 
 export interface HostConfig {
   Binds: string[];        // as given: HOSTDIR:DIR[:ro]
-  Mounts: BindMount[];
-  NetworkMode: 'none' | 'host';
+  Mounts: BindMount[];    // -v and --mount type=bind, in order
+  Tmpfs?: TmpfsMount[];   // --tmpfs and --mount type=tmpfs
+  NetworkMode: string;    // none, host, or netns:PATH (a namespace made by the network module)
   AutoRemove: boolean;
+  Runtime?: string;       // --runtime; default runc
+  Init?: boolean;
+  Privileged?: boolean;
+  CapAdd?: string[];
+  CapDrop?: string[];
+  Seccomp?: string;       // unconfined, a profile file, or unset for the default
+  NoNewPrivileges?: boolean;
+  ReadonlyRootfs?: boolean;
+  Memory?: number;
+  MemorySwap?: number;
+  NanoCpus?: number;
+  CpuShares?: number;
+  PidsLimit?: number;
+  Devices?: DeviceMapping[];
+  Ulimits?: Ulimit[];
+  ShmSize?: number;
+  GroupAdd?: string[];
 }
 
 export interface ContainerRecord {
@@ -68,7 +89,8 @@ export class ContainerPaths {
   get upper() { return path.join(this.dir, 'upper'); }
   get merged() { return path.join(this.dir, 'merged'); }
   get init() { return path.join(this.dir, 'init'); }
-  get spec() { return path.join(this.dir, 'spec.json'); }
+  get bundle() { return path.join(this.dir, 'bundle'); }
+  get runtimeLog() { return path.join(this.dir, 'bundle', 'runtime.log'); }
   get hosts() { return path.join(this.dir, 'hosts'); }
   get hostname() { return path.join(this.dir, 'hostname'); }
   get resolvConf() { return path.join(this.dir, 'resolv.conf'); }
@@ -103,8 +125,46 @@ export function readRecord(containersDir: string, id: string): ContainerRecord |
 export function writeRecord(containersDir: string, rec: ContainerRecord): void {
   const p = containerPaths(containersDir, rec.Id);
   const tmp = `${p.config}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
-  fs.writeFileSync(tmp, `${JSON.stringify(rec, null, 2)}\n`);
-  fs.renameSync(tmp, p.config);
+  try {
+    fs.writeFileSync(tmp, `${JSON.stringify(rec, null, 2)}\n`);
+    fs.renameSync(tmp, p.config);
+  } catch (err) {
+    // A full disk must not leave half a record behind on top of the error.
+    fs.rmSync(tmp, { force: true });
+    throw err;
+  }
+}
+
+// Errors of a store that cannot take a write right now (full, over quota, read-only).
+export function isNoSpace(err: unknown): boolean {
+  const code = errnoCode(err);
+  return code === 'ENOSPC' || code === 'EDQUOT' || code === 'EROFS';
+}
+
+// Temp records that a killed writer left (config.json.<pid>.<hex>.tmp of a dead pid).
+export function sweepTempRecords(containersDir: string, id: string): void {
+  const dir = containerPaths(containersDir, id).dir;
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = /^config\.json\.(\d+)\.[0-9a-f]+\.tmp$/.exec(name);
+    if (!m) continue;
+    const pid = Number(m[1]);
+    let alive = pid === process.pid;
+    if (!alive) {
+      try {
+        process.kill(pid, 0);
+        alive = true;
+      } catch (err) {
+        alive = errnoCode(err) === 'EPERM';
+      }
+    }
+    if (!alive) fs.rmSync(path.join(dir, name), { force: true });
+  }
 }
 
 // Read-modify-write of the state: other writers only touch a container whose monitor is

@@ -2,6 +2,7 @@
 // configuration, and lay out containers/<id>/ with its record, writable layer, init layer
 // and /etc files.
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { UfsError } from '../common/errors.js';
 import { resolveImage } from '../image/index.js';
@@ -9,16 +10,19 @@ import type { Store } from '../store/index.js';
 import { effectiveConfig, commandOf, type ConfigFlags, type ImageRunConfig } from './config.js';
 import { containerPaths, listRecords, newContainerId, shortId, writeRecord, type BindMount, type ContainerRecord } from './container.js';
 import { writeEtcFiles } from './etcfiles.js';
+import { hostConfigFromFlags, type RuntimeFlags } from './flags.js';
 import { createInitLayer } from './initlayer.js';
 import { randomName, validName } from './names.js';
 
-export interface CreateOptions extends Omit<ConfigFlags, 'hostname'> {
+export interface CreateOptions extends Omit<ConfigFlags, 'hostname'>, RuntimeFlags {
   image: string;
   name?: string;
   hostname?: string;
   volumes: string[];             // HOSTDIR:DIR[:ro]
-  network: string;
+  network: string;               // none, host, or ns:PATH (a network namespace to join)
   autoRemove: boolean;
+  labels?: string[];             // KEY=VALUE
+  cidfile?: string;
 }
 
 // -v HOSTDIR:DIR[:ro|rw]: both absolute; a missing host directory is created, as Docker does.
@@ -37,9 +41,20 @@ export function parseVolume(spec: string): BindMount {
   return { source: path.resolve(source), target: path.posix.normalize(target), readonly: opts.includes('ro') };
 }
 
-function parseNetwork(network: string): 'none' | 'host' {
+export function parseNetwork(network: string): string {
   if (network === 'none' || network === 'host') return network;
-  throw new UfsError(`network ${network} is not supported: use none or host`, 125);
+  if (network.startsWith('ns:') && path.isAbsolute(network.slice(3))) return network;
+  throw new UfsError(`network ${network} is not supported: use none, host or ns:PATH`, 125);
+}
+
+function parseLabels(labels: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const l of labels) {
+    const i = l.indexOf('=');
+    if (i === 0) throw new UfsError(`invalid label: '${l}'`, 125);
+    out[i < 0 ? l : l.slice(0, i)] = i < 0 ? '' : l.slice(i + 1);
+  }
+  return out;
 }
 
 export async function createContainer(store: Store, opts: CreateOptions): Promise<ContainerRecord> {
@@ -48,6 +63,8 @@ export async function createContainer(store: Store, opts: CreateOptions): Promis
   }
   const network = parseNetwork(opts.network);
   const mounts = opts.volumes.map(parseVolume);
+  const fromFlags = hostConfigFromFlags(opts);
+  if (opts.cidfile && fs.existsSync(opts.cidfile)) throw new UfsError(`Container ID file found, make sure the other container isn't running or delete ${opts.cidfile}`, 125);
   let image;
   try {
     image = await resolveImage(store, opts.image);
@@ -55,9 +72,13 @@ export async function createContainer(store: Store, opts: CreateOptions): Promis
     throw err instanceof UfsError ? new UfsError(err.message, 125) : err;
   }
   const id = newContainerId();
-  const hostname = opts.hostname ?? shortId(id);
+  // Docker: the host's hostname with the host's network.
+  const hostname = opts.hostname ?? (network === 'host' ? os.hostname() : shortId(id));
   const imageConfig = ((image.config as { config?: ImageRunConfig }).config ?? {}) as ImageRunConfig;
   const config = effectiveConfig(imageConfig, opts.image, { ...opts, hostname });
+  if (opts.labels?.length) config.Labels = { ...(config.Labels ?? {}), ...parseLabels(opts.labels) };
+  if (opts.stopSignal !== undefined) config.StopSignal = opts.stopSignal;
+  if (opts.stopTimeout !== undefined) config.StopTimeout = Number(opts.stopTimeout);
   const args = commandOf(config);
 
   const dir = store.containersDir();
@@ -72,11 +93,19 @@ export async function createContainer(store: Store, opts: CreateOptions): Promis
     Args: args.slice(1),
     Config: config,
     State: { Status: 'created', Pid: 0, MonitorPid: 0, ExitCode: 0, StartedAt: '', FinishedAt: '' },
-    HostConfig: { Binds: opts.volumes, Mounts: mounts, NetworkMode: network, AutoRemove: opts.autoRemove },
+    HostConfig: { ...fromFlags, Binds: opts.volumes, Mounts: [...mounts, ...fromFlags.Mounts], NetworkMode: network, AutoRemove: opts.autoRemove },
     LogPath: paths.log(id),
   };
   // The name is claimed under the store lock: two `run --name x` cannot both win.
   await store.withLock(async () => {
+    // The image must still be there now that we hold the lock: an `rmi -f` that ran since
+    // we resolved it would otherwise leave a container without its image. From here on our
+    // record holds it.
+    try {
+      await resolveImage(store, image.id);
+    } catch {
+      throw new UfsError(`No such image: ${opts.image} (removed while the container was being created)`, 125);
+    }
     const taken = new Map(listRecords(dir).map((r) => [r.Name, r.Id]));
     if (opts.name !== undefined) {
       const other = taken.get(opts.name);
@@ -93,12 +122,19 @@ export async function createContainer(store: Store, opts: CreateOptions): Promis
       fs.mkdirSync(paths.upper, { mode: 0o755 });
       fs.mkdirSync(paths.merged, { mode: 0o755 });
       createInitLayer(paths.init, image.layerDirs);
-      writeEtcFiles(paths, hostname, network);
+      writeEtcFiles(paths, hostname, network === 'host' ? 'host' : 'none');
       writeRecord(dir, rec);
     } catch (err) {
       fs.rmSync(paths.dir, { recursive: true, force: true });
       throw err;
     }
   });
+  if (opts.cidfile) {
+    try {
+      fs.writeFileSync(opts.cidfile, rec.Id, { flag: 'wx' });
+    } catch (err) {
+      throw new UfsError(`cannot write the container id file ${opts.cidfile}: ${(err as Error).message}`, 125);
+    }
+  }
   return rec;
 }

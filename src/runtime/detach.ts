@@ -10,12 +10,12 @@ import { containerPaths } from './container.js';
 
 export const READY_FD = 3;
 
-export function spawnMonitor(root: string, containersDir: string, id: string, stdin: 'none' | 'hold'): Promise<void> {
+export function spawnMonitor(root: string, containersDir: string, id: string, stdin: 'none' | 'hold', waitAttach = false): Promise<void> {
   const paths = containerPaths(containersDir, id);
   const logFd = fs.openSync(paths.monitorLog, 'a', 0o600);
   let child;
   try {
-    child = spawn(process.execPath, [CLI_ENTRY, '--root', root, 'container-monitor', '--stdin', stdin, '--ready-fd', String(READY_FD), id], {
+    child = spawn(process.execPath, [CLI_ENTRY, '--root', root, 'container-monitor', '--stdin', stdin, '--ready-fd', String(READY_FD), ...(waitAttach ? ['--wait-attach'] : []), id], {
       detached: true,
       stdio: ['ignore', logFd, logFd, 'pipe'],
     });

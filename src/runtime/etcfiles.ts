@@ -1,5 +1,5 @@
 // The container's /etc/hosts, /etc/hostname and /etc/resolv.conf, made as Docker makes them
-// and kept in the container's directory; ufs-init binds them over the init layer's empty
+// and kept in the container's directory; the runtime binds them over the init layer's empty
 // files, so they never reach the writable layer (nor `ufs diff` or a commit).
 import fs from 'node:fs';
 import type { ContainerPaths } from './container.js';

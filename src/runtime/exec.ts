@@ -1,17 +1,17 @@
-// `ufs exec`: another process in a running container's namespaces and root, through
-// `ufs-init exec`, with the container's environment and user unless overridden.
+// `ufs exec`: another process in a running container, by the OCI runtime's exec with a
+// process.json, with the container's environment, user and capabilities unless overridden.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { UfsError } from '../common/errors.js';
 import type { Store } from '../store/index.js';
-import { processEnv, userEnv } from './config.js';
+import { execProcess } from './bundle.js';
+import { userEnv } from './config.js';
 import { containerPaths, readRecord } from './container.js';
 import { launch, SignalRelay } from './launch.js';
 import { findContainer, isRunning } from './lifecycle.js';
+import { globalArgs, runtimeBinary, runtimeError, startFailureStatus, writeJson } from './ociruntime.js';
 import { isAlive, sleep } from './proc.js';
-import { writeSpec } from './spec.js';
-import { resolveUser } from './user.js';
 
 export interface ExecOptions {
   cmd: string[];
@@ -21,6 +21,7 @@ export interface ExecOptions {
   envFile: string[];
   workdir?: string;
   user?: string;
+  privileged?: boolean;
 }
 
 export async function execInContainer(store: Store, ref: string, opts: ExecOptions): Promise<number> {
@@ -38,33 +39,41 @@ export async function execInContainer(store: Store, ref: string, opts: ExecOptio
     }
     if (!isAlive(rec.State.Pid, rec.State.PidStartTime)) throw new UfsError(`container ${rec.Id} has no running process`);
     const paths = containerPaths(store.containersDir(), rec.Id);
-    const user = resolveUser(paths.merged, opts.user ?? rec.Config.User);
-    const specFile = path.join(paths.dir, `exec-${crypto.randomBytes(8).toString('hex')}.json`);
-    writeSpec(specFile, {
-      rootfs: paths.merged,
+    if (rec.State.Paused) throw new UfsError(`container ${rec.Id} is paused, unpause the container before exec`);
+    const binary = runtimeBinary(rec.HostConfig.Runtime);
+    const tag = crypto.randomBytes(8).toString('hex');
+    const processFile = path.join(paths.bundle, `exec-${tag}.json`);
+    const logFile = path.join(paths.bundle, `exec-${tag}.log`);
+    const pidFile = path.join(paths.bundle, `exec-${tag}.pid`);
+    writeJson(processFile, execProcess(rec, paths.merged, {
       args: opts.cmd,
-      env: processEnv(rec.Config, opts.tty, user.home, userEnv(opts)),
-      cwd: opts.workdir ?? (rec.Config.WorkingDir || '/'),
-      uid: user.uid,
-      gid: user.gid,
-      groups: user.groups,
-      hostname: rec.Config.Hostname,
-      network: rec.HostConfig.NetworkMode,
+      env: userEnv(opts),
       tty: opts.tty,
-      mounts: [],
-      pid: rec.State.Pid,
-    });
+      cwd: opts.workdir,
+      user: opts.user,
+      privileged: opts.privileged,
+    }));
     try {
       if (relay.early) return 130;
-      return await launch({
-        args: ['exec', specFile],
+      const status = await launch({
+        binary,
+        args: [...globalArgs(binary, logFile), 'exec', '--process', processFile, '--pid-file', pidFile, rec.Id],
         tty: opts.tty,
+        pidFile,
         stdin: opts.interactive ? 'inherit' : 'none',
-        wantPid: false,
         relay,
       });
+      const err = status !== 0 ? runtimeError(logFile) : undefined;
+      if (err) {
+        const mapped = startFailureStatus(err);
+        if (mapped === 125) throw new UfsError(err, 126);
+        return mapped;
+      }
+      return status;
     } finally {
-      fs.rmSync(specFile, { force: true });
+      fs.rmSync(processFile, { force: true });
+      fs.rmSync(logFile, { force: true });
+      fs.rmSync(pidFile, { force: true });
     }
   } finally {
     relay.dispose();

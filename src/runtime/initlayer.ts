@@ -1,5 +1,5 @@
 // The per-container init layer (Docker's "-init" layer): a lower layer between the image
-// and the writable layer holding what ufs-init needs in the root: mount points /proc, /dev,
+// and the writable layer holding what the OCI runtime needs in the root: mount points /proc, /dev,
 // /sys and empty /etc/hosts, /etc/hostname, /etc/resolv.conf to bind over. Being a lower,
 // none of it appears in `ufs diff` or in a commit.
 import fs from 'node:fs';

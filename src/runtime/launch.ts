@@ -1,19 +1,22 @@
-// Starts ufs-init (run or exec) and waits for it: through node-pty when a terminal is wanted,
-// through plain pipes otherwise; attached to our own stdio, or writing a json log.
+// Starts the OCI runtime (`run` or `exec`, in the foreground: it stays the container's parent,
+// passes our signals on and ends with its status) and waits for it: through node-pty when a
+// terminal is wanted (the runtime then makes the container's own pty and copies between it
+// and ours), through plain pipes otherwise; attached to our own stdio, or writing a json log.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import type { Readable } from 'node:stream';
 import * as nodePty from 'node-pty';
+import type { AttachServer } from './attach.js';
 import { JsonLogWriter } from './logs.js';
-import { initBinary } from './spec.js';
 import { sleep } from './proc.js';
 
-// The signals a foreground `ufs run` passes on to the container (ufs-init passes them to pid 1).
+// The signals a foreground `ufs run` passes on to the container (the runtime passes them to pid 1).
 export const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
 
 // Catches our signals from the start of `ufs run`, before there is anything to forward them
-// to: an early one aborts the start (and is remembered), later ones go to ufs-init.
+// to: an early one aborts the start (and is remembered), later ones go to the runtime until
+// pid 1 is known, then to pid 1.
 export class SignalRelay {
   private target: number | undefined;
   private handlers = new Map<NodeJS.Signals, () => void>();
@@ -47,17 +50,19 @@ export class SignalRelay {
 }
 
 export interface LaunchOptions {
-  args: string[];                       // ['run', spec] or ['exec', spec]
+  binary: string;                       // the OCI runtime
+  args: string[];                       // its arguments: [...global, 'run', ...] or [..., 'exec', ...]
   tty: boolean;
   // inherit: our stdin (-i, attached); none: /dev/null; hold: a pipe kept open and never
   // written (-i when detached: the command waits for input as Docker's would).
   stdin: 'inherit' | 'none' | 'hold';
   log?: JsonLogWriter;                  // detached: output goes here instead of our stdout/stderr
-  pidFile?: string;                     // where pid 1's host pid is written (tty mode)
-  wantPid: boolean;
+  pidFile?: string;                     // the runtime's --pid-file: pid 1's host pid
   relay?: SignalRelay;
-  onStart?: (initPid: number) => void;
-  onPid?: (pid: number) => void;        // pid 1's host pid, from ufs-init's fd 3
+  onStart?: (runtimePid: number) => void;
+  onPid?: (pid: number) => void;        // pid 1's host pid, once the runtime wrote it
+  attach?: AttachServer;                // detached terminal: served to `ufs attach` clients
+  size?: { cols: number; rows: number }; // the terminal's first size (an attach client's)
 }
 
 export function exitStatus(code: number | null, signal: NodeJS.Signals | number | null | undefined): number {
@@ -72,7 +77,7 @@ export function launch(opts: LaunchOptions): Promise<number> {
 }
 
 // stty on our terminal (fd 0 or 1 as its stdin); returns what puts the old settings back.
-function setTerminal(fd: 0 | 1, args: string[]): (() => void) | undefined {
+export function setTerminal(fd: 0 | 1, args: string[]): (() => void) | undefined {
   const saved = spawnSync('stty', ['-g'], { stdio: [fd, 'pipe', 'ignore'], encoding: 'utf8' });
   if (saved.status !== 0 || !saved.stdout.trim()) return undefined;
   spawnSync('stty', args, { stdio: [fd, 'ignore', 'ignore'] });
@@ -85,22 +90,41 @@ function setTerminal(fd: 0 | 1, args: string[]): (() => void) | undefined {
 }
 
 function parsePid(text: string): number | undefined {
-  const m = /^(\d+)\s*\n/.exec(text);
+  const m = /^(\d+)\s*$/.exec(text);
   return m ? Number(m[1]) : undefined;
 }
 
+// The runtime writes its --pid-file (atomically) once the container exists.
+async function watchPidFile(file: string, isDone: () => boolean, onPid: (pid: number) => void): Promise<void> {
+  while (!isDone()) {
+    let text = '';
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch {
+      // not yet
+    }
+    const pid = parsePid(text);
+    if (pid !== undefined) {
+      onPid(pid);
+      return;
+    }
+    await sleep(5);
+  }
+}
+
 async function launchPipes(opts: LaunchOptions): Promise<number> {
-  const bin = initBinary();
   const stdin = opts.stdin === 'inherit' ? 'inherit' : opts.stdin === 'hold' ? 'pipe' : 'ignore';
   const out = opts.log ? 'pipe' : 'inherit';
   // Its own session: a Ctrl-C on our terminal reaches the container once, through us.
-  const child = spawn(bin, opts.args, {
-    stdio: [stdin, out, out, opts.wantPid ? 'pipe' : 'ignore'],
-    detached: true,
-  });
+  if (opts.pidFile) fs.rmSync(opts.pidFile, { force: true });
+  const child = spawn(opts.binary, opts.args, { stdio: [stdin, out, out], detached: true });
+  let done = false;
   const exited = new Promise<number>((resolve, reject) => {
     child.once('error', reject);
-    child.once('exit', (code, signal) => resolve(exitStatus(code, signal)));
+    child.once('exit', (code, signal) => {
+      done = true;
+      resolve(exitStatus(code, signal));
+    });
   });
   if (child.pid) {
     opts.relay?.forwardTo(child.pid);
@@ -115,44 +139,28 @@ async function launchPipes(opts: LaunchOptions): Promise<number> {
       drained.push(new Promise((r) => { s.once('close', r); s.once('error', () => r()); }));
     }
   }
-  if (opts.wantPid) {
-    const s = child.stdio[3] as Readable;
-    let text = '';
-    s.on('data', (chunk: Buffer) => {
-      text += chunk.toString();
-      const pid = parsePid(text);
-      if (pid !== undefined) {
-        opts.onPid?.(pid);
-        s.destroy();
-      }
-    });
-    s.on('error', () => {});
-  }
+  // Once pid 1 is known, signals go to it directly (as Docker's sig-proxy does): the runtime
+  // in terminal mode does not pass SIGINT on.
+  const onPid = (pid: number) => {
+    if (!done) opts.relay?.forwardTo(pid);
+    opts.onPid?.(pid);
+  };
+  if (opts.pidFile) void watchPidFile(opts.pidFile, () => done, onPid);
   const status = await exited;
   opts.relay?.forwardTo(undefined);
-  // The output pipes end when the last container process holding them is gone; pid 1's
-  // exit ends them all, but do not hang on a stray holder.
   await Promise.race([Promise.all(drained), sleep(2000)]);
   (child.stdio[0] as { destroy?: () => void } | null)?.destroy?.();
   return status;
 }
 
 async function launchPty(opts: LaunchOptions): Promise<number> {
-  const bin = initBinary();
   const attached = !opts.log;
-  const cols = attached && process.stdout.isTTY ? process.stdout.columns : 80;
-  const rows = attached && process.stdout.isTTY ? process.stdout.rows : 24;
-  // node-pty cannot hand the child an fd 3: a shell opens it on the pid file and execs us.
-  let file = bin;
-  let args = opts.args;
-  if (opts.wantPid && opts.pidFile) {
-    fs.writeFileSync(opts.pidFile, '');
-    file = '/bin/sh';
-    args = ['-c', 'exec 3>"$0"; exec "$@"', opts.pidFile, bin, ...opts.args];
-  }
+  const cols = opts.size?.cols ?? (attached && process.stdout.isTTY ? process.stdout.columns : 80);
+  const rows = opts.size?.rows ?? (attached && process.stdout.isTTY ? process.stdout.rows : 24);
+  if (opts.pidFile) fs.rmSync(opts.pidFile, { force: true });
   const env: Record<string, string> = {};
   for (const k of ['PATH', 'LANG', 'LC_ALL']) if (process.env[k]) env[k] = process.env[k] as string;
-  const term = nodePty.spawn(file, args, { name: 'xterm', cols, rows, cwd: '/', env, encoding: null });
+  const term = nodePty.spawn(opts.binary, opts.args, { name: 'xterm', cols, rows, cwd: '/', env, encoding: null });
   opts.relay?.forwardTo(term.pid);
   opts.onStart?.(term.pid);
 
@@ -167,6 +175,20 @@ async function launchPty(opts: LaunchOptions): Promise<number> {
     const buf = typeof data === 'string' ? Buffer.from(data) : data;
     if (opts.log) opts.log.write('stdout', buf);
     else process.stdout.write(buf);
+    opts.attach?.output(buf);
+  });
+  opts.attach?.connect({
+    write: (d) => {
+      if (done) return;
+      try {
+        term.write(d);
+      } catch {
+        // the runtime is gone: its exit is on its way
+      }
+    },
+    resize: (c, r) => {
+      if (!done) term.resize(c, r);
+    },
   });
 
   const cleanups: (() => void)[] = [];
@@ -178,7 +200,7 @@ async function launchPty(opts: LaunchOptions): Promise<number> {
     cleanups.push(() => process.stdout.off('resize', onResize));
   }
   if (attached) {
-    // The container's own pty (ufs-init's) does the line discipline: ours must pass bytes
+    // The container's own pty (the runtime's) does the line discipline: ours must pass bytes
     // through untouched, output included (Node's setRawMode keeps ONLCR: \r\r\n), as
     // Docker's client makes its terminal raw. Without -i only the output side changes, so
     // Ctrl-C still signals us and we forward it.
@@ -195,7 +217,12 @@ async function launchPty(opts: LaunchOptions): Promise<number> {
   if (attached && opts.stdin === 'inherit') {
     const stdin = process.stdin;
     const onData = (d: Buffer) => {
-      if (!done) term.write(d);
+      if (done) return;
+      try {
+        term.write(d);
+      } catch {
+        // the runtime is gone: its exit is on its way
+      }
     };
     stdin.on('data', onData);
     stdin.resume();
@@ -205,25 +232,13 @@ async function launchPty(opts: LaunchOptions): Promise<number> {
     });
   }
 
-  if (opts.wantPid && opts.pidFile) {
-    const pidFile = opts.pidFile;
-    void (async () => {
-      while (!done) {
-        let text = '';
-        try {
-          text = fs.readFileSync(pidFile, 'utf8');
-        } catch {
-          // not yet
-        }
-        const pid = parsePid(text);
-        if (pid !== undefined) {
-          opts.onPid?.(pid);
-          return;
-        }
-        await sleep(10);
-      }
-    })();
-  }
+  // Once pid 1 is known, signals go to it directly (as Docker's sig-proxy does): the runtime
+  // in terminal mode does not pass SIGINT on.
+  const onPid = (pid: number) => {
+    if (!done) opts.relay?.forwardTo(pid);
+    opts.onPid?.(pid);
+  };
+  if (opts.pidFile) void watchPidFile(opts.pidFile, () => done, onPid);
 
   try {
     return await exited;

@@ -23,13 +23,24 @@ export class JsonLogWriter {
       text = text.slice(nl + 1);
     }
     this.partial[stream] = text;
-    if (out) fs.writeSync(this.fd, out);
+    if (out) this.append(out);
+  }
+
+  // Output that does not fit on a full disk is dropped (as Docker's json-file driver does),
+  // never the container's run.
+  private append(text: string): void {
+    try {
+      fs.writeSync(this.fd, text);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOSPC' && code !== 'EDQUOT' && code !== 'EIO') throw err;
+    }
   }
 
   close(): void {
     for (const stream of ['stdout', 'stderr'] as LogStream[]) {
       const rest = this.partial[stream] + this.decoders[stream].end();
-      if (rest) fs.writeSync(this.fd, `${JSON.stringify({ log: rest, stream, time: new Date().toISOString() })}\n`);
+      if (rest) this.append(`${JSON.stringify({ log: rest, stream, time: new Date().toISOString() })}\n`);
       this.partial[stream] = '';
     }
     fs.closeSync(this.fd);

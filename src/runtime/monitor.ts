@@ -1,22 +1,22 @@
 // The monitor: the process that owns a running container. It mounts the union (writable
-// layer over the init layer over the image), starts ufs-init, records the state, waits,
-// records the exit, unmounts, and removes the container if asked (--rm). A foreground
+// layer over the init layer over the image), writes the OCI bundle, runs the OCI runtime in
+// the foreground, records the state, waits, records the exit, unmounts, and removes the
+// container if asked (--rm). A foreground
 // `ufs run` / `ufs start -a` is its own monitor; a detached one runs `ufs container-monitor`.
 import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { UfsError, errnoCode } from '../common/errors.js';
 import { mountUnion, unmountUnion } from '../fuse/index.js';
 import { resolveImage } from '../image/index.js';
 import type { Store } from '../store/index.js';
-import { processEnv, commandOf } from './config.js';
-import { containerPaths, readRecord, shortId, updateState, type ContainerRecord, type ContainerState } from './container.js';
-import { etcMounts } from './etcfiles.js';
+import { containerSpec } from './bundle.js';
+import { containerPaths, isNoSpace, readRecord, shortId, updateState, type ContainerRecord, type ContainerState } from './container.js';
 import { JsonLogWriter } from './logs.js';
+import { AttachServer } from './attach.js';
 import { launch, type SignalRelay } from './launch.js';
 import { isAlive, isMountPoint, processStartTime } from './proc.js';
-import { mkdirInRoot } from './rootfs.js';
-import { writeSpec, type InitSpec } from './spec.js';
-import { resolveUser } from './user.js';
+import { deleteState, globalArgs, runtimeBinary, runtimeError, startFailureStatus, writeJson } from './ociruntime.js';
 import { removeContainerFiles } from './remove.js';
 
 export interface MonitorOptions {
@@ -26,6 +26,9 @@ export interface MonitorOptions {
   // Called once: when the container runs (pid 1 is known, or it already ended), or with
   // the error that kept it from starting.
   onReady?: (err?: Error) => void;
+  // A terminal container in the background: start only once a client attached (foreground
+  // `ufs run -t` / `ufs start -a` through the monitor), ready as soon as it can attach.
+  waitAttach?: boolean;
 }
 
 function safeUpdate(containersDir: string, id: string, change: Partial<ContainerState>): ContainerRecord | undefined {
@@ -34,6 +37,8 @@ function safeUpdate(containersDir: string, id: string, change: Partial<Container
   } catch (err) {
     // `ufs rm -f` may have removed the container meanwhile
     if (errnoCode(err) === 'ENOENT') return undefined;
+    // A full disk: the container goes on; the next reader settles its state from the pids.
+    if (isNoSpace(err)) return undefined;
     throw err;
   }
 }
@@ -50,32 +55,6 @@ async function mountRootfs(store: Store, rec: ContainerRecord): Promise<string> 
     suid: true, // setuid programs of the image work in the container, as in Docker
   });
   return paths.merged;
-}
-
-// The Contract 6 spec for the container's first process.
-function runSpec(rec: ContainerRecord, rootfs: string): InitSpec {
-  const user = resolveUser(rootfs, rec.Config.User);
-  const cwd = rec.Config.WorkingDir || '/';
-  if (rec.Config.WorkingDir) {
-    try {
-      mkdirInRoot(rootfs, cwd); // Docker creates a missing working directory
-    } catch (err) {
-      throw new UfsError(`cannot create the working directory ${cwd}: ${(err as Error).message}`, 125);
-    }
-  }
-  return {
-    rootfs,
-    args: commandOf(rec.Config),
-    env: processEnv(rec.Config, rec.Config.Tty, user.home),
-    cwd,
-    uid: user.uid,
-    gid: user.gid,
-    groups: user.groups,
-    hostname: rec.Config.Hostname,
-    network: rec.HostConfig.NetworkMode,
-    tty: rec.Config.Tty,
-    mounts: [],
-  };
 }
 
 export async function runMonitor(store: Store, id: string, opts: MonitorOptions): Promise<number> {
@@ -107,31 +86,46 @@ export async function runMonitor(store: Store, id: string, opts: MonitorOptions)
   let setupError: Error | undefined;
   let mounted = false;
   let log: JsonLogWriter | undefined;
+  let server: AttachServer | undefined;
   try {
+    const binary = runtimeBinary(rec.HostConfig.Runtime);
     const rootfs = await mountRootfs(store, rec);
     mounted = true;
-    const spec = runSpec(rec, rootfs);
-    spec.mounts = [...etcMounts(paths), ...rec.HostConfig.Mounts];
-    writeSpec(paths.spec, spec);
+    const spec = containerSpec(rec, paths, rootfs);
+    fs.mkdirSync(paths.bundle, { recursive: true, mode: 0o700 });
+    fs.rmSync(paths.runtimeLog, { force: true });
+    writeJson(path.join(paths.bundle, 'config.json'), spec);
+    // A crash's leftover state under the same id would make the runtime refuse.
+    await deleteState(binary, id);
     if (opts.relay?.early) {
       status = 128 + (os.constants.signals[opts.relay.early] ?? 0);
     } else {
       if (!opts.attach) log = new JsonLogWriter(paths.log(id));
-      fs.rmSync(paths.pidFile, { force: true });
+      let size: { cols: number; rows: number } | undefined;
+      if (rec.Config.Tty && !opts.attach) {
+        server = await AttachServer.listen(id);
+        if (opts.waitAttach) {
+          signalReady();
+          size = await server.waitForClient(30_000);
+        }
+      }
       status = await launch({
-        args: ['run', paths.spec],
+        attach: server,
+        size,
+        binary,
+        args: [...globalArgs(binary, paths.runtimeLog), 'run', '--bundle', paths.bundle, '--pid-file', paths.pidFile, id],
         tty: rec.Config.Tty,
         stdin: opts.stdin,
         log,
         pidFile: paths.pidFile,
-        wantPid: true,
         relay: opts.relay,
-        onStart: (initPid) => {
+        onStart: (runtimePid) => {
           safeUpdate(dir, id, {
             Status: 'running',
-            InitPid: initPid,
+            InitPid: runtimePid,
             Pid: 0,
             ExitCode: 0,
+            Paused: undefined,
             StartedAt: new Date().toISOString(),
             FinishedAt: '',
           });
@@ -141,11 +135,22 @@ export async function runMonitor(store: Store, id: string, opts: MonitorOptions)
           signalReady();
         },
       });
+      // The runtime's own failure (the command missing, a bad mount): 125/126/127, as Docker.
+      const err = status !== 0 ? runtimeError(paths.runtimeLog) : undefined;
+      if (err) {
+        status = startFailureStatus(err);
+        if (status === 125) throw new UfsError(err, 125);
+      }
+      await deleteState(binary, id);
     }
   } catch (err) {
     setupError = err instanceof Error ? err : new Error(String(err));
   } finally {
-    log?.close();
+    try {
+      log?.close();
+    } catch {
+      // the rest of the output did not fit on the disk
+    }
     if (mounted) {
       try {
         await unmountUnion(paths.merged);
@@ -159,6 +164,7 @@ export async function runMonitor(store: Store, id: string, opts: MonitorOptions)
       Pid: 0,
       PidStartTime: undefined,
       InitPid: undefined,
+      Paused: undefined,
       MonitorPid: 0,
       MonitorStartTime: undefined,
       ExitCode: setupError ? 125 : status,
@@ -167,6 +173,7 @@ export async function runMonitor(store: Store, id: string, opts: MonitorOptions)
     });
   }
   signalReady(setupError);
+  await server?.close(setupError ? (setupError instanceof UfsError ? setupError.exitCode : 125) : status, setupError?.message);
   const after = readRecord(dir, id);
   if (after?.HostConfig.AutoRemove) await removeContainerFiles(store, id);
   if (setupError) throw setupError instanceof UfsError ? setupError : new UfsError(setupError.message, 125);

@@ -3,7 +3,7 @@
 // somehow lives on) is killed, the stale mount detached, and the record marked exited.
 import type { Store } from '../store/index.js';
 import { unmountUnion } from '../fuse/index.js';
-import { containerPaths, readRecord, updateState, type ContainerRecord } from './container.js';
+import { containerPaths, isNoSpace, readRecord, sweepTempRecords, updateState, type ContainerRecord, type ContainerState } from './container.js';
 import { isAlive, isMountPoint, sleep } from './proc.js';
 
 // Docker reports 255 for a container its daemon lost track of.
@@ -34,22 +34,29 @@ export async function reconcile(store: Store, rec: ContainerRecord): Promise<Con
       // busy or already gone: the next command tries again
     }
   }
+  sweepTempRecords(dir, rec.Id);
   if (!wasRunning && !rec.State.MonitorPid) return rec;
   // Another process may have settled it meanwhile: re-read before writing.
   const now = readRecord(dir, rec.Id);
   if (!now || monitorAlive(now)) return now ?? rec;
   if (now.State.Status !== 'running' && !now.State.MonitorPid) return now;
-  return (
-    updateState(dir, rec.Id, {
-      Status: now.State.Status === 'running' ? 'exited' : now.State.Status,
-      ExitCode: now.State.Status === 'running' ? LOST_EXIT_CODE : now.State.ExitCode,
-      Pid: 0,
-      PidStartTime: undefined,
-      InitPid: undefined,
-      MonitorPid: 0,
-      MonitorStartTime: undefined,
-      FinishedAt: now.State.Status === 'running' ? new Date().toISOString() : now.State.FinishedAt,
-      Error: now.State.Status === 'running' ? 'the ufs process that ran the container died' : now.State.Error,
-    }) ?? now
-  );
+  const settled: Partial<ContainerState> = {
+    Status: now.State.Status === 'running' ? 'exited' : now.State.Status,
+    ExitCode: now.State.Status === 'running' ? LOST_EXIT_CODE : now.State.ExitCode,
+    Pid: 0,
+    PidStartTime: undefined,
+    InitPid: undefined,
+    Paused: undefined,
+    MonitorPid: 0,
+    MonitorStartTime: undefined,
+    FinishedAt: now.State.Status === 'running' ? new Date().toISOString() : now.State.FinishedAt,
+    Error: now.State.Status === 'running' ? 'the ufs process that ran the container died' : now.State.Error,
+  };
+  try {
+    return updateState(dir, rec.Id, settled) ?? now;
+  } catch (err) {
+    // Settling is only a cache of what the pids say: a full disk must not stop ps, stop or rm.
+    if (!isNoSpace(err)) throw err;
+    return { ...now, State: { ...now.State, ...settled } };
+  }
 }

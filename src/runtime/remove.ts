@@ -2,11 +2,19 @@
 import fs from 'node:fs';
 import { unmountUnion } from '../fuse/index.js';
 import type { Store } from '../store/index.js';
-import { containerPaths } from './container.js';
+import { containerPaths, readRecord } from './container.js';
+import { deleteState, runtimeBinary } from './ociruntime.js';
 import { isMountPoint } from './proc.js';
 
 export async function removeContainerFiles(store: Store, id: string): Promise<void> {
   const paths = containerPaths(store.containersDir(), id);
+  // The runtime's state and cgroup, if a crash left them (best effort: it may be gone).
+  const rec = readRecord(store.containersDir(), id);
+  try {
+    await deleteState(runtimeBinary(rec?.HostConfig.Runtime), id);
+  } catch {
+    // no runtime binary: nothing of it to clean
+  }
   // Never recurse into a live mount: that would delete through it into the layers.
   if (isMountPoint(paths.merged)) await unmountUnion(paths.merged);
   if (isMountPoint(paths.merged)) throw new Error(`${paths.merged} is still mounted`);

@@ -5,6 +5,7 @@ import type { Store } from '../store/index.js';
 import { createContainer, type CreateOptions } from './create.js';
 import { spawnMonitor } from './detach.js';
 import { SignalRelay } from './launch.js';
+import { attachForeground } from './lifecycle.js';
 import { runMonitor } from './monitor.js';
 import { removeContainerFiles } from './remove.js';
 
@@ -25,6 +26,18 @@ export async function runContainer(store: Store, opts: RunOptions): Promise<RunR
       throw err;
     }
     return { detached: true, id: rec.Id };
+  }
+  if (opts.tty) {
+    // A terminal container runs under a monitor of its own even in the foreground: we
+    // attach to it, and can detach (Ctrl-P Ctrl-Q) leaving it running, as in Docker.
+    const rec = await createContainer(store, opts);
+    try {
+      await spawnMonitor(store.root, store.containersDir(), rec.Id, 'none', true);
+    } catch (err) {
+      if (opts.autoRemove) await removeContainerFiles(store, rec.Id).catch(() => {});
+      throw err;
+    }
+    return { detached: false, status: await attachForeground(store, rec.Id, opts.interactive) };
   }
   // From here on Ctrl-C and friends belong to the container, or abort its start.
   const relay = new SignalRelay().install();

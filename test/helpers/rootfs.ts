@@ -1,16 +1,11 @@
-// A minimal container root made from the host's busybox-static, and a way to run
-// native/build/Release/ufs-init on it the way the runtime does (spec file, pipes, fd 3).
-// Everything a test starts here is cleaned up in t.teardown, also when the test fails.
-import { spawn, type ChildProcess } from 'node:child_process';
+// A minimal container root made from the host's busybox-static, for running processes on
+// it (the process runner). Everything made here is cleaned up in t.teardown, also on failure.
 import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { ExecutionContext } from 'ava';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-export const UFS_INIT = path.resolve(here, '..', '..', '..', 'native', 'build', 'Release', 'ufs-init');
 export const BUSYBOX = '/bin/busybox';
 
 function execOut(cmd: string, args: string[]): Promise<string> {
@@ -80,115 +75,4 @@ export async function tempRootfs(t: ExecutionContext): Promise<{ base: string; r
   return { base, rootfs };
 }
 
-// Contract 6's spec.
-export interface InitSpec {
-  rootfs?: string;
-  args: string[];
-  env?: string[];
-  cwd?: string;
-  uid?: number;
-  gid?: number;
-  groups?: number[];
-  hostname?: string;
-  network?: 'none' | 'host';
-  tty?: boolean;
-  mounts?: { source: string; target: string; readonly?: boolean }[];
-  pid?: number;
-  capAdd?: string[];
-  capDrop?: string[];
-  privileged?: boolean;
-  noNewPrivileges?: boolean;
-}
-
 export const PATH_ENV = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-
-let specCount = 0;
-export async function writeSpec(dir: string, spec: InitSpec | string): Promise<string> {
-  const file = path.join(dir, `spec-${process.pid}-${specCount++}.json`);
-  await fs.writeFile(file, typeof spec === 'string' ? spec : JSON.stringify(spec));
-  return file;
-}
-
-export interface InitResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-export interface InitProcess {
-  child: ChildProcess;
-  pid: number;
-  // pid 1's host pid as ufs-init reports it on fd 3 ('' on EOF without a report).
-  reported: Promise<string>;
-  done: Promise<InitResult>;
-  stdout(): string;
-  // Resolves once stdout contains text.
-  waitFor(text: string): Promise<void>;
-}
-
-export interface StartOptions {
-  input?: string; // written to stdin, which is then closed; default: stdin closed at once
-  keepStdin?: boolean; // leave stdin open (write with child.stdin)
-  extraFds?: number; // pipes beyond fd 3 the caller opens (to show they do not leak)
-}
-
-// Spawns `ufs-init mode spec` with pipes on 0-2 and fd 3; kills it (by its pid) after the test.
-export function startInit(t: ExecutionContext, mode: 'run' | 'exec', specFile: string, opts: StartOptions = {}): InitProcess {
-  const stdio: ('pipe' | 'ignore')[] = ['pipe', 'pipe', 'pipe', 'pipe'];
-  for (let i = 0; i < (opts.extraFds ?? 0); i++) stdio.push('pipe');
-  const child = spawn(UFS_INIT, [mode, specFile], { stdio });
-  const pid = child.pid!;
-  let stdout = '';
-  let stderr = '';
-  const waiters: { text: string; resolve: () => void }[] = [];
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => {
-    stdout += d;
-    for (const w of waiters.filter((x) => stdout.includes(x.text))) w.resolve();
-  });
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  child.stdin!.on('error', () => undefined); // EPIPE when the command does not read
-  if (!opts.keepStdin) child.stdin!.end(opts.input ?? '');
-  const fd3 = child.stdio[3] as NodeJS.ReadableStream;
-  const reported = new Promise<string>((resolve) => {
-    let s = '';
-    fd3.setEncoding('utf8');
-    fd3.on('data', (d: string) => (s += d));
-    fd3.on('end', () => resolve(s));
-    fd3.on('error', () => resolve(s));
-  });
-  const done = new Promise<InitResult>((resolve) => {
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
-  let exited = false;
-  child.on('exit', () => (exited = true));
-  t.teardown(async () => {
-    if (!exited) {
-      try {
-        process.kill(pid, 'SIGKILL'); // pid 1 dies with it (parent-death signal)
-      } catch {
-        // already gone
-      }
-    }
-    await done;
-  });
-  return {
-    child,
-    pid,
-    reported,
-    done,
-    stdout: () => stdout,
-    waitFor: (text) =>
-      new Promise<void>((resolve, reject) => {
-        if (stdout.includes(text)) return resolve();
-        waiters.push({ text, resolve });
-        void done.then((r) => reject(new Error(`ufs-init exited (${r.code}) before printing ${JSON.stringify(text)}: ${r.stderr}`)));
-      }),
-  };
-}
-
-// Runs a container to completion: spec defaults to the busybox PATH and cwd /.
-export async function runInit(t: ExecutionContext, dir: string, spec: InitSpec | string, opts: StartOptions = {}): Promise<InitResult> {
-  const file = await writeSpec(dir, typeof spec === 'string' ? spec : { env: [PATH_ENV], ...spec });
-  return startInit(t, 'run', file, opts).done;
-}

@@ -1,0 +1,37 @@
+// One shape for every place images come from (go-containerregistry's idea): a source names
+// the images it holds (manifest, config, tags) and hands out blobs by digest. The ingest path
+// (../ingest.ts) verifies everything a source gives it and installs it; adapters only read.
+import type { Descriptor, ImageManifest, OciImageConfig } from '../types.js';
+
+export interface SourceImage {
+  manifestBytes: Buffer; // as the source has it (made here for a docker-archive)
+  manifest: ImageManifest;
+  configBytes: Buffer;
+  config: OciImageConfig;
+  tags: string[]; // full name:tag to point at the image
+  repoDigests: string[]; // full repo@sha256:... (pulled from a registry)
+}
+
+// A blob fetched into a file under the store's tmp/: the ingest moves it into blobs/ or
+// deletes it. `digest` and `size` are what was actually read (hashed while streaming).
+export interface FetchedBlob {
+  path: string;
+  digest: string;
+  size: number;
+  durable?: Promise<void>; // the file's fsync, running while the layer is unpacked
+}
+
+export interface BlobProgress {
+  onStart?: (total: number) => void; // the transfer starts (after waiting for a slot)
+  onBytes?: (n: number) => void;
+}
+
+export interface ImageSource {
+  // What the source holds, resolved (a registry fetches its manifests here).
+  images(): Promise<SourceImage[]>;
+  // The blob for a layer descriptor, in a temp file the caller owns from now on.
+  fetchBlob(desc: Descriptor, progress: BlobProgress): Promise<FetchedBlob>;
+  // Fetching is slow (network): the ingest runs several at once. Archives are already local.
+  readonly parallel: number;
+  close(): void;
+}
