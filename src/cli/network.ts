@@ -16,6 +16,8 @@ import {
   pruneNetworks,
   removeNetwork,
 } from '../network/index.js';
+import { attach, detach, endpoints, formatPort, selectPorts } from '../network/index.js';
+import { findContainer, publishedPorts } from '../runtime/index.js';
 import { Store } from '../store/index.js';
 
 function openStore(cmd: Command): Promise<Store> {
@@ -126,6 +128,21 @@ function inspectView(store: Store, n: Listed): Record<string, unknown> {
 }
 
 export function registerNetworkCommands(program: Command): void {
+  program
+    .command('port')
+    .description("list a container's published ports, or the host address of one of them")
+    .argument('<container>')
+    .argument('[port]', 'PORT[/PROTO]')
+    .action(async (ref: string, port: string | undefined, _opts: unknown, cmd: Command) => {
+      const store = await openStore(cmd);
+      const rec = await findContainer(store, ref);
+      const all = publishedPorts(store, rec.Id);
+      if (port === undefined) return out(all.map((m) => `${formatPort(m)}\n`).join(''));
+      const hits = selectPorts(all, port);
+      if (!hits.length) throw new UfsError(`no public port '${port.includes('/') ? port : `${port}/tcp`}' published for ${ref}`);
+      out(hits.map((m) => `${m.hostIp || '0.0.0.0'}:${m.hostPort}\n`).join(''));
+    });
+
   const network = program.command('network').description('manage networks');
 
   network
@@ -215,6 +232,37 @@ export function registerNetworkCommands(program: Command): void {
         }
       }
       if (errors.length) throw new UfsError(errors.join('\nufs: '));
+    });
+
+  network
+    .command('connect')
+    .description('connect a running container to one more network (as eth1, eth2, ...)')
+    .argument('<network>')
+    .argument('<container>')
+    .option('--alias <name>', 'another name of the container on this network (repeatable)', collect, [])
+    .option('--ip <address>', 'IPv4 address on this network')
+    .action(async (net: string, ref: string, opts: { alias: string[]; ip?: string }, cmd: Command) => {
+      const store = await openStore(cmd);
+      const rec = await findContainer(store, ref);
+      if (rec.State.Status !== 'running') throw new UfsError(`container ${ref} is not running`);
+      if (endpoints(store, rec.Id).length === 0) throw new UfsError(`container ${ref} has no network of ufs's (its mode is ${rec.HostConfig.NetworkMode}): only bridged containers can be connected`);
+      await attach(store, rec.Id, { network: net, hostname: rec.Config.Hostname, name: rec.Name, aliases: opts.alias, ...(opts.ip ? { ip: opts.ip } : {}) });
+    });
+
+  network
+    .command('disconnect')
+    .description('disconnect a container from a network (not its last one)')
+    .argument('<network>')
+    .argument('<container>')
+    .option('-f, --force', 'accepted for Docker compatibility')
+    .action(async (net: string, ref: string, _opts: unknown, cmd: Command) => {
+      const store = await openStore(cmd);
+      const rec = await findContainer(store, ref);
+      const target = getNetwork(store, net);
+      const eps = endpoints(store, rec.Id);
+      if (!eps.some((e) => e.networkId === target.id)) throw new UfsError(`container ${ref} is not connected to network ${target.name}`);
+      if (eps.length === 1) throw new UfsError(`cannot disconnect container ${ref} from its only network ${target.name}: stop or remove the container instead`);
+      await detach(store, rec.Id, target.name);
     });
 
   network
