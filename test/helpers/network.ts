@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { ExecutionContext } from 'ava';
-import { createNetwork, ensureDefaultNetwork, listEndpoints, listNetworks, type NetworkRecord, reconcile } from '../../src/network/index.js';
+import { createNetwork, detach, ensureDefaultNetwork, listEndpoints, listNetworks, type NetworkRecord, reconcile } from '../../src/network/index.js';
 import { Store } from '../../src/store/index.js';
 
 export { run, type Result } from './process.js';
@@ -59,6 +59,10 @@ export async function netEnv(t: ExecutionContext): Promise<NetEnv> {
   const store = await Store.open(root);
   t.teardown(async () => {
     await reconcile(store, () => false).catch((err: unknown) => t.log(`cleanup: ${(err as Error).message}`));
+    // reconcile keeps what a live process owns (withTemporaryNetwork in this very process)
+    for (const id of new Set(listEndpoints(store).map((e) => e.containerId))) {
+      await detach(store, id).catch((err: unknown) => t.log(`cleanup: ${(err as Error).message}`));
+    }
     fs.rmSync(dir, { recursive: true, force: true });
   });
   const defaultNet = await ensureDefaultNetwork(store, { bridge: uniqueName('ufst'), subnet: freeSubnet() });
