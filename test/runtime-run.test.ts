@@ -24,7 +24,7 @@ test('exit statuses: the command, 128+signal, 126/127 from the runtime, 125 for 
   const noImage = await u.ufs(['run', '--rm', 'no-such-image:1.0', 'true']);
   t.is(noImage.code, 125);
   t.regex(noImage.stderr, /^ufs: .*no-such-image/m);
-  t.is((await u.ufs(['run', '--rm', '--network', 'bridge', 'busybox', 'true'])).code, 125);
+  t.is((await u.ufs(['run', '--rm', '--network', 'no-such-network', 'busybox', 'true'])).code, 125);
   t.is((await u.ufs(['run', '--rm', '-v', 'relative:/x', 'busybox', 'true'])).code, 125);
   t.is((await u.ufs(['run', '--rm', '--bogus-flag', 'busybox', 'true'])).code, 125);
   const badUser = await u.ufs(['run', '--rm', '-u', 'no-such-user', 'busybox', 'true']);
@@ -80,7 +80,7 @@ test('isolation: pid, uts, ipc, mount and net namespaces, /proc, /dev, /sys, /et
     (kv.get('chardevs') ?? '').trim().split(' ').filter((d) => !d.startsWith('/dev/pts/') && d !== '/dev/ptmx'),
     ['/dev/full', '/dev/null', '/dev/random', '/dev/tty', '/dev/urandom', '/dev/zero'],
   );
-  t.is(kv.get('netdevs')?.trim(), 'lo');
+  t.is(kv.get('netdevs')?.trim(), 'lo eth0'); // the default bridge, as Docker's
   t.is(kv.get('sys'), 'ro');
   t.regex(kv.get('sysmount') ?? '', /\bro\b/);
   t.is(kv.get('hosts'), 'ok');
@@ -149,7 +149,7 @@ test('stdin: piped with -i, /dev/null without', async (t) => {
 test('signals: SIGTERM and SIGINT to ufs run reach the command; orphans are reaped', async (t) => {
   const u = await makeEnv(t);
   const runWithSignal = async (name: string, script: string, sig: NodeJS.Signals, flags: string[] = []) => {
-    const child = spawn(process.execPath, [CLI, '--root', u.root, 'run', '--name', name, ...flags, 'busybox', 'sh', '-c', script], { env: u.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, '--root', u.root, 'run', '--name', name, '--network', 'none', ...flags, 'busybox', 'sh', '-c', script], { env: u.env, stdio: ['ignore', 'pipe', 'pipe'] });
     t.teardown(() => {
       if (child.exitCode === null) child.kill('SIGKILL');
     });

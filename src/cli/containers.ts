@@ -84,7 +84,16 @@ export function registerContainerCommands(program: Command): void {
     .option('-u, --user <user[:group]>', 'user (name or uid) and group')
     .option('-h, --hostname <name>', 'container hostname (default: the short id)')
     .option('-v, --volume <HOSTDIR:DIR[:ro]>', 'bind mount a host directory (repeatable)', collect)
-    .option('--network <mode>', 'network: none (loopback only), host, or ns:PATH (join a network namespace)', 'none')
+    .option('--network <mode>', 'bridge (default), none, host, container:NAME, a network made with `ufs network create`, or ns:PATH', 'bridge')
+    .option('-p, --publish <[ip:][host:]port[/proto]>', "publish a container's port on the host (repeatable)", collect)
+    .option('-P, --publish-all', 'publish every EXPOSEd port on a free host port')
+    .option('--network-alias <name>', 'another name of the container on its user network (repeatable)', collect)
+    .option('--ip <address>', 'IPv4 address on a user network')
+    .option('--mac-address <mac>', 'MAC address of the container interface')
+    .option('--dns <ip>', 'DNS server (repeatable)', collect)
+    .option('--dns-search <domain>', 'DNS search domain (repeatable)', collect)
+    .option('--dns-option <option>', 'resolv.conf option (repeatable)', collect)
+    .option('--add-host <name:ip>', 'add a line to /etc/hosts (repeatable)', collect)
     .option('--entrypoint <cmd>', 'override the image ENTRYPOINT')
     .option('--runtime <name|path>', 'OCI runtime (default: runc)')
     .option('--init', 'run an init as pid 1 that forwards signals and reaps processes')
@@ -129,6 +138,15 @@ export function registerContainerCommands(program: Command): void {
           hostname: opts.hostname,
           volumes: opts.volume ?? [],
           network: opts.network,
+          publish: opts.publish ?? [],
+          publishAll: !!opts.publishAll,
+          networkAliases: opts.networkAlias ?? [],
+          ip: opts.ip,
+          macAddress: opts.macAddress,
+          dns: opts.dns ?? [],
+          dnsSearch: opts.dnsSearch ?? [],
+          dnsOptions: opts.dnsOption ?? [],
+          addHost: opts.addHost ?? [],
           entrypoint: opts.entrypoint,
           runtime: opts.runtime,
           init: !!opts.init,

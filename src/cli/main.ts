@@ -21,6 +21,7 @@ const FAMILIES: Family[] = [
   { verbs: ['mount', 'umount', 'unmount', 'mounts'], load: async () => (await import('./mount.js')).registerMountCommands },
   { verbs: ['pull', 'push', 'login', 'logout'], load: async () => (await import('./registry.js')).registerRegistryCommands },
   { verbs: ['inspect', 'version', 'info', 'system', 'completion'], load: async () => (await import('./system.js')).registerSystemCommands },
+  { verbs: ['network', 'port'], load: async () => (await import('./network.js')).registerNetworkCommands },
   { verbs: ['build'], load: async () => (await import('./build.js')).registerBuildCommands },
   { verbs: ['volume'], load: async () => (await import('./volumes.js')).registerVolumeCommands },
 ];

@@ -39,7 +39,7 @@ function groupAdds(rootfs: string, user: ExecUser, adds: string[] | undefined): 
   return out;
 }
 
-export function containerSpec(rec: ContainerRecord, paths: ContainerPaths, rootfs: string): OciSpec {
+export function containerSpec(rec: ContainerRecord, paths: ContainerPaths, rootfs: string, network: NetworkSpec = networkOf(rec.HostConfig.NetworkMode)): OciSpec {
   const hc = rec.HostConfig;
   const user = resolveUser(rootfs, rec.Config.User);
   const cwd = rec.Config.WorkingDir || '/';
@@ -59,7 +59,7 @@ export function containerSpec(rec: ContainerRecord, paths: ContainerPaths, rootf
     user: { uid: user.uid, gid: user.gid, additionalGids: groupAdds(rootfs, user, hc.GroupAdd) },
     terminal: rec.Config.Tty,
     hostname: rec.Config.Hostname,
-    network: networkOf(hc.NetworkMode),
+    network,
     binds: [...etcMounts(paths), ...hc.Mounts],
     tmpfs: hc.Tmpfs,
     security: securityOf(rec),

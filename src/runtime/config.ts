@@ -14,6 +14,7 @@ export interface ImageRunConfig {
   User?: string;
   Labels?: Record<string, string> | null;
   StopSignal?: string;
+  ExposedPorts?: Record<string, unknown> | null; // "80/tcp": {} (for -P)
 }
 
 export interface ConfigFlags {

@@ -1,5 +1,6 @@
 // The container record: <root>/containers/<id>/config.json, written atomically, plus the
 // paths of everything else a container owns in its directory.
+import type { PortMapping } from '../network/index.js';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -47,7 +48,15 @@ export interface HostConfig {
   Binds: string[];        // as given: HOSTDIR:DIR[:ro]
   Mounts: BindMount[];    // -v and --mount type=bind, in order
   Tmpfs?: TmpfsMount[];   // --tmpfs and --mount type=tmpfs
-  NetworkMode: string;    // none, host, or netns:PATH (a namespace made by the network module)
+  NetworkMode: string;    // bridge, none, host, container:NAME, a user network, or ns:PATH
+  PortBindings?: PortMapping[]; // -p/-P as asked (host port 0: any free one)
+  NetworkAliases?: string[];
+  IPAddress?: string;     // --ip
+  MacAddress?: string;    // --mac-address
+  Dns?: string[];
+  DnsSearch?: string[];
+  DnsOptions?: string[];
+  ExtraHosts?: string[];  // --add-host NAME:IP
   AutoRemove: boolean;
   Runtime?: string;       // --runtime; default runc
   Init?: boolean;

@@ -8,7 +8,8 @@ import { UfsError } from '../common/errors.js';
 import { resolveImage } from '../image/index.js';
 import type { Store } from '../store/index.js';
 import { effectiveConfig, commandOf, type ConfigFlags, type ImageRunConfig } from './config.js';
-import { containerPaths, listRecords, newContainerId, shortId, writeRecord, type BindMount, type ContainerRecord } from './container.js';
+import { mergePublished, parseExtraHost, parseNetworkMode, parsePublish, publishAll, resolveNetwork } from '../network/index.js';
+import { containerPaths, listRecords, newContainerId, shortId, writeRecord, type BindMount, type ContainerRecord, type HostConfig } from './container.js';
 import { writeEtcFiles } from './etcfiles.js';
 import { hostConfigFromFlags, type RuntimeFlags } from './flags.js';
 import { createInitLayer } from './initlayer.js';
@@ -19,7 +20,16 @@ export interface CreateOptions extends Omit<ConfigFlags, 'hostname'>, RuntimeFla
   name?: string;
   hostname?: string;
   volumes: string[];             // HOSTDIR:DIR[:ro]
-  network: string;               // none, host, or ns:PATH (a network namespace to join)
+  network: string;               // bridge (default), none, host, container:NAME, a user network, or ns:PATH
+  publish?: string[];            // -p [IP:][HOST:]CONTAINER[/PROTO]
+  publishAll?: boolean;          // -P: every EXPOSEd port on a free host port
+  networkAliases?: string[];
+  ip?: string;
+  macAddress?: string;
+  dns?: string[];
+  dnsSearch?: string[];
+  dnsOptions?: string[];
+  addHost?: string[];
   autoRemove: boolean;
   labels?: string[];             // KEY=VALUE
   cidfile?: string;
@@ -41,10 +51,36 @@ export function parseVolume(spec: string): BindMount {
   return { source: path.resolve(source), target: path.posix.normalize(target), readonly: opts.includes('ro') };
 }
 
-export function parseNetwork(network: string): string {
-  if (network === 'none' || network === 'host') return network;
+export async function parseNetwork(store: Store, network: string): Promise<string> {
   if (network.startsWith('ns:') && path.isAbsolute(network.slice(3))) return network;
-  throw new UfsError(`network ${network} is not supported: use none, host or ns:PATH`, 125);
+  const mode = parseNetworkMode(network);
+  if (mode.kind !== 'network') return network;
+  try {
+    return (await resolveNetwork(store, mode.name)).name;
+  } catch (err) {
+    throw err instanceof UfsError ? new UfsError(err.message, 125) : err;
+  }
+}
+
+// The network flags, checked now (a bad one fails `create`, not a later start).
+function networkFlags(opts: CreateOptions, exposed: string[]): Partial<HostConfig> {
+  const out: Partial<HostConfig> = {};
+  try {
+    let ports = (opts.publish ?? []).flatMap((p) => parsePublish(p));
+    if (opts.publishAll) ports = mergePublished(ports, publishAll(exposed));
+    if (ports.length) out.PortBindings = ports;
+    for (const h of opts.addHost ?? []) parseExtraHost(h);
+  } catch (err) {
+    throw err instanceof UfsError ? new UfsError(err.message, 125) : err;
+  }
+  if (opts.networkAliases?.length) out.NetworkAliases = opts.networkAliases;
+  if (opts.ip !== undefined) out.IPAddress = opts.ip;
+  if (opts.macAddress !== undefined) out.MacAddress = opts.macAddress;
+  if (opts.dns?.length) out.Dns = opts.dns;
+  if (opts.dnsSearch?.length) out.DnsSearch = opts.dnsSearch;
+  if (opts.dnsOptions?.length) out.DnsOptions = opts.dnsOptions;
+  if (opts.addHost?.length) out.ExtraHosts = opts.addHost;
+  return out;
 }
 
 function parseLabels(labels: string[]): Record<string, string> {
@@ -61,7 +97,7 @@ export async function createContainer(store: Store, opts: CreateOptions): Promis
   if (opts.name !== undefined && !validName(opts.name)) {
     throw new UfsError(`Invalid container name (${opts.name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`, 125);
   }
-  const network = parseNetwork(opts.network);
+  const network = await parseNetwork(store, opts.network);
   const mounts = opts.volumes.map(parseVolume);
   const fromFlags = hostConfigFromFlags(opts);
   if (opts.cidfile && fs.existsSync(opts.cidfile)) throw new UfsError(`Container ID file found, make sure the other container isn't running or delete ${opts.cidfile}`, 125);
@@ -93,7 +129,7 @@ export async function createContainer(store: Store, opts: CreateOptions): Promis
     Args: args.slice(1),
     Config: config,
     State: { Status: 'created', Pid: 0, MonitorPid: 0, ExitCode: 0, StartedAt: '', FinishedAt: '' },
-    HostConfig: { ...fromFlags, Binds: opts.volumes, Mounts: [...mounts, ...fromFlags.Mounts], NetworkMode: network, AutoRemove: opts.autoRemove },
+    HostConfig: { ...fromFlags, ...networkFlags(opts, Object.keys(imageConfig.ExposedPorts ?? {})), Binds: opts.volumes, Mounts: [...mounts, ...fromFlags.Mounts], NetworkMode: network, AutoRemove: opts.autoRemove },
     LogPath: paths.log(id),
   };
   // The name is claimed under the store lock: two `run --name x` cannot both win.
@@ -122,7 +158,7 @@ export async function createContainer(store: Store, opts: CreateOptions): Promis
       fs.mkdirSync(paths.upper, { mode: 0o755 });
       fs.mkdirSync(paths.merged, { mode: 0o755 });
       createInitLayer(paths.init, image.layerDirs);
-      writeEtcFiles(paths, hostname, network === 'host' ? 'host' : 'none');
+      writeEtcFiles(paths, hostname, network === 'host' ? 'host' : 'none'); // rewritten at start for the network's
       writeRecord(dir, rec);
     } catch (err) {
       fs.rmSync(paths.dir, { recursive: true, force: true });

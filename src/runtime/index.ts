@@ -10,3 +10,4 @@ export { monitorMain } from './monitormain.js';
 export { listRecords, readRecord, shortId, type ContainerRecord } from './container.js';
 export { pauseContainer, unpauseContainer, topContainer, statsContainers, waitContainer, type ContainerStats } from './control.js';
 export { runProcess, type RunProcessOptions } from './runner.js';
+export { publishedPorts } from './network.js';

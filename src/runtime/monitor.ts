@@ -18,6 +18,7 @@ import { launch, type SignalRelay } from './launch.js';
 import { isAlive, isMountPoint, processStartTime } from './proc.js';
 import { deleteState, globalArgs, runtimeBinary, runtimeError, startFailureStatus, writeJson } from './ociruntime.js';
 import { removeContainerFiles } from './remove.js';
+import { startNetwork, stopNetwork } from './network.js';
 
 export interface MonitorOptions {
   attach: boolean;                       // our stdio; else the json log
@@ -85,13 +86,16 @@ export async function runMonitor(store: Store, id: string, opts: MonitorOptions)
   let status = 125;
   let setupError: Error | undefined;
   let mounted = false;
+  let networked = false;
   let log: JsonLogWriter | undefined;
   let server: AttachServer | undefined;
   try {
     const binary = runtimeBinary(rec.HostConfig.Runtime);
     const rootfs = await mountRootfs(store, rec);
     mounted = true;
-    const spec = containerSpec(rec, paths, rootfs);
+    networked = true;
+    const net = await startNetwork(store, rec);
+    const spec = containerSpec(rec, paths, rootfs, net.spec);
     fs.mkdirSync(paths.bundle, { recursive: true, mode: 0o700 });
     fs.rmSync(paths.runtimeLog, { force: true });
     writeJson(path.join(paths.bundle, 'config.json'), spec);
@@ -150,6 +154,14 @@ export async function runMonitor(store: Store, id: string, opts: MonitorOptions)
       log?.close();
     } catch {
       // the rest of the output did not fit on the disk
+    }
+    // Before the exit is recorded: a `start` that follows must not meet this teardown.
+    if (networked) {
+      try {
+        await stopNetwork(store, id);
+      } catch (err) {
+        process.stderr.write(`ufs: ${(err as Error).message}\n`);
+      }
     }
     if (mounted) {
       try {

@@ -5,6 +5,7 @@ import type { Store } from '../store/index.js';
 import { unmountUnion } from '../fuse/index.js';
 import { containerPaths, isNoSpace, readRecord, sweepTempRecords, updateState, type ContainerRecord, type ContainerState } from './container.js';
 import { isAlive, isMountPoint, sleep } from './proc.js';
+import { stopNetwork } from './network.js';
 
 // Docker reports 255 for a container its daemon lost track of.
 export const LOST_EXIT_CODE = 255;
@@ -35,6 +36,7 @@ export async function reconcile(store: Store, rec: ContainerRecord): Promise<Con
     }
   }
   sweepTempRecords(dir, rec.Id);
+  await stopNetwork(store, rec.Id).catch(() => {}); // the next command tries again
   if (!wasRunning && !rec.State.MonitorPid) return rec;
   // Another process may have settled it meanwhile: re-read before writing.
   const now = readRecord(dir, rec.Id);

@@ -5,6 +5,7 @@ import type { Store } from '../store/index.js';
 import { containerPaths, readRecord } from './container.js';
 import { deleteState, runtimeBinary } from './ociruntime.js';
 import { isMountPoint } from './proc.js';
+import { stopNetwork } from './network.js';
 
 export async function removeContainerFiles(store: Store, id: string): Promise<void> {
   const paths = containerPaths(store.containersDir(), id);
@@ -15,6 +16,7 @@ export async function removeContainerFiles(store: Store, id: string): Promise<vo
   } catch {
     // no runtime binary: nothing of it to clean
   }
+  await stopNetwork(store, id);
   // Never recurse into a live mount: that would delete through it into the layers.
   if (isMountPoint(paths.merged)) await unmountUnion(paths.merged);
   if (isMountPoint(paths.merged)) throw new Error(`${paths.merged} is still mounted`);

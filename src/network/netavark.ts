@@ -1,0 +1,86 @@
+// Runs netavark (Podman's network engine): `setup`/`teardown` of one namespace with the JSON
+// network options on stdin. It makes the bridge, the veth pair, the addresses and routes,
+// the NAT and port-forwarding rules (iptables, which is iptables-nft on Debian 12), and feeds
+// aardvark-dns the names of user networks.
+import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { UfsError } from '../common/errors.js';
+import type { NetavarkOptions, NetavarkStatus } from './types.js';
+
+export const NETAVARK = process.env.UFS_NETAVARK ?? '/usr/lib/podman/netavark';
+export const AARDVARK = process.env.UFS_AARDVARK ?? '/usr/lib/podman/aardvark-dns';
+const RUN_DIR = '/run/ufs';
+
+// aardvark-dns's state is per store (each store has its own names), in tmpfs like Podman's.
+export function netavarkConfigDir(storeRoot: string): string {
+  const tag = crypto.createHash('sha256').update(storeRoot).digest('hex').slice(0, 16);
+  return path.join(RUN_DIR, 'netavark', tag);
+}
+
+// Once a store has no endpoints left, its aardvark-dns state is empty: drop the directory
+// (aardvark-dns exits with its last entry; a pid file may stay). Called under the store lock.
+export function removeNetavarkConfigDir(storeRoot: string): void {
+  const dir = netavarkConfigDir(storeRoot);
+  try {
+    if (fs.readdirSync(path.join(dir, 'aardvark-dns')).some((f) => f !== 'aardvark.pid')) return;
+  } catch {
+    // no aardvark-dns state
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+// netavark edits chains it shares with every other netavark user on the host: one at a time
+// across all ufs stores on this machine.
+const MACHINE_LOCK = path.join(RUN_DIR, 'netavark.lock');
+
+export class NetavarkError extends UfsError {
+  constructor(
+    readonly command: string,
+    readonly detail: string,
+  ) {
+    super(`netavark ${command}: ${detail}`);
+  }
+}
+
+function runNetavark(storeRoot: string, command: 'setup' | 'teardown', nsPath: string, options: NetavarkOptions): Promise<string> {
+  const config = netavarkConfigDir(storeRoot);
+  fs.mkdirSync(path.join(config, 'aardvark-dns'), { recursive: true, mode: 0o700 });
+  fs.mkdirSync(RUN_DIR, { recursive: true, mode: 0o755 });
+  if (!fs.existsSync(NETAVARK)) throw new UfsError(`netavark not found at ${NETAVARK} (install the netavark package)`);
+  // flock(1) holds the machine lock for exactly netavark's lifetime: one spawn, no stale lock;
+  // --close keeps the lock out of netavark's children (aardvark-dns lives on as a daemon).
+  return new Promise<string>((resolve, reject) => {
+    const child = spawn('flock', ['--close', MACHINE_LOCK, NETAVARK, '--config', config, '--aardvark-binary', AARDVARK, command, nsPath], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, PATH: `/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin` },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', (err) => reject(new NetavarkError(command, err.message)));
+    child.on('close', (code) => {
+      if (code === 0) return resolve(stdout);
+      let detail = stderr.split('\n').filter((l) => l && !l.includes('syslog')).join('; ');
+      try {
+        detail = (JSON.parse(stdout) as { error?: string }).error ?? detail;
+      } catch {
+        // not JSON: keep stderr
+      }
+      reject(new NetavarkError(command, detail.trim() || `exit status ${code}`));
+    });
+    child.stdin.on('error', () => {});
+    child.stdin.end(JSON.stringify(options));
+  });
+}
+
+export async function netavarkSetup(storeRoot: string, nsPath: string, options: NetavarkOptions): Promise<Record<string, NetavarkStatus>> {
+  const out = await runNetavark(storeRoot, 'setup', nsPath, options);
+  return JSON.parse(out) as Record<string, NetavarkStatus>;
+}
+
+export async function netavarkTeardown(storeRoot: string, nsPath: string, options: NetavarkOptions): Promise<void> {
+  await runNetavark(storeRoot, 'teardown', nsPath, options);
+}
