@@ -67,6 +67,17 @@ function usageExit125(cmd: Command): Command {
   });
 }
 
+// `run` pulls a missing image first, as Docker does (--pull always|missing|never).
+async function pullForRun(store: Store, image: string, pull: string, platform: string | undefined): Promise<void> {
+  if (pull !== 'missing' && pull !== 'always' && pull !== 'never') throw new UfsError(`invalid pull policy: ${pull} (missing, always or never)`, 125);
+  const { ensureImage } = await import('../registry/ensure.js');
+  try {
+    await ensureImage(store, image, { pull, ...(platform ? { platform } : {}) });
+  } catch (err) {
+    throw err instanceof UfsError ? new UfsError(err.message, 125) : err;
+  }
+}
+
 export function registerContainerCommands(program: Command): void {
   const run = program
     .command('run')
@@ -117,12 +128,15 @@ export function registerContainerCommands(program: Command): void {
     .option('--group-add <group>', 'add a supplementary group (repeatable)', collect)
     .option('-l, --label <KEY=VALUE>', 'set a label (repeatable)', collect)
     .option('--cidfile <file>', 'write the container id to this file')
+    .option('--pull <policy>', 'pull the image before running: missing, always or never', 'missing')
+    .option('--platform <os/arch>', 'the platform to pull when the image is pulled')
     .argument('<image>')
     .argument('[command...]')
     .action(async (image: string, command: string[], opts, cmd: Command) => {
       let result;
       try {
         const store = await openStore(cmd);
+        await pullForRun(store, image, opts.pull, opts.platform);
         result = await runContainer(store, {
           image,
           cmd: command,
