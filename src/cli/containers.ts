@@ -74,7 +74,9 @@ async function pullForRun(store: Store, image: string, pull: string, platform: s
   try {
     await ensureImage(store, image, { pull, ...(platform ? { platform } : {}) });
   } catch (err) {
-    throw err instanceof UfsError ? new UfsError(err.message, 125) : err;
+    // Docker's words first, so the line names the image whatever the registry said
+    const msg = err instanceof Error ? err.message : String(err);
+    throw new UfsError(pull === 'always' || /No such image/.test(msg) ? msg : `Unable to find image '${image}' locally: ${msg}`, 125);
   }
 }
 
