@@ -556,8 +556,27 @@ static int64_t timespec_ns(const struct timespec *ts) {
 
 // The changes of a setattr, on an upper file's fd: size, owner, then mode (a chown clears
 // setuid bits the mode may set again), then times.
+// A size change through a read-only fd (open(O_RDONLY|O_TRUNC), or truncate(2) while the file
+// is open read-only elsewhere) goes through a second, writable open of the same file: the
+// kernel has checked the caller's permission already.
+static int truncate_fd(int fd, off_t size) {
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0) return errno;
+  if ((fl & O_ACCMODE) != O_RDONLY) return ftruncate(fd, size) < 0 ? errno : 0;
+  char proc[64];
+  snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+  int wfd = open(proc, O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  if (wfd < 0) return errno;
+  int e = ftruncate(wfd, size) < 0 ? errno : 0;
+  close(wfd);
+  return e;
+}
+
 static int setattr_fd(int fd, const struct stat *attr, int to_set) {
-  if ((to_set & FUSE_SET_ATTR_SIZE) && ftruncate(fd, attr->st_size) < 0) return errno;
+  if (to_set & FUSE_SET_ATTR_SIZE) {
+    int e = truncate_fd(fd, attr->st_size);
+    if (e) return e;
+  }
   if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
     uid_t uid = (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t) -1;
     gid_t gid = (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : (gid_t) -1;
@@ -1452,8 +1471,13 @@ static napi_value js_reply_statfs(napi_env env, napi_callback_info info) {
 // attrTimeout, lowerFiles: (string | null)[]) -> how many entries were sent. Entry i has directory offset offset+i; the
 // kernel continues with offset+count. For readdirplus, every entry sent with a non-zero node
 // id counts as a lookup of that node (the caller bumps its count by the return value's worth).
+// With a 9th argument, offsets: number[], entry i's directory offset is offsets[i] instead:
+// the cookie the kernel hands back to continue after that entry.
 static napi_value js_reply_dir(napi_env env, napi_callback_info info) {
-  ARGS(8);
+  ARGS(9);
+  napi_valuetype offsets_type = napi_undefined;
+  if (argc > 8) napi_typeof(env, argv[8], &offsets_type);
+  bool cookies = offsets_type == napi_object;
   double offset = get_double(env, argv[1], 0);
   uint32_t n;
   if (napi_get_array_length(env, argv[2], &n) != napi_ok) return throw_error(env, "ufs_fuse: replyDir: names must be an array");
@@ -1488,6 +1512,14 @@ static napi_value js_reply_dir(napi_env env, napi_callback_info info) {
       return throw_error(env, "ufs_fuse: replyDir: bad attr");
     }
     off_t next = (off_t) offset + sent + 1;
+    if (cookies) {
+      napi_value ov;
+      if (napi_get_element(env, argv[8], sent, &ov) != napi_ok) {
+        free(buf);
+        return throw_error(env, "ufs_fuse: replyDir: bad offset");
+      }
+      next = (off_t) get_double(env, ov, 0);
+    }
     size_t entsize;
     if (plus) {
       napi_get_element(env, argv[4], sent, &iv);

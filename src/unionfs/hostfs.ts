@@ -17,7 +17,21 @@ const C = fs.constants;
 export const openFd = (file: string, flags: number, mode = 0o600): number => fs.openSync(file, flags, mode);
 export const closeFd = (fd: number): void => fs.closeSync(fd);
 export const fstatFd = (fd: number): BigIntStats => fs.fstatSync(fd, { bigint: true });
-export const ftruncateFd = (fd: number, size: number): void => fs.ftruncateSync(fd, size);
+// Through a read-only fd (open(O_RDONLY|O_TRUNC) hands one over) ftruncate says EINVAL: the
+// size changes through a second, writable open of the same file (permission was the kernel's).
+export function ftruncateFd(fd: number, size: number): void {
+  try {
+    fs.ftruncateSync(fd, size);
+  } catch (err) {
+    if (!hasCode(err, 'EINVAL', 'EBADF')) throw err;
+    const wfd = fs.openSync(`/proc/self/fd/${fd}`, C.O_WRONLY | C.O_NONBLOCK | C.O_NOCTTY);
+    try {
+      fs.ftruncateSync(wfd, size);
+    } finally {
+      fs.closeSync(wfd);
+    }
+  }
+}
 export const fchownFd = (fd: number, uid: number, gid: number): void => fs.fchownSync(fd, uid, gid);
 export const fchmodFd = (fd: number, mode: number): void => fs.fchmodSync(fd, mode);
 
