@@ -38,8 +38,12 @@ export function isAclXattr(name: string): boolean {
   return name === 'system.posix_acl_access' || name === 'system.posix_acl_default';
 }
 
+// The union's own xattrs and overlayfs's (trusted.overlay.*, and user.overlay.* of its
+// userxattr mode): what a layer directory or upper holds under those names decides what the
+// union, or a kernel overlay mount of the same directories, believes (origins, opaque
+// directories, redirects). They never come from an image nor pass through the mount.
 export function isPrivateXattr(name: string): boolean {
-  return name.startsWith(PRIVATE_XATTR_PREFIX);
+  return name.startsWith(PRIVATE_XATTR_PREFIX) || name.startsWith('trusted.overlay.') || name.startsWith('user.overlay.');
 }
 
 // Listing first: most upper files have no xattrs at all, and a failed lgetxattr (ENODATA)
