@@ -15,7 +15,8 @@
 //
 // Everything here is synchronous (see hostfs.ts): a resolution runs start to end without
 // another request in between.
-import fs, { type BigIntStats } from 'node:fs';
+import type { BigIntStats } from 'node:fs';
+import { hfs as fs } from './hostfs.js';
 import { fsError } from './errors.js';
 import { fmtOf, listXattrs, lstatOrNull } from './hostfs.js';
 import { UPPER_TAG, composeIno, readOrigin } from './inode.js';

@@ -10,7 +10,7 @@
 // A directory landing on a name that exists below is made opaque, so the lower one stays hidden.
 // The exclusive lock is held throughout (a rename of a large lower tree blocks other operations
 // while it copies).
-import fs from 'node:fs';
+import { hfs as fs } from './hostfs.js';
 import path from 'node:path';
 import type { UnionCtx } from './context.js';
 import type { CopyUp } from './copyup.js';
@@ -125,7 +125,7 @@ async function fillLocked(ctx: UnionCtx, copyUp: CopyUp, parts: string[], links:
 function dropWhiteouts(host: string, top: boolean): void {
   const st = lstatOrNull(host);
   let changed = false;
-  for (const entry of fs.readdirSync(host, { withFileTypes: true })) {
+  for (const entry of fs.readdirTypes(host)) {
     if (isReservedName(entry.name)) {
       if (top && entry.name === OPAQUE_MARKER) continue;
       removeTree(`${host}/${entry.name}`);

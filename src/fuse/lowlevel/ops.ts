@@ -21,7 +21,7 @@ const RENAME_NOREPLACE = 1;
 const DIRENT_BASE = 24;
 const DIRENTPLUS_BASE = 152;
 function direntSize(name: string, plus: boolean): number {
-  const n = (plus ? DIRENTPLUS_BASE : DIRENT_BASE) + Buffer.byteLength(name);
+  const n = (plus ? DIRENTPLUS_BASE : DIRENT_BASE) + name.length; // a byte string
   return (n + 7) & ~7;
 }
 
