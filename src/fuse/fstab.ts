@@ -17,8 +17,8 @@ const IGNORED = new Set([
 ]);
 
 // Options overlayfs knows that change nothing in ufs's rules (it always keeps inode numbers
-// stable, follows no redirects from layers, and stores no metadata-only copies).
-const OVERLAY_NEUTRAL = /^(index|xino|redirect_dir|metacopy|nfs_export|uuid|volatile|userxattr|verity)(=.*)?$/;
+// stable and stores no metadata-only copies).
+const OVERLAY_NEUTRAL = /^(index|xino|metacopy|nfs_export|uuid|volatile|userxattr|verity)(=.*)?$/;
 
 // Splits on commas not escaped by a backslash.
 function splitOptions(s: string): string[] {
@@ -73,6 +73,10 @@ export function parseOverlayOptions(source: string, mountpoint: string, options:
   let workdir: string | undefined;
   let readOnly = false;
   let suid = false;
+  // An fstab mount's upper is an overlay upper: renamed directories get redirects, as
+  // overlayfs's default redirect_dir=on (UnionOptions.redirectDir); redirect_dir=off (or
+  // follow/nofollow, which create none) copies them whole, as ufs's own mounts do.
+  let redirectDir = true;
   for (const opt of splitOptions(options)) {
     const eq = opt.indexOf('=');
     const key = eq < 0 ? opt : opt.slice(0, eq);
@@ -84,6 +88,10 @@ export function parseOverlayOptions(source: string, mountpoint: string, options:
     else if (key === 'workdir') workdir = unescapeValue(value);
     else if (key === 'ro') readOnly = true;
     else if (key === 'suid') suid = true;
+    else if (key === 'redirect_dir') {
+      if (!['on', 'off', 'follow', 'nofollow'].includes(value)) throw new UfsError(`redirect_dir=${value}: on, off, follow or nofollow`);
+      redirectDir = value === 'on';
+    }
     else if (IGNORED.has(key) || OVERLAY_NEUTRAL.test(opt) || key === 'fsname' || key === 'subtype') continue;
     else throw new UfsError(`unknown mount option ${opt}`);
   }
@@ -96,6 +104,7 @@ export function parseOverlayOptions(source: string, mountpoint: string, options:
     mountpoint,
     ...(fsname ? { fsname } : {}),
     ...(suid ? { suid: true } : {}),
+    ...(redirectDir ? { redirectDir: true } : {}),
   };
   return { spec, readOnly, ...(workdir !== undefined ? { workdir } : {}) };
 }

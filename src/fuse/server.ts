@@ -101,7 +101,7 @@ log(`starting: ${JSON.stringify(spec)} UV_THREADPOOL_SIZE=${process.env.UV_THREA
 // umask already); with our own umask at 0 the union can create a file with its final mode in
 // one step (unionfs.ts). Whatever else this process writes gives its mode explicitly.
 process.umask(0);
-const union = new UnionFs({ lowers: spec.lowers, ...(spec.upper ? { upper: spec.upper } : {}) });
+const union = new UnionFs({ lowers: spec.lowers, ...(spec.upper ? { upper: spec.upper } : {}), ...(spec.redirectDir ? { redirectDir: true } : {}) });
 try {
   await union.init();
 } catch (err) {

@@ -63,6 +63,28 @@ export function readOrigin(file: string): bigint | undefined {
   return /^[0-9]{1,20}$/.test(text) ? BigInt(text) : undefined;
 }
 
+// A directory renamed away from where its lower contents lie (UnionOptions.redirectDir) names
+// that place: the merged path, as a byte string, at which the layers below the one holding the
+// xattr are looked up for it, as overlayfs's redirect_dir does.
+export const REDIRECT_XATTR = 'trusted.ufs.redirect';
+
+export function readRedirect(dir: string): string | undefined {
+  let value: Buffer | undefined;
+  try {
+    // Listing first, as readOrigin: a missing attribute would cost an exception.
+    if (!hasNative('llistxattr') || !listXattrs(dir).includes(REDIRECT_XATTR)) return undefined;
+    value = getXattr(dir, REDIRECT_XATTR);
+  } catch {
+    return undefined; // no xattrs here: no redirects either
+  }
+  const text = value?.toString('latin1');
+  return text !== undefined && text.startsWith('/') ? text : undefined;
+}
+
+export function writeRedirect(dir: string, to: string): void {
+  setXattr(dir, REDIRECT_XATTR, Buffer.from(to, 'latin1'), 0);
+}
+
 export function writeOrigin(file: string, ino: bigint): void {
   setXattr(file, ORIGIN_XATTR, Buffer.from(ino.toString(), 'latin1'), 0);
 }

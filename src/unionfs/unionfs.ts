@@ -99,7 +99,7 @@ export class UnionFs {
       opts.upper === undefined ? undefined : path.resolve(opts.upper),
     );
     const resolver = new Resolver(layers);
-    this.ctx = { layers, upper: layers.find((l) => l.upper), resolver, lock: new RwLock(), origins: false };
+    this.ctx = { layers, upper: layers.find((l) => l.upper), resolver, lock: new RwLock(), origins: false, redirectDir: opts.redirectDir === true };
     this.copyUp = new CopyUp(this.ctx);
   }
 
