@@ -1,4 +1,4 @@
-// What both FUSE backends (lowlevel/ and the fuse-native one, ops.ts) answer the same way:
+// What the FUSE glue (lowlevel/) answers without the union:
 // errno values for errors, the xattrs refused at the mount, and ids that mean "unchanged".
 import os from 'node:os';
 import { isPrivateXattr } from '../unionfs/index.js';
