@@ -1,7 +1,7 @@
-// Runs after `npm install`/`npm ci`: applies our patches to dependencies (fuse-native),
-// rebuilds fuse-native from source against the system libfuse, and builds native/.
+// Runs after `npm install`/`npm ci`: applies our patches to dependencies (tar-stream) and
+// builds native/ (our libfuse3 binding, ufs-init, the system-call addon).
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -22,16 +22,8 @@ function run(cmd, args, cwd = root) {
 const patchDir = path.join(root, 'native', 'patches');
 if (existsSync(patchDir) && readdirSync(patchDir).some((f) => f.endsWith('.patch'))) {
   // --error-on-fail: a patch that does not apply must stop the install (patch-package only
-  // fails on its own on CI), never leave an unpatched fuse-native behind.
+  // fails on its own on CI), never leave an unpatched dependency behind.
   run(process.execPath, [path.join(root, 'node_modules', 'patch-package', 'index.js'), '--patch-dir', 'native/patches', '--error-on-fail']);
-}
-
-const fuseNative = path.join(root, 'node_modules', 'fuse-native');
-if (existsSync(fuseNative)) {
-  // Never load the bundled prebuild (upstream code, linked to its own old libfuse): build ours,
-  // from the patched source, against the system libfuse (pkg-config fuse).
-  rmSync(path.join(fuseNative, 'prebuilds'), { recursive: true, force: true });
-  run(process.execPath, [nodeGyp, ...gypArgs], fuseNative);
 }
 
 if (existsSync(path.join(root, 'native', 'binding.gyp'))) {

@@ -1,6 +1,5 @@
-// Coherence of what the server answers from caches, and (last test) what the patched
-// fuse-native answers without calling JS ("Answers without JS" in its C
-// source): attributes of stable lower objects, read-only opens of lower files, names known
+// Coherence of what the server answers from caches, and what the low-level binding answers
+// without calling JS (native/fuse/ufs_fuse.c): attributes of stable lower objects, read-only opens of lower files, names known
 // absent, and calls made through an open file or a pinned upper directory. The mounts here
 // keep nothing in the kernel's caches (UFS_FUSE_CACHE_TIMEOUT=0): every path walk and stat
 // reaches the server, so an answer the C side gives from a stale cache shows at once. Each
@@ -133,27 +132,6 @@ test('an xattr set through one hard link shows through the other; upper dirs fol
   t.is(st.mtimeNs, host.mtimeNs);
   t.is(st.nlink, host.nlink);
   t.is(st.size, host.size);
-});
-
-test('fuse-native backend: reading a lower tree opens, reads and closes its files without JS', async (t) => {
-  const l = await mountUncached(t, async (layers) => {
-    await fill(layers.lowers[0]!, 'mkdir -p t/a t/b; for i in 1 2 3 4 5; do echo $i > t/a/$i; echo $i$i > t/b/$i; done');
-    // The server counts the operations that reach JS (src/fuse/opstats.ts).
-    layers.env.UFS_FUSE_OPSTATS = path.join(layers.base, 'ops');
-    layers.env.UFS_FUSE_BACKEND = 'fuse-native'; // its C caches are what this test checks
-  });
-  t.is(await l.ok('tar cf - t | tar tf - | sort | tr "\\n" " "'), 't/ t/a/ t/a/1 t/a/2 t/a/3 t/a/4 t/a/5 t/b/ t/b/1 t/b/2 t/b/3 t/b/4 t/b/5 ');
-  t.is(await l.ok('cat t/a/3 t/b/5'), '3\n55\n');
-  // fstat of a file opened natively reports the inode number stat does.
-  t.is((await l.ok('python3 -c "import os; fd = os.open(\'t/a/1\', os.O_RDONLY); print(os.fstat(fd).st_ino == os.stat(\'t/a/1\').st_ino)"')).trim(), 'True');
-  const r = await l.umount();
-  t.is(r.code, 0, r.stderr);
-  const files = (await fs.readdir(l.base)).filter((f) => f.startsWith('ops.') && f.endsWith('.json'));
-  t.is(files.length, 1);
-  const counts = JSON.parse(await fs.readFile(path.join(l.base, files[0]!), 'utf8')) as Record<string, { calls: number }>;
-  t.false('open' in counts, JSON.stringify(counts));
-  t.false('release' in counts);
-  t.true((counts.readdir?.calls ?? 0) > 0);
 });
 
 // The low-level binding opens and stats lower files on its own (native/fuse, "Lower files")

@@ -1,7 +1,8 @@
-// The pure helpers of src/fuse: mountinfo parsing and the mount option list.
+// The pure helpers of src/fuse: mountinfo parsing, the mount option list, fstab options.
 import test from 'ava';
 import { parseMountInfo } from '../src/fuse/mountinfo.js';
-import { fsnameOption, mountOptions } from '../src/fuse/options.js';
+import { parseOverlayOptions } from '../src/fuse/fstab.js';
+import { fsnameOption, lowLevelMountOptions } from '../src/fuse/options.js';
 
 test('mountinfo: mount point and source unescaped, fstype after the separator', (t) => {
   const text = [
@@ -16,18 +17,23 @@ test('mountinfo: mount point and source unescaped, fstype after the separator', 
   ]);
 });
 
-test('mount options: cached, big, ours; read-only without upper', (t) => {
-  const rw = mountOptions({ upper: '/u', fsname: 'ufs:x' });
-  for (const o of ['use_ino', 'readdir_ino', 'big_writes', 'max_write=131072', 'max_read=131072', 'kernel_cache',
-    'allow_other', 'default_permissions', 'subtype=ufs', 'fsname=ufs:x']) {
-    t.true(rw.includes(o), o);
-  }
-  for (const o of ['entry_timeout', 'attr_timeout', 'negative_timeout']) {
-    const v = rw.find((x) => x.startsWith(`${o}=`));
-    t.true(Number(v?.split('=')[1]) >= 3600, o);
-  }
+test('mount options: ours, for every user, kernel permission checks; read-only without upper', (t) => {
+  const rw = lowLevelMountOptions({ upper: '/u', fsname: 'ufs:x' });
+  for (const o of ['allow_other', 'default_permissions', 'subtype=ufs', 'fsname=ufs:x']) t.true(rw.includes(o), o);
   t.false(rw.includes('ro'));
-  t.true(mountOptions({ fsname: 'ufs:x' }).includes('ro'));
+  t.true(lowLevelMountOptions({ fsname: 'ufs:x' }).includes('ro'));
+});
+
+test('mount -t fuse.ufs options: overlayfs form, escapes, redirects on by default, typos refused', (t) => {
+  const m = parseOverlayOptions('ufs', '/mnt', 'rw,lowerdir=/l1:/a\\:b:/l3,upperdir=/u,workdir=/w,index=on');
+  t.deepEqual(m.spec, { lowers: ['/l1', '/a:b', '/l3'], upper: '/u', mountpoint: '/mnt', fsname: 'ufs', redirectDir: true });
+  t.is(m.workdir, '/w');
+  t.false(parseOverlayOptions('ufs', '/mnt', 'lowerdir=/l,upperdir=/u,workdir=/w,redirect_dir=off').spec.redirectDir === true);
+  t.deepEqual(parseOverlayOptions('none', '/mnt', 'lowerdir=/a:/b').spec, { lowers: ['/a', '/b'], mountpoint: '/mnt', redirectDir: true });
+  t.is(parseOverlayOptions('ufs', '/mnt', 'ro,lowerdir=/a,upperdir=/u,workdir=/w').spec.upper, undefined);
+  t.throws(() => parseOverlayOptions('ufs', '/mnt', 'lowerdir=/a,uperdir=/u'), { message: /unknown mount option uperdir=\/u/ });
+  t.throws(() => parseOverlayOptions('ufs', '/mnt', 'upperdir=/u,workdir=/w'), { message: /lowerdir= is required/ });
+  t.throws(() => parseOverlayOptions('ufs', '/mnt', 'lowerdir=/a,upperdir=/u'), { message: /needs workdir=/ });
 });
 
 test('fsname: short, prefixed, and safe inside a comma-separated option list', (t) => {

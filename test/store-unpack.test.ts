@@ -159,3 +159,26 @@ test('a directory tar is deterministic and unpacks back to the same tar', async 
   const three = await collect(tarDirectory(dest));
   t.true(three.equals(one));
 });
+
+test("the union's and overlayfs's private xattrs from an image never land on the store's files", async (t) => {
+  const dir = await tempDir(t, 'unpack');
+  const dest = path.join(dir, 'layer');
+  const v = Buffer.from('y');
+  const tar = rawTar([
+    {
+      name: 'f',
+      content: 'x',
+      pax: {
+        'SCHILY.xattr.trusted.overlay.opaque': v,
+        'SCHILY.xattr.trusted.overlay.redirect': Buffer.from('/etc'),
+        'SCHILY.xattr.user.overlay.opaque': v,
+        'SCHILY.xattr.trusted.ufs.origin': Buffer.from('1'),
+        'SCHILY.xattr.user.kept': v,
+      },
+    },
+  ]);
+  await unpackBuf(tar, dest);
+  const r = await run('getfattr', ['-h', '-d', '-m', '-', path.join(dest, 'f')]);
+  const names = r.stdout.split('\n').filter((l) => l.includes('=')).map((l) => l.split('=')[0]);
+  t.deepEqual(names, ['user.kept']);
+});

@@ -193,3 +193,40 @@ async function listTree(dir: string): Promise<string[]> {
   }
   return out;
 }
+
+test('redirectDir: a renamed lower directory keeps its contents below and a redirect, also once upper is a lower', async (t) => {
+  const { root, lowers, upper } = await stack(t, {
+    setup: async ({ lowers: [l0] }) => {
+      await put(l0!, 'a/d/f', 'data');
+      await put(l0!, 'a/d/sub/g', 'deep');
+      await mkdirIn(l0!, 'b');
+      await mkdirIn(l0!, 'b/d'); // a lower dir at the target name must stay hidden
+      await put(l0!, 'b/d/hidden', 'no');
+    },
+  });
+  const { UnionFs } = await import('../src/unionfs/index.js');
+  const u = new UnionFs({ lowers, upper, redirectDir: true });
+  await u.init();
+  const ino = (await u.getattr('/a/d')).ino;
+  await u.unlink('/b/d/hidden');
+  await u.rmdir('/b/d');
+  await u.rename('/a/d', '/b/d');
+  t.is(await read(u, '/b/d/f'), 'data');
+  t.is(await read(u, '/b/d/sub/g'), 'deep');
+  t.deepEqual(await names(u, '/b/d'), ['f', 'sub']);
+  t.is((await u.getattr('/b/d')).ino, ino, 'same inode number after the move');
+  t.deepEqual(await names(u, '/a'), []);
+  t.false(await exists(path.join(upper, 'b/d/f')), 'contents stay below');
+  t.true(await exists(path.join(upper, 'a/.wh.d')));
+  // a move inside the moved directory, then the upper rotated into a lower
+  await u.rename('/b/d/sub', '/sub2');
+  t.is(await read(u, '/sub2/g'), 'deep');
+  const upper2 = path.join(root, 'upper2');
+  await fsp.mkdir(upper2);
+  const u2 = new UnionFs({ lowers: [upper, ...lowers], upper: upper2, redirectDir: true });
+  await u2.init();
+  t.deepEqual(await names(u2, '/b/d'), ['f']);
+  t.is(await read(u2, '/sub2/g'), 'deep');
+  await u2.rename('/sub2', '/sub3');
+  t.is(await read(u2, '/sub3/g'), 'deep');
+});

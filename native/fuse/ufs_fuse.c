@@ -286,6 +286,14 @@ static napi_value str(napi_env env, const char *s) {
   return r;
 }
 
+// A file name or path: bytes, not UTF-8. JS holds them as byte strings (one char per byte,
+// latin1) so that every name round-trips exactly (src/unionfs/hostfs.ts).
+static napi_value bstr(napi_env env, const char *s) {
+  napi_value r;
+  napi_create_string_latin1(env, s, NAPI_AUTO_LENGTH, &r);
+  return r;
+}
+
 static napi_value bigint_u64(napi_env env, uint64_t v) {
   napi_value r;
   napi_create_bigint_uint64(env, v, &r);
@@ -495,7 +503,7 @@ static void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
   double id = pending(req);
   if (id < 0) return;
   SCOPE_OPEN;
-  napi_value argv[3] = { num(env, id), num(env, (double) parent), str(env, name) };
+  napi_value argv[3] = { num(env, id), num(env, (double) parent), bstr(env, name) };
   call_js(OP_LOOKUP, id, 3, argv);
   SCOPE_CLOSE;
 }
@@ -556,8 +564,27 @@ static int64_t timespec_ns(const struct timespec *ts) {
 
 // The changes of a setattr, on an upper file's fd: size, owner, then mode (a chown clears
 // setuid bits the mode may set again), then times.
+// A size change through a read-only fd (open(O_RDONLY|O_TRUNC), or truncate(2) while the file
+// is open read-only elsewhere) goes through a second, writable open of the same file: the
+// kernel has checked the caller's permission already.
+static int truncate_fd(int fd, off_t size) {
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0) return errno;
+  if ((fl & O_ACCMODE) != O_RDONLY) return ftruncate(fd, size) < 0 ? errno : 0;
+  char proc[64];
+  snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+  int wfd = open(proc, O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  if (wfd < 0) return errno;
+  int e = ftruncate(wfd, size) < 0 ? errno : 0;
+  close(wfd);
+  return e;
+}
+
 static int setattr_fd(int fd, const struct stat *attr, int to_set) {
-  if ((to_set & FUSE_SET_ATTR_SIZE) && ftruncate(fd, attr->st_size) < 0) return errno;
+  if (to_set & FUSE_SET_ATTR_SIZE) {
+    int e = truncate_fd(fd, attr->st_size);
+    if (e) return e;
+  }
   if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
     uid_t uid = (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t) -1;
     gid_t gid = (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : (gid_t) -1;
@@ -628,7 +655,7 @@ static void ll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
   double id = pending(req);
   if (id < 0) return;
   SCOPE_OPEN;
-  napi_value argv[9] = { num(env, id), num(env, (double) parent), str(env, name), num(env, mode), num(env, (double) rdev) };
+  napi_value argv[9] = { num(env, id), num(env, (double) parent), bstr(env, name), num(env, mode), num(env, (double) rdev) };
   ctx_args(env, req, argv + 5);
   call_js(OP_MKNOD, id, 9, argv);
   SCOPE_CLOSE;
@@ -638,7 +665,7 @@ static void ll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
   double id = pending(req);
   if (id < 0) return;
   SCOPE_OPEN;
-  napi_value argv[8] = { num(env, id), num(env, (double) parent), str(env, name), num(env, mode) };
+  napi_value argv[8] = { num(env, id), num(env, (double) parent), bstr(env, name), num(env, mode) };
   ctx_args(env, req, argv + 4);
   call_js(OP_MKDIR, id, 8, argv);
   SCOPE_CLOSE;
@@ -648,7 +675,7 @@ static void ll_parent_name(enum op op, fuse_req_t req, fuse_ino_t parent, const 
   double id = pending(req);
   if (id < 0) return;
   SCOPE_OPEN;
-  napi_value argv[3] = { num(env, id), num(env, (double) parent), str(env, name) };
+  napi_value argv[3] = { num(env, id), num(env, (double) parent), bstr(env, name) };
   call_js(op, id, 3, argv);
   SCOPE_CLOSE;
 }
@@ -660,7 +687,7 @@ static void ll_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, cons
   double id = pending(req);
   if (id < 0) return;
   SCOPE_OPEN;
-  napi_value argv[8] = { num(env, id), str(env, link), num(env, (double) parent), str(env, name) };
+  napi_value argv[8] = { num(env, id), bstr(env, link), num(env, (double) parent), bstr(env, name) };
   ctx_args(env, req, argv + 4);
   call_js(OP_SYMLINK, id, 8, argv);
   SCOPE_CLOSE;
@@ -670,7 +697,7 @@ static void ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
   double id = pending(req);
   if (id < 0) return;
   SCOPE_OPEN;
-  napi_value argv[6] = { num(env, id), num(env, (double) parent), str(env, name), num(env, (double) newparent), str(env, newname), num(env, flags) };
+  napi_value argv[6] = { num(env, id), num(env, (double) parent), bstr(env, name), num(env, (double) newparent), bstr(env, newname), num(env, flags) };
   call_js(OP_RENAME, id, 6, argv);
   SCOPE_CLOSE;
 }
@@ -680,7 +707,7 @@ static void ll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
   double id = pending(req);
   if (id < 0) return;
   SCOPE_OPEN;
-  napi_value argv[4] = { num(env, id), num(env, (double) ino), num(env, (double) newparent), str(env, newname) };
+  napi_value argv[4] = { num(env, id), num(env, (double) ino), num(env, (double) newparent), bstr(env, newname) };
   call_js(OP_LINK, id, 4, argv);
   SCOPE_CLOSE;
 }
@@ -852,7 +879,7 @@ static void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
   double id = pending(req);
   if (id < 0) return;
   SCOPE_OPEN;
-  napi_value argv[9] = { num(env, id), num(env, (double) parent), str(env, name), num(env, mode), num(env, fi->flags) };
+  napi_value argv[9] = { num(env, id), num(env, (double) parent), bstr(env, name), num(env, mode), num(env, fi->flags) };
   ctx_args(env, req, argv + 5);
   call_js(OP_CREATE, id, 9, argv);
   SCOPE_CLOSE;
@@ -1278,7 +1305,7 @@ static void take_lower_file(napi_env env, napi_value v, fuse_ino_t node, uint64_
   if (!node || napi_typeof(env, v, &t) != napi_ok || t != napi_string) return;
   char path[4096];
   size_t len;
-  if (napi_get_value_string_utf8(env, v, path, sizeof(path), &len) != napi_ok || len >= sizeof(path) - 1) return;
+  if (napi_get_value_string_latin1(env, v, path, sizeof(path), &len) != napi_ok || len >= sizeof(path) - 1) return;
   lower_file_set(node, path, ino);
 }
 
@@ -1348,9 +1375,9 @@ static napi_value js_reply_readlink(napi_env env, napi_callback_info info) {
     target = strndup(data, len);
   } else {
     size_t len;
-    if (napi_get_value_string_utf8(env, argv[1], NULL, 0, &len) != napi_ok) return throw_error(env, "ufs_fuse: replyReadlink: bad target");
+    if (napi_get_value_string_latin1(env, argv[1], NULL, 0, &len) != napi_ok) return throw_error(env, "ufs_fuse: replyReadlink: bad target");
     target = malloc(len + 1);
-    if (target) napi_get_value_string_utf8(env, argv[1], target, len + 1, &len);
+    if (target) napi_get_value_string_latin1(env, argv[1], target, len + 1, &len);
   }
   slot_free(s);
   if (!target) fuse_reply_err(req, ENOMEM);
@@ -1452,8 +1479,13 @@ static napi_value js_reply_statfs(napi_env env, napi_callback_info info) {
 // attrTimeout, lowerFiles: (string | null)[]) -> how many entries were sent. Entry i has directory offset offset+i; the
 // kernel continues with offset+count. For readdirplus, every entry sent with a non-zero node
 // id counts as a lookup of that node (the caller bumps its count by the return value's worth).
+// With a 9th argument, offsets: number[], entry i's directory offset is offsets[i] instead:
+// the cookie the kernel hands back to continue after that entry.
 static napi_value js_reply_dir(napi_env env, napi_callback_info info) {
-  ARGS(8);
+  ARGS(9);
+  napi_valuetype offsets_type = napi_undefined;
+  if (argc > 8) napi_typeof(env, argv[8], &offsets_type);
+  bool cookies = offsets_type == napi_object;
   double offset = get_double(env, argv[1], 0);
   uint32_t n;
   if (napi_get_array_length(env, argv[2], &n) != napi_ok) return throw_error(env, "ufs_fuse: replyDir: names must be an array");
@@ -1476,7 +1508,7 @@ static napi_value js_reply_dir(napi_env env, napi_callback_info info) {
     napi_value nv, av, iv;
     size_t len;
     if (napi_get_element(env, argv[2], sent, &nv) != napi_ok ||
-        napi_get_value_string_utf8(env, nv, name, sizeof(name), &len) != napi_ok ||
+        napi_get_value_string_latin1(env, nv, name, sizeof(name), &len) != napi_ok ||
         napi_get_element(env, argv[3], sent, &av) != napi_ok) {
       free(buf);
       return throw_error(env, "ufs_fuse: replyDir: bad entry");
@@ -1488,6 +1520,14 @@ static napi_value js_reply_dir(napi_env env, napi_callback_info info) {
       return throw_error(env, "ufs_fuse: replyDir: bad attr");
     }
     off_t next = (off_t) offset + sent + 1;
+    if (cookies) {
+      napi_value ov;
+      if (napi_get_element(env, argv[8], sent, &ov) != napi_ok) {
+        free(buf);
+        return throw_error(env, "ufs_fuse: replyDir: bad offset");
+      }
+      next = (off_t) get_double(env, ov, 0);
+    }
     size_t entsize;
     if (plus) {
       napi_get_element(env, argv[4], sent, &iv);

@@ -111,9 +111,30 @@ static napi_value throw_type(napi_env env, const char *fn, const char *what) {
 }
 
 // A string argument, malloc'd (NUL-terminated); NULL (with a TypeError thrown) otherwise.
+// A Buffer argument gives its bytes as they are (file names are bytes, not UTF-8).
 static char *arg_string(napi_env env, napi_value v, const char *fn, const char *what) {
   napi_valuetype t;
   size_t len;
+  bool is_buffer = false;
+  if (napi_is_buffer(env, v, &is_buffer) == napi_ok && is_buffer) {
+    void *data;
+    if (napi_get_buffer_info(env, v, &data, &len) != napi_ok) {
+      throw_type(env, fn, what);
+      return NULL;
+    }
+    if (memchr(data, 0, len) != NULL) {
+      throw_type(env, fn, "paths must not contain NUL bytes");
+      return NULL;
+    }
+    char *b = malloc(len + 1);
+    if (b == NULL) {
+      napi_throw_error(env, "ENOMEM", "out of memory");
+      return NULL;
+    }
+    memcpy(b, data, len);
+    b[len] = 0;
+    return b;
+  }
   if (napi_typeof(env, v, &t) != napi_ok || t != napi_string ||
       napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) {
     throw_type(env, fn, what);

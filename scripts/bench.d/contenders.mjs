@@ -72,9 +72,9 @@ function freshDirs(s, names) {
 
 const has = async (cmd) => (await run(`command -v ${cmd}`)).code === 0;
 
-export const contenderNames = ['plain', 'overlayfs', 'fuse-overlayfs', 'unionfs-fuse', 'ufs', 'ufs-fuse-native'];
+export const contenderNames = ['plain', 'overlayfs', 'fuse-overlayfs', 'unionfs-fuse', 'ufs'];
 // Measured only when --only names them.
-export const optionalContenders = ['ufs-fuse-native'];
+export const optionalContenders = [];
 
 export function makeContenders(E) {
   // E: { lowers (top first), plainRoot, runDir, ufsMain, ufsRoot, X }
@@ -129,8 +129,6 @@ export function makeContenders(E) {
       },
     },
     ufsContender(E, 'ufs', ufs),
-    // The same, served by the patched fuse-native (libfuse2's high-level API) instead of our binding.
-    ufsContender(E, 'ufs-fuse-native', `UFS_FUSE_BACKEND=fuse-native ${ufs}`),
   ];
 }
 

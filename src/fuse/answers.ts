@@ -1,7 +1,7 @@
-// What both FUSE backends (lowlevel/ and the fuse-native one, ops.ts) answer the same way:
+// What the FUSE glue (lowlevel/) answers without the union:
 // errno values for errors, the xattrs refused at the mount, and ids that mean "unchanged".
 import os from 'node:os';
-import { PRIVATE_XATTR_PREFIX } from '../unionfs/index.js';
+import { isPrivateXattr } from '../unionfs/index.js';
 
 export const ERRNO = os.constants.errno as Record<string, number>;
 const EIO = ERRNO.EIO!;
@@ -45,14 +45,14 @@ const ACL_XATTRS = new Set(['system.posix_acl_access', 'system.posix_acl_default
 
 // Names listxattr leaves out: ACLs and the union's private metadata (origin inode, ...).
 export function hiddenXattr(name: string): boolean {
-  return name.startsWith(PRIVATE_XATTR_PREFIX) || ACL_XATTRS.has(name);
+  return isPrivateXattr(name) || ACL_XATTRS.has(name);
 }
 
 // The errno (positive) with which the mount refuses to get, set or remove xattr `name`
 // without asking the union, or 0.
 export function refusedXattr(op: 'get' | 'set' | 'remove', name: string): number {
   if (ACL_XATTRS.has(name)) return ERRNO.EOPNOTSUPP!;
-  if (name.startsWith(PRIVATE_XATTR_PREFIX)) return op === 'get' ? ERRNO.ENODATA! : ERRNO.EPERM!;
+  if (isPrivateXattr(name)) return op === 'get' ? ERRNO.ENODATA! : ERRNO.EPERM!;
   return 0;
 }
 

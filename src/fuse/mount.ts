@@ -174,6 +174,7 @@ export async function mountUnion(spec: MountSpec): Promise<{ pid: number }> {
     mountpoint,
     fsname: fsnameOption(spec.fsname || path.basename(mountpoint) || 'root'),
     ...(spec.suid ? { suid: true } : {}),
+    ...(spec.redirectDir ? { redirectDir: true } : {}),
     recordFile: recFile,
     log,
   };

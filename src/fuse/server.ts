@@ -8,12 +8,10 @@ import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { UnionFs } from '../unionfs/index.js';
 import { readMountInfo } from './mountinfo.js';
-import { loadFuse, type FuseInstance } from './native.js';
-import { makeOps } from './ops.js';
-import { withLowLevelOpStats, withOpStats } from './opstats.js';
+import { withLowLevelOpStats } from './opstats.js';
 import { makeLowLevelOps } from './lowlevel/ops.js';
 import { loadLowLevel } from './lowlevel/binding.js';
-import { CACHE_TIMEOUT_S, cacheTimeoutFromEnv, fuseBackend, lowLevelMountOptions, mountOptions, spinUsFromEnv } from './options.js';
+import { CACHE_TIMEOUT_S, cacheTimeoutFromEnv, lowLevelMountOptions, spinUsFromEnv } from './options.js';
 import type { MountRecord, ServerMessage, ServerSpec } from './spec.js';
 
 function log(message: string): void {
@@ -101,7 +99,7 @@ log(`starting: ${JSON.stringify(spec)} UV_THREADPOOL_SIZE=${process.env.UV_THREA
 // umask already); with our own umask at 0 the union can create a file with its final mode in
 // one step (unionfs.ts). Whatever else this process writes gives its mode explicitly.
 process.umask(0);
-const union = new UnionFs({ lowers: spec.lowers, ...(spec.upper ? { upper: spec.upper } : {}) });
+const union = new UnionFs({ lowers: spec.lowers, ...(spec.upper ? { upper: spec.upper } : {}), ...(spec.redirectDir ? { redirectDir: true } : {}) });
 try {
   await union.init();
 } catch (err) {
@@ -114,11 +112,10 @@ if ((await readMountInfo()).some((m) => m.mountpoint === spec.mountpoint)) {
 }
 
 let mounted = false;
-const backend = fuseBackend();
 const timeout = cacheTimeoutFromEnv() ?? CACHE_TIMEOUT_S;
 // The FUSE loop ended: unmounted from anywhere (ufs umount, fusermount -u, umount).
 const onUnmount = () => void exitClean(0, 'unmounted');
-let options: string[];
+const options = lowLevelMountOptions(spec);
 
 async function terminate(signal: string): Promise<void> {
   if (exiting) return;
@@ -133,31 +130,18 @@ process.on('SIGINT', () => void terminate('SIGINT'));
 setInterval(() => {}, 1 << 30);
 
 try {
-  if (backend === 'lowlevel') {
-    options = lowLevelMountOptions(spec);
-    const ll = loadLowLevel();
-    const rootAttr = await union.getattr('/');
-    await new Promise<void>((resolve) => {
-      const ops = makeLowLevelOps(union, rootAttr, ll, timeout, { ready: resolve, exit: onUnmount }, logProblem);
-      ll.start(spec.mountpoint, ['-o', options.join(',')], withLowLevelOpStats(ops, process.env.UFS_FUSE_OPSTATS), timeout, spinUsFromEnv());
-    });
-  } else {
-    options = mountOptions({ ...spec, cacheTimeoutS: timeout });
-    const Fuse = loadFuse();
-    const fuse: FuseInstance = new Fuse(spec.mountpoint, withOpStats(makeOps(union, logProblem), process.env.UFS_FUSE_OPSTATS), {
-      options,
-      passthrough: true,
-      timeout: false,
-      onUnmount,
-    });
-    await new Promise<void>((resolve, reject) => fuse.mount((err) => (err ? reject(err) : resolve())));
-  }
+  const ll = loadLowLevel();
+  const rootAttr = await union.getattr('/');
+  await new Promise<void>((resolve) => {
+    const ops = makeLowLevelOps(union, rootAttr, ll, timeout, { ready: resolve, exit: onUnmount }, logProblem);
+    ll.start(spec.mountpoint, ['-o', options.join(',')], withLowLevelOpStats(ops, process.env.UFS_FUSE_OPSTATS), timeout, spinUsFromEnv());
+  });
 } catch (err) {
   // libfuse prints its reason ("fuse: ...") on our stderr, the log, which the parent reads.
   await fail(firstLine(err));
 }
 mounted = true;
-log(`mounted ${spec.mountpoint} (${backend}: ${options!.join(',')})`);
+log(`mounted ${spec.mountpoint} (${options.join(',')})`);
 try {
   await writeRecord(spec);
 } catch (err) {

@@ -9,6 +9,9 @@ export interface MountSpec {
   // setuid/setgid bits take effect (a container's root, as in Docker). Off for mounts a host
   // user might reach: a setuid file from an image must not grant anything on the host.
   suid?: boolean;
+  // Renamed lower directories get a redirect instead of a full copy (UnionOptions.redirectDir):
+  // for mounts whose upper is an overlay upper, never committed as an OCI layer.
+  redirectDir?: boolean;
 }
 
 // One ufs mount, as recorded in <run dir>/mounts/<id>.json by its serving process.
@@ -30,6 +33,7 @@ export interface ServerSpec {
   mountpoint: string;
   fsname: string;
   suid?: boolean;
+  redirectDir?: boolean;
   recordFile: string;
   log: string;
 }

@@ -9,6 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { UfsError } from '../common/errors.js';
+import { isPrivateXattr } from '../unionfs/index.js';
 import { mknodSync, setTimesNsSync, setXattrSync } from './native.js';
 import { type TarEntry, type TarHeader, TarFormatError } from './tar/reader.js';
 
@@ -200,7 +201,7 @@ export class Unpacker {
 
   private xattrs(file: string, h: TarHeader, raw: string): void {
     for (const [name, value] of h.xattrs) {
-      if (name.startsWith('trusted.ufs.')) continue; // the union's private metadata: never from outside
+      if (isPrivateXattr(name)) continue; // the union's or overlayfs's own metadata: never from an image
       try {
         setXattrSync(file, name, value);
       } catch (err) {

@@ -18,15 +18,16 @@ export const RENAME_NOREPLACE = 1;
 export const RENAME_EXCHANGE = 2;
 export const RENAME_WHITEOUT = 4;
 
+// Paths as strings (UTF-8) or Buffers (bytes as they are).
 interface NativeSys {
-  lgetxattr(file: string, name: string): Buffer;
-  lsetxattr(file: string, name: string, value: Buffer, flags: number): void;
-  llistxattr(file: string): string[];
-  lremovexattr(file: string, name: string): void;
-  mknod(file: string, mode: number, dev: number): void;
+  lgetxattr(file: string | Buffer, name: string): Buffer;
+  lsetxattr(file: string | Buffer, name: string, value: Buffer, flags: number): void;
+  llistxattr(file: string | Buffer): string[];
+  lremovexattr(file: string | Buffer, name: string): void;
+  mknod(file: string | Buffer, mode: number, dev: number): void;
   // Times as (seconds, nanoseconds); nsec may be UTIME_NOW or UTIME_OMIT. Never follows a link.
-  utimensat(file: string, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number): void;
-  renameat2(from: string, to: string, flags: number): void;
+  utimensat(file: string | Buffer, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number): void;
+  renameat2(from: string | Buffer, to: string | Buffer, flags: number): void;
 }
 
 const require = createRequire(import.meta.url);

@@ -1,6 +1,6 @@
 // Host stat -> the union's Attr.
 import type { BigIntStats } from 'node:fs';
-import fs from 'node:fs';
+import { hfs as fs } from './hostfs.js';
 import type { Node } from './lookup.js';
 import type { Attr } from './types.js';
 

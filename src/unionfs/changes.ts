@@ -9,8 +9,8 @@
 // the lower entries it hides are not listed one by one. The union's temporary names
 // (`.wh..wh..ufs.*`), the opaque marker and other `.wh..wh.` metadata are skipped.
 import type { BigIntStats } from 'node:fs';
-import fsp from 'node:fs/promises';
 import path from 'node:path';
+import { fromBytes, hfs, toBytes } from './hostfs.js';
 import { makeLayers } from './layers.js';
 import { Resolver, isDir, type Node } from './lookup.js';
 import { OPAQUE_MARKER, WH_META_PREFIX, WH_PREFIX, whitedOutName } from './whiteout.js';
@@ -41,14 +41,15 @@ function metadataDiffers(a: BigIntStats, b: BigIntStats): boolean {
   return a.mode !== b.mode || a.uid !== b.uid || a.gid !== b.gid || a.mtimeNs !== b.mtimeNs;
 }
 
+// Paths of changes are shown as UTF-8 (names are bytes inside the union: hostfs.ts).
 function join(parts: readonly string[]): string {
-  return '/' + parts.join('/');
+  return fromBytes('/' + parts.join('/'));
 }
 
 // Walks the layer directory `host` (merged path `parts`). `below` says whether lower entries
 // show through it. Returns whether anything inside was listed.
 async function walk(host: string, parts: string[], below: Below, showsBelow: boolean, out: Change[]): Promise<boolean> {
-  const names = await fsp.readdir(host);
+  const names = hfs.readdirSync(host);
   const present = new Set(names);
   let changed = false;
   for (const name of names) {
@@ -64,7 +65,7 @@ async function walk(host: string, parts: string[], below: Below, showsBelow: boo
       continue;
     }
     const childHost = `${host}/${name}`;
-    const st = await fsp.lstat(childHost, { bigint: true });
+    const st = hfs.lstatSync(childHost, { bigint: true });
     const lower = showsBelow ? await below.lookup(childParts) : null;
     if (!lower || !st.isDirectory() || !isDir(lower)) changed = true;
     if (!lower) {
@@ -77,7 +78,7 @@ async function walk(host: string, parts: string[], below: Below, showsBelow: boo
       if (st.isDirectory()) await walk(childHost, childParts, below, false, out);
       continue;
     }
-    const opaque = (await fsp.readdir(childHost)).includes(OPAQUE_MARKER) || present.has(WH_PREFIX + name);
+    const opaque = hfs.readdirSync(childHost).includes(OPAQUE_MARKER) || present.has(WH_PREFIX + name);
     const at = out.length;
     const inner = await walk(childHost, childParts, below, !opaque, out);
     if (inner || opaque || metadataDiffers(st, await below.stat(lower))) {
@@ -90,8 +91,8 @@ async function walk(host: string, parts: string[], below: Below, showsBelow: boo
 
 export async function listChanges(layer: string, lowers: string[]): Promise<Change[]> {
   const out: Change[] = [];
-  const root = path.resolve(layer);
-  const rootOpaque = (await fsp.readdir(root)).includes(OPAQUE_MARKER);
+  const root = toBytes(path.resolve(layer));
+  const rootOpaque = hfs.readdirSync(root).includes(OPAQUE_MARKER);
   await walk(root, [], new Below(lowers), !rootOpaque, out);
   return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }

@@ -11,6 +11,7 @@ export interface UnionCtx {
   readonly resolver: Resolver;
   readonly lock: RwLock;
   origins: boolean; // record trusted.ufs.origin on copy-up (upper keeps trusted xattrs)
+  readonly redirectDir: boolean; // UnionOptions.redirectDir (and upper keeps trusted xattrs)
 }
 
 export function upperOf(ctx: UnionCtx): Layer {

@@ -10,7 +10,8 @@
 // metadata calls are synchronous (hostfs.ts). Missing parent directories are
 // copied up too, with the lower's metadata. Placing an object must not change the merged
 // parent's times, so the parent's atime/mtime are restored afterwards (as overlayfs does).
-import fs, { type BigIntStats } from 'node:fs';
+import type { BigIntStats } from 'node:fs';
+import { hfs as fs } from './hostfs.js';
 import { tempPath, upperOf, type UnionCtx } from './context.js';
 import { fsError, hasCode } from './errors.js';
 import { closeFd, copyData, fmtOf, getXattrStrict, hasNative, listXattrs, lstatOrNull, mknod, openFd, removeTree, setTimes, setXattr } from './hostfs.js';

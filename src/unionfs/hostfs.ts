@@ -6,6 +6,17 @@
 // often more than the call itself; each FUSE request is one such trip already. A synchronous
 // call also cannot interleave with another request, which keeps resolutions consistent.
 // What can take long stays asynchronous: copying a big file's data and fsync.
+//
+// Host paths and names are byte strings: one JS character per byte (latin1), as the FUSE
+// binding hands names over, so that every name round-trips byte for byte whatever its
+// encoding. Node's fs takes them as Buffers (hostArg); `hfs` below is the subset of node:fs the
+// union uses, speaking byte strings. Layer roots come in as UTF-8 and are turned into byte
+// strings once (toBytes).
+//
+// Any path the kernel accepts works: a merged path may be PATH_MAX long, and the layer's root
+// comes on top. A host path longer than LONG_PATH is reached through an fd of one of its
+// directories (/proc/self/fd/N/rest: the kernel's limit applies to each string, not to the
+// depth). Those directory fds are kept until something could move a directory (forgetDirFds).
 import fs, { type BigIntStats } from 'node:fs';
 import fsp from 'node:fs/promises';
 import { sys, UTIME_NOW, UTIME_OMIT } from '../sys/index.js';
@@ -14,10 +25,98 @@ import type { TimeSpec } from './types.js';
 
 const C = fs.constants;
 
-export const openFd = (file: string, flags: number, mode = 0o600): number => fs.openSync(file, flags, mode);
+export function toBytes(s: string): string {
+  return Buffer.from(s, 'utf8').toString('latin1');
+}
+
+export function fromBytes(s: string): string {
+  return Buffer.from(s, 'latin1').toString('utf8');
+}
+
+const LONG_PATH = 3800;
+const dirFds = new Map<string, number>();
+
+function dirFd(dir: string): number {
+  let fd = dirFds.get(dir);
+  if (fd === undefined) {
+    fd = fs.openSync(Buffer.from(dir, 'latin1'), C.O_RDONLY | C.O_DIRECTORY);
+    dirFds.set(dir, fd);
+  }
+  return fd;
+}
+
+// A path no longer than LONG_PATH bytes naming the same file (byte string in, byte string out).
+export function shortPath(p: string): string {
+  while (p.length > LONG_PATH) {
+    const cut = p.lastIndexOf('/', LONG_PATH);
+    if (cut <= 0) throw fsError('ENAMETOOLONG');
+    p = `/proc/self/fd/${dirFd(p.slice(0, cut))}${p.slice(cut)}`;
+  }
+  return p;
+}
+
+// Directories may have moved or gone: the fds kept for long paths are dropped (closed a little
+// later, in case a call still in the thread pool uses one).
+export function forgetDirFds(): void {
+  if (dirFds.size === 0) return;
+  const fds = [...dirFds.values()];
+  dirFds.clear();
+  setTimeout(() => {
+    for (const fd of fds) fs.close(fd, () => {});
+  }, 60_000).unref();
+}
+
+export function hostArg(p: string): Buffer {
+  return Buffer.from(shortPath(p), 'latin1');
+}
+
+const names = (list: Buffer[]): string[] => list.map((b) => b.toString('latin1'));
+
+// node:fs for byte-string paths (see above). Only what the union calls.
+export const hfs = {
+  constants: C,
+  lstatSync: (p: string, opts: { bigint: true }): BigIntStats => fs.lstatSync(hostArg(p), opts),
+  statSync: (p: string): fs.Stats => fs.statSync(hostArg(p)),
+  realpathSync: (p: string): string => fs.realpathSync(hostArg(p), { encoding: 'buffer' }).toString('latin1'),
+  readdirSync: (p: string): string[] => names(fs.readdirSync(hostArg(p), { encoding: 'buffer' })),
+  readdirTypes: (p: string): { name: string; isDirectory(): boolean }[] =>
+    fs.readdirSync(hostArg(p), { encoding: 'buffer', withFileTypes: true }).map((d) => ({ name: (d.name as unknown as Buffer).toString('latin1'), isDirectory: () => d.isDirectory() })),
+  readlinkSync: (p: string): string => fs.readlinkSync(hostArg(p), { encoding: 'buffer' }).toString('latin1'),
+  symlinkSync: (target: string, p: string): void => fs.symlinkSync(Buffer.from(target, 'latin1'), hostArg(p)),
+  mkdirSync: (p: string, mode: number): void => void fs.mkdirSync(hostArg(p), mode),
+  rmdirSync: (p: string): void => fs.rmdirSync(hostArg(p)),
+  unlinkSync: (p: string): void => fs.unlinkSync(hostArg(p)),
+  renameSync: (a: string, b: string): void => {
+    fs.renameSync(hostArg(a), hostArg(b));
+    forgetDirFds();
+  },
+  linkSync: (a: string, b: string): void => fs.linkSync(hostArg(a), hostArg(b)),
+  chmodSync: (p: string, mode: number): void => fs.chmodSync(hostArg(p), mode),
+  chownSync: (p: string, uid: number, gid: number): void => fs.chownSync(hostArg(p), uid, gid),
+  lchownSync: (p: string, uid: number, gid: number): void => fs.lchownSync(hostArg(p), uid, gid),
+  openSync: (p: string, flags: number, mode?: number): number => fs.openSync(hostArg(p), flags, mode),
+  closeSync: (fd: number): void => fs.closeSync(fd),
+  statfsSync: (p: string): fs.StatsFs => fs.statfsSync(hostArg(p)),
+};
+
+export const openFd = (file: string, flags: number, mode = 0o600): number => fs.openSync(hostArg(file), flags, mode);
 export const closeFd = (fd: number): void => fs.closeSync(fd);
 export const fstatFd = (fd: number): BigIntStats => fs.fstatSync(fd, { bigint: true });
-export const ftruncateFd = (fd: number, size: number): void => fs.ftruncateSync(fd, size);
+// Through a read-only fd (open(O_RDONLY|O_TRUNC) hands one over) ftruncate says EINVAL: the
+// size changes through a second, writable open of the same file (permission was the kernel's).
+export function ftruncateFd(fd: number, size: number): void {
+  try {
+    fs.ftruncateSync(fd, size);
+  } catch (err) {
+    if (!hasCode(err, 'EINVAL', 'EBADF')) throw err;
+    const wfd = fs.openSync(`/proc/self/fd/${fd}`, C.O_WRONLY | C.O_NONBLOCK | C.O_NOCTTY);
+    try {
+      fs.ftruncateSync(wfd, size);
+    } finally {
+      fs.closeSync(wfd);
+    }
+  }
+}
 export const fchownFd = (fd: number, uid: number, gid: number): void => fs.fchownSync(fd, uid, gid);
 export const fchmodFd = (fd: number, mode: number): void => fs.fchmodSync(fd, mode);
 
@@ -34,7 +133,7 @@ const LSTAT_OPTS = { bigint: true, throwIfNoEntry: false } as const;
 // ENOENT costs no exception (throwIfNoEntry: false).
 export function lstatOrNull(file: string): BigIntStats | null {
   try {
-    return fs.lstatSync(file, LSTAT_OPTS) ?? null;
+    return fs.lstatSync(hostArg(file), LSTAT_OPTS) ?? null;
   } catch (err) {
     if (hasCode(err, 'ENOENT', 'ENOTDIR', 'ENAMETOOLONG')) return null;
     throw err;
@@ -46,8 +145,17 @@ export function fmtOf(mode: number | bigint): number {
 }
 
 // Removes a tree (rm -rf; never follows symlinks), quietly if it is already gone.
+// Our own walk, not fs.rmSync: it works at any depth (shortPath), which Node's would not.
 export function removeTree(file: string): void {
-  fs.rmSync(file, { recursive: true, force: true });
+  const st = lstatOrNull(file);
+  if (!st) return;
+  if (st.isDirectory()) {
+    for (const name of hfs.readdirSync(file)) removeTree(`${file}/${name}`);
+    hfs.rmdirSync(file);
+    forgetDirFds();
+  } else {
+    hfs.unlinkSync(file);
+  }
 }
 
 // Files up to this size are copied synchronously: one copy_file_range costs less than a trip
@@ -59,8 +167,8 @@ const SYNC_COPY_MAX = 1 << 20;
 // Returns a promise only when the copy runs in the pool.
 export function copyData(src: string, dst: string, size: bigint): Promise<void> | undefined {
   const flags = C.COPYFILE_EXCL | C.COPYFILE_FICLONE;
-  if (size > BigInt(SYNC_COPY_MAX)) return fsp.copyFile(src, dst, flags);
-  fs.copyFileSync(src, dst, flags);
+  if (size > BigInt(SYNC_COPY_MAX)) return fsp.copyFile(hostArg(src), hostArg(dst), flags);
+  fs.copyFileSync(hostArg(src), hostArg(dst), flags);
   return undefined;
 }
 
@@ -81,7 +189,7 @@ export function hasNative(name: SysFn): boolean {
 // The value, or undefined when the file has no such attribute.
 export function getXattr(file: string, name: string): Buffer | undefined {
   try {
-    return native('lgetxattr')(file, name);
+    return native('lgetxattr')(hostArg(file), name);
   } catch (err) {
     if (hasCode(err, 'ENODATA')) return undefined;
     throw err;
@@ -89,23 +197,23 @@ export function getXattr(file: string, name: string): Buffer | undefined {
 }
 
 export function getXattrStrict(file: string, name: string): Buffer {
-  return native('lgetxattr')(file, name);
+  return native('lgetxattr')(hostArg(file), name);
 }
 
 export function listXattrs(file: string): string[] {
-  return native('llistxattr')(file);
+  return native('llistxattr')(hostArg(file));
 }
 
 export function setXattr(file: string, name: string, value: Buffer, flags = 0): void {
-  native('lsetxattr')(file, name, value, flags);
+  native('lsetxattr')(hostArg(file), name, value, flags);
 }
 
 export function removeXattr(file: string, name: string): void {
-  native('lremovexattr')(file, name);
+  native('lremovexattr')(hostArg(file), name);
 }
 
 export function mknod(file: string, mode: number, dev: number): void {
-  native('mknod')(file, mode, dev);
+  native('mknod')(hostArg(file), mode, dev);
 }
 
 const NS = 1_000_000_000n;
@@ -126,5 +234,5 @@ function timespec(t: TimeSpec): [number, number] {
 export function setTimes(file: string, atime: TimeSpec, mtime: TimeSpec): void {
   const [as, an] = timespec(atime);
   const [ms, mn] = timespec(mtime);
-  native('utimensat')(file, as, an, ms, mn);
+  native('utimensat')(hostArg(file), as, an, ms, mn);
 }

@@ -38,8 +38,12 @@ export function isAclXattr(name: string): boolean {
   return name === 'system.posix_acl_access' || name === 'system.posix_acl_default';
 }
 
+// The union's own xattrs and overlayfs's (trusted.overlay.*, and user.overlay.* of its
+// userxattr mode): what a layer directory or upper holds under those names decides what the
+// union, or a kernel overlay mount of the same directories, believes (origins, opaque
+// directories, redirects). They never come from an image nor pass through the mount.
 export function isPrivateXattr(name: string): boolean {
-  return name.startsWith(PRIVATE_XATTR_PREFIX);
+  return name.startsWith(PRIVATE_XATTR_PREFIX) || name.startsWith('trusted.overlay.') || name.startsWith('user.overlay.');
 }
 
 // Listing first: most upper files have no xattrs at all, and a failed lgetxattr (ENODATA)
@@ -57,6 +61,28 @@ export function readOrigin(file: string): bigint | undefined {
   if (!value) return undefined;
   const text = value.toString('latin1');
   return /^[0-9]{1,20}$/.test(text) ? BigInt(text) : undefined;
+}
+
+// A directory renamed away from where its lower contents lie (UnionOptions.redirectDir) names
+// that place: the merged path, as a byte string, at which the layers below the one holding the
+// xattr are looked up for it, as overlayfs's redirect_dir does.
+export const REDIRECT_XATTR = 'trusted.ufs.redirect';
+
+export function readRedirect(dir: string): string | undefined {
+  let value: Buffer | undefined;
+  try {
+    // Listing first, as readOrigin: a missing attribute would cost an exception.
+    if (!hasNative('llistxattr') || !listXattrs(dir).includes(REDIRECT_XATTR)) return undefined;
+    value = getXattr(dir, REDIRECT_XATTR);
+  } catch {
+    return undefined; // no xattrs here: no redirects either
+  }
+  const text = value?.toString('latin1');
+  return text !== undefined && text.startsWith('/') ? text : undefined;
+}
+
+export function writeRedirect(dir: string, to: string): void {
+  setXattr(dir, REDIRECT_XATTR, Buffer.from(to, 'latin1'), 0);
 }
 
 export function writeOrigin(file: string, ino: bigint): void {

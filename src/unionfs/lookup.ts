@@ -15,10 +15,11 @@
 //
 // Everything here is synchronous (see hostfs.ts): a resolution runs start to end without
 // another request in between.
-import fs, { type BigIntStats } from 'node:fs';
+import type { BigIntStats } from 'node:fs';
+import { hfs as fs } from './hostfs.js';
 import { fsError } from './errors.js';
 import { fmtOf, listXattrs, lstatOrNull } from './hostfs.js';
-import { UPPER_TAG, composeIno, readOrigin } from './inode.js';
+import { UPPER_TAG, composeIno, readOrigin, readRedirect } from './inode.js';
 import type { Layer } from './layers.js';
 import { OPAQUE_MARKER, isReservedName, whiteoutName } from './whiteout.js';
 
@@ -67,6 +68,8 @@ export class Resolver {
   private readonly lowerStats = new Map<string, BigIntStats | null>();
   private readonly lowerLists = new Map<string, { names: string[]; set: Set<string> }>();
   private readonly lowerNoSecXattrs = new Map<string, boolean>();
+  private readonly lowerRedirects = new Map<string, string | null>();
+  private readonly below = new Map<number, Resolver>(); // the layers under layer index k
   private rootEntry: Entry | undefined;
   private entries = 0;
 
@@ -150,6 +153,43 @@ export class Resolver {
     return this.makeNode('/', { ...top, fmt: S_IFDIR }, dirs);
   }
 
+  // The redirect of a layer directory (inode.ts), cached for immutable lowers.
+  private redirectOf(layer: Layer, host: string): string | undefined {
+    if (layer.upper) return readRedirect(host);
+    let known = this.lowerRedirects.get(host);
+    if (known === undefined) {
+      known = readRedirect(host) ?? null;
+      if (this.lowerRedirects.size >= MAX_LOWER_STATS) this.lowerRedirects.clear();
+      this.lowerRedirects.set(host, known);
+    }
+    return known ?? undefined;
+  }
+
+  // The directories that merge at merged path `to` in the layers below `layer`: where a
+  // redirect found in `layer` sends the lookup.
+  private dirsBelow(layer: Layer, to: string): LayerDir[] {
+    const rest = this.layers.filter((l) => l.index > layer.index);
+    if (rest.length === 0) return [];
+    let r = this.below.get(layer.index);
+    if (!r) {
+      r = new Resolver(rest);
+      this.below.set(layer.index, r);
+    }
+    try {
+      const node = r.lookup(to.split('/').filter((c) => c !== ''));
+      return node && isDir(node) ? node.dirs : [];
+    } catch {
+      return []; // not a directory below any more: nothing merges
+    }
+  }
+
+  // The lower part of the directory `d` (host path in its layer): its redirect target if it
+  // has one, else its own merged position. For writing a redirect on a rename.
+  lowerPathOf(d: LayerDir): string {
+    const rel = d.host.slice(d.layer.root.length);
+    return rel === '' ? '/' : rel;
+  }
+
   // Resolves `name` inside the merged directory `parent`; null when it does not exist.
   child(parent: Node, name: string, snap?: Snapshot): Node | null {
     if (isReservedName(name)) return null;
@@ -173,6 +213,11 @@ export class Resolver {
       }
       dirs.push({ layer: d.layer, host, ino: st.ino });
       if (this.exists(d.layer, `${host}/${OPAQUE_MARKER}`) || this.has(d, whiteout, snap)) break;
+      const redirect = this.redirectOf(d.layer, host);
+      if (redirect !== undefined) {
+        dirs.push(...this.dirsBelow(d.layer, redirect));
+        break;
+      }
     }
     return first ? this.makeNode(path, first, dirs) : null;
   }

@@ -1,18 +1,17 @@
-// Paths of the merged view: absolute, '/'-separated, as FUSE hands them over. Parsed into
+// Paths of the merged view: absolute, '/'-separated byte strings (hostfs.ts), as FUSE hands
+// them over, of any length (the kernel limits what a process passes, not depth). Parsed into
 // components once, so no component can ever be '..', '.', empty, or carry a '/' or NUL:
 // a host path is always a layer root plus components checked one by one (lookup.ts).
 import { fsError } from './errors.js';
 
 export const NAME_MAX = 255;
-export const PATH_MAX = 4096;
 
 export function splitPath(p: string): string[] {
   if (typeof p !== 'string' || !p.startsWith('/')) throw fsError('EINVAL', `not an absolute path: ${String(p)}`);
-  if (Buffer.byteLength(p) >= PATH_MAX) throw fsError('ENAMETOOLONG');
   const parts = p.split('/').filter((c) => c !== '');
   for (const c of parts) {
     if (c === '.' || c === '..' || c.includes('\0')) throw fsError('EINVAL', `bad path component in ${p}`);
-    if (Buffer.byteLength(c) > NAME_MAX) throw fsError('ENAMETOOLONG');
+    if (c.length > NAME_MAX) throw fsError('ENAMETOOLONG');
   }
   return parts;
 }

@@ -2,7 +2,10 @@
 //
 // A non-directory is copied up (if lower) and then renamed inside upper. A directory that
 // only lives in upper (fresh or opaque) is renamed inside upper as is. A directory with lower
-// contents is first made self-contained in place: every visible lower entry of it (recursively)
+// contents, with UnionOptions.redirectDir, is copied up alone (not its contents) and gets a
+// redirect naming where its lower part lies (inode.ts), as overlayfs's redirect_dir=on does;
+// then it is renamed like any upper directory. Without redirectDir it is first made
+// self-contained in place: every visible lower entry of it (recursively)
 // is copied up into its upper directory (hard links between them kept), then it is marked
 // opaque and its whiteouts, now meaningless, are dropped. Each of those steps leaves the merged
 // view unchanged, so a crash part-way shows nothing odd. Then it is renamed like any upper
@@ -10,13 +13,13 @@
 // A directory landing on a name that exists below is made opaque, so the lower one stays hidden.
 // The exclusive lock is held throughout (a rename of a large lower tree blocks other operations
 // while it copies).
-import fs from 'node:fs';
+import { hfs as fs } from './hostfs.js';
 import path from 'node:path';
 import type { UnionCtx } from './context.js';
 import type { CopyUp } from './copyup.js';
 import { fsError } from './errors.js';
 import { lstatOrNull, removeTree, setTimes } from './hostfs.js';
-import { readOrigin, writeOrigin } from './inode.js';
+import { readOrigin, readRedirect, writeOrigin, writeRedirect } from './inode.js';
 import { hasLower, isDir, type Node } from './lookup.js';
 import { isSameOrUnder, splitParent, splitPath } from './path.js';
 import { mergedNames } from './readdir.js';
@@ -41,17 +44,29 @@ export async function renameLocked(ctx: UnionCtx, copyUp: CopyUp, from: string[]
   if (dst && !isDir(src) && sameObject(ctx, src, dst)) return 'done'; // hard links of one file
 
   if (!isDir(src) && !src.layer.upper) return 'copyup';
-  if (isDir(src) && hasLower(src)) await selfContainLocked(ctx, copyUp, src);
+  let redirected = false;
+  if (isDir(src) && hasLower(src)) {
+    if (ctx.redirectDir && ctx.origins) {
+      const host = copyUp.dirChainLocked(from);
+      const lower = src.dirs.find((d) => !d.layer.upper);
+      if (readRedirect(host) === undefined && lower) writeRedirect(host, r.lowerPathOf(lower));
+      r.invalidate(from);
+      redirected = true;
+    } else {
+      await selfContainLocked(ctx, copyUp, src);
+    }
+  }
 
   const belowFrom = r.existsBelow(r.resolveDir(fromParent), fromName);
   const dstParentHost = copyUp.dirChainLocked(toParent);
   const belowTo = r.existsBelow(r.resolveDir(toParent), toName);
   const source = r.resolve(from); // fresh: the steps above may have changed it
   const target = r.lookup(to);
-  if (!source.layer.upper || hasLower(source)) throw fsError('EIO', 'rename source not settled in upper');
+  if (!source.layer.upper || (hasLower(source) && !redirected)) throw fsError('EIO', 'rename source not settled in upper');
 
   if (target && isDir(target) && target.layer.upper) emptyUpperDir(target.host);
-  if (isDir(source)) setOpaque(source.host, belowTo);
+  // A redirected directory merges only with what its redirect names: nothing to hide.
+  if (isDir(source)) setOpaque(source.host, belowTo && !redirected);
   fs.renameSync(source.host, `${dstParentHost}/${toName}`);
   removeWhiteout(dstParentHost, toName);
   if (belowFrom) makeWhiteout(path.dirname(source.host), fromName);
@@ -125,7 +140,7 @@ async function fillLocked(ctx: UnionCtx, copyUp: CopyUp, parts: string[], links:
 function dropWhiteouts(host: string, top: boolean): void {
   const st = lstatOrNull(host);
   let changed = false;
-  for (const entry of fs.readdirSync(host, { withFileTypes: true })) {
+  for (const entry of fs.readdirTypes(host)) {
     if (isReservedName(entry.name)) {
       if (top && entry.name === OPAQUE_MARKER) continue;
       removeTree(`${host}/${entry.name}`);

@@ -57,4 +57,9 @@ export interface Change {
 export interface UnionOptions {
   lowers: string[]; // top first
   upper?: string; // absent: read-only union, every mutation is EROFS
+  // A renamed directory with lower contents keeps them where they are and records where
+  // (trusted.ufs.redirect), as overlayfs's redirect_dir=on, instead of copying its whole tree
+  // into upper. Off by default: an upper must stay a complete OCI changeset for commit.
+  // Redirects already in the layers are followed either way.
+  redirectDir?: boolean;
 }

@@ -24,7 +24,8 @@
 //   overlayfs before 4.19 and fuse-overlayfs do).
 // - Host paths used here come from lookup.ts (a layer root plus components each checked to be
 //   a real directory of that layer) and are used under the lock (lock.ts).
-import fs, { type BigIntStats } from 'node:fs';
+import type { BigIntStats } from 'node:fs';
+import { hfs as fs } from './hostfs.js';
 import path from 'node:path';
 import { nodeAttr, toAttr } from './attr.js';
 import { tempPath, upperOf, type UnionCtx } from './context.js';
@@ -98,7 +99,7 @@ export class UnionFs {
       opts.upper === undefined ? undefined : path.resolve(opts.upper),
     );
     const resolver = new Resolver(layers);
-    this.ctx = { layers, upper: layers.find((l) => l.upper), resolver, lock: new RwLock(), origins: false };
+    this.ctx = { layers, upper: layers.find((l) => l.upper), resolver, lock: new RwLock(), origins: false, redirectDir: opts.redirectDir === true };
     this.copyUp = new CopyUp(this.ctx);
   }
 
@@ -110,7 +111,7 @@ export class UnionFs {
   async init(): Promise<void> {
     if (this.ctx.layers.length === 0) throw fsError('EINVAL', 'a union needs at least one layer');
     for (const layer of this.ctx.layers) {
-      let st: fs.Stats;
+      let st: ReturnType<typeof fs.statSync>;
       try {
         layer.root = fs.realpathSync(layer.root); // the configured root may be a link; nothing inside is followed
         st = fs.statSync(layer.root);
@@ -634,9 +635,9 @@ export class UnionFs {
 
   // Who owns a new object in the upper directory `parentHost`.
   private ownerFor(parentHost: string, caller: Caller): Owner {
-    const pst = fs.lstatSync(parentHost);
-    const sgid = (pst.mode & S_ISGID) !== 0;
-    return { uid: caller.uid, gid: sgid ? pst.gid : caller.gid, sgid };
+    const pst = fs.lstatSync(parentHost, { bigint: true });
+    const sgid = (Number(pst.mode) & S_ISGID) !== 0;
+    return { uid: caller.uid, gid: sgid ? Number(pst.gid) : caller.gid, sgid };
   }
 
   // Does creating a file as this process give it `owner` by itself? (The kernel gives a new

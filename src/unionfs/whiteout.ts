@@ -6,7 +6,7 @@
 // `.wh..wh..ufs.*` name is hidden by the whiteout rule from the merged view and skipped by
 // commit and diff.
 import { randomBytes } from 'node:crypto';
-import fs from 'node:fs';
+import { hfs as fs } from './hostfs.js';
 import { hasCode } from './errors.js';
 import { lstatOrNull } from './hostfs.js';
 

@@ -70,8 +70,9 @@ export interface LowLevelBinding {
   replyXattr(id: ReqId, value: Buffer): void; // size query and ERANGE handled in C
   replyXattrList(id: ReqId, names: string[]): void;
   replyStatfs(id: ReqId, st: StatFs): void;
-  // Entry i gets directory offset offset+i+1 as the next; returns how many fitted.
-  replyDir(id: ReqId, offset: number, names: string[], attrs: EntryAttr[], nodes: number[], entryTimeout: number, attrTimeout: number, lowerFiles: (string | null)[]): number;
+  // Entry i gets directory offset offsets[i] (without offsets: offset+i+1) as the place to
+  // continue after it; returns how many fitted.
+  replyDir(id: ReqId, offset: number, names: string[], attrs: EntryAttr[], nodes: number[], entryTimeout: number, attrTimeout: number, lowerFiles: (string | null)[], offsets?: number[]): number;
   // The node is gone from the node table (forgotten by the kernel): C drops what it keeps.
   dropNode(node: number): void;
 }

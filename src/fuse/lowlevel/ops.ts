@@ -21,16 +21,49 @@ const RENAME_NOREPLACE = 1;
 const DIRENT_BASE = 24;
 const DIRENTPLUS_BASE = 152;
 function direntSize(name: string, plus: boolean): number {
-  const n = (plus ? DIRENTPLUS_BASE : DIRENT_BASE) + Buffer.byteLength(name);
+  const n = (plus ? DIRENTPLUS_BASE : DIRENT_BASE) + name.length; // a byte string
   return (n + 7) & ~7;
 }
 
 
+// A directory handle's listing: read once, at its first readdir (or a rewind), and kept until
+// releasedir, so that one handle lists one consistent snapshot. Entries are ordered by their
+// cookie, a hash of the name, which is also the directory offset the kernel gets back to go
+// on after that entry (as ext4's hashed offsets): an offset means the same place in any listing
+// of the directory, so the kernel's cached listings (cache_readdir) and a handle that first
+// reads at an offset learned elsewhere never see a name twice or miss an unchanged one.
 interface DirHandle {
   node: LlNode;
   names?: string[];
   attrs?: EntryAttr[];
   lowerFiles?: (string | null)[];
+  cookies?: number[];
+}
+
+// "." and ".." come first, at cookies 1 and 2; names hash into [3, 2^52 + 3), exact in a double.
+const DOT_COOKIES = [1, 2];
+export function nameCookie(name: string): number {
+  let a = 0x811c9dc5;
+  let b = 0x9747b28c;
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x5bd1e995);
+    b ^= b >>> 15;
+  }
+  return (a >>> 12) * 0x100000000 + (b >>> 0) + 3;
+}
+
+// The first index whose cookie is past `offset` (cookies ascending).
+function resumeIndex(cookies: readonly number[], offset: number): number {
+  let lo = 0;
+  let hi = cookies.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (cookies[mid]! <= offset) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 export interface LowLevelEvents {
@@ -265,25 +298,29 @@ export function makeLowLevelOps(union: UnionFs, rootAttr: Attr, ll: LowLevelBind
           dirs.set(fh, dir);
         }
         if (offset === 0 || !dir.names) {
-          // A listing is read once per opendir (or rewinddir), as getdents on ext4 promises.
           const list = await union.readdirAttrs(nodes.path(dir.node));
-          dir.names = ['.', '..', ...list.entries.map((e) => e.name)];
-          dir.attrs = [list.self, list.parent, ...list.entries.map((e) => e.attr)];
-          dir.lowerFiles = [null, null, ...list.entries.map((e) => e.lowerFile ?? null)];
+          const entries = list.entries.map((e) => ({ e, cookie: nameCookie(e.name) })).sort((x, y) => x.cookie - y.cookie);
+          dir.names = ['.', '..', ...entries.map(({ e }) => e.name)];
+          dir.attrs = [list.self, list.parent, ...entries.map(({ e }) => e.attr)];
+          dir.lowerFiles = [null, null, ...entries.map(({ e }) => e.lowerFile ?? null)];
+          dir.cookies = [...DOT_COOKIES, ...entries.map(({ cookie }) => cookie)];
         }
+        const cookies = dir.cookies!;
         const names: string[] = [];
         const attrs: EntryAttr[] = [];
         const ids: number[] = [];
         const lowerFiles: (string | null)[] = [];
         const made: LlNode[] = [];
+        const offsets: number[] = [];
         let room = size;
-        for (let i = offset; i < dir.names.length; i++) {
+        for (let i = resumeIndex(cookies, offset); i < dir.names.length; i++) {
           const name = dir.names[i]!;
           const need = direntSize(name, plus);
           if (need > room) break;
           room -= need;
           const attr = dir.attrs![i]!;
           names.push(name);
+          offsets.push(cookies[i]!);
           attrs.push(attr);
           lowerFiles.push(dir.lowerFiles![i]!);
           if (plus && i >= 2 && 'nlink' in attr) {
@@ -294,7 +331,7 @@ export function makeLowLevelOps(union: UnionFs, rootAttr: Attr, ll: LowLevelBind
             ids.push(0);
           }
         }
-        const sent = ll.replyDir(id, offset, names, attrs, ids, timeout, timeout, lowerFiles);
+        const sent = ll.replyDir(id, offset, names, attrs, ids, timeout, timeout, lowerFiles, offsets);
         // Entries sent with a node id count as lookups; nodes made for nothing go again.
         let k = 0;
         for (let i = 0; i < names.length; i++) {

@@ -96,10 +96,22 @@ function* fileBody(file: string, rel: string, size: number): Generator<Buffer> {
   }
 }
 
+// Names are read as bytes: one that is not UTF-8 (the union keeps such names byte for byte)
+// cannot be written by this writer yet, and is refused by name rather than mangled.
+function utf8Names(dir: string, rel: string): string[] {
+  return fs.readdirSync(dir, { encoding: 'buffer' }).map((b) => {
+    const name = b.toString('utf8');
+    if (!Buffer.from(name, 'utf8').equals(b)) {
+      const shown = b.toString('latin1').replace(/[\x80-\xff]/g, (c) => `\\x${c.charCodeAt(0).toString(16)}`);
+      throw new UfsError(`${rel === '' ? '' : `${rel}/`}${shown}: the file name is not UTF-8, which commit cannot write yet`);
+    }
+    return name;
+  });
+}
+
 function sortedChildren(root: string, rel: string): string[] {
   const dir = rel === '' ? root : `${root}/${rel}`;
-  return fs
-    .readdirSync(dir)
+  return utf8Names(dir, rel)
     .filter((n) => !skipUnionTemp(n))
     .sort(byBytes)
     .map((n) => (rel === '' ? n : `${rel}/${n}`));
