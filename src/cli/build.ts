@@ -5,9 +5,8 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { UfsError } from '../common/errors.js';
 import { storeRoot } from '../common/paths.js';
-import { type BuildEvents, buildImage, type StepInfo } from '../build/builder.js';
+import type { BuildEvents, StepInfo } from '../build/builder.js';
 import { familiarName, normalizeTagged } from '../image/reference.js';
-import { Store } from '../store/index.js';
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
@@ -163,6 +162,9 @@ export function registerBuildCommands(program: Command): void {
         if (k) buildArgs.set(k, v);
       }
       const labels = flags.label.map((l) => keyValue('--label', l, false));
+      // the builder and the store load only when a build runs, never for --help
+      const { Store } = await import('../store/index.js');
+      const { buildImage } = await import('../build/builder.js');
       const store = await Store.open(storeRoot(cmd.optsWithGlobals().root as string | undefined));
 
       const err = process.stderr;

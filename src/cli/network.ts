@@ -4,20 +4,16 @@ import type { Command } from 'commander';
 import { UfsError } from '../common/errors.js';
 import { storeRoot } from '../common/paths.js';
 import { table } from '../common/format.js';
-import {
-  createNetwork,
-  DEFAULT_NETWORK,
-  ensureDefaultNetwork,
-  getNetwork,
-  listEndpoints,
-  listNetworks,
-  type NetworkRecord,
-  PSEUDO_NETWORKS,
-  pruneNetworks,
-  removeNetwork,
-} from '../network/index.js';
-import { attach, detach, endpoints, formatPort, selectPorts } from '../network/index.js';
-import { findContainer, publishedPorts } from '../runtime/index.js';
+import type { NetworkRecord } from '../network/index.js';
+
+// The network and runtime libraries load when a network verb runs (a preAction hook), never
+// for --help or another family's verbs.
+let N: typeof import('../network/index.js');
+let R: typeof import('../runtime/index.js');
+async function loadLibraries(): Promise<void> {
+  N = await import('../network/index.js');
+  R = await import('../runtime/index.js');
+}
 import { Store } from '../store/index.js';
 
 function openStore(cmd: Command): Promise<Store> {
@@ -80,10 +76,10 @@ function listed(rec: NetworkRecord): Listed {
 }
 
 async function allNetworks(store: Store): Promise<Listed[]> {
-  await ensureDefaultNetwork(store);
-  const recs = listNetworks(store);
-  const def = recs.filter((r) => r.name === DEFAULT_NETWORK).map(listed);
-  return [...def, ...PSEUDO_NETWORKS.map((n) => pseudo(store, n)), ...recs.filter((r) => r.name !== DEFAULT_NETWORK).map(listed)];
+  await N.ensureDefaultNetwork(store);
+  const recs = N.listNetworks(store);
+  const def = recs.filter((r) => r.name === N.DEFAULT_NETWORK).map(listed);
+  return [...def, ...N.PSEUDO_NETWORKS.map((n) => pseudo(store, n)), ...recs.filter((r) => r.name !== N.DEFAULT_NETWORK).map(listed)];
 }
 
 function lookup(store: Store, all: Listed[], ref: string): Listed {
@@ -92,13 +88,13 @@ function lookup(store: Store, all: Listed[], ref: string): Listed {
   const byId = all.filter((n) => n.id.startsWith(ref));
   if (byId.length === 1 && /^[a-f0-9]+$/.test(ref)) return byId[0]!;
   if (byId.length > 1) throw new UfsError(`network ${ref} is ambiguous (${byId.length} networks have that id prefix)`);
-  return listed(getNetwork(store, ref));
+  return listed(N.getNetwork(store, ref));
 }
 
 // `docker network inspect`'s shape.
 function inspectView(store: Store, n: Listed): Record<string, unknown> {
   const containers: Record<string, unknown> = {};
-  for (const e of listEndpoints(store).filter((x) => x.networkId === n.id)) {
+  for (const e of N.listEndpoints(store).filter((x) => x.networkId === n.id)) {
     containers[e.containerId] = {
       Name: e.options.container_name,
       EndpointID: crypto.createHash('sha256').update(`${e.containerId}\0${e.networkId}`).digest('hex'),
@@ -130,20 +126,21 @@ function inspectView(store: Store, n: Listed): Record<string, unknown> {
 export function registerNetworkCommands(program: Command): void {
   program
     .command('port')
+    .hook('preAction', loadLibraries)
     .description("list a container's published ports, or the host address of one of them")
     .argument('<container>')
     .argument('[port]', 'PORT[/PROTO]')
     .action(async (ref: string, port: string | undefined, _opts: unknown, cmd: Command) => {
       const store = await openStore(cmd);
-      const rec = await findContainer(store, ref);
-      const all = publishedPorts(store, rec.Id);
-      if (port === undefined) return out(all.map((m) => `${formatPort(m)}\n`).join(''));
-      const hits = selectPorts(all, port);
+      const rec = await R.findContainer(store, ref);
+      const all = R.publishedPorts(store, rec.Id);
+      if (port === undefined) return out(all.map((m) => `${N.formatPort(m)}\n`).join(''));
+      const hits = N.selectPorts(all, port);
       if (!hits.length) throw new UfsError(`no public port '${port.includes('/') ? port : `${port}/tcp`}' published for ${ref}`);
       out(hits.map((m) => `${m.hostIp || '0.0.0.0'}:${m.hostPort}\n`).join(''));
     });
 
-  const network = program.command('network').description('manage networks');
+  const network = program.command('network').description('manage networks').hook('preAction', loadLibraries);
 
   network
     .command('create')
@@ -158,7 +155,7 @@ export function registerNetworkCommands(program: Command): void {
       if (opts.driver !== 'bridge') throw new UfsError(`unsupported network driver ${JSON.stringify(opts.driver)}: only bridge`);
       if (opts.gateway !== undefined && opts.subnet === undefined) throw new UfsError('--gateway needs --subnet');
       const store = await openStore(cmd);
-      const rec = await createNetwork(store, {
+      const rec = await N.createNetwork(store, {
         name,
         ...(opts.subnet !== undefined ? { subnet: opts.subnet } : {}),
         ...(opts.gateway !== undefined ? { gateway: opts.gateway } : {}),
@@ -224,7 +221,7 @@ export function registerNetworkCommands(program: Command): void {
       const errors: string[] = [];
       for (const ref of refs) {
         try {
-          await removeNetwork(store, ref);
+          await N.removeNetwork(store, ref);
           out(`${ref}\n`);
         } catch (err) {
           if (!(err instanceof UfsError)) throw err;
@@ -243,10 +240,10 @@ export function registerNetworkCommands(program: Command): void {
     .option('--ip <address>', 'IPv4 address on this network')
     .action(async (net: string, ref: string, opts: { alias: string[]; ip?: string }, cmd: Command) => {
       const store = await openStore(cmd);
-      const rec = await findContainer(store, ref);
+      const rec = await R.findContainer(store, ref);
       if (rec.State.Status !== 'running') throw new UfsError(`container ${ref} is not running`);
-      if (endpoints(store, rec.Id).length === 0) throw new UfsError(`container ${ref} has no network of ufs's (its mode is ${rec.HostConfig.NetworkMode}): only bridged containers can be connected`);
-      await attach(store, rec.Id, { network: net, hostname: rec.Config.Hostname, name: rec.Name, aliases: opts.alias, ...(opts.ip ? { ip: opts.ip } : {}) });
+      if (N.endpoints(store, rec.Id).length === 0) throw new UfsError(`container ${ref} has no network of ufs's (its mode is ${rec.HostConfig.NetworkMode}): only bridged containers can be connected`);
+      await N.attach(store, rec.Id, { network: net, hostname: rec.Config.Hostname, name: rec.Name, aliases: opts.alias, ...(opts.ip ? { ip: opts.ip } : {}) });
     });
 
   network
@@ -257,12 +254,12 @@ export function registerNetworkCommands(program: Command): void {
     .option('-f, --force', 'accepted for Docker compatibility')
     .action(async (net: string, ref: string, _opts: unknown, cmd: Command) => {
       const store = await openStore(cmd);
-      const rec = await findContainer(store, ref);
-      const target = getNetwork(store, net);
-      const eps = endpoints(store, rec.Id);
+      const rec = await R.findContainer(store, ref);
+      const target = N.getNetwork(store, net);
+      const eps = N.endpoints(store, rec.Id);
       if (!eps.some((e) => e.networkId === target.id)) throw new UfsError(`container ${ref} is not connected to network ${target.name}`);
       if (eps.length === 1) throw new UfsError(`cannot disconnect container ${ref} from its only network ${target.name}: stop or remove the container instead`);
-      await detach(store, rec.Id, target.name);
+      await N.detach(store, rec.Id, target.name);
     });
 
   network
@@ -277,7 +274,7 @@ export function registerNetworkCommands(program: Command): void {
         return m[2] === undefined ? { key: m[1]! } : { key: m[1]!, value: m[2] };
       });
       const store = await openStore(cmd);
-      const gone = await pruneNetworks(store, labels);
+      const gone = await N.pruneNetworks(store, labels);
       if (gone.length) out(`Deleted Networks:\n${gone.map((n) => `${n.name}\n`).join('')}`);
     });
 }
