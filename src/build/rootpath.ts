@@ -4,47 +4,18 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { errnoCode, UfsError } from '../common/errors.js';
-
-const MAX_LINKS = 40;
+import { resolveInRoot } from '../runtime/rootfs.js';
 
 // Host path of container path `p` under `root`; components that do not exist are kept as
 // written (so the result can be created). With `followLast` false the last component is not
 // followed (it is what gets replaced).
 export function inRoot(root: string, p: string, followLast = true): string {
-  const done: string[] = [];
-  const todo = p.split('/').filter((c) => c !== '' && c !== '.');
-  let links = 0;
-  while (todo.length > 0) {
-    const c = todo.shift()!;
-    if (c === '..') {
-      done.pop();
-      continue;
-    }
-    if (todo.length === 0 && !followLast) {
-      done.push(c);
-      break;
-    }
-    const host = path.join(root, ...done, c);
-    let st: fs.Stats;
-    try {
-      st = fs.lstatSync(host);
-    } catch (err) {
-      if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') {
-        done.push(c, ...todo.filter((x) => x !== '..'));
-        break;
-      }
-      throw err;
-    }
-    if (st.isSymbolicLink()) {
-      if (++links > MAX_LINKS) throw new UfsError(`too many levels of symbolic links: ${p}`);
-      const target = fs.readlinkSync(host);
-      if (target.startsWith('/')) done.length = 0;
-      todo.unshift(...target.split('/').filter((x) => x !== '' && x !== '.'));
-      continue;
-    }
-    done.push(c);
+  try {
+    return resolveInRoot(root, p, followLast);
+  } catch (err) {
+    if (errnoCode(err) === 'ELOOP') throw new UfsError(`too many levels of symbolic links: ${p}`);
+    throw err;
   }
-  return path.join(root, ...done);
 }
 
 // mkdir -p of container path `p`: each missing component is created (mode 0755, owner

@@ -8,8 +8,9 @@ import { errnoCode } from '../common/errors.js';
 const MAX_LINKS = 40;
 
 // Host path for container path `p` under `root`. Components that do not exist are kept as
-// they are (so the result can be created). Throws ELOOP on too many links.
-export function resolveInRoot(root: string, p: string): string {
+// they are (so the result can be created). With `followLast` false the last component is not
+// followed (it is what gets replaced). Throws ELOOP on too many links.
+export function resolveInRoot(root: string, p: string, followLast = true): string {
   const done: string[] = [];
   const todo = p.split('/').filter((c) => c !== '' && c !== '.');
   let links = 0;
@@ -18,6 +19,10 @@ export function resolveInRoot(root: string, p: string): string {
     if (c === '..') {
       done.pop();
       continue;
+    }
+    if (todo.length === 0 && !followLast) {
+      done.push(c);
+      break;
     }
     const host = path.join(root, ...done, c);
     let st: fs.Stats;
