@@ -70,6 +70,26 @@ test('the lock is re-entrant within a call chain and serialises writers', async 
   t.is(fs.readFileSync(counter, 'utf8'), '50');
 });
 
+test('a child started while the lock is held does not inherit it', async (t) => {
+  const root = path.join(await tempDir(t, 'lock3'), 'root');
+  const store = await Store.open(root);
+  const lockFile = path.join(root, 'lock');
+  // A child that outlives the critical section would keep an inherited lock: `flock -n`
+  // from outside must get it as soon as we let go, while that child still runs.
+  let sleeper: ReturnType<typeof spawn> | undefined;
+  t.teardown(() => {
+    sleeper?.kill('SIGKILL');
+  });
+  await store.withLock(async () => {
+    const busy = await run('flock', ['-n', lockFile, 'true']);
+    t.not(busy.code, 0, 'held while inside withLock');
+    sleeper = spawn('sleep', ['30'], { stdio: 'ignore' });
+  });
+  t.true(fs.existsSync(lockFile));
+  const free = await run('flock', ['-n', lockFile, 'true']);
+  t.is(free.code, 0, 'released on leaving withLock although the child runs');
+});
+
 test("open sweeps dead processes' temp files and keeps live ones", async (t) => {
   const root = path.join(await tempDir(t, 'sweep'), 'root');
   await Store.open(root);

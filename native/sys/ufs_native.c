@@ -13,7 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
@@ -354,6 +357,129 @@ static napi_value js_renameat2(napi_env env, napi_callback_info info) {
 }
 #undef FN
 
+// ---- locks and processes ------------------------------------------------------------------
+
+// flock(fd, op): LOCK_SH, LOCK_EX, LOCK_UN, with LOCK_NB; returns false when LOCK_NB would
+// block (EWOULDBLOCK), true when done.
+#define FN "flock"
+static napi_value js_flock(napi_env env, napi_callback_info info) {
+  ARGS(2)
+  int64_t fd, op;
+  if (!arg_int64(env, argv[0], &fd, FN, "fd must be a number") || !arg_int64(env, argv[1], &op, FN, "op must be a number")) return NULL;
+  int r;
+  do r = flock((int) fd, (int) op); while (r < 0 && errno == EINTR);
+  napi_value result;
+  if (r < 0) {
+    if (errno == EWOULDBLOCK && (op & LOCK_NB)) {
+      napi_get_boolean(env, false, &result);
+      return result;
+    }
+    return throw_errno(env, errno, FN, NULL, NULL);
+  }
+  napi_get_boolean(env, true, &result);
+  return result;
+}
+#undef FN
+
+// Blocking calls on one of libuv's pool threads, settled as a promise on the loop.
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  int kind; // 0: flock, 1: waitpid
+  int64_t a, b;
+  int err;
+  int status;
+} blocking_t;
+
+static void blocking_execute(napi_env env, void *data) {
+  blocking_t *w = data;
+  int r;
+  if (w->kind == 0) {
+    do r = flock((int) w->a, (int) w->b); while (r < 0 && errno == EINTR);
+  } else {
+    do r = waitpid((pid_t) w->a, &w->status, __WALL); while (r < 0 && errno == EINTR);
+  }
+  w->err = r < 0 ? errno : 0;
+}
+
+static void blocking_complete(napi_env env, napi_status status, void *data) {
+  blocking_t *w = data;
+  napi_value v;
+  if (w->err != 0) {
+    // Built as throw_errno builds it, then taken back as a value for the rejection.
+    throw_errno(env, w->err, w->kind == 0 ? "flock" : "waitpid", NULL, NULL);
+    napi_value err;
+    napi_get_and_clear_last_exception(env, &err);
+    napi_reject_deferred(env, w->deferred, err);
+  } else if (w->kind == 0) {
+    napi_get_undefined(env, &v);
+    napi_resolve_deferred(env, w->deferred, v);
+  } else {
+    // { code, signal }: the exit status, or the number of the signal that ended it.
+    napi_value code, sig;
+    napi_create_object(env, &v);
+    if (WIFSIGNALED(w->status)) {
+      napi_get_null(env, &code);
+      napi_create_int32(env, WTERMSIG(w->status), &sig);
+    } else {
+      napi_create_int32(env, WEXITSTATUS(w->status), &code);
+      napi_get_null(env, &sig);
+    }
+    napi_set_named_property(env, v, "code", code);
+    napi_set_named_property(env, v, "signal", sig);
+    napi_resolve_deferred(env, w->deferred, v);
+  }
+  napi_delete_async_work(env, w->work);
+  free(w);
+}
+
+static napi_value start_blocking(napi_env env, int kind, int64_t a, int64_t b) {
+  blocking_t *w = calloc(1, sizeof(*w));
+  if (w == NULL) return throw_errno(env, ENOMEM, kind == 0 ? "flock" : "waitpid", NULL, NULL);
+  w->kind = kind;
+  w->a = a;
+  w->b = b;
+  napi_value promise, name;
+  napi_create_promise(env, &w->deferred, &promise);
+  napi_create_string_utf8(env, kind == 0 ? "ufs_flock" : "ufs_waitpid", NAPI_AUTO_LENGTH, &name);
+  napi_create_async_work(env, NULL, name, blocking_execute, blocking_complete, w, &w->work);
+  napi_queue_async_work(env, w->work);
+  return promise;
+}
+
+// flockWait(fd, op): Promise<void>, flock(2) without LOCK_NB, waiting on a pool thread.
+#define FN "flockWait"
+static napi_value js_flock_wait(napi_env env, napi_callback_info info) {
+  ARGS(2)
+  int64_t fd, op;
+  if (!arg_int64(env, argv[0], &fd, FN, "fd must be a number") || !arg_int64(env, argv[1], &op, FN, "op must be a number")) return NULL;
+  return start_blocking(env, 0, fd, op & ~LOCK_NB);
+}
+#undef FN
+
+// waitpid(pid): Promise<{code, signal}>, reaping a child that libuv does not know (one
+// reparented to us as a subreaper), waiting on a pool thread.
+#define FN "waitpid"
+static napi_value js_waitpid(napi_env env, napi_callback_info info) {
+  ARGS(1)
+  int64_t pid;
+  if (!arg_int64(env, argv[0], &pid, FN, "pid must be a number")) return NULL;
+  if (pid <= 0) return throw_type(env, FN, "pid must be positive");
+  return start_blocking(env, 1, pid, 0);
+}
+#undef FN
+
+// setChildSubreaper(on): orphans of our descendants are reparented to us (PR_SET_CHILD_SUBREAPER).
+#define FN "setChildSubreaper"
+static napi_value js_set_child_subreaper(napi_env env, napi_callback_info info) {
+  ARGS(1)
+  bool on;
+  if (napi_get_value_bool(env, argv[0], &on) != napi_ok) return throw_type(env, FN, "on must be a boolean");
+  if (prctl(PR_SET_CHILD_SUBREAPER, on ? 1 : 0, 0, 0, 0) < 0) return throw_errno(env, errno, "prctl", NULL, NULL);
+  return NULL;
+}
+#undef FN
+
 // ---- module -------------------------------------------------------------------------------
 
 static napi_value init(napi_env env, napi_value exports) {
@@ -365,6 +491,10 @@ static napi_value init(napi_env env, napi_value exports) {
     { "mknod", NULL, js_mknod, NULL, NULL, NULL, napi_enumerable, NULL },
     { "utimensat", NULL, js_utimensat, NULL, NULL, NULL, napi_enumerable, NULL },
     { "renameat2", NULL, js_renameat2, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "flock", NULL, js_flock, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "flockWait", NULL, js_flock_wait, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "waitpid", NULL, js_waitpid, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "setChildSubreaper", NULL, js_set_child_subreaper, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   return exports;

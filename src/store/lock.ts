@@ -1,18 +1,17 @@
-// The store mutation lock. Node has no flock(2), so a tiny `flock -x FILE cat` child holds
-// it for us: the kernel lock lives as long as that child, and the child lives exactly as long
-// as its stdin pipe from us is open. If we are killed, the pipe closes, `cat` exits and the
-// lock is released: a crashed writer can never leave the store locked.
+// The store mutation lock: flock(2) on the lock file, held on a file descriptor of this
+// process (native/sys). The kernel drops the lock when that descriptor closes, which it does
+// when we die, so a crashed writer can never leave the store locked. The descriptor is
+// close-on-exec: no child (the OCI runtime, a union server) inherits the lock.
 // Within one process the lock is re-entrant along an async call chain (AsyncLocalStorage),
-// and concurrent callers in the same process queue on a promise chain instead of spawning.
+// and concurrent callers in the same process queue on a promise chain (two descriptors of one
+// process would conflict with each other, as flock locks belong to the open file).
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { spawn, type ChildProcessByStdio } from 'node:child_process';
-import type { Readable, Writable } from 'node:stream';
+import fs from 'node:fs';
 import { UfsError } from '../common/errors.js';
+import { LOCK_EX, LOCK_NB, sys } from '../sys/index.js';
 
 const held = new AsyncLocalStorage<ReadonlySet<string>>();
 const queues = new Map<string, Promise<void>>();
-
-type Holder = ChildProcessByStdio<Writable, Readable, null>;
 
 export async function withFileLock<T>(file: string, fn: () => Promise<T>): Promise<T> {
   const mine = held.getStore();
@@ -26,11 +25,11 @@ export async function withFileLock<T>(file: string, fn: () => Promise<T>): Promi
   queues.set(file, tail);
   await previous;
   try {
-    const holder = await acquire(file);
+    const fd = await acquire(file);
     try {
       return await held.run(new Set([...(mine ?? []), file]), fn);
     } finally {
-      await releaseHolder(holder);
+      fs.closeSync(fd);
     }
   } finally {
     release();
@@ -43,41 +42,28 @@ export function holdsFileLock(file: string): boolean {
   return held.getStore()?.has(file) ?? false;
 }
 
-function acquire(file: string): Promise<Holder> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('flock', ['-x', file, 'cat'], { stdio: ['pipe', 'pipe', 'inherit'] });
-    let done = false;
+// An fd of `file` holding its exclusive lock. The uncontended case is one open and one
+// flock; otherwise we wait on a pool thread, saying so on a terminal after a while.
+async function acquire(file: string): Promise<number> {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_CREAT | fs.constants.O_NOCTTY, 0o644);
+  } catch (err) {
+    throw new UfsError(`cannot take the store lock ${file}: ${(err as Error).message}`);
+  }
+  try {
+    if (sys.flock(fd, LOCK_EX | LOCK_NB)) return fd;
     const waitingNote = setTimeout(() => {
-      if (!done && process.stderr.isTTY) process.stderr.write('ufs: waiting for the store lock...\n');
+      if (process.stderr.isTTY) process.stderr.write('ufs: waiting for the store lock...\n');
     }, 3000);
-    child.once('error', (err) => {
-      done = true;
+    try {
+      await sys.flockWait(fd, LOCK_EX);
+    } finally {
       clearTimeout(waitingNote);
-      reject(new UfsError(`cannot take the store lock ${file}: ${err.message}`));
-    });
-    child.once('exit', (code) => {
-      if (done) return;
-      done = true;
-      clearTimeout(waitingNote);
-      reject(new UfsError(`cannot take the store lock ${file} (flock exited with ${code})`));
-    });
-    // `cat` echoes this byte only once flock has the lock and has started it.
-    child.stdout.once('data', () => {
-      if (done) return;
-      done = true;
-      clearTimeout(waitingNote);
-      resolve(child);
-    });
-    child.stdin.on('error', () => {});
-    child.stdin.write('\n');
-  });
-}
-
-function releaseHolder(child: Holder): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    child.once('exit', () => resolve());
-    child.stdout.resume();
-    child.stdin.end();
-  });
+    }
+    return fd;
+  } catch (err) {
+    fs.closeSync(fd);
+    throw new UfsError(`cannot take the store lock ${file}: ${(err as Error).message}`);
+  }
 }

@@ -18,6 +18,12 @@ export const RENAME_NOREPLACE = 1;
 export const RENAME_EXCHANGE = 2;
 export const RENAME_WHITEOUT = 4;
 
+// flock(2) operations.
+export const LOCK_SH = 1;
+export const LOCK_EX = 2;
+export const LOCK_NB = 4;
+export const LOCK_UN = 8;
+
 // Paths as strings (UTF-8) or Buffers (bytes as they are).
 interface NativeSys {
   lgetxattr(file: string | Buffer, name: string): Buffer;
@@ -28,6 +34,14 @@ interface NativeSys {
   // Times as (seconds, nanoseconds); nsec may be UTIME_NOW or UTIME_OMIT. Never follows a link.
   utimensat(file: string | Buffer, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number): void;
   renameat2(from: string | Buffer, to: string | Buffer, flags: number): void;
+  // flock(2); with LOCK_NB, false when the lock is held elsewhere.
+  flock(fd: number, op: number): boolean;
+  // flock(2) that waits (on one of libuv's pool threads), without blocking the event loop.
+  flockWait(fd: number, op: number): Promise<void>;
+  // Reaps a child libuv does not know (one reparented to a subreaper), waiting on a pool thread.
+  waitpid(pid: number): Promise<{ code: number | null; signal: number | null }>;
+  // prctl(PR_SET_CHILD_SUBREAPER).
+  setChildSubreaper(on: boolean): void;
 }
 
 const require = createRequire(import.meta.url);
