@@ -1144,7 +1144,8 @@ static void session_ended(void) {
   if (S.exited) return;
   S.exited = true;
   if (S.polling) {
-    uv_poll_stop(&S.poll);
+    // Closed, not only stopped: a worker thread's loop must have no handle left when it ends.
+    uv_close((uv_handle_t *) &S.poll, NULL);
     S.polling = false;
   }
   napi_env env = S.env;

@@ -72,6 +72,25 @@ function inside(child: string, parent: string): boolean {
   return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
 }
 
+// A process's start time (field 22 of /proc/PID/stat), undefined when it is gone or a zombie.
+export async function processStartTime(pid: number): Promise<number | undefined> {
+  try {
+    const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8');
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (rest[0] === 'Z' || rest[0] === 'X') return undefined;
+    return Number(rest[19]);
+  } catch {
+    return undefined;
+  }
+}
+
+// Whether a record's server still serves: a hosting process is named by its start time;
+// a serving process of its own by running server.js.
+async function recordAlive(rec: MountRecord): Promise<boolean> {
+  if (rec.startTime !== undefined) return (await processStartTime(rec.pid)) === rec.startTime;
+  return isAlive(rec.pid);
+}
+
 async function isAlive(pid: number): Promise<boolean> {
   try {
     const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8');
@@ -136,7 +155,9 @@ async function reasonFromLog(log: string): Promise<string | undefined> {
   return line?.replace(/^(fuse|fusermount3?):\s*/, '');
 }
 
-export async function mountUnion(spec: MountSpec): Promise<{ pid: number }> {
+// Checks a mount request and makes the server's spec of it: canonical paths, its record
+// and log files. Shared by mountUnion (a serving process) and UnionHost (a worker thread).
+export async function serverSpecFor(spec: MountSpec): Promise<ServerSpec> {
   if (spec.lowers.length === 0) throw new UfsError('at least one lower directory is needed');
   const lowers: string[] = [];
   for (const l of spec.lowers) lowers.push(await existingDir(l, 'lower'));
@@ -167,8 +188,7 @@ export async function mountUnion(spec: MountSpec): Promise<{ pid: number }> {
 
   await fs.mkdir(mountsDir(), { recursive: true, mode: 0o755 });
   const recFile = recordFile(mountpoint);
-  const log = recFile.replace(/\.json$/, '.log');
-  const serverSpec: ServerSpec = {
+  return {
     lowers,
     ...(upper ? { upper } : {}),
     mountpoint,
@@ -176,8 +196,13 @@ export async function mountUnion(spec: MountSpec): Promise<{ pid: number }> {
     ...(spec.suid ? { suid: true } : {}),
     ...(spec.redirectDir ? { redirectDir: true } : {}),
     recordFile: recFile,
-    log,
+    log: recFile.replace(/\.json$/, '.log'),
   };
+}
+
+export async function mountUnion(spec: MountSpec): Promise<{ pid: number }> {
+  const serverSpec = await serverSpecFor(spec);
+  const { mountpoint, log } = serverSpec;
 
   const logFd = await fs.open(log, 'w', 0o600);
   let child;
@@ -279,7 +304,7 @@ export async function unmountUnion(mountpoint: string): Promise<void> {
   }
   if (entry.fstype !== UFS_FSTYPE) throw new UfsError(`${mountpoint} is not a ufs mount (${entry.fstype})`);
 
-  const alive = rec ? await isAlive(rec.pid) : true;
+  const alive = rec ? await recordAlive(rec) : true;
   if (!alive) {
     // The server died: the mount only answers ENOTCONN. Detach it; nothing can be lost.
     const r = await fusermount(['-uz', mp]);
@@ -293,7 +318,13 @@ export async function unmountUnion(mountpoint: string): Promise<void> {
     if (/busy/i.test(r.message)) throw new UfsError(`${mountpoint} is busy`);
     throw new UfsError(`cannot unmount ${mountpoint}: ${r.message}`);
   }
-  if (rec) {
+  if (rec?.hosted) {
+    // Its host process has other work (a container's monitor): it drops the record itself
+    // once its FUSE loop ends; it is not ours to stop.
+    const end = Date.now() + EXIT_WAIT_MS;
+    while (Date.now() < end && (await readRecord(recordFile(mp))) && (await recordAlive(rec))) await sleep(10);
+    await removeRecord(rec);
+  } else if (rec) {
     await stopServer(rec.pid);
     await removeRecord(rec);
   }
@@ -314,7 +345,7 @@ export async function listMounts(): Promise<MountRecord[]> {
   for (const f of files.sort()) {
     const rec = await readRecord(path.join(mountsDir(), f));
     if (!rec) continue;
-    const alive = await isAlive(rec.pid);
+    const alive = await recordAlive(rec);
     if (!mounted.has(rec.mountpoint)) {
       // Unmounted: a live server is on its way out and removes its own record.
       if (!alive) await removeRecord(rec);

@@ -2,17 +2,11 @@
 // mountUnion with the spec as JSON in argv[2], stdout/stderr on its log file, and an IPC
 // channel on which it reports `ready` (the kernel's INIT arrived: the FUSE loop serves) or
 // one `error` line, then disconnects. It exits when the mount goes away (umount from anywhere), or unmounts itself on
-// SIGTERM/SIGINT. It never touches its own mountpoint: every path it uses is a layer path, so
-// no request of ours can wait on our own FUSE loop.
+// SIGTERM/SIGINT.
 import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
-import { UnionFs } from '../unionfs/index.js';
-import { readMountInfo } from './mountinfo.js';
-import { withLowLevelOpStats } from './opstats.js';
-import { makeLowLevelOps } from './lowlevel/ops.js';
-import { loadLowLevel } from './lowlevel/binding.js';
-import { CACHE_TIMEOUT_S, cacheTimeoutFromEnv, lowLevelMountOptions, spinUsFromEnv } from './options.js';
-import type { MountRecord, ServerMessage, ServerSpec } from './spec.js';
+import { firstLine, serveUnion, writeRecord } from './serve.js';
+import type { ServerMessage, ServerSpec } from './spec.js';
 
 function log(message: string): void {
   process.stderr.write(`${new Date().toISOString()} ufs-fuse[${process.pid}] ${message}\n`);
@@ -36,25 +30,6 @@ async function fail(message: string): Promise<never> {
   log(`mount failed: ${message}`);
   await send({ type: 'error', message });
   process.exit(1);
-}
-
-function firstLine(err: unknown): string {
-  return (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
-}
-
-async function writeRecord(spec: ServerSpec): Promise<void> {
-  const record: MountRecord = {
-    mountpoint: spec.mountpoint,
-    pid: process.pid,
-    lowers: spec.lowers,
-    ...(spec.upper ? { upper: spec.upper } : {}),
-    fsname: spec.fsname,
-    started: new Date().toISOString(),
-    log: spec.log,
-  };
-  const tmp = `${spec.recordFile}.${process.pid}.tmp`;
-  await fs.writeFile(tmp, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o644 });
-  await fs.rename(tmp, spec.recordFile);
 }
 
 let exiting: Promise<never> | undefined;
@@ -99,24 +74,8 @@ log(`starting: ${JSON.stringify(spec)} UV_THREADPOOL_SIZE=${process.env.UV_THREA
 // umask already); with our own umask at 0 the union can create a file with its final mode in
 // one step (unionfs.ts). Whatever else this process writes gives its mode explicitly.
 process.umask(0);
-const union = new UnionFs({ lowers: spec.lowers, ...(spec.upper ? { upper: spec.upper } : {}), ...(spec.redirectDir ? { redirectDir: true } : {}) });
-try {
-  await union.init();
-} catch (err) {
-  await fail(firstLine(err));
-}
-
-// Last check before mounting, against a concurrent mount of the same mountpoint.
-if ((await readMountInfo()).some((m) => m.mountpoint === spec.mountpoint)) {
-  await fail(`${spec.mountpoint} is busy: something is already mounted there`);
-}
 
 let mounted = false;
-const timeout = cacheTimeoutFromEnv() ?? CACHE_TIMEOUT_S;
-// The FUSE loop ended: unmounted from anywhere (ufs umount, fusermount -u, umount).
-const onUnmount = () => void exitClean(0, 'unmounted');
-const options = lowLevelMountOptions(spec);
-
 async function terminate(signal: string): Promise<void> {
   if (exiting) return;
   log(`${signal}: unmounting`);
@@ -129,13 +88,10 @@ process.on('SIGINT', () => void terminate('SIGINT'));
 // The FUSE session may leave its handles unreferenced; we decide when to exit, not the event loop.
 setInterval(() => {}, 1 << 30);
 
+let options: string[] = [];
 try {
-  const ll = loadLowLevel();
-  const rootAttr = await union.getattr('/');
-  await new Promise<void>((resolve) => {
-    const ops = makeLowLevelOps(union, rootAttr, ll, timeout, { ready: resolve, exit: onUnmount }, logProblem);
-    ll.start(spec.mountpoint, ['-o', options.join(',')], withLowLevelOpStats(ops, process.env.UFS_FUSE_OPSTATS), timeout, spinUsFromEnv());
-  });
+  // The FUSE loop ended: unmounted from anywhere (ufs umount, fusermount -u, umount).
+  options = await serveUnion(spec, { log, problem: logProblem, unmounted: () => void exitClean(0, 'unmounted') });
 } catch (err) {
   // libfuse prints its reason ("fuse: ...") on our stderr, the log, which the parent reads.
   await fail(firstLine(err));

@@ -18,6 +18,8 @@ export interface MountSpec {
 export interface MountRecord {
   mountpoint: string;
   pid: number;
+  startTime?: number; // the serving process's start time (/proc/PID/stat field 22)
+  hosted?: boolean; // served by a thread of a process with other work (it outlives the mount)
   lowers: string[];
   upper?: string;
   fsname: string;

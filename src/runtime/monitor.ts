@@ -7,7 +7,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { UfsError, errnoCode } from '../common/errors.js';
-import { mountUnion, unmountUnion } from '../fuse/index.js';
+import { unmountUnion } from '../fuse/index.js';
+import { UnionHost } from '../fuse/host.js';
 import { resolveImage } from '../image/index.js';
 import type { Store } from '../store/index.js';
 import { containerSpec } from './bundle.js';
@@ -30,6 +31,9 @@ export interface MonitorOptions {
   // A terminal container in the background: start only once a client attached (foreground
   // `ufs run -t` / `ufs start -a` through the monitor), ready as soon as it can attach.
   waitAttach?: boolean;
+  // The union host for the root, started early by the caller (its worker loads while the
+  // container is being created); one of our own otherwise.
+  host?: UnionHost;
 }
 
 function safeUpdate(containersDir: string, id: string, change: Partial<ContainerState>): ContainerRecord | undefined {
@@ -44,11 +48,11 @@ function safeUpdate(containersDir: string, id: string, change: Partial<Container
   }
 }
 
-async function mountRootfs(store: Store, rec: ContainerRecord): Promise<string> {
+async function mountRootfs(store: Store, rec: ContainerRecord, host: UnionHost): Promise<string> {
   const paths = containerPaths(store.containersDir(), rec.Id);
   if (isMountPoint(paths.merged)) await unmountUnion(paths.merged).catch(() => {}); // a crash's leftover
   const image = await resolveImage(store, rec.Image);
-  await mountUnion({
+  await host.mount({
     lowers: [paths.init, ...image.layerDirs],
     upper: paths.upper,
     mountpoint: paths.merged,
@@ -59,6 +63,15 @@ async function mountRootfs(store: Store, rec: ContainerRecord): Promise<string> 
 }
 
 export async function runMonitor(store: Store, id: string, opts: MonitorOptions): Promise<number> {
+  const host = opts.host ?? UnionHost.start();
+  try {
+    return await monitorWith(store, id, opts, host);
+  } finally {
+    await host.unmount();
+  }
+}
+
+async function monitorWith(store: Store, id: string, opts: MonitorOptions, host: UnionHost): Promise<number> {
   const dir = store.containersDir();
   const paths = containerPaths(dir, id);
   let ready = false;
@@ -91,7 +104,7 @@ export async function runMonitor(store: Store, id: string, opts: MonitorOptions)
   let server: AttachServer | undefined;
   try {
     const binary = runtimeBinary(rec.HostConfig.Runtime);
-    const rootfs = await mountRootfs(store, rec);
+    const rootfs = await mountRootfs(store, rec, host);
     mounted = true;
     networked = true;
     const net = await startNetwork(store, rec);
@@ -163,14 +176,7 @@ export async function runMonitor(store: Store, id: string, opts: MonitorOptions)
         process.stderr.write(`ufs: ${(err as Error).message}\n`);
       }
     }
-    if (mounted) {
-      try {
-        await unmountUnion(paths.merged);
-      } catch (err) {
-        // Leave it to the next command that meets it (reconcile), but say so.
-        process.stderr.write(`ufs: unmounting ${paths.merged}: ${(err as Error).message}\n`);
-      }
-    }
+    if (mounted) await host.unmount();
     safeUpdate(dir, id, {
       Status: setupError && !readRecord(dir, id)?.State.StartedAt ? 'created' : 'exited',
       Pid: 0,

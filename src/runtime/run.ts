@@ -1,6 +1,7 @@
 // `ufs run`: create the container, then own it in the foreground (we are its monitor) or
 // hand it to a detached monitor (-d).
 import { UfsError } from '../common/errors.js';
+import { UnionHost } from '../fuse/host.js';
 import type { Store } from '../store/index.js';
 import { createContainer, type CreateOptions } from './create.js';
 import { spawnMonitor } from './detach.js';
@@ -41,11 +42,14 @@ export async function runContainer(store: Store, opts: RunOptions): Promise<RunR
   }
   // From here on Ctrl-C and friends belong to the container, or abort its start.
   const relay = new SignalRelay().install();
+  // The union's worker loads its modules while the container is being created.
+  const host = UnionHost.start();
   try {
     const rec = await createContainer(store, opts);
-    const status = await runMonitor(store, rec.Id, { attach: true, stdin: opts.interactive ? 'inherit' : 'none', relay });
+    const status = await runMonitor(store, rec.Id, { attach: true, stdin: opts.interactive ? 'inherit' : 'none', relay, host });
     return { detached: false, status };
   } finally {
     relay.dispose();
+    await host.close();
   }
 }
