@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { UfsError } from '../common/errors.js';
-import { resolveImage } from '../image/index.js';
+import { resolveImage } from '../image/resolve.js';
 import type { Store } from '../store/index.js';
 import { effectiveConfig, commandOf, type ConfigFlags, type ImageRunConfig } from './config.js';
 import { mergePublished, parseExtraHost, parseNetworkMode, parsePublish, publishAll, resolveNetwork } from '../network/index.js';

@@ -6,7 +6,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import type { Readable } from 'node:stream';
-import * as nodePty from 'node-pty';
+import { createRequire } from 'node:module';
+import type * as NodePty from 'node-pty';
 import type { AttachServer } from './attach.js';
 import { JsonLogWriter } from './logs.js';
 import { sleep } from './proc.js';
@@ -153,7 +154,13 @@ async function launchPipes(opts: LaunchOptions): Promise<number> {
   return status;
 }
 
+// node-pty (a native addon) loads only when a terminal is wanted.
+function loadPty(): typeof NodePty {
+  return createRequire(import.meta.url)('node-pty') as typeof NodePty;
+}
+
 async function launchPty(opts: LaunchOptions): Promise<number> {
+  const nodePty = loadPty();
   const attached = !opts.log;
   const cols = opts.size?.cols ?? (attached && process.stdout.isTTY ? process.stdout.columns : 80);
   const rows = opts.size?.rows ?? (attached && process.stdout.isTTY ? process.stdout.rows : 24);

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { UfsError, errnoCode } from '../common/errors.js';
 import { unmountUnion } from '../fuse/index.js';
 import { UnionHost } from '../fuse/host.js';
-import { resolveImage } from '../image/index.js';
+import { resolveImage } from '../image/resolve.js';
 import type { Store } from '../store/index.js';
 import { containerSpec } from './bundle.js';
 import { containerPaths, isNoSpace, readRecord, shortId, updateState, type ContainerRecord, type ContainerState } from './container.js';

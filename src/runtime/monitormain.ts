@@ -1,5 +1,10 @@
-// The detached monitor process (`ufs container-monitor`, hidden): owns one container until
-// it exits, writing its output to the json log.
+// The detached monitor of one container: its own process, started by spawnMonitor (detach.ts)
+// as `node [heap flags] dist/src/runtime/monitormain.js --root ROOT --stdin none|hold
+// --ready-fd 3 [--wait-attach] ID`, with stdout/stderr on the container's monitor.log.
+// It owns the container until it exits (runMonitor): the union is served from a worker
+// thread of this same process (fuse/host.ts), output goes to the json log. monitorMain is
+// also what the hidden `ufs container-monitor` verb ran before this entry existed.
+import { pathToFileURL } from 'node:url';
 import { Store } from '../store/index.js';
 import { reportReady } from './detach.js';
 import { SignalRelay } from './launch.js';
@@ -24,4 +29,34 @@ export async function monitorMain(root: string, id: string, stdin: 'none' | 'hol
   } finally {
     relay.dispose();
   }
+}
+
+export interface MonitorArgs { root: string; id: string; stdin: 'none' | 'hold'; readyFd?: number; waitAttach: boolean }
+
+export function parseMonitorArgs(argv: string[]): MonitorArgs {
+  const out: Partial<MonitorArgs> = { stdin: 'none', waitAttach: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--root') out.root = argv[++i];
+    else if (a === '--stdin') out.stdin = argv[++i] === 'hold' ? 'hold' : 'none';
+    else if (a === '--ready-fd') out.readyFd = Number(argv[++i]);
+    else if (a === '--wait-attach') out.waitAttach = true;
+    else if (!a.startsWith('-')) out.id = a;
+    else throw new Error(`unknown argument ${a}`);
+  }
+  if (!out.root || !out.id) throw new Error('usage: monitormain.js --root ROOT [--stdin none|hold] [--ready-fd N] [--wait-attach] ID');
+  return out as MonitorArgs;
+}
+
+// Run as a program (not imported): the process exits with the container's status.
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  let status = 125;
+  try {
+    const a = parseMonitorArgs(process.argv.slice(2));
+    status = await monitorMain(a.root, a.id, a.stdin, a.readyFd, a.waitAttach);
+  } catch (err) {
+    // stderr is the container's monitor.log
+    process.stderr.write(`ufs monitor: ${err instanceof Error ? err.message : String(err)}\n`);
+  }
+  process.exit(status);
 }
