@@ -15,6 +15,15 @@
       "libraries": ["<!@(pkg-config --libs fuse3)"]
     },
     {
+      # mount.fuse.ufs: forks, execs the union's server (one Node start) and waits for it
+      # to report the mount ready (scripts/setup links /sbin/mount.fuse.ufs to it).
+      "target_name": "ufs-mount-helper",
+      "type": "executable",
+      "sources": ["sys/ufs_mount_helper.c"],
+      "defines": ["UFS_NODE=\"<!(node -p process.execPath)\""],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"]
+    },
+    {
       # `ufs run --init`'s pid 1: forwards signals, reaps orphans. Static: it runs inside
       # any image, with or without a libc.
       "target_name": "ufs-init",

@@ -1,15 +1,38 @@
-// The serving process of one ufs mount (dist/src/fuse/server.js), spawned detached by
-// mountUnion with the spec as JSON in argv[2], stdout/stderr on its log file, and an IPC
-// channel on which it reports `ready` (the kernel's INIT arrived: the FUSE loop serves) or
-// one `error` line, then disconnects. It exits when the mount goes away (umount from anywhere), or unmounts itself on
-// SIGTERM/SIGINT.
+// The serving process of one ufs mount (dist/src/fuse/server.js), started one of two ways:
+// - by mountUnion, detached, with the spec as JSON in argv[2], stdout/stderr on its log file,
+//   and an IPC channel on which it reports `ready` (the kernel's INIT arrived: the FUSE loop
+//   serves) or one `error` line, then disconnects;
+// - by the C mount helper (native/sys/ufs_mount_helper.c) as `server.js --mount-helper
+//   ARGS...` with mount(8)'s arguments, stdio on /dev/null and a pipe on fd 3: it checks the
+//   request itself, logs to the mount's log file, and writes "ok" or "error CODE MESSAGE" there.
+// It exits when the mount goes away (umount from anywhere), or unmounts itself on SIGTERM/SIGINT.
 import { execFile } from 'node:child_process';
-import { promises as fs } from 'node:fs';
+import fsSync, { promises as fs } from 'node:fs';
+import { UfsError } from '../common/errors.js';
+import { MOUNT_FAILURE, parseHelperArgs } from './helperargs.js';
+import { serverSpecFor } from './mount.js';
 import { firstLine, serveUnion, writeRecord } from './serve.js';
 import type { ServerMessage, ServerSpec } from './spec.js';
 
+// libuv's pool serves the union's copy-ups of file data and fsyncs (metadata calls are
+// synchronous): a few threads so that one slow copy-up does not hold up the rest. Read by
+// libuv at the pool's first use, which is after this line.
+process.env.UV_THREADPOOL_SIZE ??= '8';
+
+const HELPER_READY_FD = 3;
+const helperMode = process.argv[2] === '--mount-helper';
+let logFd: number | undefined; // helper mode: the mount's log file (stderr is /dev/null)
+
 function log(message: string): void {
-  process.stderr.write(`${new Date().toISOString()} ufs-fuse[${process.pid}] ${message}\n`);
+  const line = `${new Date().toISOString()} ufs-fuse[${process.pid}] ${message}\n`;
+  if (logFd === undefined) process.stderr.write(line);
+  else {
+    try {
+      fsSync.writeSync(logFd, line);
+    } catch {
+      // a full disk: serve anyway
+    }
+  }
 }
 
 // Set once anything unexpected was logged: such a log outlives the mount.
@@ -19,7 +42,24 @@ function logProblem(message: string): void {
   log(message);
 }
 
+// Helper mode: one line on fd 3, then close it so that the C helper (and mount(8)) can go.
+let reported = false;
+function reportHelper(line: string): void {
+  if (reported) return;
+  reported = true;
+  try {
+    fsSync.writeSync(HELPER_READY_FD, `${line.replace(/\n/g, ' ')}\n`);
+    fsSync.closeSync(HELPER_READY_FD);
+  } catch {
+    // the helper is gone: nothing to tell
+  }
+}
+
 function send(msg: ServerMessage): Promise<void> {
+  if (helperMode) {
+    reportHelper(msg.type === 'ready' ? 'ok' : `error ${MOUNT_FAILURE} ${msg.message}`);
+    return Promise.resolve();
+  }
   return new Promise((resolve) => {
     if (!process.send || !process.connected) return resolve();
     process.send(msg, undefined, {}, () => resolve());
@@ -40,7 +80,10 @@ function exitClean(code: number, why: string): Promise<never> {
     log(`exiting: ${why}`);
     await fs.rm(spec.recordFile, { force: true }).catch(() => {});
     // The log goes too, unless it tells of something that went wrong.
-    if (code === 0 && !noteworthy) await fs.rm(spec.log, { force: true }).catch(() => {});
+    if (code === 0 && !noteworthy) {
+      if (logFd !== undefined) fsSync.closeSync(logFd);
+      await fs.rm(spec.log, { force: true }).catch(() => {});
+    }
     process.exit(code);
   })();
   return exiting;
@@ -56,9 +99,31 @@ function detach(mountpoint: string): Promise<void> {
   });
 }
 
-const spec = JSON.parse(process.argv[2] ?? '{}') as ServerSpec;
+// The spec: given by mountUnion, or made here from mount(8)'s arguments.
+async function helperSpec(argv: string[]): Promise<ServerSpec> {
+  const failed = (code: number, err: unknown): never => {
+    reportHelper(`error ${code} ${firstLine(err)}`);
+    process.exit(code);
+  };
+  // As the Node helper (cli/mount-fuse.ts): bad arguments keep their status, a mount that
+  // cannot be made is mount(8)'s "mount failure".
+  const request = await parseHelperArgs(argv).catch((err) => failed(err instanceof UfsError ? err.exitCode : MOUNT_FAILURE, err));
+  if (request.fake) {
+    reportHelper('ok');
+    process.exit(0);
+  }
+  const serverSpec = await serverSpecFor(request.spec).catch((err) => failed(MOUNT_FAILURE, err));
+  try {
+    logFd = fsSync.openSync(serverSpec.log, 'w', 0o600);
+  } catch {
+    // no log: serve anyway
+  }
+  return serverSpec;
+}
+
+const spec = helperMode ? await helperSpec(process.argv.slice(3)) : (JSON.parse(process.argv[2] ?? '{}') as ServerSpec);
 if (!spec.mountpoint || !Array.isArray(spec.lowers)) {
-  process.stderr.write('usage: server.js SPEC-JSON (spawned by ufs mount)\n');
+  process.stderr.write('usage: server.js SPEC-JSON (spawned by ufs mount) | server.js --mount-helper MOUNT-ARGS...\n');
   process.exit(2);
 }
 
@@ -97,7 +162,7 @@ try {
   await fail(firstLine(err));
 }
 mounted = true;
-log(`mounted ${spec.mountpoint} (${options.join(',')})`);
+log(`mounted ${spec.mountpoint} (${options.join(',')}) ${performance.now().toFixed(0)} ms after the process started`);
 try {
   await writeRecord(spec);
 } catch (err) {
