@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -480,6 +481,21 @@ static napi_value js_set_child_subreaper(napi_env env, napi_callback_info info) 
 }
 #undef FN
 
+// umount2(target, flags): MNT_DETACH (2) for a lazy unmount. Needs CAP_SYS_ADMIN.
+#define FN "umount2"
+static napi_value js_umount2(napi_env env, napi_callback_info info) {
+  ARGS(2)
+  int64_t flags;
+  char *target = arg_string(env, argv[0], FN, "target must be a string");
+  if (target == NULL) return NULL;
+  if (arg_int64(env, argv[1], &flags, FN, "flags must be a number") && umount2(target, (int) flags) < 0) {
+    throw_errno(env, errno, FN, target, NULL);
+  }
+  free(target);
+  return NULL;
+}
+#undef FN
+
 // ---- module -------------------------------------------------------------------------------
 
 static napi_value init(napi_env env, napi_value exports) {
@@ -494,6 +510,7 @@ static napi_value init(napi_env env, napi_value exports) {
     { "flock", NULL, js_flock, NULL, NULL, NULL, napi_enumerable, NULL },
     { "flockWait", NULL, js_flock_wait, NULL, NULL, NULL, napi_enumerable, NULL },
     { "waitpid", NULL, js_waitpid, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "umount2", NULL, js_umount2, NULL, NULL, NULL, napi_enumerable, NULL },
     { "setChildSubreaper", NULL, js_set_child_subreaper, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);

@@ -7,7 +7,8 @@
 // ENOTCONN and the next command that meets it detaches it (its record names this process).
 import { execFile } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
-import { UfsError } from '../common/errors.js';
+import { errnoCode, UfsError } from '../common/errors.js';
+import { MNT_DETACH, sys } from '../sys/index.js';
 import type { HostReply, HostRequest } from './hostworker.js';
 import { processStartTime, serverSpecFor } from './mount.js';
 import type { MountSpec, ServerSpec } from './spec.js';
@@ -33,14 +34,16 @@ export class UnionHost {
 
   // Starts the worker now; mount() later hands it the union.
   private constructor() {
-    this.worker = new Worker(WORKER);
+    // --no-warnings: Node warns when a number it saw opened is opened again, which the
+    // union's fds (closed in C) do all the time; the worker logs its problems itself.
+    this.worker = new Worker(WORKER, { execArgv: ['--no-warnings'] });
     this.worker.on('message', (r: HostReply) => this.deliver(r));
     this.worker.on('error', (err) => this.deliver({ type: 'error', message: err.message }));
-    this.gone = new Promise((resolve) => this.worker.once('exit', () => {
-      this.ended = true;
-      this.deliver({ type: 'exit' });
-      resolve();
-    }));
+    this.worker.once('exit', () => this.deliver({ type: 'exit' }));
+    this.gone = new Promise((resolve) => {
+      this.worker.on('message', (r: HostReply) => r.type === 'exit' && resolve());
+      this.worker.once('exit', () => resolve());
+    });
   }
 
   static start(): UnionHost {
@@ -48,6 +51,11 @@ export class UnionHost {
   }
 
   private deliver(r: HostReply): void {
+    if (r.type === 'exit') {
+      // Unmounted: the thread idles until the process exits (hostworker.ts says why).
+      this.ended = true;
+      this.worker.unref();
+    }
     const w = this.waiting;
     if (w) {
       this.waiting = undefined;
@@ -84,14 +92,25 @@ export class UnionHost {
   // process of the container that outlived pid 1) is detached lazily instead.
   async unmount(): Promise<void> {
     if (!this.served || this.ended || !this.spec) return this.close();
-    const r = await fusermount(['-u', this.spec.mountpoint]);
-    if (!r.ok) await fusermount(['-uz', this.spec.mountpoint]);
+    const mp = this.spec.mountpoint;
+    // As root, umount2(2) directly (no fusermount process); fusermount otherwise.
+    try {
+      try {
+        sys.umount2(mp, 0);
+      } catch (err) {
+        if (errnoCode(err) !== 'EBUSY') throw err;
+        sys.umount2(mp, MNT_DETACH);
+      }
+    } catch {
+      const r = await fusermount(['-u', mp]);
+      if (!r.ok) await fusermount(['-uz', mp]);
+    }
     await Promise.race([this.gone, new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
     await this.close();
   }
 
-  // Ends the worker (after unmount(), or when nothing was mounted).
+  // Ends the worker when nothing was mounted; after unmount() it idles, unreferenced.
   async close(): Promise<void> {
-    if (!this.ended) await this.worker.terminate();
+    if (!this.served) await this.worker.terminate();
   }
 }

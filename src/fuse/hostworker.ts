@@ -2,6 +2,7 @@
 // own event loop, so the process's main thread may do anything on the mount, synchronous
 // calls included, without waiting on itself. Messages: in { type: 'mount', spec }, out
 // { type: 'ready' } or { type: 'error', message }, then { type: 'exit' } once unmounted.
+// It never ends before the process does (see unmounted below); the host unrefs it.
 // Its log goes to spec.log (never to the process's stdout/stderr, which are a user's
 // terminal); the log and the record go when the mount does, the log unless a problem was logged.
 import fs from 'node:fs';
@@ -39,6 +40,8 @@ process.on('unhandledRejection', (err) => problem(`unhandled rejection: ${err in
 
 // Loaded while the main thread works on other things (resolving the image, the bundle).
 const served = import('./serve.js');
+// The FUSE binding (and libfuse) too: loaded once, kept by require's cache.
+void served.then(() => import('./lowlevel/binding.js')).then((m) => m.loadLowLevel()).catch(() => undefined);
 
 port.once('message', (msg: HostRequest) => void mount(msg));
 
@@ -64,7 +67,10 @@ async function mount({ spec, startTime }: HostRequest): Promise<void> {
         if (!noteworthy) fs.rmSync(spec.log, { force: true });
         if (logFd !== undefined) fs.closeSync(logFd);
         port.postMessage({ type: 'exit' } satisfies HostReply);
-        port.close();
+        // This thread stays until the process exits: Node closes every fd a worker opened
+        // through node:fs when the worker ends, and the union's fds are closed by the FUSE
+        // binding behind node:fs's back, so their numbers may belong to the main thread by then.
+        setInterval(() => {}, 1 << 30);
       },
     });
   } catch (err) {

@@ -18,7 +18,7 @@ export type { MountRecord, MountSpec } from './spec.js';
 const SERVER = path.join(path.dirname(fileURLToPath(import.meta.url)), 'server.js');
 // Node's thread pool serves every union call: sized so that slow ones (a copy-up of a big
 // file, an fsync) never starve the rest. Must be in the environment before the pool starts.
-const SERVER_THREADS = '32';
+const SERVER_THREADS = '8';
 const READY_TIMEOUT_MS = 120_000;
 const ANSWER_TIMEOUT_MS = 30_000;
 const EXIT_WAIT_MS = 10_000;

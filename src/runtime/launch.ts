@@ -254,3 +254,76 @@ async function launchPty(opts: LaunchOptions): Promise<number> {
     for (const c of cleanups) c();
   }
 }
+
+export interface CreatedLaunchOptions {
+  binary: string;
+  globalArgs: string[];                 // the runtime's global options (root, log)
+  bundle: string;
+  id: string;
+  pidFile: string;
+  stdin: 'none';
+  log: JsonLogWriter;
+  relay?: SignalRelay;
+  onRunning?: (pid: number) => void;    // pid 1 was started (`start` returned)
+}
+
+let subreaper = false;
+
+// A detached container without a terminal, the way conmon runs one: `runtime create` makes
+// it (pid 1 waits in the runtime's init), `runtime start` lets it go, and neither stays
+// resident. We are the child subreaper, so pid 1 becomes our child once `create` exits, and we
+// reap it ourselves (libuv reaps only the children it spawned). pid 1 keeps the pipes it got
+// from `create` as its stdio: we read them to the end for the log.
+export async function launchCreated(opts: CreatedLaunchOptions): Promise<number> {
+  const { sys } = await import('../sys/index.js');
+  if (!subreaper) {
+    sys.setChildSubreaper(true);
+    subreaper = true;
+  }
+  fs.rmSync(opts.pidFile, { force: true });
+  const create = spawn(opts.binary, [...opts.globalArgs, 'create', '--bundle', opts.bundle, '--pid-file', opts.pidFile, opts.id], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const drained: Promise<void>[] = [];
+  for (const [i, stream] of [[1, 'stdout'], [2, 'stderr']] as const) {
+    const s = create.stdio[i] as Readable;
+    s.on('data', (chunk: Buffer) => opts.log.write(stream, chunk));
+    drained.push(new Promise((r) => { s.once('close', r); s.once('error', () => r()); }));
+  }
+  const created = await new Promise<number>((resolve, reject) => {
+    create.once('error', reject);
+    create.once('exit', (code, signal) => resolve(exitStatus(code, signal)));
+  });
+  const finish = async () => {
+    await Promise.race([Promise.all(drained), sleep(2000)]);
+  };
+  if (created !== 0) {
+    await finish();
+    return created;
+  }
+  const pid = parsePid(fs.readFileSync(opts.pidFile, 'utf8'));
+  if (pid === undefined) throw new Error(`${opts.binary} create wrote no pid to ${opts.pidFile}`);
+  const exited = sys.waitpid(pid);
+  opts.relay?.forwardTo(pid);
+  const started = await new Promise<number>((resolve) => {
+    const start = spawn(opts.binary, [...opts.globalArgs, 'start', opts.id], { stdio: ['ignore', 'ignore', 'ignore'] });
+    start.once('error', () => resolve(125));
+    start.once('exit', (code, signal) => resolve(exitStatus(code, signal)));
+  });
+  if (started !== 0) {
+    // Never started: pid 1 still waits in the runtime's init; end it.
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone already
+    }
+    await exited.catch(() => undefined);
+    await finish();
+    return started;
+  }
+  opts.onRunning?.(pid);
+  const end = await exited;
+  opts.relay?.forwardTo(undefined);
+  await finish();
+  return exitStatus(end.code, end.signal);
+}

@@ -15,7 +15,7 @@ import { containerSpec } from './bundle.js';
 import { containerPaths, isNoSpace, readRecord, shortId, updateState, type ContainerRecord, type ContainerState } from './container.js';
 import { JsonLogWriter } from './logs.js';
 import { AttachServer } from './attach.js';
-import { launch, type SignalRelay } from './launch.js';
+import { launch, launchCreated, type SignalRelay } from './launch.js';
 import { isAlive, isMountPoint, processStartTime } from './proc.js';
 import { deleteState, globalArgs, runtimeBinary, runtimeError, startFailureStatus, writeJson } from './ociruntime.js';
 import { removeContainerFiles } from './remove.js';
@@ -34,6 +34,12 @@ export interface MonitorOptions {
   // The union host for the root, started early by the caller (its worker loads while the
   // container is being created); one of our own otherwise.
   host?: UnionHost;
+}
+
+// UFS_RUNTIME_RESIDENT=1: detached containers keep the runtime's `run` as their parent, as
+// before create/start (for runtimes whose create/start differ; for comparisons).
+function createStart(): boolean {
+  return process.env.UFS_RUNTIME_RESIDENT !== '1';
 }
 
 function safeUpdate(containersDir: string, id: string, change: Partial<ContainerState>): ContainerRecord | undefined {
@@ -126,32 +132,54 @@ async function monitorWith(store: Store, id: string, opts: MonitorOptions, host:
           size = await server.waitForClient(30_000);
         }
       }
-      status = await launch({
-        attach: server,
-        size,
-        binary,
-        args: [...globalArgs(binary, paths.runtimeLog), 'run', '--bundle', paths.bundle, '--pid-file', paths.pidFile, id],
-        tty: rec.Config.Tty,
-        stdin: opts.stdin,
-        log,
-        pidFile: paths.pidFile,
-        relay: opts.relay,
-        onStart: (runtimePid) => {
-          safeUpdate(dir, id, {
-            Status: 'running',
-            InitPid: runtimePid,
-            Pid: 0,
-            ExitCode: 0,
-            Paused: undefined,
-            StartedAt: new Date().toISOString(),
-            FinishedAt: '',
-          });
-        },
-        onPid: (pid) => {
-          safeUpdate(dir, id, { Pid: pid, PidStartTime: processStartTime(pid) });
-          signalReady();
-        },
-      });
+      const running = (runtimePid: number | undefined, pid = 0) => {
+        safeUpdate(dir, id, {
+          Status: 'running',
+          InitPid: runtimePid,
+          Pid: pid,
+          ...(pid ? { PidStartTime: processStartTime(pid) } : {}),
+          ExitCode: 0,
+          Paused: undefined,
+          StartedAt: new Date().toISOString(),
+          FinishedAt: '',
+        });
+      };
+      if (log && !rec.Config.Tty && opts.stdin === 'none' && createStart()) {
+        // In the background without a terminal or input: no runtime process stays resident.
+        // (Node closes a child's stdin pipe when the child exits: `create` cannot hand pid 1
+        // a held one, so -d -i keeps `run`.)
+        status = await launchCreated({
+          binary,
+          globalArgs: globalArgs(binary, paths.runtimeLog),
+          bundle: paths.bundle,
+          id,
+          pidFile: paths.pidFile,
+          stdin: 'none',
+          log,
+          relay: opts.relay,
+          onRunning: (pid) => {
+            running(undefined, pid);
+            signalReady();
+          },
+        });
+      } else {
+        status = await launch({
+          attach: server,
+          size,
+          binary,
+          args: [...globalArgs(binary, paths.runtimeLog), 'run', '--bundle', paths.bundle, '--pid-file', paths.pidFile, id],
+          tty: rec.Config.Tty,
+          stdin: opts.stdin,
+          log,
+          pidFile: paths.pidFile,
+          relay: opts.relay,
+          onStart: (runtimePid) => running(runtimePid),
+          onPid: (pid) => {
+            safeUpdate(dir, id, { Pid: pid, PidStartTime: processStartTime(pid) });
+            signalReady();
+          },
+        });
+      }
       // The runtime's own failure (the command missing, a bad mount): 125/126/127, as Docker.
       const err = status !== 0 ? runtimeError(paths.runtimeLog) : undefined;
       if (err) {

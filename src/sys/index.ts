@@ -24,6 +24,9 @@ export const LOCK_EX = 2;
 export const LOCK_NB = 4;
 export const LOCK_UN = 8;
 
+// umount2(2) flags.
+export const MNT_DETACH = 2;
+
 // Paths as strings (UTF-8) or Buffers (bytes as they are).
 interface NativeSys {
   lgetxattr(file: string | Buffer, name: string): Buffer;
@@ -40,6 +43,8 @@ interface NativeSys {
   flockWait(fd: number, op: number): Promise<void>;
   // Reaps a child libuv does not know (one reparented to a subreaper), waiting on a pool thread.
   waitpid(pid: number): Promise<{ code: number | null; signal: number | null }>;
+  // umount2(2); flags MNT_DETACH for a lazy unmount.
+  umount2(target: string, flags: number): void;
   // prctl(PR_SET_CHILD_SUBREAPER).
   setChildSubreaper(on: boolean): void;
 }
