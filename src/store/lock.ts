@@ -12,6 +12,9 @@ import { LOCK_EX, LOCK_NB, sys } from '../sys/index.js';
 
 const held = new AsyncLocalStorage<ReadonlySet<string>>();
 const queues = new Map<string, Promise<void>>();
+// Call chains inside withFileLock now. With none, `held` is disabled: an enabled
+// AsyncLocalStorage keeps Node's promise hooks on, which tax every promise of the process.
+let inside = 0;
 
 export async function withFileLock<T>(file: string, fn: () => Promise<T>): Promise<T> {
   const mine = held.getStore();
@@ -26,10 +29,12 @@ export async function withFileLock<T>(file: string, fn: () => Promise<T>): Promi
   await previous;
   try {
     const fd = await acquire(file);
+    inside++;
     try {
       return await held.run(new Set([...(mine ?? []), file]), fn);
     } finally {
       fs.closeSync(fd);
+      if (--inside === 0) held.disable();
     }
   } finally {
     release();
