@@ -2,7 +2,8 @@
 // process (server.js); mountUnion returns once that process reports the mount ready and the
 // mountpoint answers. The server records itself in <run dir>/mounts/<id>.json (run dir
 // /run/ufs, or $UFS_RUN_DIR), and listMounts checks those records against the kernel's
-// mount table.
+// mount table. A container's monitor serves its union from a thread instead (host.ts); its
+// record says `hosted`, and unmounting it never stops that process.
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { constants as fsc, promises as fs } from 'node:fs';

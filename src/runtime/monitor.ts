@@ -2,7 +2,8 @@
 // layer over the init layer over the image), writes the OCI bundle, runs the OCI runtime in
 // the foreground, records the state, waits, records the exit, unmounts, and removes the
 // container if asked (--rm). A foreground
-// `ufs run` / `ufs start -a` is its own monitor; a detached one runs `ufs container-monitor`.
+// `ufs run` / `ufs start -a` is its own monitor; a detached one is monitormain.js. Either way
+// the union is served from a worker thread of the monitor's own process (fuse/host.ts).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
