@@ -101,8 +101,8 @@ function netavarkOptions(containerId: string, opts: AttachOptions, net: NetworkR
         ipam_options: { driver: 'host-local' },
       },
     },
-    port_mappings: ports.map((p) => ({ host_ip: p.hostIp, container_port: p.containerPort, host_port: p.hostPort, range: 1, protocol: p.protocol })),
   };
+  if (ports.length) options.port_mappings = ports.map((p) => ({ host_ip: p.hostIp, container_port: p.containerPort, host_port: p.hostPort, range: 1, protocol: p.protocol }));
   if (net.dns && opts.dns?.length) options.dns_servers = [...opts.dns];
   return options;
 }
