@@ -16,6 +16,7 @@ import { lookupImage, readImageConfig, setTag } from '../image/records.js';
 import { resolveImageId } from '../image/resolve.js';
 import { type ContainerConfig, DEFAULT_PATH, goArch, type HistoryEntry } from '../image/types.js';
 import { ensureImage } from '../registry/ensure.js';
+import type { NetworkSpec } from '../runtime/ocispec.js';
 import { runProcess } from '../runtime/runner.js';
 import { commit, prepare, remove, view } from '../snapshot/index.js';
 import { rmTreeSync, type Store } from '../store/index.js';
@@ -28,6 +29,7 @@ import { lexWord, lexWords, type Vars } from './lexer.js';
 import { applyMetadata, shellOf } from './metadata.js';
 import { DockerfileError, flagValue, type Instruction, parseDockerfile } from './parser.js';
 import { argDecls, makePlan, type Plan, type Stage, stageRef } from './plan.js';
+import { BuildNetworks, networkKey, parseBuildNetwork, stepNetwork, type BuildNetwork } from './network.js';
 import { resolveChown } from './rootpath.js';
 
 export interface StepInfo {
@@ -55,7 +57,7 @@ export interface BuildOptions {
   pull: boolean;
   squash?: 'layers' | 'all';
   labels: [string, string][];
-  network?: 'none' | 'host';
+  network?: string; // default (the bridge), bridge, none, host or a user network
   signal?: AbortSignal;
   events: BuildEvents;
   sourceDateEpoch?: number;
@@ -130,12 +132,16 @@ export class Builder {
   private consumed = new Set<string>();
   private epoch?: number;
   private cleanups: (() => Promise<void>)[] = [];
+  private network: BuildNetwork;
+  private networks: BuildNetworks;
 
   constructor(
     private readonly store: Store,
     private readonly opts: BuildOptions,
   ) {
     this.ctx = new BuildContext(opts.contextDir);
+    this.network = parseBuildNetwork(opts.network);
+    this.networks = new BuildNetworks(store, (fn) => this.cleanups.push(fn));
     const sde = opts.buildArgs.get('SOURCE_DATE_EPOCH') ?? (opts.sourceDateEpoch !== undefined ? String(opts.sourceDateEpoch) : undefined);
     if (sde !== undefined) {
       if (!/^\d+$/.test(sde)) throw new UfsError(`SOURCE_DATE_EPOCH must be a number of seconds, not ${JSON.stringify(sde)}`);
@@ -364,7 +370,8 @@ export class Builder {
 
   // A step that makes a layer: cache lookup, else a snapshot of the parent, `work` on its
   // mounted root, the timestamps fixed, committed and made an image.
-  private async layerStep(st: StageState, info: StepInfo, keyParts: unknown[], createdBy: string, copyLike: { fallback: number } | undefined, work: (root: string, kept: Set<string>) => Promise<void>): Promise<void> {
+  // `early` starts what can run beside the snapshot's mount (a RUN step's network).
+  private async layerStep(st: StageState, info: StepInfo, keyParts: unknown[], createdBy: string, copyLike: { fallback: number } | undefined, work: (root: string, kept: Set<string>) => Promise<void>, early?: () => void): Promise<void> {
     const t0 = Date.now();
     const key = cacheKey(['layer', st.imageId ?? 'scratch', ...keyParts, this.epoch ?? null]);
     const hit = this.lookup(key);
@@ -373,6 +380,7 @@ export class Builder {
       this.opts.events.cached(info);
       return;
     }
+    early?.();
     const snapKey = `build/${process.pid}/${crypto.randomBytes(6).toString('hex')}`;
     const lowers = [...st.diffIds].reverse();
     const snap = await prepare(this.store, snapKey, lowers, { owner: process.pid, init: true });
@@ -407,8 +415,9 @@ export class Builder {
 
   private async runStep(st: StageState, ins: Instruction, info: StepInfo): Promise<void> {
     this.opts.events.step(info);
-    const network = flagValue(ins, 'network') ?? this.opts.network ?? 'host';
-    if (!['none', 'host', 'default'].includes(network)) this.bad(ins, `RUN --network=${network}: only none, host and default are supported`);
+    const networkFlag = flagValue(ins, 'network');
+    const network = stepNetwork(networkFlag, this.network);
+    if (!network) return this.bad(ins, `RUN --network=${networkFlag}: only default, none and host are supported`);
     if (flagValue(ins, 'mount') !== undefined) this.bad(ins, 'RUN --mount is not supported');
     if (flagValue(ins, 'security') !== undefined) this.bad(ins, 'RUN --security is not supported');
     const shell = shellOf(st.config);
@@ -448,7 +457,8 @@ export class Builder {
     if (!env.has('PATH')) env.set('PATH', DEFAULT_PATH.slice(5));
     const envList = [...env].map(([k, v]) => `${k}=${v}`);
     const createdBy = `RUN ${argEnv.length ? `|${argEnv.length} ${argEnv.join(' ')} ` : ''}${shown}`;
-    const keyParts = ['RUN', args, stdin ?? null, argEnv, st.config.Env ?? [], st.config.User ?? '', st.config.WorkingDir ?? '', network];
+    const keyParts = ['RUN', args, stdin ?? null, argEnv, st.config.Env ?? [], st.config.User ?? '', st.config.WorkingDir ?? '', networkKey(network)];
+    let netSpec: Promise<NetworkSpec> | undefined;
     await this.layerStep(st, info, keyParts, createdBy, undefined, async (root) => {
       const out = new Writable({
         write: (chunk: Buffer, _enc, cb) => {
@@ -464,7 +474,7 @@ export class Builder {
         cwd: st.config.WorkingDir || '/',
         ...(st.config.User ? { user: st.config.User } : {}),
         hostname: crypto.randomBytes(6).toString('hex'),
-        network: { mode: network === 'none' ? 'none' : 'host' },
+        network: await netSpec!,
         stdin: stdin !== undefined ? Readable.from([Buffer.from(stdin)]) : 'null',
         stdout: out,
         stderr: out,
@@ -473,6 +483,9 @@ export class Builder {
       if (r.exitCode !== 0) {
         throw new StepFailed(`${info.label} ${info.text}: process "${args.join(' ').replace(/\n[\s\S]*/, ' ...')}" did not complete successfully: exit code: ${r.exitCode}`);
       }
+    }, () => {
+      netSpec = this.networks.spec(network);
+      netSpec.catch(() => {}); // awaited in the step; a failed mount must not leave it unhandled
     });
   }
 

@@ -304,3 +304,11 @@ export async function reconcile(store: Store, keep: (containerId: string) => boo
   if (errors.length) throw new UfsError(errors.join('; '));
   return ids;
 }
+
+// Frees attachments whose owning process (a build killed before its cleanup ran) is gone;
+// containers' attachments have no owner process and are left to the runtime's reconcile.
+export async function reapOrphans(store: Store): Promise<string[]> {
+  const orphaned = new Set(listEndpoints(store).filter((e) => e.ownerPid && !pidAlive(e.ownerPid)).map((e) => e.containerId));
+  if (orphaned.size === 0) return [];
+  return reconcile(store, (id) => !orphaned.has(id));
+}

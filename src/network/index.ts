@@ -1,6 +1,6 @@
 // Container networks on netavark (bridge, NAT, published ports) with aardvark-dns for names.
 export * from './types.js';
-export { attach, detach, endpoints, reconcile, resolveNetwork, withTemporaryNetwork } from './attach.js';
+export { attach, detach, endpoints, reapOrphans, reconcile, resolveNetwork, withTemporaryNetwork } from './attach.js';
 export { createNetwork, DEFAULT_NETWORK, pruneNetworks, ensureDefaultNetwork, findNetwork, getNetwork, listEndpoints, listNetworks, PSEUDO_NETWORKS, removeNetwork } from './records.js';
 export type { CreateNetworkOptions } from './records.js';
 export { etcHosts, parseExtraHost, resolvConf, type EtcMode, type EtcOptions } from './etcfiles.js';
