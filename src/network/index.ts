@@ -6,4 +6,5 @@ export type { CreateNetworkOptions } from './records.js';
 export { etcHosts, parseExtraHost, resolvConf, type EtcMode, type EtcOptions } from './etcfiles.js';
 export { formatPort, mergePublished, parsePublish, publishAll, selectPorts } from './ports.js';
 export { netnsPathOf } from './netns.js';
+export { holdPort, type PortHold } from './hostnet.js';
 export { parseNetworkMode, setupNetwork, type JoinTarget, type NetworkMode, type NetworkRequest, type NetworkSetup } from './modes.js';
