@@ -2,11 +2,11 @@
 // build), reaching a server the test starts on the host through the gateway; none with no
 // way out; host; a user network; and nothing left attached after a build, a failed step or
 // a Ctrl-C. Each test has its own store, whose default bridge has a unique name and subnet.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
-import { attach, detach, ensureDefaultNetwork, listEndpoints, reconcile, type NetworkRecord, createNetwork } from '../src/network/index.js';
+import { attach, detach, ensureDefaultNetwork, listEndpoints, listNetworks, reconcile, type NetworkRecord, createNetwork } from '../src/network/index.js';
 import { Store } from '../src/store/index.js';
 import { CLI, imageEnv, type ImageEnv, run } from './helpers/images.js';
 import { containerId, countResources, freeSubnet, hostServer, uniqueName, waitUntil } from './helpers/network.js';
@@ -47,6 +47,20 @@ async function setup(t: ExecutionContext): Promise<Env> {
   };
 }
 
+// The firewall lines naming this store's subnets (logged when a count differs).
+function ruleLines(store: Store): string[] {
+  const prefixes = listNetworks(store).map((n) => n.subnet.replace(/0\/24$/, ''));
+  let save = '';
+  for (const table of ['filter', 'nat']) save += execFileSync('iptables-save', ['-t', table], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  return save.split('\n').filter((l) => prefixes.some((p) => l.includes(p)));
+}
+
+function sameResources(t: ExecutionContext, store: Store, before: ReturnType<typeof countResources>, linesBefore: string[]): void {
+  const now = countResources(store);
+  if (JSON.stringify(now) !== JSON.stringify(before)) t.log(`rules before:\n${linesBefore.join('\n')}\nafter:\n${ruleLines(store).join('\n')}`);
+  t.deepEqual(now, before);
+}
+
 function ours(store: Store): string[] {
   return listEndpoints(store).filter((x) => x.containerId.startsWith('tmp-')).map((x) => x.containerId);
 }
@@ -55,6 +69,7 @@ test.serial('RUN steps use the default bridge: a host server through the gateway
   const env = await setup(t);
   await env.holder(env.def);
   const before = countResources(env.store);
+  const lines = ruleLines(env.store);
   const port = await hostServer(t, env.def.gateway, 'from-the-host');
   const url = `http://${env.def.gateway}:${port}/`;
   const r = await env.build(['FROM busybox', `RUN wget -q -O /got ${url} && echo "fetched: $(cat /got)"`, `RUN --network=none ! wget -q -T 2 -O- ${url} && ip -o link | grep -v ' lo:' | wc -l > /links`, 'RUN ip route'].join('\n'));
@@ -64,7 +79,7 @@ test.serial('RUN steps use the default bridge: a host server through the gateway
   const id = r.out.trim().split('\n').at(-1)!;
   t.is((await env.e.ok(['run', '--rm', '--network', 'none', id, 'sh', '-c', 'cat /got; echo; cat /links'])).replace(/\s+/g, ' ').trim(), 'from-the-host 0');
   t.deepEqual(ours(env.store), []);
-  t.deepEqual(countResources(env.store), before);
+  sameResources(t, env.store, before, lines);
   // Cached the second time: nothing runs, so nothing is attached.
   const again = await env.build(['FROM busybox', `RUN wget -q -O /got ${url} && echo "fetched: $(cat /got)"`, `RUN --network=none ! wget -q -T 2 -O- ${url} && ip -o link | grep -v ' lo:' | wc -l > /links`, 'RUN ip route'].join('\n'));
   t.is(again.code, 0, again.err);
@@ -75,6 +90,7 @@ test.serial('--network none: no interface but lo, the host server unreachable, t
   const env = await setup(t);
   await env.holder(env.def);
   const before = countResources(env.store);
+  const lines = ruleLines(env.store);
   const port = await hostServer(t, env.def.gateway, 'from-the-host');
   const ok = await env.build(['FROM busybox', "RUN ip -o link | grep -v ' lo:' | wc -l"].join('\n'), ['--network', 'none']);
   t.is(ok.code, 0, ok.err);
@@ -83,7 +99,7 @@ test.serial('--network none: no interface but lo, the host server unreachable, t
   t.not(r.code, 0);
   t.regex(r.err, /did not complete successfully: exit code: 1/);
   t.deepEqual(ours(env.store), []);
-  t.deepEqual(countResources(env.store), before);
+  sameResources(t, env.store, before, lines);
 });
 
 test.serial('--network host sees the host interfaces; --network NET runs on a user network; bad values are one-line errors', async (t) => {
@@ -116,6 +132,7 @@ test.serial('Ctrl-C during a bridged RUN step: exit 130, nothing tagged, nothing
   const env = await setup(t);
   await env.holder(env.def);
   const before = countResources(env.store);
+  const lines = ruleLines(env.store);
   const ctx = path.join(env.e.dir, 'ctxint');
   fs.mkdirSync(ctx);
   fs.writeFileSync(path.join(ctx, 'Dockerfile'), 'FROM busybox\nRUN echo started && sleep 60\n');
@@ -131,7 +148,7 @@ test.serial('Ctrl-C during a bridged RUN step: exit 130, nothing tagged, nothing
   child.kill('SIGINT');
   t.is(await exited, 130, err);
   t.deepEqual(ours(env.store), []);
-  t.deepEqual(countResources(env.store), before);
+  sameResources(t, env.store, before, lines);
   const images = await env.e.ok(['images', '--format', '{{.Repository}}']);
   t.notRegex(images, /intr/);
 });
@@ -140,6 +157,7 @@ test.serial('a build killed outright leaves an attachment the next bridged build
   const env = await setup(t);
   await env.holder(env.def);
   const before = countResources(env.store);
+  const lines = ruleLines(env.store);
   const ctx = path.join(env.e.dir, 'ctxkill');
   fs.mkdirSync(ctx);
   fs.writeFileSync(path.join(ctx, 'Dockerfile'), 'FROM busybox\nRUN echo started && sleep 60\n');
@@ -158,6 +176,7 @@ test.serial('a build killed outright leaves an attachment the next bridged build
   t.is(r.code, 0, r.err);
   t.deepEqual(ours(env.store), []);
   // the killed build's runc container and its snapshot may outlive it; the network does not
-  t.is(countResources(env.store).veths, before.veths);
-  t.is(countResources(env.store).rules, before.rules);
+  const now = countResources(env.store);
+  if (now.rules !== before.rules) t.log(`rules before:\n${lines.join('\n')}\nafter:\n${ruleLines(env.store).join('\n')}`);
+  t.deepEqual([now.veths, now.rules], [before.veths, before.rules]);
 });

@@ -130,6 +130,7 @@ export class Builder {
   private networks: BuildNetworks;
   private w?: typeof Work;
   private cache: BuildCache;
+  private runsLeft = 0; // RUN steps still to come; at 0 the build's networks are let go
 
   constructor(
     private readonly store: Store,
@@ -184,6 +185,7 @@ export class Builder {
     this.plan = makePlan(df, this.file, globals, this.opts.target);
     try {
       let final: StageState | undefined;
+      for (const i of this.plan.needed) this.runsLeft += this.plan.stages[i]!.steps.filter((x) => x.keyword === 'RUN').length;
       for (const i of this.plan.needed) {
         final = await this.buildStage(this.plan.stages[i]!);
         this.results.set(i, { ...(final.imageId ? { imageId: final.imageId } : {}), diffIds: final.diffIds });
@@ -283,6 +285,7 @@ export class Builder {
       const ins = parseDockerfile(t, `${this.file} (ONBUILD of ${stage.base})`).instructions[0];
       if (ins) steps.push({ ...ins, line: from.line });
     }
+    this.runsLeft += steps.filter((x) => x.keyword === 'RUN').length; // ONBUILD's
     steps.push(...stage.steps);
     const all = steps.length + 1;
     let n = 1;
@@ -301,7 +304,12 @@ export class Builder {
         case 'ARG':
           return await this.argStep(st, ins, info);
         case 'RUN':
-          return await this.runStep(st, ins, info);
+          try {
+            return await this.runStep(st, ins, info);
+          } finally {
+            // After the last RUN the networks come down beside the remaining steps.
+            if (--this.runsLeft === 0) this.networks.release();
+          }
         case 'COPY':
         case 'ADD':
           return await this.copyStep(st, ins, info);

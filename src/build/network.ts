@@ -36,6 +36,7 @@ export function networkKey(n: BuildNetwork): string {
 
 export class BuildNetworks {
   private attached = new Map<string, Promise<string>>(); // network name -> namespace path
+  private releases: (() => void)[] = [];
 
   constructor(
     private readonly store: Store,
@@ -52,14 +53,25 @@ export class BuildNetworks {
     return { mode: 'netns', path: await ns };
   }
 
+  // No RUN step needs a network any more: detach them now, beside the build's remaining
+  // steps (the build's cleanup still waits for it).
+  release(): void {
+    this.attached.clear(); // a later RUN (an ONBUILD one) attaches anew
+    for (const release of this.releases.splice(0)) release();
+  }
+
   private async attach(name: string): Promise<string> {
     // The network module loads only when a RUN step runs on a network (never on a cached build).
     const N = await import('../network/index.js');
     await N.reapOrphans(this.store).catch(() => {});
     const id = `tmp-${crypto.randomBytes(12).toString('hex')}`;
-    // Registered before attaching: an interrupted attach is undone as well.
-    this.addCleanup(() => N.detach(this.store, id));
-    const a = await N.attach(this.store, id, { network: name, hostname: id.slice(-12), ownerPid: process.pid });
-    return a.netnsPath;
+    const attached = N.attach(this.store, id, { network: name, hostname: id.slice(-12), ownerPid: process.pid });
+    // The build may end (a failed mount beside it, Ctrl-C) while the attach is under way:
+    // its cleanup waits for the attach to finish, then undoes it.
+    let detached: Promise<void> | undefined;
+    const detachOnce = () => (detached ??= attached.catch(() => {}).then(() => N.detach(this.store, id)));
+    this.releases.push(() => void detachOnce().catch(() => {}));
+    this.addCleanup(() => detachOnce());
+    return (await attached).netnsPath;
   }
 }
