@@ -493,3 +493,46 @@ test.serial('COPY never reads the host through a symlink (in the context or in a
   t.is(fs.readFileSync(path.join(hostDir, 'secret'), 'utf8'), 'HOST\n');
   t.is(await c.sh('symlink-write', `cat ${hostDir}/secret`), 'CTX\n');
 });
+
+test.serial('WORKDIR makes a layer with its directory (owned by USER, through symlinks); ADD --chown owns what an archive extracts', async (t) => {
+  const c = await setup(t);
+  const tarsrc = path.join(c.e.dir, 'wdtar');
+  fs.mkdirSync(path.join(tarsrc, 'sub'), { recursive: true });
+  fs.writeFileSync(path.join(tarsrc, 'sub', 'f'), 'in tar\n');
+  const ctx = c.dir({
+    Dockerfile: [
+      'FROM busybox',
+      'WORKDIR /app/sub',
+      'USER 1000:1001',
+      'WORKDIR /data',
+      'USER nobody',
+      'WORKDIR /nb',
+      'USER root',
+      'RUN ln -s /real /link && mkdir /real',
+      'WORKDIR /link/inside',
+      'WORKDIR /',
+      'ADD --chown=1000:1001 a.tgz /x/',
+      'CMD ["sh"]',
+    ].join('\n'),
+  });
+  await must('tar', ['czf', path.join(ctx, 'a.tgz'), '-C', tarsrc, '.']);
+  const b = await c.build(ctx, ['-t', 'wd', '--network', 'none']);
+  ok(t, b);
+  const got = await c.sh('wd', 'stat -c "%n %F %u:%g %a" /app /app/sub /data /nb /real/inside /x/sub /x/sub/f; pwd');
+  t.is(
+    got,
+    ['/app directory 0:0 755', '/app/sub directory 0:0 755', '/data directory 1000:1001 755', '/nb directory 65534:65534 755', '/real/inside directory 0:0 755', '/x/sub directory 1000:1001 755', '/x/sub/f regular file 1000:1001 644', '/', ''].join('\n'),
+  );
+  const cfg = await c.inspect('wd');
+  t.is(cfg.Config.WorkingDir, '/');
+  const hist = JSON.parse(fs.readFileSync(path.join(c.e.root, 'blobs', 'sha256', b.id.slice(7)), 'utf8')).history.slice(-11);
+  // WORKDIR /dir is a layer (as BuildKit's), WORKDIR / and USER are not.
+  t.deepEqual(
+    hist.map((h: any) => `${h.created_by} ${h.empty_layer ? 'empty' : 'layer'}`),
+    ['WORKDIR /app/sub layer', 'USER 1000:1001 empty', 'WORKDIR /data layer', 'USER nobody empty', 'WORKDIR /nb layer', 'USER root empty', 'RUN /bin/sh -c ln -s /real /link && mkdir /real layer', 'WORKDIR /link/inside layer', 'WORKDIR / empty', `ADD file:${hist[9].created_by.slice(9, 73)} in /x/ layer`, 'CMD ["sh"] empty'],
+  );
+  // Cached as a whole the second time; no mount was needed for the plain WORKDIRs.
+  const again = await c.build(ctx, ['-t', 'wd', '--network', 'none']);
+  ok(t, again);
+  t.is(again.id, b.id);
+});

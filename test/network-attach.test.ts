@@ -1,7 +1,7 @@
 // attach/detach on netavark with namespaces the tests make: traffic out through the gateway,
 // published ports in (127.0.0.1 and the host's own address), names through aardvark-dns,
 // --internal, no leftovers (also after a crash), and no shared address under concurrency.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -266,4 +266,25 @@ test('withTemporaryNetwork: kept by reconcile while its process lives, freed aft
   await attach(env.store, orphan, { network: 'bridge', hostname: 'o', ownerPid: dead.pid! });
   t.deepEqual(await reconcile(env.store, () => false), [orphan]);
   t.deepEqual(countResources(env.store), before);
+});
+
+// The NAT chain a network's containers go through, and whether it still masquerades.
+function natChain(subnet: string): { chain?: string; masquerades: boolean } {
+  const save = execFileSync('iptables-save', ['-t', 'nat'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n');
+  const chain = save.map((l) => new RegExp(`^-A POSTROUTING -s ${subnet.replace(/\./g, '\\.')} -j (\\S+)$`).exec(l)?.[1]).find(Boolean);
+  return { ...(chain ? { chain } : {}), masquerades: !!chain && save.some((l) => l.startsWith(`-A ${chain} `) && l.includes('-j MASQUERADE')) };
+}
+
+test('default networks of two stores share no firewall chain: one store tearing down leaves the other its NAT', async (t) => {
+  const a = await netEnv(t);
+  const b = await netEnv(t);
+  await attach(a.store, containerId(), { network: 'bridge', hostname: 'a' });
+  const idB = containerId();
+  await attach(b.store, idB, { network: 'bridge', hostname: 'b' });
+  const before = natChain(b.defaultNet.subnet);
+  t.true(before.masquerades);
+  t.not(natChain(a.defaultNet.subnet).chain, before.chain);
+  for (const id of new Set(listEndpoints(a.store).map((e) => e.containerId))) await detach(a.store, id);
+  t.deepEqual(natChain(b.defaultNet.subnet), before);
+  await detach(b.store, idB);
 });

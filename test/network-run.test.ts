@@ -27,6 +27,14 @@ function freeTcpPort(): Promise<number> {
   });
 }
 
+function canListen(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen({ host, port, exclusive: true }, () => srv.close(() => resolve(true)));
+  });
+}
+
 async function curl(url: string): Promise<string> {
   return (await run('curl', ['-sS', '--max-time', '3', url], { timeoutMs: 10_000 })).stdout;
 }
@@ -72,8 +80,12 @@ test('-p 127.0.0.1:PORT:80, -p 80 and -P reach busybox httpd; ufs port lists the
   const clash = await env.ufs(['run', '--rm', '-p', `127.0.0.1:${hostPort}:80`, 'busybox', 'true']);
   t.is(clash.code, 125);
   t.regex(clash.stderr, /port is already allocated/);
+  // held open by the container's monitor, as docker-proxy holds it: no host process can take it
+  t.false(await canListen('127.0.0.1', hostPort));
+  t.false(await canListen('0.0.0.0', Number(any![1])));
   await env.ok(['rm', '-f', id, p]);
   t.is(await curl(`http://127.0.0.1:${hostPort}/`), '');
+  t.true(await canListen('127.0.0.1', hostPort));
   const left = countResources(store);
   t.deepEqual([left.netns, left.veths], [0, 0]);
 });

@@ -127,3 +127,4 @@ for df in single two; do
   done
 done
 [ -t 2 ] && printf '\r\033[K' >&2 || true
+printf '\nload average during the run: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"

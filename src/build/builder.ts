@@ -9,26 +9,22 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { UfsError } from '../common/errors.js';
-import { commitLayer, createImage } from '../image/commit.js';
 import { normalizeTagged } from '../image/reference.js';
-import { BUSYBOX_REF } from '../image/busybox.js';
-import { lookupImage, readImageConfig, setTag } from '../image/records.js';
+import { lookupImage, setTag } from '../image/records.js';
 import { resolveImageId } from '../image/resolve.js';
 import { type ContainerConfig, DEFAULT_PATH, goArch, type HistoryEntry } from '../image/types.js';
-import { ensureImage } from '../registry/ensure.js';
-import { runProcess } from '../runtime/runner.js';
-import { commit, prepare, remove, view } from '../snapshot/index.js';
+import type { NetworkSpec } from '../runtime/ocispec.js';
 import { rmTreeSync, type Store } from '../store/index.js';
-import { cacheKey, cacheLookup, cacheStore } from './cache.js';
+import { BuildCache, cacheKey } from './cache.js';
 import { BuildContext, hashEntries, matchSources, type Source, type SourceRoot, walkSource } from './context.js';
-import { copyEntries, isDirInRoot, writeFileInRoot } from './copy.js';
-import { fetchUrl, isArchive, extractArchive } from './fetch.js';
-import { mergeLayers, normalizeTimes } from './layerdirs.js';
 import { lexWord, lexWords, type Vars } from './lexer.js';
 import { applyMetadata, shellOf } from './metadata.js';
 import { DockerfileError, flagValue, type Instruction, parseDockerfile } from './parser.js';
 import { argDecls, makePlan, type Plan, type Stage, stageRef } from './plan.js';
-import { resolveChown } from './rootpath.js';
+import { BuildNetworks, networkKey, parseBuildNetwork, stepNetwork, type BuildNetwork } from './network.js';
+import { mkdirInRoot, resolveChown } from './rootpath.js';
+import { planWorkdir, plainOwner, writeWorkdirLayer } from './workdir.js';
+import type * as Work from './work.js';
 
 export interface StepInfo {
   seq: number; // #N in plain output
@@ -55,7 +51,7 @@ export interface BuildOptions {
   pull: boolean;
   squash?: 'layers' | 'all';
   labels: [string, string][];
-  network?: 'none' | 'host';
+  network?: string; // default (the bridge), bridge, none, host or a user network
   signal?: AbortSignal;
   events: BuildEvents;
   sourceDateEpoch?: number;
@@ -130,18 +126,31 @@ export class Builder {
   private consumed = new Set<string>();
   private epoch?: number;
   private cleanups: (() => Promise<void>)[] = [];
+  private network: BuildNetwork;
+  private networks: BuildNetworks;
+  private w?: typeof Work;
+  private cache: BuildCache;
+  private runsLeft = 0; // RUN steps still to come; at 0 the build's networks are let go
 
   constructor(
     private readonly store: Store,
     private readonly opts: BuildOptions,
   ) {
     this.ctx = new BuildContext(opts.contextDir);
+    this.network = parseBuildNetwork(opts.network);
+    this.cache = new BuildCache(store);
+    this.networks = new BuildNetworks(store, (fn) => this.cleanups.push(fn));
     const sde = opts.buildArgs.get('SOURCE_DATE_EPOCH') ?? (opts.sourceDateEpoch !== undefined ? String(opts.sourceDateEpoch) : undefined);
     if (sde !== undefined) {
       if (!/^\d+$/.test(sde)) throw new UfsError(`SOURCE_DATE_EPOCH must be a number of seconds, not ${JSON.stringify(sde)}`);
       this.epoch = Number(sde);
       this.consumed.add('SOURCE_DATE_EPOCH');
     }
+  }
+
+  // The modules a step that runs needs (src/build/work.ts), loaded on the first cache miss.
+  private async work(): Promise<typeof Work> {
+    return (this.w ??= await import('./work.js'));
   }
 
   private get file(): string {
@@ -176,6 +185,7 @@ export class Builder {
     this.plan = makePlan(df, this.file, globals, this.opts.target);
     try {
       let final: StageState | undefined;
+      for (const i of this.plan.needed) this.runsLeft += this.plan.stages[i]!.steps.filter((x) => x.keyword === 'RUN').length;
       for (const i of this.plan.needed) {
         final = await this.buildStage(this.plan.stages[i]!);
         this.results.set(i, { ...(final.imageId ? { imageId: final.imageId } : {}), diffIds: final.diffIds });
@@ -206,6 +216,9 @@ export class Builder {
 
   private async tag(id: string): Promise<void> {
     if (this.opts.tags.length === 0) return;
+    // A rebuild that changed nothing moves no tag: nothing to write, no lock to take.
+    const now = this.store.readImageDb();
+    if (this.opts.tags.every((t) => now.tags[normalizeTagged(t)]?.id === id)) return;
     await this.store.withLock(async () => {
       this.store.updateImageDb((db) => {
         const rec = db.images[id];
@@ -217,7 +230,7 @@ export class Builder {
 
   // FROM scratch with no step: an image with no layers.
   private async emptyImage(st: StageState): Promise<string> {
-    return createImage(this.store, { addDiffIds: [], history: [], config: st.config, created: this.created() });
+    return (await this.work()).createImage(this.store, { addDiffIds: [], history: [], config: st.config, created: this.created() });
   }
 
   private label(stage: Stage, n: number, total: number): string {
@@ -232,9 +245,11 @@ export class Builder {
     try {
       if (!this.opts.pull) {
         const local = lookupImage(this.store.readImageDb(), ref);
-        if (local.id || local.full === BUSYBOX_REF) return await resolveImageId(this.store, ref);
+        if (local.id) return await resolveImageId(this.store, ref);
       }
-      return await ensureImage(this.store, ref, { pull: this.opts.pull ? 'always' : 'missing' });
+      const W = await this.work();
+      if (!this.opts.pull && lookupImage(this.store.readImageDb(), ref).full === W.BUSYBOX_REF) return await resolveImageId(this.store, ref);
+      return await W.ensureImage(this.store, ref, { pull: this.opts.pull ? 'always' : 'missing' });
     } catch (err) {
       if (err instanceof UfsError) this.bad(ins, `base image ${ref}: ${err.message}`);
       throw err;
@@ -250,7 +265,7 @@ export class Builder {
       const dep = stageRef(this.plan, stage.base, stage.index);
       const id = dep !== undefined && !/^\d+$/.test(stage.base) ? this.results.get(dep)?.imageId : await this.baseImage(stage.base, from);
       if (id) {
-        const config = readImageConfig(this.store, id);
+        const config = this.cache.config(id);
         st.imageId = id;
         st.baseImageId = id;
         st.diffIds = [...config.rootfs.diff_ids];
@@ -270,6 +285,7 @@ export class Builder {
       const ins = parseDockerfile(t, `${this.file} (ONBUILD of ${stage.base})`).instructions[0];
       if (ins) steps.push({ ...ins, line: from.line });
     }
+    this.runsLeft += steps.filter((x) => x.keyword === 'RUN').length; // ONBUILD's
     steps.push(...stage.steps);
     const all = steps.length + 1;
     let n = 1;
@@ -288,10 +304,17 @@ export class Builder {
         case 'ARG':
           return await this.argStep(st, ins, info);
         case 'RUN':
-          return await this.runStep(st, ins, info);
+          try {
+            return await this.runStep(st, ins, info);
+          } finally {
+            // After the last RUN the networks come down beside the remaining steps.
+            if (--this.runsLeft === 0) this.networks.release();
+          }
         case 'COPY':
         case 'ADD':
           return await this.copyStep(st, ins, info);
+        case 'WORKDIR':
+          return await this.workdirStep(st, ins, info);
         case 'FROM':
           return this.bad(ins, 'unexpected FROM');
         default:
@@ -307,14 +330,14 @@ export class Builder {
 
   // A step already made: its image takes over the stage.
   private adopt(st: StageState, id: string): void {
-    const config = readImageConfig(this.store, id);
+    const config = this.cache.config(id);
     st.imageId = id;
     st.diffIds = [...config.rootfs.diff_ids];
     st.config = structuredClone(config.config ?? {});
   }
 
   private lookup(key: string): string | undefined {
-    return this.opts.noCache ? undefined : cacheLookup(this.store, key);
+    return this.opts.noCache ? undefined : this.cache.lookup(key);
   }
 
   private async metaStep(st: StageState, ins: Instruction, info: StepInfo | undefined, argLine?: string): Promise<void> {
@@ -331,7 +354,7 @@ export class Builder {
       if (info) this.opts.events.cached(info);
       return;
     }
-    const id = await createImage(this.store, {
+    const id = await (await this.work()).createImage(this.store, {
       ...(st.imageId ? { parent: st.imageId } : {}),
       addDiffIds: [],
       history: [{ created_by: createdBy, empty_layer: true, created: this.created() }],
@@ -339,7 +362,7 @@ export class Builder {
       ...(st.author ? { author: st.author } : {}),
       created: this.created(),
     });
-    cacheStore(this.store, key, id);
+    this.cache.remember(key, id);
     st.imageId = id;
     if (info) this.opts.events.done(info, Date.now() - t0);
   }
@@ -364,15 +387,18 @@ export class Builder {
 
   // A step that makes a layer: cache lookup, else a snapshot of the parent, `work` on its
   // mounted root, the timestamps fixed, committed and made an image.
-  private async layerStep(st: StageState, info: StepInfo, keyParts: unknown[], createdBy: string, copyLike: { fallback: number } | undefined, work: (root: string, kept: Set<string>) => Promise<void>): Promise<void> {
+  // `early` starts what can run beside the snapshot's mount (a RUN step's network).
+  private async layerStep(st: StageState, info: StepInfo, keyParts: unknown[], createdBy: string, copyLike: { fallback: number } | undefined, work: (root: string, kept: Set<string>) => Promise<void>, early?: () => void, knownKey?: string): Promise<void> {
     const t0 = Date.now();
-    const key = cacheKey(['layer', st.imageId ?? 'scratch', ...keyParts, this.epoch ?? null]);
-    const hit = this.lookup(key);
+    const key = knownKey ?? cacheKey(['layer', st.imageId ?? 'scratch', ...keyParts, this.epoch ?? null]);
+    const hit = knownKey ? undefined : this.lookup(key);
     if (hit) {
       this.adopt(st, hit);
       this.opts.events.cached(info);
       return;
     }
+    early?.();
+    const { prepare, commit, remove, normalizeTimes } = await this.work();
     const snapKey = `build/${process.pid}/${crypto.randomBytes(6).toString('hex')}`;
     const lowers = [...st.diffIds].reverse();
     const snap = await prepare(this.store, snapKey, lowers, { owner: process.pid, init: true });
@@ -391,6 +417,12 @@ export class Builder {
       await remove(this.store, snapKey).catch(() => {});
       throw err;
     }
+    await this.addLayer(st, info, key, diffId, createdBy, t0);
+  }
+
+  // The image of a step that made layer `diffId`, remembered under `key`.
+  private async addLayer(st: StageState, info: StepInfo, key: string, diffId: string, createdBy: string, t0: number): Promise<void> {
+    const { createImage } = await this.work();
     const id = await createImage(this.store, {
       ...(st.imageId ? { parent: st.imageId } : {}),
       addDiffIds: [diffId],
@@ -399,16 +431,60 @@ export class Builder {
       ...(st.author ? { author: st.author } : {}),
       created: this.created(),
     });
-    cacheStore(this.store, key, id);
+    this.cache.remember(key, id);
     st.imageId = id;
     st.diffIds = [...st.diffIds, diffId];
     this.opts.events.done(info, Date.now() - t0);
   }
 
+  // WORKDIR: the config's working directory, and a layer that creates it (BuildKit's
+  // mkdir -p, owned by USER); WORKDIR / changes only the config.
+  private async workdirStep(st: StageState, ins: Instruction, info: StepInfo): Promise<void> {
+    const config = structuredClone(st.config);
+    const meta = { config, cmdSetInStage: st.cmdSetInStage };
+    const createdBy = applyMetadata(ins, meta, varsOf(st), this.escape);
+    const wd = config.WorkingDir ?? '/';
+    if (path.posix.resolve(wd) === '/') return this.metaStep(st, ins, info);
+    const t0 = Date.now();
+    this.opts.events.step(info);
+    st.config = config;
+    const user = st.config.User ?? '';
+    const keyParts = ['WORKDIR', wd, user];
+    const key = cacheKey(['layer', st.imageId ?? 'scratch', ...keyParts, this.epoch ?? null]);
+    const hit = this.lookup(key);
+    if (hit) {
+      this.adopt(st, hit);
+      this.opts.events.cached(info);
+      return;
+    }
+    const mtimeSec = this.epoch ?? Math.floor(Date.now() / 1000);
+    const owner = plainOwner(user);
+    const plan = owner ? planWorkdir([...st.diffIds].reverse().map((d) => this.store.layerDir(d)), wd) : undefined;
+    if (owner && plan) {
+      const { commitLayer } = await this.work();
+      const out = this.store.tmpPath('workdir');
+      fs.mkdirSync(out, { mode: 0o755 });
+      let diffId: string;
+      try {
+        writeWorkdirLayer(out, plan, owner, mtimeSec);
+        ({ diffId } = await commitLayer(this.store, out));
+      } finally {
+        rmTreeSync(out);
+      }
+      return this.addLayer(st, info, key, diffId, createdBy, t0);
+    }
+    // Through a mount: symlinks, whiteouts or a USER name to resolve in the image.
+    await this.layerStep(st, info, keyParts, createdBy, { fallback: mtimeSec }, async (root) => {
+      const o = user ? resolveChown(root, user) : { uid: 0, gid: 0 };
+      mkdirInRoot(root, wd, o.uid, o.gid, mtimeSec);
+    }, undefined, key);
+  }
+
   private async runStep(st: StageState, ins: Instruction, info: StepInfo): Promise<void> {
     this.opts.events.step(info);
-    const network = flagValue(ins, 'network') ?? this.opts.network ?? 'host';
-    if (!['none', 'host', 'default'].includes(network)) this.bad(ins, `RUN --network=${network}: only none, host and default are supported`);
+    const networkFlag = flagValue(ins, 'network');
+    const network = stepNetwork(networkFlag, this.network);
+    if (!network) return this.bad(ins, `RUN --network=${networkFlag}: only default, none and host are supported`);
     if (flagValue(ins, 'mount') !== undefined) this.bad(ins, 'RUN --mount is not supported');
     if (flagValue(ins, 'security') !== undefined) this.bad(ins, 'RUN --security is not supported');
     const shell = shellOf(st.config);
@@ -448,7 +524,8 @@ export class Builder {
     if (!env.has('PATH')) env.set('PATH', DEFAULT_PATH.slice(5));
     const envList = [...env].map(([k, v]) => `${k}=${v}`);
     const createdBy = `RUN ${argEnv.length ? `|${argEnv.length} ${argEnv.join(' ')} ` : ''}${shown}`;
-    const keyParts = ['RUN', args, stdin ?? null, argEnv, st.config.Env ?? [], st.config.User ?? '', st.config.WorkingDir ?? '', network];
+    const keyParts = ['RUN', args, stdin ?? null, argEnv, st.config.Env ?? [], st.config.User ?? '', st.config.WorkingDir ?? '', networkKey(network)];
+    let netSpec: Promise<NetworkSpec> | undefined;
     await this.layerStep(st, info, keyParts, createdBy, undefined, async (root) => {
       const out = new Writable({
         write: (chunk: Buffer, _enc, cb) => {
@@ -457,14 +534,14 @@ export class Builder {
         },
       });
       const { Readable } = await import('node:stream');
-      const r = await runProcess({
+      const r = await (await this.work()).runProcess({
         rootfs: root,
         args,
         env: envList,
         cwd: st.config.WorkingDir || '/',
         ...(st.config.User ? { user: st.config.User } : {}),
         hostname: crypto.randomBytes(6).toString('hex'),
-        network: { mode: network === 'none' ? 'none' : 'host' },
+        network: await netSpec!,
         stdin: stdin !== undefined ? Readable.from([Buffer.from(stdin)]) : 'null',
         stdout: out,
         stderr: out,
@@ -473,6 +550,9 @@ export class Builder {
       if (r.exitCode !== 0) {
         throw new StepFailed(`${info.label} ${info.text}: process "${args.join(' ').replace(/\n[\s\S]*/, ' ...')}" did not complete successfully: exit code: ${r.exitCode}`);
       }
+    }, () => {
+      netSpec = this.networks.spec(network);
+      netSpec.catch(() => {}); // awaited in the step; a failed mount must not leave it unhandled
     });
   }
 
@@ -486,7 +566,7 @@ export class Builder {
       return { imageId: r.imageId, diffIds: r.diffIds };
     }
     const id = await this.baseImage(ref, ins);
-    return { imageId: id, diffIds: [...readImageConfig(this.store, id).rootfs.diff_ids] };
+    return { imageId: id, diffIds: [...this.cache.config(id).rootfs.diff_ids] };
   }
 
   private async copyStep(st: StageState, ins: Instruction, info: StepInfo): Promise<void> {
@@ -538,7 +618,7 @@ export class Builder {
           if (!isAdd) this.bad(ins, `COPY cannot copy from a URL (${s}): use ADD`);
           const tmp = this.store.tmpPath('add-url');
           this.cleanups.push(async () => fs.rmSync(tmp, { force: true }));
-          const got = await fetchUrl(s, tmp, this.opts.signal);
+          const got = await (await this.work()).fetchUrl(s, tmp, this.opts.signal);
           if (checksum !== undefined && checksum !== `sha256:${got.sha256}`) this.bad(ins, `ADD ${s}: checksum mismatch: expected ${checksum}, got sha256:${got.sha256}`);
           urls.push({ url: s, file: tmp, name: got.name, mtime: got.mtime ?? this.epoch ?? 0 });
           digests.push(`url:${s}:${got.sha256}:${got.mtime ?? ''}`);
@@ -570,6 +650,7 @@ export class Builder {
     // The newest source time: directories the step creates get it (deterministic inputs).
     const newest = Math.max(0, ...localSrcs.map((s) => Math.floor(s.st.mtimeMs / 1000)));
     await this.layerStep(st, info, keyParts, createdBy, { fallback: this.epoch ?? newest }, async (mnt, kept) => {
+      const { copyEntries, isDirInRoot, writeFileInRoot, view, remove, isArchive, extractArchive } = await this.work();
       const owner = chownSpec !== undefined ? resolveChown(mnt, chownSpec) : { uid: 0, gid: 0 };
       const dirMtimeSec = this.epoch ?? newest;
       const base = { owner, ...(chmod !== undefined ? { chmod } : {}), dirMtimeSec, kept };
@@ -623,7 +704,8 @@ export class Builder {
     });
   }
 
-  private copyOne(mnt: string, root: SourceRoot, m: Source, dest: string, toDir: boolean, opts: Parameters<typeof copyEntries>[3]): void {
+  private copyOne(mnt: string, root: SourceRoot, m: Source, dest: string, toDir: boolean, opts: Parameters<typeof Work.copyEntries>[3]): void {
+    const { copyEntries } = this.w!;
     const entries = walkSource(root, m);
     if (m.st.isDirectory()) copyEntries(mnt, entries, dest, opts);
     else copyEntries(mnt, entries, toDir ? path.posix.join(dest, path.posix.basename(m.name || m.abs)) : dest, opts);
@@ -632,9 +714,10 @@ export class Builder {
   // --squash: the layers this build added as one, on the base image; --squash-all: one
   // layer for everything. Same tree either way.
   private async squash(st: StageState, mode: 'layers' | 'all'): Promise<string> {
-    const config = readImageConfig(this.store, st.imageId!);
+    const config = this.cache.config(st.imageId!);
     const keepBase = mode === 'layers' ? st.baseLayers : 0;
     const added = config.rootfs.diff_ids.slice(keepBase);
+    const { mergeLayers, commitLayer, createImage } = await this.work();
     const out = this.store.tmpPath('squash');
     fs.mkdirSync(out, { mode: 0o755 });
     let diffId: string;

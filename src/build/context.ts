@@ -168,11 +168,14 @@ export function hashEntries(entries: SourceEntry[]): string {
   return h.digest('hex');
 }
 
+// One read buffer for every file hashed (synchronous, so never shared by two at once).
+let readBuf: Buffer | undefined;
+
 export function fileDigest(file: string): string {
   const h = crypto.createHash('sha256');
   const fd = fs.openSync(file, 'r');
   try {
-    const buf = Buffer.allocUnsafe(1 << 20);
+    const buf = (readBuf ??= Buffer.allocUnsafe(1 << 20));
     for (;;) {
       const n = fs.readSync(fd, buf, 0, buf.length, null);
       if (n === 0) break;

@@ -57,7 +57,7 @@ export function normalizeTimes(upper: string, rules: TimeRules): void {
   }
 }
 
-function copyMeta(src: string, dst: string, st: fs.Stats): void {
+export function copyMeta(src: string, dst: string, st: fs.Stats): void {
   fs.lchownSync(dst, st.uid, st.gid);
   if (!st.isSymbolicLink()) fs.chmodSync(dst, st.mode & 0o7777);
   for (const [k, v] of listXattrsSync(src)) {

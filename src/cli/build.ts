@@ -132,11 +132,10 @@ export function registerBuildCommands(program: Command): void {
     .option('-q, --quiet', 'print only the image ID')
     .option('--progress <mode>', 'auto, plain or tty', 'auto')
     .option('--label <k=v>', 'set a label on the image', collect, [] as string[])
-    .option('--network <mode>', 'network for RUN: host (default) or none')
+    .option('--network <mode>', 'network for RUN steps: bridge (default), none, host or a network name')
     .action(async (contextArg: string, flags: BuildFlags, cmd: Command) => {
       if (flags.squash && flags.squashAll) throw new UfsError('--squash and --squash-all cannot be used together');
       if (!['auto', 'plain', 'tty'].includes(flags.progress)) throw new UfsError(`--progress must be auto, plain or tty, not ${JSON.stringify(flags.progress)}`);
-      if (flags.network !== undefined && !['none', 'host', 'default'].includes(flags.network)) throw new UfsError(`--network must be host or none, not ${JSON.stringify(flags.network)}`);
       for (const t of flags.tag) normalizeTagged(t);
       let dockerfile: string;
       let dockerfileName: string;
@@ -166,6 +165,12 @@ export function registerBuildCommands(program: Command): void {
       const { Store } = await import('../store/index.js');
       const { buildImage } = await import('../build/builder.js');
       const store = await Store.open(storeRoot(cmd.optsWithGlobals().root as string | undefined));
+      if (flags.network !== undefined) {
+        const { parseBuildNetwork } = await import('../build/network.js');
+        const net = parseBuildNetwork(flags.network);
+        // A user network must exist before any step runs.
+        if (net.kind === 'network' && net.name !== 'bridge') (await import('../network/index.js')).getNetwork(store, net.name);
+      }
 
       const err = process.stderr;
       const tty = flags.progress === 'tty' || (flags.progress === 'auto' && err.isTTY);
@@ -188,7 +193,7 @@ export function registerBuildCommands(program: Command): void {
           pull: !!flags.pull,
           ...(flags.squash ? { squash: 'layers' as const } : flags.squashAll ? { squash: 'all' as const } : {}),
           labels,
-          ...(flags.network ? { network: flags.network === 'none' ? ('none' as const) : ('host' as const) } : {}),
+          ...(flags.network ? { network: flags.network } : {}),
           signal: abort.signal,
           events,
           ...(process.env.SOURCE_DATE_EPOCH ? { sourceDateEpoch: Number(process.env.SOURCE_DATE_EPOCH) } : {}),

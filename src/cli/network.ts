@@ -274,6 +274,7 @@ export function registerNetworkCommands(program: Command): void {
         return m[2] === undefined ? { key: m[1]! } : { key: m[1]!, value: m[2] };
       });
       const store = await openStore(cmd);
+      await N.reapOrphans(store); // a killed build's attachment keeps no network busy
       const gone = await N.pruneNetworks(store, labels);
       if (gone.length) out(`Deleted Networks:\n${gone.map((n) => `${n.name}\n`).join('')}`);
     });

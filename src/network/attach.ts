@@ -81,16 +81,24 @@ async function resolvePorts(store: Store, wanted: PortMapping[]): Promise<PortMa
   return out;
 }
 
+// The name netavark knows a network by. netavark names its firewall chains after it, and the
+// chains are machine-wide: every store's default network is called "bridge", and two stores
+// may each have a "mynet", so by their own names they would share a chain (and one's
+// teardown would take the other's MASQUERADE rule). The network's id is unique.
+export function netavarkName(net: NetworkRecord): string {
+  return `ufs-${net.id.slice(0, 16)}`;
+}
+
 function netavarkOptions(containerId: string, opts: AttachOptions, net: NetworkRecord, iface: string, ip: string, aliases: string[], ports: PortMapping[]): NetavarkOptions {
   const perNet: NetavarkOptions['networks'][string] = { static_ips: [ip], aliases, interface_name: iface };
   if (opts.mac) perNet.static_mac = opts.mac.toLowerCase();
   const options: NetavarkOptions = {
     container_id: containerId,
     container_name: opts.name ?? opts.hostname,
-    networks: { [net.name]: perNet },
+    networks: { [netavarkName(net)]: perNet },
     network_info: {
-      [net.name]: {
-        name: net.name,
+      [netavarkName(net)]: {
+        name: netavarkName(net),
         id: net.id,
         driver: 'bridge',
         network_interface: net.bridge,
@@ -101,8 +109,8 @@ function netavarkOptions(containerId: string, opts: AttachOptions, net: NetworkR
         ipam_options: { driver: 'host-local' },
       },
     },
-    port_mappings: ports.map((p) => ({ host_ip: p.hostIp, container_port: p.containerPort, host_port: p.hostPort, range: 1, protocol: p.protocol })),
   };
+  if (ports.length) options.port_mappings = ports.map((p) => ({ host_ip: p.hostIp, container_port: p.containerPort, host_port: p.hostPort, range: 1, protocol: p.protocol }));
   if (net.dns && opts.dns?.length) options.dns_servers = [...opts.dns];
   return options;
 }
@@ -151,7 +159,7 @@ export async function attach(store: Store, containerId: string, opts: AttachOpti
       await teardown(store, ep); // what the first try made, then once more
       status = await netavarkSetup(store.root, nsPath, ep.options);
     }
-    mac = status[net.name]?.interfaces?.[ep.interface]?.mac_address ?? '';
+    mac = status[netavarkName(net)]?.interfaces?.[ep.interface]?.mac_address ?? '';
   } catch (err) {
     await detachEndpoint(store, ep).catch(() => {});
     if (endpointsOf(store, containerId).length === 0) await deleteNetns(nsPath).catch(() => {});
@@ -303,4 +311,12 @@ export async function reconcile(store: Store, keep: (containerId: string) => boo
   }
   if (errors.length) throw new UfsError(errors.join('; '));
   return ids;
+}
+
+// Frees attachments whose owning process (a build killed before its cleanup ran) is gone;
+// containers' attachments have no owner process and are left to the runtime's reconcile.
+export async function reapOrphans(store: Store): Promise<string[]> {
+  const orphaned = new Set(listEndpoints(store).filter((e) => e.ownerPid && !pidAlive(e.ownerPid)).map((e) => e.containerId));
+  if (orphaned.size === 0) return [];
+  return reconcile(store, (id) => !orphaned.has(id));
 }

@@ -70,3 +70,33 @@ export function freePort(ip: string, protocol: 'tcp' | 'udp'): Promise<number> {
     });
   });
 }
+
+// Holds a published host port the way Docker's docker-proxy and podman's conmon do: a bound
+// (and, for TCP, listening) socket of the container's own process, so nothing else on the
+// host can take the port while the container runs. Traffic itself is forwarded by the
+// firewall rules, which act before any socket sees it; a connection that still arrives is
+// closed. The socket never keeps the process alive.
+export interface PortHold {
+  close(): void;
+}
+
+export function holdPort(ip: string, port: number, protocol: 'tcp' | 'udp'): Promise<PortHold> {
+  return new Promise((resolve, reject) => {
+    const host = ip || '0.0.0.0';
+    if (protocol === 'udp') {
+      const sock = dgram.createSocket('udp4');
+      sock.once('error', reject);
+      sock.bind({ address: host, port, exclusive: true }, () => {
+        sock.unref();
+        resolve({ close: () => sock.close() });
+      });
+      return;
+    }
+    const srv = net.createServer((c) => c.destroy());
+    srv.once('error', reject);
+    srv.listen({ host, port, exclusive: true }, () => {
+      srv.unref();
+      resolve({ close: () => srv.close() });
+    });
+  });
+}

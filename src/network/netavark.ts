@@ -7,6 +7,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { UfsError } from '../common/errors.js';
+import { withFileLock } from '../store/index.js';
 import type { NetavarkOptions, NetavarkStatus } from './types.js';
 
 export const NETAVARK = process.env.UFS_NETAVARK ?? '/usr/lib/podman/netavark';
@@ -44,15 +45,19 @@ export class NetavarkError extends UfsError {
   }
 }
 
-function runNetavark(storeRoot: string, command: 'setup' | 'teardown', nsPath: string, options: NetavarkOptions): Promise<string> {
+async function runNetavark(storeRoot: string, command: 'setup' | 'teardown', nsPath: string, options: NetavarkOptions): Promise<string> {
   const config = netavarkConfigDir(storeRoot);
   fs.mkdirSync(path.join(config, 'aardvark-dns'), { recursive: true, mode: 0o700 });
   fs.mkdirSync(RUN_DIR, { recursive: true, mode: 0o755 });
   if (!fs.existsSync(NETAVARK)) throw new UfsError(`netavark not found at ${NETAVARK} (install the netavark package)`);
-  // flock(1) holds the machine lock for exactly netavark's lifetime: one spawn, no stale lock;
-  // --close keeps the lock out of netavark's children (aardvark-dns lives on as a daemon).
+  // The machine lock is held by this process for exactly netavark's lifetime (flock(1) on
+  // the same file, as older ufs took it, excludes us too); netavark's children never hold it.
+  return withFileLock(MACHINE_LOCK, () => spawnNetavark(config, command, nsPath, options));
+}
+
+function spawnNetavark(config: string, command: 'setup' | 'teardown', nsPath: string, options: NetavarkOptions): Promise<string> {
   return new Promise<string>((resolve, reject) => {
-    const child = spawn('flock', ['--close', MACHINE_LOCK, NETAVARK, '--config', config, '--aardvark-binary', AARDVARK, command, nsPath], {
+    const child = spawn(NETAVARK, ['--config', config, '--aardvark-binary', AARDVARK, command, nsPath], {
       stdio: ['pipe', 'pipe', 'pipe'],
       env: { ...process.env, PATH: `/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin` },
     });

@@ -86,7 +86,8 @@ export interface NetavarkOptions {
   container_name: string;
   networks: Record<string, { static_ips: string[]; aliases: string[]; interface_name: string; static_mac?: string }>;
   network_info: Record<string, NetavarkNetwork>;
-  port_mappings: { host_ip: string; container_port: number; host_port: number; range: number; protocol: string }[];
+  // Left out when there are none, as podman does: netavark then makes no port-forwarding chain.
+  port_mappings?: { host_ip: string; container_port: number; host_port: number; range: number; protocol: string }[];
   dns_servers?: string[];
 }
 

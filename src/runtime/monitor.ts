@@ -111,10 +111,15 @@ async function monitorWith(store: Store, id: string, opts: MonitorOptions, host:
   let server: AttachServer | undefined;
   try {
     const binary = runtimeBinary(rec.HostConfig.Runtime);
-    const rootfs = await mountRootfs(store, rec, host);
-    mounted = true;
+    // The union's server and the network's namespace and rules start side by side (as
+    // podman mounts storage while its netns is set up); each is undone below if it came up.
     networked = true;
-    const net = await startNetwork(store, rec);
+    const [mount, started] = await Promise.allSettled([mountRootfs(store, rec, host), startNetwork(store, rec)]);
+    mounted = mount.status === 'fulfilled';
+    if (mount.status === 'rejected') throw mount.reason;
+    if (started.status === 'rejected') throw started.reason;
+    const rootfs = mount.value;
+    const net = started.value;
     const spec = containerSpec(rec, paths, rootfs, net.spec);
     fs.mkdirSync(paths.bundle, { recursive: true, mode: 0o700 });
     fs.rmSync(paths.runtimeLog, { force: true });
@@ -198,14 +203,18 @@ async function monitorWith(store: Store, id: string, opts: MonitorOptions, host:
       // the rest of the output did not fit on the disk
     }
     // Before the exit is recorded: a `start` that follows must not meet this teardown.
-    if (networked) {
-      try {
-        await stopNetwork(store, id);
-      } catch (err) {
-        process.stderr.write(`ufs: ${(err as Error).message}\n`);
-      }
-    }
-    if (mounted) await host.unmount();
+    // The network and the union come down side by side.
+    await Promise.all([
+      networked &&
+        stopNetwork(store, id).catch((err: unknown) => {
+          process.stderr.write(`ufs: ${(err as Error).message}\n`);
+        }),
+      mounted &&
+        host.unmount().catch((err: unknown) => {
+          // Leave it to the next command that meets it (reconcile), but say so.
+          process.stderr.write(`ufs: unmounting ${paths.merged}: ${(err as Error).message}\n`);
+        }),
+    ]);
     safeUpdate(dir, id, {
       Status: setupError && !readRecord(dir, id)?.State.StartedAt ? 'created' : 'exited',
       Pid: 0,

@@ -3,7 +3,7 @@
 // start, since a bridged container's address is leased per start.
 import fs from 'node:fs';
 import { UfsError } from '../common/errors.js';
-import { detach, endpoints, parseNetworkMode, type JoinTarget, type NetworkSetup, type PortMapping, setupNetwork } from '../network/index.js';
+import { detach, endpoints, holdPort, parseNetworkMode, type JoinTarget, type NetworkSetup, type PortHold, type PortMapping, setupNetwork } from '../network/index.js';
 import type { Store } from '../store/index.js';
 import { containerPaths, findRecord, type ContainerRecord } from './container.js';
 import type { NetworkSpec } from './ocispec.js';
@@ -60,7 +60,29 @@ export async function startNetwork(store: Store, rec: ContainerRecord): Promise<
     join,
   );
   writeFiles(store, rec, setup.etcHosts, setup.resolvConf);
+  await holdPorts(rec.Id, setup.ports);
   return { spec: setup.spec, setup };
+}
+
+// The published ports this process holds open for its containers (it is their monitor).
+const held = new Map<string, PortHold[]>();
+
+async function holdPorts(id: string, ports: PortMapping[]): Promise<void> {
+  const mine: PortHold[] = [];
+  held.set(id, mine);
+  for (const p of ports) {
+    try {
+      mine.push(await holdPort(p.hostIp, p.hostPort, p.protocol));
+    } catch (err) {
+      const why = (err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'port is already allocated' : (err as Error).message;
+      throw new UfsError(`Bind for ${p.hostIp || '0.0.0.0'}:${p.hostPort} failed: ${why}`, 125);
+    }
+  }
+}
+
+function releasePorts(id: string): void {
+  for (const h of held.get(id) ?? []) h.close();
+  held.delete(id);
 }
 
 function writeFiles(store: Store, rec: ContainerRecord, hosts: string, resolv: string): Record<string, never> {
@@ -72,6 +94,7 @@ function writeFiles(store: Store, rec: ContainerRecord, hosts: string, resolv: s
 
 // Idempotent: nothing attached is nothing to do.
 export async function stopNetwork(store: Store, id: string): Promise<void> {
+  releasePorts(id);
   await detach(store, id);
 }
 
