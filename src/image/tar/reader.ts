@@ -3,13 +3,18 @@
 // turns its headers into what unpack/load need: ns mtimes and big ids from pax, xattrs, and a
 // refusal naming the entry of the types we cannot reproduce (sparse, unknown). Bodies are
 // subarrays of the input chunks, and the input is read only as fast as entries are consumed.
+// Names and link names are bytes (tar/bytes.ts byte strings), from ustar, GNU long names and
+// pax path/linkpath records alike: pax says UTF-8, but tars in the wild (GNU tar in a C
+// locale, Go's writer) put a name's raw bytes there, and a UTF-8 name's bytes are what the
+// file system stores either way.
 import { extract, type Extract, type Header } from 'tar-stream';
+import { showName } from './bytes.js';
 
 export type TarType = 'file' | 'link' | 'symlink' | 'char' | 'block' | 'dir' | 'fifo';
 
 export interface TarHeader {
-  name: string;
-  linkname: string;
+  name: string; // byte string
+  linkname: string; // byte string
   type: TarType;
   mode: number; // permission bits incl. setuid/setgid/sticky (0o7777)
   uid: number;
@@ -76,7 +81,7 @@ function parseTimeNs(s: string): bigint | null {
 const isId = (n: number): boolean => Number.isSafeInteger(n) && n >= 0;
 
 function toHeader(h: Header): TarHeader {
-  const fail = (what: string) => new TarFormatError(`entry ${JSON.stringify(h.name)}: ${what}`);
+  const fail = (what: string) => new TarFormatError(`entry ${JSON.stringify(showName(h.name))}: ${what}`);
   const pax = h.pax ?? {};
   let type = TYPES[h.type as string];
   if (!type && h.typeflag === 0x44) type = 'dir'; // 'D', GNU dumpdir: a directory with a listing as body
@@ -147,7 +152,7 @@ async function feed(input: AsyncIterator<Buffer | Uint8Array>, ex: Extract): Pro
 }
 
 export async function* readTar(input: AsyncIterable<Buffer | Uint8Array>): AsyncGenerator<TarEntry> {
-  const ex = extract({ allowUnknownFormat: true }); // old v7 headers have no ustar magic
+  const ex = extract({ allowUnknownFormat: true, filenameEncoding: 'latin1' }); // old v7 headers have no ustar magic
   const entries = ex[Symbol.asyncIterator]();
   void feed(input[Symbol.asyncIterator](), ex);
   const next = async <T>(it: AsyncIterator<T>): Promise<IteratorResult<T>> => {
