@@ -29,7 +29,10 @@ interface DirMeta {
 }
 
 const WRITE_FLAGS = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
-const IS_ROOT = process.getuid?.() === 0;
+const MY_UID = process.getuid?.();
+const MY_GID = process.getgid?.();
+const IS_ROOT = MY_UID === 0;
+const UMASK = process.umask();
 
 export class UnsafeEntryError extends UfsError {}
 
@@ -65,10 +68,12 @@ export class Unpacker {
   private stats: UnpackStats = { size: 0, entries: 0 };
 
   private readonly destBytes: string;
+  private readonly setgidDest: boolean;
 
   constructor(private readonly dest: string) {
     this.kinds.set('', 'dir');
     this.destBytes = byteName(Buffer.from(dest));
+    this.setgidDest = (fs.statSync(dest).mode & 0o2000) !== 0;
   }
 
   async unpack(entries: AsyncIterable<TarEntry>): Promise<UnpackStats> {
@@ -143,21 +148,32 @@ export class Unpacker {
           this.xattrs(file, h, raw);
           return; // mode and times once its contents are in
         case 'file': {
-          const fd = fs.openSync(file, WRITE_FLAGS, 0o600);
+          // Few system calls per file (layers have thousands): created with its final mode
+          // when the umask keeps it, chowned only when it is not ours already, times set on
+          // the descriptor when they are whole seconds (a double holds them exactly).
+          const direct = (h.mode & 0o7000) === 0 && (h.mode & UMASK) === 0;
+          const fd = fs.openSync(file, WRITE_FLAGS, direct ? h.mode : 0o600);
           this.kinds.set(rel, 'file');
+          const wholeSec = h.mtimeNs % 1_000_000_000n === 0n;
           try {
             for await (const chunk of entry.body()) {
               let off = 0;
               while (off < chunk.length) off += fs.writeSync(fd, chunk, off, chunk.length - off);
             }
-            if (IS_ROOT || h.uid === process.getuid?.()) fs.fchownSync(fd, h.uid, h.gid);
-            fs.fchmodSync(fd, h.mode); // after chown, which clears setuid/setgid
+            if ((IS_ROOT || h.uid === MY_UID) && !this.ownedAs(h)) fs.fchownSync(fd, h.uid, h.gid);
+            if (!direct) fs.fchmodSync(fd, h.mode); // after chown, which clears setuid/setgid
+            if (wholeSec && h.xattrs.size === 0) {
+              const sec = Number(h.mtimeNs / 1_000_000_000n);
+              fs.futimesSync(fd, sec, sec);
+            }
           } finally {
             fs.closeSync(fd);
           }
           this.stats.size += h.size;
-          this.xattrs(file, h, raw);
-          setTimesNsSync(file, h.mtimeNs, false);
+          if (h.xattrs.size) {
+            this.xattrs(file, h, raw);
+            setTimesNsSync(file, h.mtimeNs, false);
+          } else if (!wholeSec) setTimesNsSync(file, h.mtimeNs, false);
           return;
         }
         case 'symlink':
@@ -201,6 +217,11 @@ export class Unpacker {
       const msg = err instanceof Error ? err.message : String(err);
       throw new UfsError(`entry ${quoted(raw)}: ${msg.split('\n')[0]}`);
     }
+  }
+
+  // Would a file we create carry these owners already? (Not under a setgid directory.)
+  private ownedAs(h: TarHeader): boolean {
+    return h.uid === MY_UID && h.gid === MY_GID && !this.setgidDest;
   }
 
   private owner(file: Buffer, h: TarHeader, isLink: boolean): void {
