@@ -6,6 +6,7 @@
 //  2. under the lock: rename blobs and layer directories into place (skipping what is there
 //     by now), then replace images.json (tags, repo digests) in one rename.
 // A killed ingest leaves only tmp/ leftovers, which the store sweeps.
+import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { UfsError } from '../common/errors.js';
@@ -173,6 +174,10 @@ export async function ingest(store: Store, source: ImageSource, opts: IngestOpti
         throw err;
       }
     });
+
+    // The unpacked files were written without an fsync each: one syncfs of the store's file
+    // system makes them durable before any of them is installed (blobs were fsynced already).
+    if (todo.length) spawnSync('sync', ['-f', store.tmpDir()], { stdio: 'ignore', timeout: 600_000 });
 
     return await store.withLock(async () => {
       for (const l of todo) {
