@@ -178,11 +178,12 @@ export async function prepareLayerFromBlob(
   }
 }
 
-// Makes a layer from a tar stream we produce (commit, busybox): one pass that hashes the tar
-// (diff_id) and unpacks it to a temp dir (the stored layer directory is exactly what the tar
-// says, by the same code path as `load`). With `gzip`, the pass also writes the compressed
-// blob; without (commit, INTERFACES.md §5), the layer's blob is its plain tar, not stored:
-// writer/blobs.ts makes it again from the directory the first time save or push needs it.
+// Makes a layer from a tar stream we produce (busybox; commit copies a directory instead,
+// layer-copy.ts): one pass that hashes the tar (diff_id) and unpacks it to a temp dir (the
+// stored layer directory is exactly what the tar says, by the same code path as `load`).
+// With `gzip`, the pass also writes the compressed blob; without, the layer's blob is its
+// plain tar, not stored: writer/blobs.ts makes it again from the directory the first time
+// save or push needs it.
 export async function prepareLayerFromTar(store: Store, tar: AsyncIterable<Buffer>, opts: { gzip: boolean } = { gzip: true }): Promise<PreparedLayer> {
   const tmpDir = store.tmpPath('layer');
   const tmpBlob = opts.gzip ? store.tmpPath('blob') : undefined;
