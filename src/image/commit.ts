@@ -1,20 +1,36 @@
 // Making layers and images in the store (Contract 5): commitLayer turns a directory (a
 // container's upper) into a stored layer; createImage stacks layers on a parent image.
+import fs from 'node:fs';
 import { UfsError } from '../common/errors.js';
-import { digestHex, type Store } from '../store/index.js';
+import { digestHex, rmTreeSync, type Store } from '../store/index.js';
 import { applyChanges } from './changes.js';
-import { discardPrepared, installLayer, prepareLayerFromTar } from './layer.js';
+import { discardPrepared, installLayer, type PreparedLayer } from './layer.js';
+import { copyDirectoryAsLayer } from './layer-copy.js';
 import { normalizeTagged } from './reference.js';
 import { readImageConfig, setTag } from './records.js';
-import { tarDirectory } from './tar/pack-dir.js';
 import { type ContainerConfig, type Descriptor, goArch, type HistoryEntry, type ImageManifest, MT, type OciImageConfig } from './types.js';
 
-// A deterministic tar of `dir` (OCI whiteouts as they are), hashed (its diff_id) and
-// unpacked as a layer, not compressed (INTERFACES.md §5: save/push compress it once, later).
-// The layer is leased to this process until createImage uses it, so a concurrent rmi/prune
-// cannot collect it in between.
+// `dir` (OCI whiteouts as they are) copied as a layer, its diff_id the sha256 of the
+// deterministic tar of it (layer-copy.ts: hashed, never written), not compressed
+// (INTERFACES.md §5: save/push make the blob once, later). The layer is leased to this
+// process until createImage uses it, so a concurrent rmi/prune cannot collect it in between.
 export async function commitLayer(store: Store, dir: string): Promise<{ diffId: string }> {
-  const prepared = await prepareLayerFromTar(store, tarDirectory(dir), { gzip: false });
+  const tmpDir = store.tmpPath('layer');
+  fs.mkdirSync(tmpDir, 0o700);
+  let prepared: PreparedLayer;
+  try {
+    const copied = copyDirectoryAsLayer(dir, tmpDir);
+    prepared = {
+      diffId: copied.diffId,
+      blob: { digest: copied.diffId, size: copied.tarSize, mediaType: MT.ociLayer },
+      tarSize: copied.tarSize,
+      stats: copied.stats,
+      tmpDir,
+    };
+  } catch (err) {
+    rmTreeSync(tmpDir);
+    throw err;
+  }
   try {
     await store.withLock(async () => {
       await installLayer(store, prepared);

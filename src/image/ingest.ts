@@ -6,13 +6,15 @@
 //  2. under the lock: rename blobs and layer directories into place (skipping what is there
 //     by now), then replace images.json (tags, repo digests) in one rename.
 // A killed ingest leaves only tmp/ leftovers, which the store sweeps.
+import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { UfsError } from '../common/errors.js';
 import type { Store } from '../store/index.js';
 import { discardPrepared, installLayer, type PreparedLayer, prepareLayerFromBlob } from './layer.js';
 import { setTag } from './records.js';
-import type { ImageSource, SourceImage } from './source/types.js';
+import type { FetchedBlob, ImageSource, SourceImage } from './source/types.js';
+import { GrowingFile } from './follow.js';
 import { type Descriptor, MT, type OciImageConfig } from './types.js';
 
 // Docker's per-layer states, keyed by the first 12 hex digits of the layer's blob digest.
@@ -117,36 +119,65 @@ export async function ingest(store: Store, source: ImageSource, opts: IngestOpti
       opts.signal?.throwIfAborted();
       const id = layerId(l.desc.digest);
       let done = 0;
-      const blob = await source.fetchBlob(l.desc, {
-        onStart: (total) => opts.onLayer?.({ id, status: 'Downloading', current: 0, total }),
-        onBytes: (n) => {
-          done += n;
-          opts.onLayer?.({ id, status: 'Downloading', current: done, total: l.desc.size });
-        },
-      });
+      // The layer is unpacked while it downloads (into tmp/, nothing installed): it starts at
+      // the first bytes the source writes, or when the blob is complete for a source that
+      // does not say. Digest, size and diff_id are all checked before it is used.
+      const growing = new GrowingFile();
+      let unpacking: Promise<PreparedLayer> | undefined;
+      const unpack = (file: string) => {
+        unpacking ??= prepareLayerFromBlob(store, file, {
+          blobDigest: l.desc.digest,
+          expectDiffId: l.diffId,
+          unpack: true,
+          // several layers at once: unpack each on a thread of its own
+          worker: source.parallel > 1 && todo.length > 1 && (l.desc.size ?? 0) > 1 << 20,
+          follow: growing.shared,
+          ...(opts.onBytes ? { onBytes: opts.onBytes } : {}),
+        });
+        unpacking.catch(() => {}); // awaited below
+      };
+      let blob: FetchedBlob;
+      try {
+        blob = await source.fetchBlob(l.desc, {
+          onStart: (total) => opts.onLayer?.({ id, status: 'Downloading', current: 0, total }),
+          onBytes: (n) => {
+            done += n;
+            opts.onLayer?.({ id, status: 'Downloading', current: done, total: l.desc.size });
+          },
+          onWritten: (file, bytes) => {
+            growing.written(bytes);
+            unpack(file);
+          },
+        });
+      } catch (err) {
+        growing.fail();
+        await unpacking?.catch(() => {});
+        throw err;
+      }
       try {
         opts.onLayer?.({ id, status: 'Verifying Checksum' });
         if (blob.digest !== l.desc.digest) throw new UfsError(`digest mismatch for layer ${l.desc.digest}: the content is ${blob.digest}`);
         if (typeof l.desc.size === 'number' && blob.size !== l.desc.size) throw new UfsError(`layer ${l.desc.digest}: size ${blob.size}, the manifest says ${l.desc.size}`);
         opts.onLayer?.({ id, status: 'Download complete' });
         opts.onLayer?.({ id, status: 'Extracting' });
-        const p = await prepareLayerFromBlob(store, blob.path, {
-          blobDigest: blob.digest,
-          expectDiffId: l.diffId,
-          unpack: true,
-          // several layers at once: unpack each on a thread of its own
-          worker: source.parallel > 1 && todo.length > 1 && blob.size > 1 << 20,
-          ...(opts.onBytes ? { onBytes: opts.onBytes } : {}),
-        });
+        growing.complete(blob.size);
+        unpack(blob.path);
+        const p = await unpacking!;
         await blob.durable;
         p.tmpBlob = blob.path;
         prepared.set(l.diffId, p);
       } catch (err) {
+        growing.fail();
+        await unpacking?.catch(() => {});
         await blob.durable?.catch(() => {});
         fs.rmSync(blob.path, { force: true });
         throw err;
       }
     });
+
+    // The unpacked files were written without an fsync each: one syncfs of the store's file
+    // system makes them durable before any of them is installed (blobs were fsynced already).
+    if (todo.length) spawnSync('sync', ['-f', store.tmpDir()], { stdio: 'ignore', timeout: 600_000 });
 
     return await store.withLock(async () => {
       for (const l of todo) {

@@ -14,6 +14,7 @@ import { type LayerMeta, rmTreeSync, type Store } from '../store/index.js';
 import { readTar } from './tar/reader.js';
 import { MT } from './types.js';
 import { unpackEntries, type UnpackStats } from './unpack.js';
+import { followFile, GrowingFileFailed } from './follow.js';
 
 export type { Compression };
 
@@ -66,13 +67,44 @@ export interface ReadLayerResult {
 
 // Decompresses a layer blob, hashing the tar (its diff_id) and, with `tmpDir`, unpacking it
 // there. Runs on this thread or in a worker (unpack-worker.ts).
-export async function readLayerBlob(blobFile: string, tmpDir: string | undefined, what: string, onBytes?: (n: number) => void): Promise<ReadLayerResult> {
-  const compression = detectCompression(fileHead(blobFile), what);
+// With `follow`, the blob is still being written (follow.ts): read as it grows.
+export async function readLayerBlob(blobFile: string, tmpDir: string | undefined, what: string, onBytes?: (n: number) => void, follow?: SharedArrayBuffer): Promise<ReadLayerResult> {
+  let source: AsyncIterable<Buffer>;
+  let compression: Compression;
+  if (follow) {
+    const chunks = followFile(blobFile, follow, CHUNK)[Symbol.asyncIterator]();
+    const first: Buffer[] = [];
+    let head = Buffer.alloc(0);
+    let done = false;
+    while (head.length < 8 && !done) {
+      const r = await chunks.next();
+      if (r.done) done = true;
+      else {
+        first.push(r.value);
+        head = Buffer.concat([head, r.value]);
+      }
+    }
+    compression = detectCompression(head.subarray(0, 8), what);
+    source = (async function* () {
+      yield* first;
+      if (!done) for (let r = await chunks.next(); !r.done; r = await chunks.next()) yield r.value;
+    })();
+  } else {
+    compression = detectCompression(fileHead(blobFile), what);
+    source = fs.createReadStream(blobFile, { highWaterMark: CHUNK });
+  }
+  if (onBytes) {
+    const inner = source;
+    source = (async function* () {
+      for await (const c of inner) {
+        onBytes(c.length);
+        yield c;
+      }
+    })();
+  }
   const diffHash = crypto.createHash('sha256');
   const count = { n: 0 };
   let stats: UnpackStats | undefined;
-  const source = fs.createReadStream(blobFile, { highWaterMark: CHUNK });
-  if (onBytes) source.on('data', (c) => onBytes(c.length));
   const consume = async (tarBytes: AsyncIterable<Buffer>) => {
     if (tmpDir) stats = await unpackEntries(readTar(tarBytes), tmpDir);
     else for await (const _ of tarBytes);
@@ -82,6 +114,7 @@ export async function readLayerBlob(blobFile: string, tmpDir: string | undefined
     if (unz) await pipeline(source, unz, tap(diffHash, count), consume);
     else await pipeline(source, tap(diffHash, count), consume);
   } catch (err) {
+    if (err instanceof GrowingFileFailed) throw err;
     if (err instanceof UfsError) throw new UfsError(`${what}: ${err.message}`);
     const code = (err as { code?: string }).code ?? '';
     if (code.startsWith('Z_')) throw new UfsError(`${what}: corrupt gzip data`);
@@ -91,9 +124,9 @@ export async function readLayerBlob(blobFile: string, tmpDir: string | undefined
 }
 
 // readLayerBlob in a worker thread: layers pulled together unpack on several CPUs.
-function readLayerBlobInWorker(blobFile: string, tmpDir: string | undefined, what: string, onBytes?: (n: number) => void): Promise<ReadLayerResult> {
+function readLayerBlobInWorker(blobFile: string, tmpDir: string | undefined, what: string, onBytes?: (n: number) => void, follow?: SharedArrayBuffer): Promise<ReadLayerResult> {
   return new Promise((resolve, reject) => {
-    const w = new Worker(new URL('./unpack-worker.js', import.meta.url), { workerData: { blobFile, tmpDir, what } });
+    const w = new Worker(new URL('./unpack-worker.js', import.meta.url), { workerData: { blobFile, tmpDir, what, follow } });
     let settled = false;
     w.on('message', (m: { type: 'bytes'; n: number } | { type: 'done'; result: ReadLayerResult } | { type: 'error'; message: string; ufs: boolean }) => {
       if (m.type === 'bytes') onBytes?.(m.n);
@@ -121,14 +154,14 @@ function readLayerBlobInWorker(blobFile: string, tmpDir: string | undefined, wha
 export async function prepareLayerFromBlob(
   store: Store,
   blobFile: string,
-  opts: { blobDigest: string; expectDiffId?: string; unpack: boolean; onBytes?: (n: number) => void; worker?: boolean },
+  opts: { blobDigest: string; expectDiffId?: string; unpack: boolean; onBytes?: (n: number) => void; worker?: boolean; follow?: SharedArrayBuffer },
 ): Promise<PreparedLayer> {
   const what = `layer ${opts.blobDigest}`;
-  const size = fs.statSync(blobFile).size;
   const tmpDir = opts.unpack ? store.tmpPath('layer') : undefined;
   if (tmpDir) fs.mkdirSync(tmpDir, 0o700);
   try {
-    const r = await (opts.worker ? readLayerBlobInWorker : readLayerBlob)(blobFile, tmpDir, what, opts.onBytes);
+    const r = await (opts.worker ? readLayerBlobInWorker : readLayerBlob)(blobFile, tmpDir, what, opts.onBytes, opts.follow);
+    const size = fs.statSync(blobFile).size; // complete now, followed or not
     if (opts.expectDiffId && opts.expectDiffId !== r.diffId) {
       throw new UfsError(`${what}: diff_id mismatch: the config says ${opts.expectDiffId}, the content is ${r.diffId}`);
     }
@@ -145,11 +178,12 @@ export async function prepareLayerFromBlob(
   }
 }
 
-// Makes a layer from a tar stream we produce (commit, busybox): one pass that hashes the tar
-// (diff_id) and unpacks it to a temp dir (the stored layer directory is exactly what the tar
-// says, by the same code path as `load`). With `gzip`, the pass also writes the compressed
-// blob; without (commit, INTERFACES.md §5), the layer's blob is its plain tar, not stored:
-// writer/blobs.ts makes it again from the directory the first time save or push needs it.
+// Makes a layer from a tar stream we produce (busybox; commit copies a directory instead,
+// layer-copy.ts): one pass that hashes the tar (diff_id) and unpacks it to a temp dir (the
+// stored layer directory is exactly what the tar says, by the same code path as `load`).
+// With `gzip`, the pass also writes the compressed blob; without, the layer's blob is its
+// plain tar, not stored: writer/blobs.ts makes it again from the directory the first time
+// save or push needs it.
 export async function prepareLayerFromTar(store: Store, tar: AsyncIterable<Buffer>, opts: { gzip: boolean } = { gzip: true }): Promise<PreparedLayer> {
   const tmpDir = store.tmpPath('layer');
   const tmpBlob = opts.gzip ? store.tmpPath('blob') : undefined;

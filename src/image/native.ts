@@ -5,11 +5,11 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 
 interface SysLike {
-  lgetxattr?(file: string, name: string): Buffer;
-  lsetxattr?(file: string, name: string, value: Buffer, flags: number): void;
-  llistxattr?(file: string): string[];
-  mknod?(file: string, mode: number, dev: number): void;
-  utimensat?(file: string, aSec: number, aNsec: number, mSec: number, mNsec: number): void;
+  lgetxattr?(file: string | Buffer, name: string): Buffer;
+  lsetxattr?(file: string | Buffer, name: string, value: Buffer, flags: number): void;
+  llistxattr?(file: string | Buffer): string[];
+  mknod?(file: string | Buffer, mode: number, dev: number): void;
+  utimensat?(file: string | Buffer, aSec: number, aNsec: number, mSec: number, mNsec: number): void;
 }
 
 let sys: SysLike = {};
@@ -32,26 +32,27 @@ export function devMinor(rdev: number): number {
   return (rdev & 0xff) | ((rdev >>> 12) & ~0xff & 0xfffff);
 }
 
-export function mknodSync(file: string, kind: 'char' | 'block' | 'fifo', mode: number, major = 0, minor = 0): void {
+export function mknodSync(file: string | Buffer, kind: 'char' | 'block' | 'fifo', mode: number, major = 0, minor = 0): void {
   const ifmt = kind === 'char' ? fs.constants.S_IFCHR : kind === 'block' ? fs.constants.S_IFBLK : fs.constants.S_IFIFO;
   if (sys.mknod) {
     sys.mknod(file, ifmt | (mode & 0o7777), makedev(major, minor));
     return;
   }
-  const args = kind === 'fifo' ? [file, 'p'] : [file, kind === 'char' ? 'c' : 'b', String(major), String(minor)];
+  const f = String(file); // the fallback: only UTF-8 names
+  const args = kind === 'fifo' ? [f, 'p'] : [f, kind === 'char' ? 'c' : 'b', String(major), String(minor)];
   execFileSync('mknod', ['-m', (mode & 0o7777).toString(8), ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
-export function setXattrSync(file: string, name: string, value: Buffer): void {
+export function setXattrSync(file: string | Buffer, name: string, value: Buffer): void {
   if (sys.lsetxattr) {
     sys.lsetxattr(file, name, value, 0);
     return;
   }
-  execFileSync('setfattr', ['-h', '-n', name, '-v', `0x${value.toString('hex')}`, file], { stdio: ['ignore', 'ignore', 'pipe'] });
+  execFileSync('setfattr', ['-h', '-n', name, '-v', `0x${value.toString('hex')}`, String(file)], { stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
 // All xattrs of `file` (not following links), or an empty list if they cannot be read.
-export function listXattrsSync(file: string): [string, Buffer][] {
+export function listXattrsSync(file: string | Buffer): [string, Buffer][] {
   if (!sys.llistxattr || !sys.lgetxattr) return [];
   let names: string[];
   try {
@@ -75,7 +76,7 @@ export function hasNativeXattrs(): boolean {
 }
 
 // Sets atime = mtime = t (ns) on `file` itself, never through a symlink.
-export function setTimesNsSync(file: string, ns: bigint, isSymlink: boolean): void {
+export function setTimesNsSync(file: string | Buffer, ns: bigint, isSymlink: boolean): void {
   const sec = ns / 1_000_000_000n;
   let nsec = ns % 1_000_000_000n;
   let s = sec;

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { UfsError } from '../common/errors.js';
 import { isPrivateXattr } from '../unionfs/index.js';
 import { mknodSync, setTimesNsSync, setXattrSync } from './native.js';
+import { byteName, nameBytes, showName } from './tar/bytes.js';
 import { type TarEntry, type TarHeader, TarFormatError } from './tar/reader.js';
 
 export interface UnpackStats {
@@ -28,22 +29,31 @@ interface DirMeta {
 }
 
 const WRITE_FLAGS = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
-const IS_ROOT = process.getuid?.() === 0;
+const MY_UID = process.getuid?.();
+const MY_GID = process.getgid?.();
+const IS_ROOT = MY_UID === 0;
+const UMASK = process.umask();
 
 export class UnsafeEntryError extends UfsError {}
 
-// '' for the layer root ('/', '.', './'); throws on absolute or escaping names.
+// An entry's name for messages.
+function quoted(raw: string): string {
+  return JSON.stringify(showName(raw));
+}
+
+// '' for the layer root ('/', '.', './'); throws on absolute or escaping names. Names are
+// byte strings (tar/bytes.ts).
 export function normalizeEntryName(raw: string): string {
-  if (raw.includes('\0')) throw new UnsafeEntryError(`entry ${JSON.stringify(raw)}: name contains a NUL byte`);
+  if (raw.includes('\0')) throw new UnsafeEntryError(`entry ${quoted(raw)}: name contains a NUL byte`);
   let name = raw;
   if (/^\/+$/.test(name)) return ''; // the root itself, as umoci writes it
-  if (name.startsWith('/')) throw new UnsafeEntryError(`entry ${JSON.stringify(raw)}: absolute path`);
+  if (name.startsWith('/')) throw new UnsafeEntryError(`entry ${quoted(raw)}: absolute path`);
   while (name.startsWith('./')) name = name.slice(2);
   const out: string[] = [];
   for (const part of name.split('/')) {
     if (part === '' || part === '.') continue;
     if (part === '..') {
-      if (out.length === 0) throw new UnsafeEntryError(`entry ${JSON.stringify(raw)}: path escapes the layer ('..')`);
+      if (out.length === 0) throw new UnsafeEntryError(`entry ${quoted(raw)}: path escapes the layer ('..')`);
       out.pop();
       continue;
     }
@@ -57,8 +67,13 @@ export class Unpacker {
   private dirs = new Map<string, DirMeta>();
   private stats: UnpackStats = { size: 0, entries: 0 };
 
+  private readonly destBytes: string;
+  private readonly setgidDest: boolean;
+
   constructor(private readonly dest: string) {
     this.kinds.set('', 'dir');
+    this.destBytes = byteName(Buffer.from(dest));
+    this.setgidDest = (fs.statSync(dest).mode & 0o2000) !== 0;
   }
 
   async unpack(entries: AsyncIterable<TarEntry>): Promise<UnpackStats> {
@@ -72,8 +87,8 @@ export class Unpacker {
     return this.stats;
   }
 
-  private abs(rel: string): string {
-    return rel === '' ? this.dest : `${this.dest}/${rel}`;
+  private abs(rel: string): Buffer {
+    return nameBytes(rel === '' ? this.destBytes : `${this.destBytes}/${rel}`);
   }
 
   // Makes sure every ancestor of `rel` is a directory made by this unpack.
@@ -86,8 +101,8 @@ export class Unpacker {
       at = slash + 1;
       const kind = this.kinds.get(dir);
       if (kind === 'dir') continue;
-      if (kind === 'symlink') throw new UnsafeEntryError(`entry ${JSON.stringify(raw)}: path passes through the symlink ${dir}`);
-      if (kind !== undefined) throw new UnsafeEntryError(`entry ${JSON.stringify(raw)}: ${dir} is not a directory`);
+      if (kind === 'symlink') throw new UnsafeEntryError(`entry ${quoted(raw)}: path passes through the symlink ${showName(dir)}`);
+      if (kind !== undefined) throw new UnsafeEntryError(`entry ${quoted(raw)}: ${showName(dir)} is not a directory`);
       fs.mkdirSync(this.abs(dir), 0o755);
       this.kinds.set(dir, 'dir');
       this.dirs.set(dir, { mode: 0o755, uid: 0, gid: 0, mtimeNs: null });
@@ -117,7 +132,7 @@ export class Unpacker {
     const h = entry.header;
     const raw = h.name;
     const rel = normalizeEntryName(raw);
-    if (rel === '' && h.type !== 'dir') throw new UnsafeEntryError(`entry ${JSON.stringify(raw)}: the layer root must be a directory`);
+    if (rel === '' && h.type !== 'dir') throw new UnsafeEntryError(`entry ${quoted(raw)}: the layer root must be a directory`);
     this.ensureParents(rel, raw);
     this.clear(rel, h.type);
     const file = this.abs(rel);
@@ -133,25 +148,36 @@ export class Unpacker {
           this.xattrs(file, h, raw);
           return; // mode and times once its contents are in
         case 'file': {
-          const fd = fs.openSync(file, WRITE_FLAGS, 0o600);
+          // Few system calls per file (layers have thousands): created with its final mode
+          // when the umask keeps it, chowned only when it is not ours already, times set on
+          // the descriptor when they are whole seconds (a double holds them exactly).
+          const direct = (h.mode & 0o7000) === 0 && (h.mode & UMASK) === 0;
+          const fd = fs.openSync(file, WRITE_FLAGS, direct ? h.mode : 0o600);
           this.kinds.set(rel, 'file');
+          const wholeSec = h.mtimeNs % 1_000_000_000n === 0n;
           try {
             for await (const chunk of entry.body()) {
               let off = 0;
               while (off < chunk.length) off += fs.writeSync(fd, chunk, off, chunk.length - off);
             }
-            if (IS_ROOT || h.uid === process.getuid?.()) fs.fchownSync(fd, h.uid, h.gid);
-            fs.fchmodSync(fd, h.mode); // after chown, which clears setuid/setgid
+            if ((IS_ROOT || h.uid === MY_UID) && !this.ownedAs(h)) fs.fchownSync(fd, h.uid, h.gid);
+            if (!direct) fs.fchmodSync(fd, h.mode); // after chown, which clears setuid/setgid
+            if (wholeSec && h.xattrs.size === 0) {
+              const sec = Number(h.mtimeNs / 1_000_000_000n);
+              fs.futimesSync(fd, sec, sec);
+            }
           } finally {
             fs.closeSync(fd);
           }
           this.stats.size += h.size;
-          this.xattrs(file, h, raw);
-          setTimesNsSync(file, h.mtimeNs, false);
+          if (h.xattrs.size) {
+            this.xattrs(file, h, raw);
+            setTimesNsSync(file, h.mtimeNs, false);
+          } else if (!wholeSec) setTimesNsSync(file, h.mtimeNs, false);
           return;
         }
         case 'symlink':
-          fs.symlinkSync(h.linkname, file);
+          fs.symlinkSync(nameBytes(h.linkname), file);
           this.kinds.set(rel, 'symlink');
           this.owner(file, h, true);
           this.xattrs(file, h, raw);
@@ -163,14 +189,14 @@ export class Unpacker {
             target = normalizeEntryName(h.linkname);
           } catch (err) {
             const why = err instanceof UnsafeEntryError ? err.message.replace(/^entry "(?:[^"\\]|\\.)*": /, '') : String(err);
-            throw new UnsafeEntryError(`entry ${JSON.stringify(raw)}: hard link target ${JSON.stringify(h.linkname)}: ${why}`);
+            throw new UnsafeEntryError(`entry ${quoted(raw)}: hard link target ${quoted(h.linkname)}: ${why}`);
           }
           const kind = this.kinds.get(target);
-          if (target === '' || kind === 'dir') throw new UnsafeEntryError(`entry ${JSON.stringify(raw)}: hard link to a directory`);
+          if (target === '' || kind === 'dir') throw new UnsafeEntryError(`entry ${quoted(raw)}: hard link to a directory`);
           if (kind === undefined) {
-            throw new UnsafeEntryError(`entry ${JSON.stringify(raw)}: hard link target ${JSON.stringify(h.linkname)} is not in this layer`);
+            throw new UnsafeEntryError(`entry ${quoted(raw)}: hard link target ${quoted(h.linkname)} is not in this layer`);
           }
-          if (target === rel) throw new UnsafeEntryError(`entry ${JSON.stringify(raw)}: hard link to itself`);
+          if (target === rel) throw new UnsafeEntryError(`entry ${quoted(raw)}: hard link to itself`);
           fs.linkSync(this.abs(target), file);
           this.kinds.set(rel, kind);
           return;
@@ -189,17 +215,22 @@ export class Unpacker {
     } catch (err) {
       if (err instanceof UfsError) throw err;
       const msg = err instanceof Error ? err.message : String(err);
-      throw new UfsError(`entry ${JSON.stringify(raw)}: ${msg.split('\n')[0]}`);
+      throw new UfsError(`entry ${quoted(raw)}: ${msg.split('\n')[0]}`);
     }
   }
 
-  private owner(file: string, h: TarHeader, isLink: boolean): void {
+  // Would a file we create carry these owners already? (Not under a setgid directory.)
+  private ownedAs(h: TarHeader): boolean {
+    return h.uid === MY_UID && h.gid === MY_GID && !this.setgidDest;
+  }
+
+  private owner(file: Buffer, h: TarHeader, isLink: boolean): void {
     if (!IS_ROOT && h.uid !== process.getuid?.()) return; // rootless: keep our own ids
     if (isLink) fs.lchownSync(file, h.uid, h.gid);
     else fs.chownSync(file, h.uid, h.gid);
   }
 
-  private xattrs(file: string, h: TarHeader, raw: string): void {
+  private xattrs(file: Buffer, h: TarHeader, raw: string): void {
     for (const [name, value] of h.xattrs) {
       if (isPrivateXattr(name)) continue; // the union's or overlayfs's own metadata: never from an image
       try {
@@ -207,7 +238,7 @@ export class Unpacker {
       } catch (err) {
         // user.* cannot exist on symlinks or devices; unprivileged cannot set trusted.*
         const msg = err instanceof Error ? err.message.split('\n')[0] : String(err);
-        if (process.env.UFS_DEBUG) process.stderr.write(`ufs: entry ${JSON.stringify(raw)}: xattr ${name} not kept: ${msg}\n`);
+        if (process.env.UFS_DEBUG) process.stderr.write(`ufs: entry ${quoted(raw)}: xattr ${name} not kept: ${msg}\n`);
       }
     }
   }

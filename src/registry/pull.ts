@@ -72,7 +72,8 @@ export async function pullImage(store: Store, input: string, opts: PullOptions =
       const config = knownConfig;
       if (config.rootfs.diff_ids.every((d) => store.hasLayer(d))) {
         let moved = false;
-        if (tag) {
+        // the tag already names it (the usual case): nothing to write, no lock to take
+        if (tag && db.tags[full]?.id !== known.id) {
           await store.withLock(async () => {
             store.updateImageDb((d) => {
               if (!d.images[known.id]) throw new UfsError(`${display}: the image was removed meanwhile; pull again`);

@@ -118,6 +118,7 @@ export async function downloadBlob(client: RegistryClient, repo: string, desc: D
         const res = await client.send('GET', `/v2/${repo}/blobs/${desc.digest}`, [pullScope(repo)], { headers });
         if (res.status === 200 && got > 0) {
           // no range support: from the start
+          progress.onWritten?.(dest, 0);
           await fh.truncate(0);
           progress.onBytes?.(-got);
           hash = crypto.createHash('sha256');
@@ -141,6 +142,7 @@ export async function downloadBlob(client: RegistryClient, repo: string, desc: D
           hash.update(c);
           got += c.length;
           progress.onBytes?.(c.length);
+          progress.onWritten?.(dest, got);
         }
         if (typeof desc.size === 'number' && got < desc.size) {
           const e = new Error('aborted') as Error & { code: string };

@@ -1,6 +1,9 @@
 // `ufs diff`: the writable layer's changes against the image, Docker's A/C/D lines. The init
 // layer sits between them, so its paths are the runtime's, not the container's: hidden.
-import { listChanges, type Change } from '../unionfs/index.js';
+// The imports name modules, not package indexes: `ufs diff` is a short command, and what it
+// loads is most of its time.
+import { listChanges } from '../unionfs/changes.js';
+import type { Change } from '../unionfs/types.js';
 import { resolveImage } from '../image/resolve.js';
 import type { Store } from '../store/index.js';
 import { containerPaths, findRecord } from './container.js';

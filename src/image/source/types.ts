@@ -24,6 +24,9 @@ export interface FetchedBlob {
 export interface BlobProgress {
   onStart?: (total: number) => void; // the transfer starts (after waiting for a slot)
   onBytes?: (n: number) => void;
+  // The blob's file holds `bytes` bytes now (0 again when the transfer starts over): a
+  // source that says so has its layer unpacked while it downloads.
+  onWritten?: (file: string, bytes: number) => void;
 }
 
 export interface ImageSource {

@@ -1,13 +1,15 @@
-// Deterministic tars through tar-stream's pack() (patched at install so that xattr values are
-// written as raw bytes). Fixed fields: numeric owners, empty uname/gname, no atime/ctime; the
-// mtime in whole seconds in ustar, plus a pax `mtime` (seconds.nanoseconds) only when it has a
-// fraction or does not fit; xattrs as SCHILY.xattr.* pax records, in the caller's order. The
-// same tree gives the same bytes, so the same diff_id.
-import { pack, type Header, type Pack } from 'tar-stream';
+// Deterministic tars, written here byte for byte: ustar headers, with a pax header before the
+// entry when a field does not fit (a non-ASCII or long name, a long link name, big ids, an
+// mtime with a fraction or out of range, xattrs as SCHILY.xattr.* records). Fixed fields:
+// numeric owners, empty uname/gname, no atime/ctime. The layout is the one tar-stream's pack()
+// gave the layers made before (ustar prefix split, 'PaxHeader' as the name of both headers of a
+// pax entry, pax records path, linkpath, then the rest in order), so the same tree keeps its
+// diff_id. Names and link names are byte strings (tar/bytes.ts) and go in as their bytes.
+import { isAscii, nameBytes } from './bytes.js';
 import type { TarType } from './reader.js';
 
 export interface WriteHeader {
-  name: string; // relative, no leading './'; directories without the trailing '/'
+  name: string; // byte string, relative, no leading './'; directories without the trailing '/'
   type: TarType;
   mode: number;
   uid: number;
@@ -15,7 +17,7 @@ export interface WriteHeader {
   size?: number;
   mtimeSec: number;
   mtimeNs?: bigint; // when given, wins over mtimeSec
-  linkname?: string;
+  linkname?: string; // byte string
   devmajor?: number;
   devminor?: number;
   xattrs?: [string, Buffer][]; // sorted by the caller
@@ -26,26 +28,89 @@ export interface WriteEntry {
   body?: Iterable<Buffer> | AsyncIterable<Buffer>; // regular files: exactly header.size bytes
 }
 
-const TYPES: Record<TarType, Header['type']> = {
-  file: 'file',
-  link: 'link',
-  symlink: 'symlink',
-  char: 'character-device',
-  block: 'block-device',
-  dir: 'directory',
-  fifo: 'fifo',
-};
-// The mode goes in with its type bits: tar-stream writes the permission bits only, and would
-// take a bare 0 (a file with mode 000) for "unset" and make it 0644.
-const S_IF: Record<TarType, number> = { file: 0o100000, link: 0o100000, symlink: 0o120000, char: 0o20000, block: 0o60000, dir: 0o40000, fifo: 0o10000 };
-const MAX_ID = 0o777777; // ustar fields as tar-stream writes them: 6 octal digits,
+const FLAGS: Record<TarType | 'pax', number> = { file: 0x30, link: 0x31, symlink: 0x32, char: 0x33, block: 0x34, dir: 0x35, fifo: 0x36, pax: 0x78 };
+const MAX_ID = 0o777777; // ustar fields of 6 octal digits,
 const MAX_SEC = 0x7fffffff; // and the mtime as a 32-bit integer
+const PAX_NAME = 'PaxHeader';
 
 export const TAR_END = Buffer.alloc(1024);
 const ZEROS = Buffer.alloc(512);
 
 export function padding(size: number): Buffer {
   return ZEROS.subarray(0, (512 - (size % 512)) % 512);
+}
+
+// n octal digits and a space; all sevens when the value does not fit.
+function octal(v: number, n: number): string {
+  const s = v.toString(8);
+  return s.length > n ? `${'7'.repeat(n)} ` : `${s.padStart(n, '0')} `;
+}
+
+interface Fields {
+  name: string;
+  linkname: string;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtimeSec: number;
+  flag: number;
+  devmajor: number;
+  devminor: number;
+}
+
+// One ustar block, or null when the name or link name does not fit it.
+function ustar(f: Fields): Buffer | null {
+  let name = f.name;
+  let prefix = '';
+  if (!isAscii(name)) return null;
+  while (name.length > 100) {
+    const i = name.indexOf('/');
+    if (i === -1) return null;
+    prefix += prefix ? `/${name.slice(0, i)}` : name.slice(0, i);
+    name = name.slice(i + 1);
+  }
+  if (name.length > 100 || prefix.length > 155 || f.linkname.length > 100) return null;
+  const b = Buffer.alloc(512);
+  b.write(name, 0, 'latin1');
+  b.write(octal(f.mode & 0o7777, 6), 100, 'latin1');
+  b.write(octal(f.uid, 6), 108, 'latin1');
+  b.write(octal(f.gid, 6), 116, 'latin1');
+  if (f.size.toString(8).length > 11) {
+    // base-256, big-endian, for sizes of 8 GiB and more
+    b[124] = 0x80;
+    let n = f.size;
+    for (let i = 11; i > 0; i--) {
+      b[124 + i] = n % 256;
+      n = Math.floor(n / 256);
+    }
+  } else {
+    b.write(octal(f.size, 11), 124, 'latin1');
+  }
+  b.write(octal(f.mtimeSec, 11), 136, 'latin1');
+  b[156] = f.flag;
+  if (f.linkname) b.write(f.linkname, 157, 'latin1');
+  b.write('ustar\x0000', 257, 'latin1');
+  b.write(octal(f.devmajor, 6), 329, 'latin1');
+  b.write(octal(f.devminor, 6), 337, 'latin1');
+  if (prefix) b.write(prefix, 345, 'latin1');
+  let sum = 8 * 32; // the checksum field counts as spaces
+  for (let i = 0; i < 148; i++) sum += b[i]!;
+  for (let i = 156; i < 512; i++) sum += b[i]!;
+  b.write(octal(sum, 6), 148, 'latin1');
+  return b;
+}
+
+// A pax record's length prefix counts itself.
+function recordLength(len: number): number {
+  let digits = Math.floor(Math.log(len) / Math.log(10)) + 1;
+  if (len + digits >= Math.pow(10, digits)) digits++;
+  return len + digits;
+}
+
+function paxRecord(key: string, value: Buffer): Buffer {
+  const body = Buffer.concat([Buffer.from(` ${key}=`, 'utf8'), value, Buffer.from('\n')]);
+  return Buffer.concat([Buffer.from(String(recordLength(body.length))), body]);
 }
 
 function paxTime(ns: bigint): string {
@@ -55,83 +120,56 @@ function paxTime(ns: bigint): string {
   return `${sign}${abs / 1_000_000_000n}${frac ? `.${frac}` : ''}`;
 }
 
-function toPackHeader(h: WriteHeader): Header {
+// The header block(s) of one entry: [pax header, records, padding,] ustar header.
+export function encodeHeader(h: WriteHeader): Buffer {
   const ns = h.mtimeNs ?? BigInt(h.mtimeSec) * 1_000_000_000n;
   const sec = Number(ns / 1_000_000_000n) - (ns % 1_000_000_000n < 0n ? 1 : 0); // floor
-  const pax: Record<string, string | Buffer> = {};
-  if (h.uid > MAX_ID) pax.uid = String(h.uid);
-  if (h.gid > MAX_ID) pax.gid = String(h.gid);
-  if (ns % 1_000_000_000n !== 0n || sec < 0 || sec > MAX_SEC) pax.mtime = paxTime(ns);
-  for (const [key, value] of h.xattrs ?? []) pax[`SCHILY.xattr.${key}`] = value;
-  return {
+  const pax: [string, Buffer][] = [];
+  if (h.uid > MAX_ID) pax.push(['uid', Buffer.from(String(h.uid))]);
+  if (h.gid > MAX_ID) pax.push(['gid', Buffer.from(String(h.gid))]);
+  if (ns % 1_000_000_000n !== 0n || sec < 0 || sec > MAX_SEC) pax.push(['mtime', Buffer.from(paxTime(ns))]);
+  for (const [key, value] of h.xattrs ?? []) pax.push([`SCHILY.xattr.${key}`, value]);
+  const f: Fields = {
     name: h.type === 'dir' ? `${h.name}/` : h.name,
-    type: TYPES[h.type],
-    mode: S_IF[h.type] | (h.mode & 0o7777),
+    linkname: h.linkname ?? '',
+    mode: h.mode,
     uid: Math.min(h.uid, MAX_ID),
     gid: Math.min(h.gid, MAX_ID),
     size: h.type === 'file' ? (h.size ?? 0) : 0,
-    mtime: new Date(Math.max(0, Math.min(sec, MAX_SEC)) * 1000),
-    linkname: h.linkname ?? '',
-    uname: '',
-    gname: '',
+    mtimeSec: Math.max(0, Math.min(sec, MAX_SEC)),
+    flag: FLAGS[h.type],
     devmajor: h.devmajor ?? 0,
     devminor: h.devminor ?? 0,
-    ...(Object.keys(pax).length ? { pax } : {}),
   };
-}
-
-// The header block(s) of one entry ([pax header + records +] ustar header), for callers that
-// write bodies themselves (save, the built-in busybox). This is pack()'s own encoder
-// (Pack#_encode, which pushes its blocks), called with a collector: the same bytes as packTar.
-const encode = (Object.getPrototypeOf(pack()) as { _encode(this: { push(b: Buffer): void }, h: Header): void })._encode;
-
-export function encodeHeader(h: WriteHeader): Buffer {
-  const blocks: Buffer[] = [];
-  encode.call({ push: (b) => void blocks.push(b) }, toPackHeader(h));
-  return blocks.length === 1 ? blocks[0]! : Buffer.concat(blocks);
-}
-
-// Resolves when a stream wants more (drain) or is gone (close: the next write fails).
-function writable(s: { on(e: string, f: () => void): unknown; off(e: string, f: () => void): unknown }): Promise<void> {
-  return new Promise((resolve) => {
-    const go = () => {
-      s.off('drain', go);
-      s.off('close', go);
-      resolve();
-    };
-    s.on('drain', go);
-    s.on('close', go);
-  });
-}
-
-async function feed(p: Pack, entries: Iterable<WriteEntry> | AsyncIterable<WriteEntry>): Promise<void> {
-  for await (const { header, body } of entries) {
-    let settle!: (err?: Error | null) => void;
-    const done = new Promise<void>((resolve, reject) => (settle = (err) => (err ? reject(err) : resolve())));
-    done.catch(() => {}); // awaited below; a body error may come first
-    const sink = p.entry(toPackHeader(header), settle);
-    if (header.type === 'file') {
-      for await (const chunk of body ?? []) {
-        if (sink.destroying) throw new Error('tar entry destroyed');
-        if (!sink.write(chunk)) await writable(sink);
-      }
-      sink.end(null);
-    }
-    await done; // one entry at a time: nothing queues up behind a slow consumer
+  if (pax.length === 0) {
+    const plain = ustar(f);
+    if (plain) return plain;
   }
+  const records = [paxRecord('path', nameBytes(f.name))];
+  if (f.linkname) records.push(paxRecord('linkpath', nameBytes(f.linkname)));
+  for (const [key, value] of pax) records.push(paxRecord(key, value));
+  const body = Buffer.concat(records);
+  const linkname = f.linkname ? PAX_NAME : '';
+  const head = ustar({ ...f, name: PAX_NAME, linkname, size: body.length, flag: FLAGS.pax })!;
+  const entry = ustar({ ...f, name: PAX_NAME, linkname })!;
+  return Buffer.concat([head, body, padding(body.length), entry]);
 }
 
 // A whole tar (ending with the end-of-archive blocks) as a stream of chunks.
 export async function* packTar(entries: Iterable<WriteEntry> | AsyncIterable<WriteEntry>): AsyncGenerator<Buffer> {
-  const p = pack();
-  const fed = feed(p, entries).then(
-    () => p.finalize(),
-    (err: Error) => p.destroy(err),
-  );
-  try {
-    for await (const chunk of p) yield chunk as Buffer;
-  } finally {
-    p.destroy(null); // a consumer that stops early stops the feeding (its entry fails)
-    await fed;
+  for await (const { header, body } of entries) {
+    yield encodeHeader(header);
+    if (header.type !== 'file') continue;
+    const size = header.size ?? 0;
+    let n = 0;
+    for await (const chunk of body ?? []) {
+      n += chunk.length;
+      if (n > size) throw new Error(`tar entry ${header.name}: body larger than its size`);
+      yield chunk;
+    }
+    if (n !== size) throw new Error(`tar entry ${header.name}: body of ${n} bytes, not ${size}`);
+    const pad = padding(size);
+    if (pad.length) yield pad;
   }
+  yield TAR_END;
 }
