@@ -3,11 +3,11 @@
 # (--help, ps, images, inspect, version) for ufs, `node -e 0` (the floor every ufs command
 # pays) and podman's same commands, measured by hyperfine in the same run (called by
 # scripts/bench; runs alone too). Temp store roots for both, removed on exit.
-# Options: --runs N (default 30). Environment: UFS_BENCH_MAIN (the CLI, default dist/).
+# Options: --runs N (default 30). Environment: UFS_BENCH_MAIN (the CLI, default bin/ufs.cjs).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
-main=${UFS_BENCH_MAIN:-$repo/dist/src/cli/main.js}
+main=${UFS_BENCH_MAIN:-$repo/bin/ufs.cjs}
 runs=30
 while [ $# -gt 0 ]; do
   case $1 in

@@ -20,7 +20,6 @@ const commitContainer = lazy('commitContainer');
 const diffContainer = lazy('diffContainer');
 const execInContainer = lazy('execInContainer');
 const killContainer = lazy('killContainer');
-const listContainers = lazy('listContainers');
 const monitorMain = lazy('monitorMain');
 const pauseContainer = lazy('pauseContainer');
 const removeContainer = lazy('removeContainer');
@@ -214,13 +213,15 @@ export function registerContainerCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (opts, cmd: Command) => {
       const { psLines, PS_HEADERS } = await import('./ps.js');
+      // the listing alone, not the whole runtime library (startup budget, issue 13)
+      const { listContainers, formatPs } = await import('../runtime/ps.js');
       const store = await openStore(cmd);
       const last = opts.latest ? 1 : opts.last !== undefined ? Number(opts.last) : undefined;
       if (last !== undefined && (!Number.isInteger(last) || last < 0)) throw new UfsError(`invalid argument "${opts.last}" for "-n, --last" flag`);
       let recs = await listContainers(store, !!opts.all || last !== undefined || (opts.filter ?? []).length > 0);
       if (last !== undefined) recs = recs.slice(0, last);
       if (opts.json) {
-        process.stdout.write((await runtime()).formatPs(recs, { all: true, quiet: false, json: true }));
+        process.stdout.write(formatPs(recs, { all: true, quiet: false, json: true }));
         return;
       }
       const lines = await psLines(store, recs, opts.filter ?? [], { trunc: opts.trunc !== false, size: !!opts.size, all: !!opts.all || last !== undefined });

@@ -103,9 +103,7 @@ async function main(): Promise<void> {
   await program.parseAsync(process.argv);
 }
 
-try {
-  await main();
-} catch (err) {
+function fail(err: unknown): never {
   if (err instanceof CommanderError) {
     // commander already printed its message (or help/version)
     process.exit(err.exitCode);
@@ -116,3 +114,6 @@ try {
   if (process.env.UFS_DEBUG && err instanceof Error && !(err instanceof UfsError)) process.stderr.write(`${err.stack}\n`);
   process.exit(err instanceof UfsError ? err.exitCode : 1);
 }
+
+// No top-level await: the same source is bundled as CommonJS (scripts/bundle-cli.mjs).
+main().catch(fail);
