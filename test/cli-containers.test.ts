@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import { rawTar } from './helpers/images.js';
+import { freeSubnet, uniqueName } from './helpers/network.js';
 import { CLI, makeEnv, waitFor, type Env } from './helpers/runtime.js';
 
 // `ufs ARGS` with a Buffer on stdin; its stdout as bytes.
@@ -225,5 +226,25 @@ test('logs --tail, --since, --until, -t', async (t) => {
     const r = await e.ufs(['logs', ...args, 'logc']);
     t.is(r.code, 1);
     t.regex(r.stderr, msg);
+  }
+});
+
+test('ps PORTS: the host ports a running container is published on', async (t) => {
+  const e = await makeEnv(t);
+  const net = uniqueName('cps');
+  await e.ok(['network', 'create', '--subnet', freeSubnet(), net]);
+  try {
+    await e.ok(['run', '-d', '--name', 'pub', '--network', net, '-p', '127.0.0.1::80', '-p', '127.0.0.1::53/udp', 'busybox', 'sleep', '60']);
+    await e.ok(['create', '--name', 'notyet', '--network', net, '-p', '127.0.0.1::81', 'busybox', 'true']);
+    const ports = await e.ok(['ps', '-a', '--format', '{{.Names}}|{{.Ports}}']);
+    t.regex(ports, /^(notyet\|\npub\|127\.0\.0\.1:\d+->80\/tcp, 127\.0\.0\.1:\d+->53\/udp\n|pub\|127\.0\.0\.1:\d+->80\/tcp, 127\.0\.0\.1:\d+->53\/udp\nnotyet\|\n)$/);
+    const port80 = /127\.0\.0\.1:(\d+)->80\/tcp/.exec(ports)![1];
+    t.is(await e.ok(['port', 'pub', '80']), `127.0.0.1:${port80}\n`);
+    const table = (await e.ok(['ps'])).split('\n');
+    t.regex(table[0]!, /^CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+PORTS\s+NAMES$/);
+    t.regex(table[1]!, new RegExp(`Up .*127\\.0\\.0\\.1:${port80}->80/tcp, 127\\.0\\.0\\.1:\\d+->53/udp\\s+pub$`));
+  } finally {
+    await e.ufs(['rm', '-f', 'pub', 'notyet']);
+    await e.ufs(['network', 'rm', net]);
   }
 });

@@ -264,7 +264,7 @@ function addVerbs(parent: Command, family: boolean): void {
         return;
       }
       const { renderList } = await import('../common/format.js');
-      const table = `table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Names}}${opts.size ? '\t{{.Size}}' : ''}`;
+      const table = `table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}${opts.size ? '\t{{.Size}}' : ''}`;
       process.stdout.write(await renderList(opts.format, lines, { table, headers: PS_HEADERS }));
     });
   if (family) ps.aliases(['ps', 'list']);
