@@ -203,7 +203,6 @@ export function registerContainerCommands(program: Command): void {
 
 // The container verbs, at the top level (ufs ps) or in the container family (ufs container ls).
 function addVerbs(parent: Command, family: boolean): void {
-  addLifecycleVerbs(parent);
   const run = addRunOptions(
     parent
       .command('run')
@@ -467,6 +466,8 @@ function addVerbs(parent: Command, family: boolean): void {
       process.stdout.write(`${id}\n`);
     });
 
+
+  addLifecycleVerbs(parent);
 }
 
 // create, restart, rename and cp (issue 13).
