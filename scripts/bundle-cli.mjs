@@ -113,14 +113,17 @@ await esbuild.build({
   target: 'node20',
   minifyWhitespace: true,
   minifySyntax: true,
+  minifyIdentifiers: true, // a smaller source to read and hash at every start; names are in dist/ufs.cjs.map
+  sourcemap: 'linked',
   external: ['node-pty', '*.node'],
   plugins: [ufsPlugin],
   banner: { js: "const __ufsDistUrl = (rel) => require('node:url').pathToFileURL(require('node:path').join(__dirname, rel)).href;" },
   logLevel: 'warning',
 });
 
-// bin/ufs.cjs wraps the bundle in a function, where main.ts's '#!' line would not parse.
-fs.writeFileSync(outFile, fs.readFileSync(outFile, 'latin1').replace(/^#!.*\n/, ''), 'latin1');
+// bin/ufs.cjs wraps the bundle in a function, where main.ts's '#!' line would not parse
+// (a comment in its place keeps the source map's lines).
+fs.writeFileSync(outFile, fs.readFileSync(outFile, 'latin1').replace(/^#!.*/, '//'), 'latin1');
 
 // The code cache: what V8 compiled while the whole command tree was built and its help
 // printed (`ufs --help` registers every family), taken by bin/ufs.cjs at exit.
