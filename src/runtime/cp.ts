@@ -16,6 +16,7 @@ import { readTar, type TarType } from '../image/tar/reader.js';
 import { packTar, type WriteEntry } from '../image/tar/writer.js';
 import type { Store } from '../store/index.js';
 import { containerPaths, findRecord, readRecord, shortId, type BindMount, type ContainerRecord } from './container.js';
+import { whilePaused } from './control.js';
 import { isAlive, isMountPoint } from './proc.js';
 import { monitorAlive } from './reconcile.js';
 import { resolveInRoot } from './rootfs.js';
@@ -63,11 +64,13 @@ async function withContainerRoot<T>(store: Store, ref: string, write: boolean, f
   const dir = store.containersDir();
   const rec = findRecord(dir, ref);
   const paths = containerPaths(dir, rec.Id);
-  // its root as its processes see it, mounts and all
-  if (running(rec, paths.merged)) return fn({ root: `/proc/${rec.State.Pid}/root`, mounts: [] });
+  // its root as its processes see it, mounts and all, with its processes frozen (as Docker's
+  // cp does since CVE-2018-15664): none can swap a directory for a symlink between our
+  // resolving a path inside the root and the kernel's following it
+  if (running(rec, paths.merged)) return whilePaused(store, rec, () => fn({ root: `/proc/${rec.State.Pid}/root`, mounts: [] }));
   const view = async (): Promise<T> => {
     const now = readRecord(dir, rec.Id) ?? rec;
-    if (running(now, paths.merged)) return fn({ root: `/proc/${now.State.Pid}/root`, mounts: [] });
+    if (running(now, paths.merged)) return whilePaused(store, now, () => fn({ root: `/proc/${now.State.Pid}/root`, mounts: [] }));
     const image = await resolveImage(store, now.Image);
     const mountpoint = fs.mkdtempSync(path.join(os.tmpdir(), `ufs-cp-${shortId(now.Id)}-`));
     try {
