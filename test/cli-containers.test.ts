@@ -140,6 +140,14 @@ test('cp: both ways, running and stopped, owners, modes, -a, -L, tar streams', a
   const notDir = await ufsBytes(e, ['cp', '-', 'cpr:/tmp/in'], inTar);
   t.is(notDir.code, 1);
   t.regex(notDir.stderr, /must be a directory/);
+  // on a terminal, Docker's last line; in a pipe, nothing
+  t.is((await e.ufs(['cp', path.join(host, 'in'), 'cpr:/tmp/in2'])).stderr, '');
+  const term = e.pty(['cp', path.join(host, 'in'), 'cpr:/tmp/in3']);
+  t.is(await term.exit, 0);
+  t.regex(term.output, /^Successfully copied \d+(\.\d+)?kB to cpr:\/tmp\/in3\r?\n$/);
+  const quiet = e.pty(['cp', '-q', path.join(host, 'in'), 'cpr:/tmp/in4']);
+  t.is(await quiet.exit, 0);
+  t.is(quiet.output, '');
   const usage = await e.ufs(['cp', 'a', 'b']);
   t.is(usage.code, 1);
   t.is(usage.stderr, 'ufs: must specify at least one container source\n');

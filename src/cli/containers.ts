@@ -525,7 +525,7 @@ function addLifecycleVerbs(parent: Command): void {
     .usage('[options] CONTAINER:SRC_PATH DEST_PATH|-\n       ufs cp [options] SRC_PATH|- CONTAINER:DEST_PATH')
     .option('-a, --archive', 'archive mode: keep owners (uid:gid) as in the source')
     .option('-L, --follow-link', 'follow a symbolic link given as the source')
-    .option('-q, --quiet', 'print no progress (there is none printed; for Docker compatibility)')
+    .option('-q, --quiet', 'print nothing on a terminal (else a last "Successfully copied" line)')
     .argument('<src>')
     .argument('<dest>')
     .action(async (src: string, dest: string, opts, cmd: Command) => {
@@ -536,13 +536,16 @@ function addLifecycleVerbs(parent: Command): void {
       if (from.container !== undefined && to.container !== undefined) throw new UfsError('copying between containers is not supported');
       if (from.container === undefined && to.container === undefined) throw new UfsError('must specify at least one container source');
       const cpOpts = { archive: !!opts.archive, followLink: !!opts.followLink };
+      let bytes: number;
       if (from.container !== undefined) {
         const toStdout = to.path === '-';
-        await copyFromContainer(store, from.container, from.path, toStdout ? { stream: process.stdout } : { hostPath: to.path }, cpOpts);
-        if (toStdout) await flushStdout();
+        bytes = await copyFromContainer(store, from.container, from.path, toStdout ? { stream: process.stdout } : { hostPath: to.path }, cpOpts);
+        if (toStdout) return flushStdout();
       } else {
-        await copyToContainer(store, to.container!, to.path, from.path === '-' ? { stream: process.stdin } : { hostPath: from.path }, cpOpts);
+        bytes = await copyToContainer(store, to.container!, to.path, from.path === '-' ? { stream: process.stdin } : { hostPath: from.path }, cpOpts);
       }
+      // Docker's last line on a terminal (-q, or no terminal, leaves it out)
+      if (!opts.quiet && process.stderr.isTTY) process.stderr.write(`Successfully copied ${humanSize(bytes)} to ${dest}\n`);
     });
 }
 

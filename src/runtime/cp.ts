@@ -270,8 +270,8 @@ function tarInput(stream: Readable): AsyncIterable<Buffer> {
   return stream as AsyncIterable<Buffer>;
 }
 
-async function writeTar(entries: AsyncIterable<WriteEntry>, out: Writable): Promise<void> {
-  for await (const chunk of packTar(entries)) {
+async function writeTar(entries: AsyncIterable<WriteEntry>, out: Writable, total: { bytes: number }): Promise<void> {
+  for await (const chunk of counted(packTar(entries), total)) {
     if (!out.write(chunk)) await new Promise<void>((resolve, reject) => {
       out.once('drain', resolve);
       out.once('error', reject);
@@ -279,29 +279,41 @@ async function writeTar(entries: AsyncIterable<WriteEntry>, out: Writable): Prom
   }
 }
 
+// The tar's bytes as they pass (what Docker's "Successfully copied" reports).
+async function* counted(chunks: AsyncIterable<Buffer>, total: { bytes: number }): AsyncGenerator<Buffer> {
+  for await (const c of chunks) {
+    total.bytes += c.length;
+    yield c;
+  }
+}
+
 // ---- the two directions
 
 // CONTAINER:SRC to a host path, or as a tar stream.
-export async function copyFromContainer(store: Store, ref: string, srcPath: string, to: CpEnd, opts: CpOptions): Promise<void> {
+// Returns the bytes of the tar that carried the copy.
+export async function copyFromContainer(store: Store, ref: string, srcPath: string, to: CpEnd, opts: CpOptions): Promise<number> {
+  const total = { bytes: 0 };
   await withContainerRoot(store, ref, false, async (cfs) => {
     const at = locate(cfs, path.posix.resolve('/', srcPath));
     const host = resolveInRoot(at.root, at.path, opts.followLink || srcPath.endsWith('/') || /\/\.$/.test(srcPath));
     if (!lstatOrUndefined(host) || (opts.followLink && !statOrUndefined(host))) throw new UfsError(`Could not find the file ${srcPath} in container ${ref}`);
     const src = describeSource(host, srcPath, opts.followLink);
     if ('stream' in to) {
-      await writeTar(packEntries(host, src.contentsOnly ? '' : src.base, opts.followLink), to.stream as Writable);
+      await writeTar(packEntries(host, src.contentsOnly ? '' : src.base, opts.followLink), to.stream as Writable, total);
       return;
     }
     const dest = path.resolve(to.hostPath) + (to.hostPath.endsWith('/') ? '/' : '');
     const where = plan(src, dest, statOrUndefined);
     const dir = fs.realpathSync(where.dir);
     const owner = opts.archive ? undefined : { uid: process.getuid!(), gid: process.getgid!() };
-    await extractInto(dir, '/', packTar(packEntries(host, where.top, opts.followLink)), owner);
+    await extractInto(dir, '/', counted(packTar(packEntries(host, where.top, opts.followLink)), total), owner);
   });
+  return total.bytes;
 }
 
 // A host path, or a tar stream, to CONTAINER:DEST.
-export async function copyToContainer(store: Store, ref: string, destPath: string, from: CpEnd, opts: CpOptions): Promise<void> {
+export async function copyToContainer(store: Store, ref: string, destPath: string, from: CpEnd, opts: CpOptions): Promise<number> {
+  const total = { bytes: 0 };
   let src: Source | undefined;
   if ('hostPath' in from) {
     const host = path.resolve(from.hostPath);
@@ -324,11 +336,12 @@ export async function copyToContainer(store: Store, ref: string, destPath: strin
     if (!src) {
       if (!inRoot(dest)?.isDirectory()) throw new UfsError(`destination "${ref}:${destPath}" must be a directory`);
       const t = target(dest);
-      await extractInto(t.root, t.base, tarInput((from as { stream: Readable }).stream), owner);
+      await extractInto(t.root, t.base, counted(tarInput((from as { stream: Readable }).stream), total), owner);
       return;
     }
     const where = plan(src, dest, inRoot);
     const t = target(where.dir);
-    await extractInto(t.root, t.base, packTar(packEntries(src.host, where.top, opts.followLink)), owner);
+    await extractInto(t.root, t.base, counted(packTar(packEntries(src.host, where.top, opts.followLink)), total), owner);
   });
+  return total.bytes;
 }
