@@ -208,12 +208,15 @@ test('volumes: run -v NAME:/dir and -v /dir; named ones survive rm, rm -v takes 
     t.regex(r.stderr, msg, spec);
   }
   t.is(await e.ok(['volume', 'ls', '-q']), '', 'a failed run leaves no volume');
+  // --rm takes its anonymous volumes along, never a named one
+  t.is(await e.ok(['run', '--rm', '-v', '/tmpvol', '-v', 'keep:/k', 'busybox', 'sh', '-c', 'touch /tmpvol/x /k/y']), '');
+  t.is(await e.ok(['volume', 'ls', '-q']), 'keep\n');
 });
 
 test('logs --tail, --since, --until, -t', async (t) => {
   const e = await makeEnv(t);
   // detached: a foreground container's output is not logged yet (the monitor's part)
-  await e.ok(['run', '-d', '--name', 'logc', 'busybox', 'sh', '-c', 'for i in 1 2 3 4 5; do echo out$i; done; echo err >&2']);
+  await e.ok(['run', '-d', '--name', 'logc', 'busybox', 'sh', '-c', 'for i in 1 2 3 4 5; do echo out$i; done; sleep 0.5; echo err >&2']);
   t.is(await e.ok(['wait', 'logc']), '0\n');
   t.is(await e.ok(['logs', 'logc']), 'out1\nout2\nout3\nout4\nout5\n');
   t.is((await e.ufs(['logs', 'logc'])).stderr, 'err\n');
