@@ -184,7 +184,6 @@ function createOptions(image: string, command: string[], opts: Record<string, an
 
 export function registerContainerCommands(program: Command): void {
   addVerbs(program, false);
-  addFamily(program);
 
   program
     .command('container-monitor', { hidden: true })
@@ -549,8 +548,9 @@ function addLifecycleVerbs(parent: Command): void {
     });
 }
 
-// `ufs container ...`: the container verbs as Docker's management command has them.
-function addFamily(program: Command): void {
+// `ufs container ...`: the container verbs as Docker's management command has them (a family
+// of its own in main.ts, so that `ufs ps` does not build the whole tree twice).
+export function registerContainerFamily(program: Command): void {
   const family = program.command('container').description('manage containers');
   addVerbs(family, true);
   family
