@@ -30,7 +30,7 @@ test('ps --format, --filter, -n/-l, --no-trunc, -s', async (t) => {
   t.is(json.Names, names[2]);
   t.is(json.State, 'running');
   const sized = await e.ok(['ps', '-a', '-s', '-f', `id=${id.slice(0, 8)}`]);
-  t.regex(sized.split('\n')[0]!, /^CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+NAMES\s+SIZE$/);
+  t.regex(sized.split('\n')[0]!, /^CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+PORTS\s+NAMES\s+SIZE$/);
   t.regex(sized.split('\n')[1]!, /\s\d+B \(virtual 1\.98MB\)$/);
   for (const [args, msg] of [
     [['ps', '--filter', 'colour=red'], "ufs: invalid filter 'colour'\n"],

@@ -24,7 +24,7 @@ test('run -d, ps, logs, exec, stop, start again on the same layer, kill, rm', as
 
   const ps = await u.ok(['ps']);
   const [header, row] = ps.split('\n');
-  t.regex(header, /^CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+NAMES$/);
+  t.regex(header, /^CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+PORTS\s+NAMES$/);
   t.regex(row, new RegExp(`^${id.slice(0, 12)}\\s+busybox\\s+"sh -c .*"\\s+.* ago\\s+Up .*\\s+web$`));
   t.is(await u.ok(['ps', '-q']), `${id.slice(0, 12)}\n`);
   const json = JSON.parse(await u.ok(['ps', '--json'])) as { Id: string; Names: string[]; State: string }[];

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # scripts/bench.d/cli-startup.sh: the wall time of commands that touch no container
 # (--help, ps, images, inspect, version) for ufs, `node -e 0` (the floor every ufs command
-# pays) and podman's same commands, measured by hyperfine in the same run (called by
+# pays) and podman's same commands, measured in interleaved rounds in the same run (called by
 # scripts/bench; runs alone too). Temp store roots for both, removed on exit.
-# Options: --runs N (default 30). Environment: UFS_BENCH_MAIN (the CLI, default dist/).
+# Options: --runs N (default 30). Environment: UFS_BENCH_MAIN (the CLI, default bin/ufs.cjs).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
-main=${UFS_BENCH_MAIN:-$repo/dist/src/cli/main.js}
+main=${UFS_BENCH_MAIN:-$repo/bin/ufs.cjs}
 runs=30
 while [ $# -gt 0 ]; do
   case $1 in
@@ -19,7 +19,6 @@ while [ $# -gt 0 ]; do
   shift
 done
 [[ $runs =~ ^[1-9][0-9]*$ ]] || { echo "cli-startup: --runs wants a positive number" >&2; exit 2; }
-command -v hyperfine >/dev/null || { echo "cli-startup: needs hyperfine" >&2; exit 1; }
 [ -f "$main" ] || { echo "cli-startup: $main not built (npm run build)" >&2; exit 1; }
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/ufs-bench-cli.XXXXXX")
@@ -42,27 +41,46 @@ rows=(
   "inspect busybox|node $main --root $root inspect busybox|${podman[*]:+${podman[*]} inspect busybox}"
 )
 
-median() { # hyperfine's exported JSON -> median ms
-  node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")).results[0];process.stdout.write(String(Math.round(r.median*1000)))' "$1"
+# Interleaved rounds: each round runs every command once, so a change in the machine's load
+# (it is shared) falls on all of them alike; the medians are compared. Times are taken by
+# bash's $EPOCHREALTIME around each run (the same few microseconds of bash for every row).
+cmds=("node -e 0")
+for row in "${rows[@]}"; do
+  IFS='|' read -r _ ufs pod <<<"$row"
+  cmds+=("$ufs" "${pod:-true}")
+done
+declare -a samples
+once() { # command -> ms (3 decimals) of one run
+  local t0 t1
+  t0=$EPOCHREALTIME
+  $1 >/dev/null 2>&1 || true
+  t1=$EPOCHREALTIME
+  awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) * 1000 }'
 }
-measure() { # command -> median ms
-  hyperfine -N --style none -w 3 -r "$runs" --export-json "$work/h.json" "$1" >/dev/null 2>&1 && median "$work/h.json"
+for ((w = 0; w < 3; w++)); do for c in "${cmds[@]}"; do once "$c" >/dev/null; done; done
+for ((r = 0; r < runs; r++)); do
+  for i in "${!cmds[@]}"; do samples[i]+="$(once "${cmds[i]}") "; done
+done
+median() { # samples -> median ms, rounded
+  tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -n | awk '{ a[NR] = $1 } END { m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2; printf "%d", m + 0.5 }'
 }
 
-floor=$(measure "node -e 0")
-echo "| command | ufs (ms) | ufs - node -e 0 (ms) | podman (ms) | ufs / podman |"
-echo "|---|---:|---:|---:|---:|"
-echo "| node -e 0 | $floor | 0 | | |"
+floor=$(median "${samples[0]}")
+echo "| command | ufs (ms) | ufs - node -e 0 (ms) | ufs / node -e 0 | podman (ms) | ufs / podman |"
+echo "|---|---:|---:|---:|---:|---:|"
+echo "| node -e 0 | $floor | 0 | 1.00 | | |"
+i=1
 for row in "${rows[@]}"; do
-  IFS='|' read -r name ufs pod <<<"$row"
-  u=$(measure "$ufs")
+  IFS='|' read -r name _ pod <<<"$row"
+  u=$(median "${samples[i]}")
   if [ -n "$pod" ]; then
-    p=$(measure "$pod")
+    p=$(median "${samples[i + 1]}")
     ratio=$(awk -v a="$u" -v b="$p" 'BEGIN { printf "%.2f", a / b }')
   else
     p="n/a (no podman)" ratio=
   fi
-  echo "| $name | $u | $((u - floor)) | $p | $ratio |"
+  echo "| $name | $u | $((u - floor)) | $(awk -v a="$u" -v b="$floor" 'BEGIN { printf "%.2f", a / b }') | $p | $ratio |"
+  i=$((i + 2))
 done
 echo
-echo "Medians of $runs runs each (hyperfine -N, 3 warm-ups), same machine, same run."
+echo "Medians of $runs interleaved rounds (3 warm-up rounds), same machine, same run; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."

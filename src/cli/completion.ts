@@ -82,8 +82,8 @@ const PATH_WALK = `_ufs_path() {
 }
 _ufs_names() {
   case "$1" in
-    images) ufs \${_ufs_root:+--root "$_ufs_root"} images --format '{{.Repository}}:{{.Tag}}' 2>/dev/null | grep -v '<none>' ;;
-    volumes) ufs \${_ufs_root:+--root "$_ufs_root"} volume ls -q 2>/dev/null ;;
+    images) ufs \${_ufs_root:+--root} \${_ufs_root:+"$_ufs_root"} images --format '{{.Repository}}:{{.Tag}}' 2>/dev/null | grep -v '<none>' ;;
+    volumes) ufs \${_ufs_root:+--root} \${_ufs_root:+"$_ufs_root"} volume ls -q 2>/dev/null ;;
   esac
 }
 `;

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { CommanderError } from './commander.js';
 import { UfsError } from '../common/errors.js';
+import { flushStdout } from './output.js';
 import { humanSize, table } from '../common/format.js';
 import { storeRoot } from '../common/paths.js';
 import type { Store } from '../store/index.js';
@@ -21,7 +22,6 @@ const commitContainer = lazy('commitContainer');
 const diffContainer = async (...args: Parameters<typeof RuntimeLib.diffContainer>) => (await import('../runtime/diff.js')).diffContainer(...args);
 const execInContainer = lazy('execInContainer');
 const killContainer = lazy('killContainer');
-const listContainers = lazy('listContainers');
 const monitorMain = lazy('monitorMain');
 const pauseContainer = lazy('pauseContainer');
 const removeContainer = lazy('removeContainer');
@@ -30,7 +30,6 @@ const topContainer = lazy('topContainer');
 const unpauseContainer = lazy('unpauseContainer');
 const waitContainer = lazy('waitContainer');
 const runContainer = lazy('runContainer');
-const showLogs = lazy('showLogs');
 const startContainer = lazy('startContainer');
 const stopContainer = lazy('stopContainer');
 
@@ -81,15 +80,11 @@ async function pullForRun(store: Store, image: string, pull: string, platform: s
   }
 }
 
-export function registerContainerCommands(program: Command): void {
-  const run = program
-    .command('run')
-    .description('run a command in a new container')
-    .usage('[options] IMAGE [COMMAND] [ARG...]')
-    .helpOption('--help', 'display help for command')
+// The flags run and create share (run adds -d).
+function addRunOptions(cmd: Command): Command {
+  return cmd
     .option('-i, --interactive', 'keep stdin open (pipe it to the container)')
     .option('-t, --tty', 'allocate a terminal')
-    .option('-d, --detach', 'run in the background and print the container id')
     .option('--rm', 'remove the container and its writable layer when it exits')
     .option('--name <name>', 'name the container')
     .option('-e, --env <KEY=VALUE>', 'set an environment variable (repeatable)', collect)
@@ -132,7 +127,90 @@ export function registerContainerCommands(program: Command): void {
     .option('-l, --label <KEY=VALUE>', 'set a label (repeatable)', collect)
     .option('--cidfile <file>', 'write the container id to this file')
     .option('--pull <policy>', 'pull the image before running: missing, always or never', 'missing')
-    .option('--platform <os/arch>', 'the platform to pull when the image is pulled')
+    .option('--platform <os/arch>', 'the platform to pull when the image is pulled');
+}
+
+// run's and create's flags as the runtime's options.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function createOptions(image: string, command: string[], opts: Record<string, any>): RuntimeLib.RunOptions {
+  return {
+    image,
+    cmd: command,
+    interactive: !!opts.interactive,
+    tty: !!opts.tty,
+    detach: !!opts.detach,
+    autoRemove: !!opts.rm,
+    name: opts.name,
+    env: opts.env ?? [],
+    envFile: opts.envFile ?? [],
+    workdir: opts.workdir,
+    user: opts.user,
+    hostname: opts.hostname,
+    volumes: opts.volume ?? [],
+    network: opts.network,
+    publish: opts.publish ?? [],
+    publishAll: !!opts.publishAll,
+    networkAliases: opts.networkAlias ?? [],
+    ip: opts.ip,
+    macAddress: opts.macAddress,
+    dns: opts.dns ?? [],
+    dnsSearch: opts.dnsSearch ?? [],
+    dnsOptions: opts.dnsOption ?? [],
+    addHost: opts.addHost ?? [],
+    entrypoint: opts.entrypoint,
+    runtime: opts.runtime,
+    init: !!opts.init,
+    memory: opts.memory,
+    memorySwap: opts.memorySwap,
+    cpus: opts.cpus,
+    cpuShares: opts.cpuShares,
+    pidsLimit: opts.pidsLimit,
+    capAdd: opts.capAdd,
+    capDrop: opts.capDrop,
+    privileged: !!opts.privileged,
+    securityOpt: opts.securityOpt,
+    readOnly: !!opts.readOnly,
+    tmpfs: opts.tmpfs,
+    mount: opts.mount,
+    device: opts.device,
+    ulimit: opts.ulimit,
+    shmSize: opts.shmSize,
+    stopSignal: opts.stopSignal,
+    stopTimeout: opts.stopTimeout,
+    groupAdd: opts.groupAdd,
+    labels: opts.label,
+    cidfile: opts.cidfile,
+  };
+}
+
+export function registerContainerCommands(program: Command): void {
+  addVerbs(program, false);
+
+  program
+    .command('container-monitor', { hidden: true })
+    .description('(internal) own a detached container until it exits')
+    .option('--stdin <mode>', 'none or hold', 'none')
+    .option('--ready-fd <fd>', 'report readiness on this fd')
+    .option('--wait-attach', 'start the container once a client attached')
+    .argument('<id>')
+    .action(async (id: string, opts, cmd: Command) => {
+      const root = storeRoot(cmd.optsWithGlobals().root as string | undefined);
+      const fd = opts.readyFd === undefined ? undefined : Number(opts.readyFd);
+      const status = await monitorMain(root, id, opts.stdin === 'hold' ? 'hold' : 'none', fd, !!opts.waitAttach);
+      await exitAfterFlush(status);
+    });
+}
+
+// The container verbs, at the top level (ufs ps) or in the container family (ufs container ls).
+function addVerbs(parent: Command, family: boolean): void {
+  const run = addRunOptions(
+    parent
+      .command('run')
+      .description('run a command in a new container')
+      .usage('[options] IMAGE [COMMAND] [ARG...]')
+      .helpOption('--help', 'display help for command')
+      .option('-d, --detach', 'run in the background and print the container id'),
+  )
     .argument('<image>')
     .argument('[command...]')
     .action(async (image: string, command: string[], opts, cmd: Command) => {
@@ -140,54 +218,7 @@ export function registerContainerCommands(program: Command): void {
       try {
         const store = await openStore(cmd);
         await pullForRun(store, image, opts.pull, opts.platform);
-        result = await runContainer(store, {
-          image,
-          cmd: command,
-          interactive: !!opts.interactive,
-          tty: !!opts.tty,
-          detach: !!opts.detach,
-          autoRemove: !!opts.rm,
-          name: opts.name,
-          env: opts.env ?? [],
-          envFile: opts.envFile ?? [],
-          workdir: opts.workdir,
-          user: opts.user,
-          hostname: opts.hostname,
-          volumes: opts.volume ?? [],
-          network: opts.network,
-          publish: opts.publish ?? [],
-          publishAll: !!opts.publishAll,
-          networkAliases: opts.networkAlias ?? [],
-          ip: opts.ip,
-          macAddress: opts.macAddress,
-          dns: opts.dns ?? [],
-          dnsSearch: opts.dnsSearch ?? [],
-          dnsOptions: opts.dnsOption ?? [],
-          addHost: opts.addHost ?? [],
-          entrypoint: opts.entrypoint,
-          runtime: opts.runtime,
-          init: !!opts.init,
-          memory: opts.memory,
-          memorySwap: opts.memorySwap,
-          cpus: opts.cpus,
-          cpuShares: opts.cpuShares,
-          pidsLimit: opts.pidsLimit,
-          capAdd: opts.capAdd,
-          capDrop: opts.capDrop,
-          privileged: !!opts.privileged,
-          securityOpt: opts.securityOpt,
-          readOnly: !!opts.readOnly,
-          tmpfs: opts.tmpfs,
-          mount: opts.mount,
-          device: opts.device,
-          ulimit: opts.ulimit,
-          shmSize: opts.shmSize,
-          stopSignal: opts.stopSignal,
-          stopTimeout: opts.stopTimeout,
-          groupAdd: opts.groupAdd,
-          labels: opts.label,
-          cidfile: opts.cidfile,
-        });
+        result = await runContainer(store, createOptions(image, command, opts));
       } catch (err) {
         // Anything that kept the container from running is ufs's error: 125, as Docker's.
         if (err instanceof UfsError && err.exitCode === 1 && /not a TTY/.test(err.message)) throw err;
@@ -201,8 +232,8 @@ export function registerContainerCommands(program: Command): void {
     });
   passThrough(usageExit125(run));
 
-  program
-    .command('ps')
+  const ps = parent
+    .command(family ? 'ls' : 'ps')
     .description('list containers')
     .option('-a, --all', 'show all containers (default: running only)')
     .option('-q, --quiet', 'only show container ids')
@@ -215,13 +246,15 @@ export function registerContainerCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (opts, cmd: Command) => {
       const { psLines, PS_HEADERS } = await import('./ps.js');
+      // the listing alone, not the whole runtime library (startup budget, issue 13)
+      const { listContainers, formatPs } = await import('../runtime/ps.js');
       const store = await openStore(cmd);
       const last = opts.latest ? 1 : opts.last !== undefined ? Number(opts.last) : undefined;
       if (last !== undefined && (!Number.isInteger(last) || last < 0)) throw new UfsError(`invalid argument "${opts.last}" for "-n, --last" flag`);
       let recs = await listContainers(store, !!opts.all || last !== undefined || (opts.filter ?? []).length > 0);
       if (last !== undefined) recs = recs.slice(0, last);
       if (opts.json) {
-        process.stdout.write((await runtime()).formatPs(recs, { all: true, quiet: false, json: true }));
+        process.stdout.write(formatPs(recs, { all: true, quiet: false, json: true }));
         return;
       }
       const lines = await psLines(store, recs, opts.filter ?? [], { trunc: opts.trunc !== false, size: !!opts.size, all: !!opts.all || last !== undefined });
@@ -230,11 +263,12 @@ export function registerContainerCommands(program: Command): void {
         return;
       }
       const { renderList } = await import('../common/format.js');
-      const table = `table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Names}}${opts.size ? '\t{{.Size}}' : ''}`;
+      const table = `table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}${opts.size ? '\t{{.Size}}' : ''}`;
       process.stdout.write(await renderList(opts.format, lines, { table, headers: PS_HEADERS }));
     });
+  if (family) ps.aliases(['ps', 'list']);
 
-  program
+  parent
     .command('start')
     .description('start a stopped container again, on the same writable layer')
     .option('-a, --attach', 'attach stdout/stderr and wait for the exit status')
@@ -250,7 +284,7 @@ export function registerContainerCommands(program: Command): void {
       await exitAfterFlush(status);
     });
 
-  program
+  parent
     .command('stop')
     .description('stop running containers (SIGTERM, then SIGKILL after a grace period)')
     .option('-t, --time <seconds>', "seconds to wait before killing (default: the container's --stop-timeout, or 10)")
@@ -262,7 +296,7 @@ export function registerContainerCommands(program: Command): void {
       await eachRef(refs, async (ref) => stopContainer(store, ref, seconds));
     });
 
-  program
+  parent
     .command('kill')
     .description('send a signal to running containers')
     .option('-s, --signal <signal>', 'signal to send', 'KILL')
@@ -272,27 +306,39 @@ export function registerContainerCommands(program: Command): void {
       await eachRef(refs, async (ref) => killContainer(store, ref, opts.signal));
     });
 
-  program
+  parent
     .command('rm')
     .description('remove containers and their writable layers')
     .option('-f, --force', 'kill and remove running containers')
+    .option('-v, --volumes', 'remove the anonymous volumes of the containers (named volumes stay)')
     .argument('<container...>')
     .action(async (refs: string[], opts, cmd: Command) => {
       const store = await openStore(cmd);
-      await eachRef(refs, async (ref) => removeContainer(store, ref, !!opts.force));
+      const { findRecord } = await import('../runtime/container.js');
+      const { removeAnonymousVolumes } = await import('../runtime/create.js');
+      await eachRef(refs, async (ref) => {
+        const rec = opts.volumes ? findRecord(store.containersDir(), ref) : undefined;
+        await removeContainer(store, ref, !!opts.force);
+        if (rec) for (const v of (await removeAnonymousVolumes(store, rec)).kept) process.stderr.write(`ufs: volume ${v} is in use by another container: kept\n`);
+      });
     });
 
-  program
+  parent
     .command('logs')
-    .description("print a detached container's output")
+    .description("print a container's output")
     .option('-f, --follow', 'follow the output until the container stops')
+    .option('-n, --tail <n>', 'number of lines to show from the end, or "all"', 'all')
+    .option('--since <time>', 'show lines since a time (RFC 3339, Unix seconds, or a duration such as 10m)')
+    .option('--until <time>', 'show lines before a time (RFC 3339, Unix seconds, or a duration such as 10m)')
+    .option('-t, --timestamps', 'show the time of each line')
     .argument('<container>')
     .action(async (ref: string, opts, cmd: Command) => {
       const store = await openStore(cmd);
-      await showLogs(store, ref, !!opts.follow);
+      const { showLogs } = await import('../runtime/logcmd.js');
+      await showLogs(store, ref, { follow: !!opts.follow, tail: opts.tail, since: opts.since, until: opts.until, timestamps: !!opts.timestamps }, (stream, text) => writeTo(stream === 'stderr' ? process.stderr : process.stdout, text));
     });
 
-  const exec = program
+  const exec = parent
     .command('exec')
     .description('run a command in a running container')
     .usage('[options] CONTAINER COMMAND [ARG...]')
@@ -326,7 +372,7 @@ export function registerContainerCommands(program: Command): void {
     ['pause', 'freeze all processes of running containers', pauseContainer],
     ['unpause', 'thaw paused containers', unpauseContainer],
   ] as const) {
-    program
+    parent
       .command(name)
       .description(what)
       .argument('<container...>')
@@ -336,7 +382,7 @@ export function registerContainerCommands(program: Command): void {
       });
   }
 
-  program
+  parent
     .command('attach')
     .description("attach to a running terminal container (-t); Ctrl-P Ctrl-Q detaches")
     .option('--no-stdin', 'do not attach stdin')
@@ -346,7 +392,7 @@ export function registerContainerCommands(program: Command): void {
       await exitAfterFlush(await attachContainer(store, ref, opts.stdin === false));
     });
 
-  program
+  parent
     .command('top')
     .description("list a running container's processes")
     .argument('<container>')
@@ -356,7 +402,7 @@ export function registerContainerCommands(program: Command): void {
       process.stdout.write(await topContainer(store, ref, psArgs));
     });
 
-  program
+  parent
     .command('stats')
     .description("show running containers' resource use (from their cgroups)")
     .option('--no-stream', 'print one reading and exit (the only mode)')
@@ -384,7 +430,7 @@ export function registerContainerCommands(program: Command): void {
       process.stdout.write(table(rows));
     });
 
-  program
+  parent
     .command('wait')
     .description('block until containers stop, then print their exit codes')
     .argument('<container...>')
@@ -393,7 +439,7 @@ export function registerContainerCommands(program: Command): void {
       for (const ref of refs) process.stdout.write(`${await waitContainer(store, ref)}\n`);
     });
 
-  program
+  parent
     .command('diff')
     .description("show the changes in a container's writable layer (A added, C changed, D deleted)")
     .argument('<container>')
@@ -403,7 +449,7 @@ export function registerContainerCommands(program: Command): void {
       process.stdout.write(changes.map((c) => `${c.kind} ${c.path}\n`).join(''));
     });
 
-  program
+  parent
     .command('commit')
     .description("make a new image from a container's writable layer")
     .option('-m, --message <message>', 'commit message')
@@ -420,19 +466,126 @@ export function registerContainerCommands(program: Command): void {
       process.stdout.write(`${id}\n`);
     });
 
-  program
-    .command('container-monitor', { hidden: true })
-    .description('(internal) own a detached container until it exits')
-    .option('--stdin <mode>', 'none or hold', 'none')
-    .option('--ready-fd <fd>', 'report readiness on this fd')
-    .option('--wait-attach', 'start the container once a client attached')
-    .argument('<id>')
-    .action(async (id: string, opts, cmd: Command) => {
-      const root = storeRoot(cmd.optsWithGlobals().root as string | undefined);
-      const fd = opts.readyFd === undefined ? undefined : Number(opts.readyFd);
-      const status = await monitorMain(root, id, opts.stdin === 'hold' ? 'hold' : 'none', fd, !!opts.waitAttach);
-      await exitAfterFlush(status);
+
+  addLifecycleVerbs(parent);
+}
+
+// create, restart, rename and cp (issue 13).
+function addLifecycleVerbs(parent: Command): void {
+  const create = addRunOptions(
+    parent
+      .command('create')
+      .description('create a new container without starting it (ufs start runs it)')
+      .usage('[options] IMAGE [COMMAND] [ARG...]')
+      .helpOption('--help', 'display help for command'),
+  )
+    .argument('<image>')
+    .argument('[command...]')
+    .action(async (image: string, command: string[], opts, cmd: Command) => {
+      let id: string;
+      try {
+        const store = await openStore(cmd);
+        await pullForRun(store, image, opts.pull, opts.platform);
+        const { createContainer } = await import('../runtime/create.js');
+        id = (await createContainer(store, { ...createOptions(image, command, opts) })).Id;
+      } catch (err) {
+        throw new UfsError(err instanceof Error ? err.message : String(err), 125);
+      }
+      process.stdout.write(`${id}\n`);
     });
+  passThrough(usageExit125(create));
+
+  parent
+    .command('restart')
+    .description('restart containers (stop, then start in the background; a stopped one is started)')
+    .option('-t, --time <seconds>', "seconds to wait before killing (default: the container's --stop-timeout, or 10)")
+    .argument('<container...>')
+    .action(async (refs: string[], opts, cmd: Command) => {
+      const seconds = opts.time === undefined ? undefined : Number(opts.time);
+      if (seconds !== undefined && (!Number.isFinite(seconds) || seconds < 0)) throw new UfsError(`invalid time: ${opts.time}`);
+      const store = await openStore(cmd);
+      const { restartContainer } = await import('../runtime/restart.js');
+      await eachRef(refs, async (ref) => restartContainer(store, ref, seconds));
+    });
+
+  parent
+    .command('rename')
+    .description('rename a container')
+    .argument('<container>')
+    .argument('<new-name>')
+    .action(async (ref: string, name: string, _opts, cmd: Command) => {
+      const store = await openStore(cmd);
+      const { renameContainer } = await import('../runtime/rename.js');
+      await renameContainer(store, ref, name);
+    });
+
+  parent
+    .command('cp')
+    .description("copy files between a container and the host, or a tar stream on stdin/stdout ('-')")
+    .usage('[options] CONTAINER:SRC_PATH DEST_PATH|-\n       ufs cp [options] SRC_PATH|- CONTAINER:DEST_PATH')
+    .option('-a, --archive', 'archive mode: keep owners (uid:gid) as in the source')
+    .option('-L, --follow-link', 'follow a symbolic link given as the source')
+    .option('-q, --quiet', 'print nothing on a terminal (else a last "Successfully copied" line)')
+    .argument('<src>')
+    .argument('<dest>')
+    .action(async (src: string, dest: string, opts, cmd: Command) => {
+      const store = await openStore(cmd);
+      const { copyFromContainer, copyToContainer, splitCpArg } = await import('../runtime/cp.js');
+      const from = splitCpArg(src);
+      const to = splitCpArg(dest);
+      if (from.container !== undefined && to.container !== undefined) throw new UfsError('copying between containers is not supported');
+      if (from.container === undefined && to.container === undefined) throw new UfsError('must specify at least one container source');
+      const cpOpts = { archive: !!opts.archive, followLink: !!opts.followLink };
+      let bytes: number;
+      if (from.container !== undefined) {
+        const toStdout = to.path === '-';
+        bytes = await copyFromContainer(store, from.container, from.path, toStdout ? { stream: process.stdout } : { hostPath: to.path }, cpOpts);
+        if (toStdout) return flushStdout();
+      } else {
+        bytes = await copyToContainer(store, to.container!, to.path, from.path === '-' ? { stream: process.stdin } : { hostPath: from.path }, cpOpts);
+      }
+      // Docker's last line on a terminal (-q, or no terminal, leaves it out)
+      if (!opts.quiet && process.stderr.isTTY) process.stderr.write(`Successfully copied ${humanSize(bytes)} to ${dest}\n`);
+    });
+}
+
+// `ufs container ...`: the container verbs as Docker's management command has them (a family
+// of its own in main.ts, so that `ufs ps` does not build the whole tree twice).
+export function registerContainerFamily(program: Command): void {
+  const family = program.command('container').description('manage containers');
+  addVerbs(family, true);
+  family
+    .command('inspect')
+    .description('show low-level information on containers as JSON')
+    .option('-f, --format <template>', "format with a Go template, e.g. '{{.State.Status}}'")
+    .option('-s, --size', 'accepted for Docker compatibility')
+    .argument('<container...>')
+    .action(async (refs: string[], opts: { format?: string }, cmd: Command) => {
+      const { inspectEach } = await import('./images.js');
+      const { lookupContainer } = await import('./system.js');
+      const store = await openStore(cmd);
+      await inspectEach(refs, opts.format, (ref) => lookupContainer(store, ref));
+    });
+  family
+    .command('prune')
+    .description('remove all stopped containers')
+    .option('-f, --force', 'do not prompt for confirmation')
+    .action(async (opts: { force?: boolean }, cmd: Command) => {
+      const { confirm } = await import('./images.js');
+      if (!(await confirm(opts.force, 'all stopped containers'))) return;
+      const store = await openStore(cmd);
+      const { pruneContainers } = await import('./system.js');
+      const { deleted, bytes } = await pruneContainers(store);
+      if (deleted.length) process.stdout.write(`Deleted Containers:\n${deleted.map((d) => `${d}\n`).join('')}\n`);
+      process.stdout.write(`Total reclaimed space: ${humanSize(bytes)}\n`);
+    });
+}
+
+function writeTo(stream: NodeJS.WriteStream, text: string): Promise<void> {
+  return new Promise((resolve) => {
+    if (stream.write(text)) resolve();
+    else stream.once('drain', resolve);
+  });
 }
 
 // Docker's multi-container commands: print each reference done, report each failure, and

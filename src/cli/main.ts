@@ -16,7 +16,8 @@ interface Family {
 
 // ---- Registration: one line per command family (its verbs, its module), in help order ----
 const FAMILIES: Family[] = [
-  { verbs: ['run', 'ps', 'start', 'stop', 'kill', 'rm', 'logs', 'exec', 'attach', 'top', 'stats', 'wait', 'pause', 'unpause', 'diff', 'commit', 'container-monitor'], load: async () => (await import('./containers.js')).registerContainerCommands },
+  { verbs: ['run', 'create', 'restart', 'rename', 'cp', 'ps', 'start', 'stop', 'kill', 'rm', 'logs', 'exec', 'attach', 'top', 'stats', 'wait', 'pause', 'unpause', 'diff', 'commit', 'container-monitor'], load: async () => (await import('./containers.js')).registerContainerCommands },
+  { verbs: ['container'], load: async () => (await import('./containers.js')).registerContainerFamily },
   { verbs: ['images', 'image', 'load', 'save', 'import', 'tag', 'rmi', 'history', 'layers'], load: async () => (await import('./images.js')).registerImageCommands },
   { verbs: ['mount', 'umount', 'unmount', 'mounts'], load: async () => (await import('./mount.js')).registerMountCommands },
   { verbs: ['pull', 'push', 'login', 'logout'], load: async () => (await import('./registry.js')).registerRegistryCommands },
@@ -103,9 +104,7 @@ async function main(): Promise<void> {
   await program.parseAsync(process.argv);
 }
 
-try {
-  await main();
-} catch (err) {
+function fail(err: unknown): never {
   if (err instanceof CommanderError) {
     // commander already printed its message (or help/version)
     process.exit(err.exitCode);
@@ -116,3 +115,6 @@ try {
   if (process.env.UFS_DEBUG && err instanceof Error && !(err instanceof UfsError)) process.stderr.write(`${err.stack}\n`);
   process.exit(err instanceof UfsError ? err.exitCode : 1);
 }
+
+// No top-level await: the same source is bundled as CommonJS (scripts/bundle-cli.mjs).
+main().catch(fail);

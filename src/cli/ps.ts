@@ -108,6 +108,7 @@ export async function psLines(store: Store, recs: ContainerRecord[], filterSpecs
   if (!opts.all && !filters.some((f) => f.key === 'status' || f.key === 'exited')) list = list.filter((r) => r.State.Status === 'running');
   const { statusText } = await import('../runtime/ps.js');
   const sizeOf = opts.size ? await sizer(store) : undefined;
+  const portsOf = await publishedPorts(store, list);
   const now = Date.now();
   return list.map((r) => {
     const command = [r.Path, ...r.Args].join(' ');
@@ -117,7 +118,7 @@ export async function psLines(store: Store, recs: ContainerRecord[], filterSpecs
       Command: JSON.stringify(opts.trunc ? ellipsis(command, 20) : command),
       CreatedAt: dockerTime(r.Created),
       RunningFor: ago(r.Created, now),
-      Ports: '',
+      Ports: portsOf(r),
       State: r.State.Status,
       Status: statusText(r, now),
       Size: sizeOf ? sizeOf(r) : '',
@@ -127,6 +128,24 @@ export async function psLines(store: Store, recs: ContainerRecord[], filterSpecs
       Networks: String(r.HostConfig.NetworkMode ?? ''),
     };
   });
+}
+
+// Docker's PORTS column: a running container's published ports as its network endpoints
+// hold them (the host port actually bound, also for -p 80 and -P), "0.0.0.0:8080->80/tcp".
+// The network records are read only when some listed container publishes a port.
+async function publishedPorts(store: Store, recs: ContainerRecord[]): Promise<(r: ContainerRecord) => string> {
+  const publishing = (r: ContainerRecord) => r.State.Status === 'running' && (r.HostConfig.PortBindings?.length ?? 0) > 0;
+  if (!recs.some(publishing)) return () => '';
+  const { endpointsOf } = await import('../network/records.js');
+  return (r) => {
+    if (!publishing(r)) return '';
+    const ports = endpointsOf(store, r.Id).flatMap((e) => e.ports);
+    const seen = new Set<string>();
+    return ports
+      .map((m) => `${m.hostIp || '0.0.0.0'}:${m.hostPort}->${m.containerPort}/${m.protocol}`)
+      .filter((s) => !seen.has(s) && seen.add(s))
+      .join(', ');
+  };
 }
 
 // Docker's SIZE column: the writable layer, and with the image "(virtual ...)".

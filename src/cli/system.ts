@@ -15,7 +15,7 @@ import { out, ufsVersion } from './output.js';
 
 // The runtime's container record, with what Docker's inspect adds that scripts rely on: the
 // Name with its '/', State.Running and friends, and Mounts.
-async function lookupContainer(store: Store, ref: string): Promise<Record<string, unknown>> {
+export async function lookupContainer(store: Store, ref: string): Promise<Record<string, unknown>> {
   const { findRecord } = await import('../runtime/container.js');
   const rec = findRecord(store.containersDir(), ref);
   const status = rec.State.Status as string;
@@ -320,24 +320,10 @@ function addSystem(program: Command): void {
       const what = `:\n  - all stopped containers\n${opts.volumes ? '  - all anonymous volumes not used by at least one container\n' : ''}  - ${opts.all ? 'all images without at least one container associated to them' : 'all dangling images'}\n`;
       if (!(await confirm(opts.force, what.replace(/\n$/, '')))) return;
       const store = await openStore(cmd);
-      const { listContainers, removeContainer } = await import('../runtime/index.js');
-      const { containerPaths } = await import('../runtime/container.js');
       const { pruneImages } = await import('../image/gc.js');
-      let reclaimed = 0;
-      const deleted: string[] = [];
-      for (const c of await listContainers(store, true)) {
-        if (c.State.Status === 'running') continue;
-        const size = treeBytes(containerPaths(store.containersDir(), c.Id).upper);
-        try {
-          await removeContainer(store, c.Id, false);
-        } catch (err) {
-          if (!(err instanceof UfsError)) throw err;
-          process.stderr.write(`ufs: ${err.message}\n`);
-          continue;
-        }
-        deleted.push(c.Id);
-        reclaimed += size;
-      }
+      const pruned = await pruneContainers(store);
+      let reclaimed = pruned.bytes;
+      const deleted = pruned.deleted;
       if (deleted.length) out(`Deleted Containers:\n${deleted.map((d) => `${d}\n`).join('')}\n`);
       if (opts.volumes) {
         const { pruneVolumes } = await import('../volume/index.js');
@@ -350,6 +336,29 @@ function addSystem(program: Command): void {
       out(`Total reclaimed space: ${humanSize(reclaimed + images.bytes)}\n`);
     });
   addInfo(system, 'info');
+}
+
+// Removes every stopped container (`system prune`, `container prune`): their ids, and the
+// bytes their writable layers held. A container that cannot go is reported and skipped.
+export async function pruneContainers(store: Store): Promise<{ deleted: string[]; bytes: number }> {
+  const { listContainers, removeContainer } = await import('../runtime/index.js');
+  const { containerPaths } = await import('../runtime/container.js');
+  let bytes = 0;
+  const deleted: string[] = [];
+  for (const c of await listContainers(store, true)) {
+    if (c.State.Status === 'running') continue;
+    const size = treeBytes(containerPaths(store.containersDir(), c.Id).upper);
+    try {
+      await removeContainer(store, c.Id, false);
+    } catch (err) {
+      if (!(err instanceof UfsError)) throw err;
+      process.stderr.write(`ufs: ${err.message}\n`);
+      continue;
+    }
+    deleted.push(c.Id);
+    bytes += size;
+  }
+  return { deleted, bytes };
 }
 
 export function registerSystemCommands(program: Command): void {

@@ -42,6 +42,8 @@ export interface BindMount {
   source: string;         // absolute host path
   target: string;         // absolute container path
   readonly: boolean;
+  volume?: string;        // the volume whose directory source is (-v NAME:DIR, -v DIR)
+  anonymous?: boolean;    // made for this container by -v DIR: `rm -v` removes it
 }
 
 export interface HostConfig {

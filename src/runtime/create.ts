@@ -14,12 +14,13 @@ import { writeEtcFiles } from './etcfiles.js';
 import { hostConfigFromFlags, type RuntimeFlags } from './flags.js';
 import { createInitLayer } from './initlayer.js';
 import { randomName, validName } from './names.js';
+import { ANONYMOUS_LABEL, createVolume, removeVolume, validVolumeName } from '../volume/index.js';
 
 export interface CreateOptions extends Omit<ConfigFlags, 'hostname'>, RuntimeFlags {
   image: string;
   name?: string;
   hostname?: string;
-  volumes: string[];             // HOSTDIR:DIR[:ro]
+  volumes: string[];             // [HOSTDIR|NAME:]DIR[:ro]
   network: string;               // bridge (default), none, host, container:NAME, a user network, or ns:PATH
   publish?: string[];            // -p [IP:][HOST:]CONTAINER[/PROTO]
   publishAll?: boolean;          // -P: every EXPOSEd port on a free host port
@@ -35,20 +36,55 @@ export interface CreateOptions extends Omit<ConfigFlags, 'hostname'>, RuntimeFla
   cidfile?: string;
 }
 
-// -v HOSTDIR:DIR[:ro|rw]: both absolute; a missing host directory is created, as Docker does.
-export function parseVolume(spec: string): BindMount {
+// -v HOSTDIR:DIR[:ro|rw], -v NAME:DIR[:ro|rw] (a named volume) or -v DIR (an anonymous one),
+// as Docker reads them: a source that is an absolute path is a host directory (created when
+// missing), any other is a volume's name. The parsed form names the volume, not yet its
+// directory (volumeMounts makes and finds those).
+export interface VolumeSpec {
+  source?: string;        // absolute host path (a bind)
+  volume?: string;        // a named volume ('' for a new anonymous one)
+  target: string;
+  readonly: boolean;
+}
+
+export function parseVolume(spec: string): VolumeSpec {
   const parts = spec.split(':');
-  if (parts.length < 2 || parts.length > 3 || !parts[0] || !parts[1]) {
-    throw new UfsError(`invalid volume specification: '${spec}' (want HOSTDIR:DIR[:ro])`, 125);
+  if (parts.length === 1 && parts[0]) parts.unshift(''); // -v /dir: anonymous
+  if (parts.length < 2 || parts.length > 3 || !parts[1]) {
+    throw new UfsError(`invalid volume specification: '${spec}' (want [HOSTDIR|NAME:]DIR[:ro])`, 125);
   }
-  const [source, target, mode = 'rw'] = parts;
-  if (!path.isAbsolute(source)) throw new UfsError(`invalid volume specification: '${spec}': the host path must be absolute (named volumes are not supported)`, 125);
+  const [source, target, mode = 'rw'] = parts as [string, string, string?];
   if (!path.posix.isAbsolute(target)) throw new UfsError(`invalid volume specification: '${spec}': the container path must be absolute`, 125);
   if (path.posix.normalize(target) === '/') throw new UfsError(`invalid volume specification: '${spec}': cannot mount over /`, 125);
-  const opts = mode.split(',');
+  const opts = (mode ?? 'rw').split(',');
   for (const o of opts) if (!['ro', 'rw', 'z', 'Z'].includes(o)) throw new UfsError(`invalid volume specification: '${spec}': unknown mode '${o}'`, 125);
-  if (!fs.existsSync(source)) fs.mkdirSync(source, { recursive: true, mode: 0o755 });
-  return { source: path.resolve(source), target: path.posix.normalize(target), readonly: opts.includes('ro') };
+  const common = { target: path.posix.normalize(target), readonly: opts.includes('ro') };
+  if (path.isAbsolute(source)) return { source: path.resolve(source), ...common };
+  if (source !== '' && !validVolumeName(source)) {
+    throw new UfsError(`create ${source}: "${source}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`, 125);
+  }
+  return { volume: source, ...common };
+}
+
+// The bind mounts of the -v flags: host directories made when missing, named volumes made
+// when missing, a new anonymous volume for each -v DIR. Returns them with Binds as Docker
+// records them (an anonymous volume's generated name in place of the empty one).
+async function volumeMounts(store: Store, specs: string[]): Promise<{ mounts: BindMount[]; binds: string[] }> {
+  const parsed = specs.map(parseVolume); // all checked before anything is made
+  const mounts: BindMount[] = [];
+  const binds: string[] = [];
+  for (const [i, v] of parsed.entries()) {
+    if (v.source !== undefined) {
+      if (!fs.existsSync(v.source)) fs.mkdirSync(v.source, { recursive: true, mode: 0o755 });
+      mounts.push({ source: v.source, target: v.target, readonly: v.readonly });
+      binds.push(specs[i]!);
+      continue;
+    }
+    const vol = await createVolume(store, v.volume ? { name: v.volume } : { labels: { [ANONYMOUS_LABEL]: '' } });
+    mounts.push({ source: vol.Mountpoint, target: v.target, readonly: v.readonly, volume: vol.Name, anonymous: !v.volume || undefined });
+    binds.push(`${vol.Name}:${v.target}${v.readonly ? ':ro' : ''}`);
+  }
+  return { mounts, binds };
 }
 
 export async function parseNetwork(store: Store, network: string): Promise<string> {
@@ -94,11 +130,22 @@ function parseLabels(labels: string[]): Record<string, string> {
 }
 
 export async function createContainer(store: Store, opts: CreateOptions): Promise<ContainerRecord> {
+  opts.volumes.forEach(parseVolume); // bad flags fail before anything is made
+  const made = await volumeMounts(store, opts.volumes);
+  try {
+    return await createRecord(store, opts, made);
+  } catch (err) {
+    // anonymous volumes made for a container that never was go with it
+    for (const m of made.mounts) if (m.anonymous && m.volume) await removeVolume(store, m.volume, true).catch(() => {});
+    throw err;
+  }
+}
+
+async function createRecord(store: Store, opts: CreateOptions, { mounts, binds }: { mounts: BindMount[]; binds: string[] }): Promise<ContainerRecord> {
   if (opts.name !== undefined && !validName(opts.name)) {
     throw new UfsError(`Invalid container name (${opts.name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`, 125);
   }
   const network = await parseNetwork(store, opts.network);
-  const mounts = opts.volumes.map(parseVolume);
   const fromFlags = hostConfigFromFlags(opts);
   if (opts.cidfile && fs.existsSync(opts.cidfile)) throw new UfsError(`Container ID file found, make sure the other container isn't running or delete ${opts.cidfile}`, 125);
   let image;
@@ -129,7 +176,7 @@ export async function createContainer(store: Store, opts: CreateOptions): Promis
     Args: args.slice(1),
     Config: config,
     State: { Status: 'created', Pid: 0, MonitorPid: 0, ExitCode: 0, StartedAt: '', FinishedAt: '' },
-    HostConfig: { ...fromFlags, ...networkFlags(opts, Object.keys(imageConfig.ExposedPorts ?? {})), Binds: opts.volumes, Mounts: [...mounts, ...fromFlags.Mounts], NetworkMode: network, AutoRemove: opts.autoRemove },
+    HostConfig: { ...fromFlags, ...networkFlags(opts, Object.keys(imageConfig.ExposedPorts ?? {})), Binds: binds, Mounts: [...mounts, ...fromFlags.Mounts], NetworkMode: network, AutoRemove: opts.autoRemove },
     LogPath: paths.log(id),
   };
   // The name is claimed under the store lock: two `run --name x` cannot both win.
@@ -173,4 +220,22 @@ export async function createContainer(store: Store, opts: CreateOptions): Promis
     }
   }
   return rec;
+}
+
+// `rm -v`: the anonymous volumes made for the container (-v DIR) go with it; named ones stay.
+// Returns the names removed; a volume another container now uses is left (and named).
+export async function removeAnonymousVolumes(store: Store, rec: ContainerRecord): Promise<{ removed: string[]; kept: string[] }> {
+  const removed: string[] = [];
+  const kept: string[] = [];
+  for (const m of rec.HostConfig.Mounts ?? []) {
+    if (!m.anonymous || !m.volume) continue;
+    try {
+      await removeVolume(store, m.volume, true);
+      removed.push(m.volume);
+    } catch (err) {
+      if (!(err instanceof UfsError)) throw err;
+      kept.push(m.volume);
+    }
+  }
+  return { removed, kept };
 }

@@ -3,7 +3,7 @@
 import { ellipsis, humanDuration, table } from '../common/format.js';
 import type { Store } from '../store/index.js';
 import { listRecords, shortId, type ContainerRecord } from './container.js';
-import { reconcile } from './reconcile.js';
+import { isAlive } from './proc.js';
 
 function since(iso: string, now: number): string {
   return humanDuration(Math.max(0, now - Date.parse(iso)));
@@ -22,10 +22,18 @@ function commandText(rec: ContainerRecord): string {
 
 export interface PsOptions { all: boolean; quiet: boolean; json: boolean }
 
+// A record is settled when it says stopped and names no monitor, or its monitor lives: listing
+// such records reads them and writes nothing. Only one left behind by a dead monitor is
+// reconciled (which loads the mount and network code and may take the store lock).
+function needsReconcile(rec: ContainerRecord): boolean {
+  if (rec.State.MonitorPid) return !isAlive(rec.State.MonitorPid, rec.State.MonitorStartTime);
+  return rec.State.Status === 'running';
+}
+
 export async function listContainers(store: Store, all: boolean): Promise<ContainerRecord[]> {
   const out: ContainerRecord[] = [];
   for (const rec of listRecords(store.containersDir())) {
-    const now = await reconcile(store, rec);
+    const now = needsReconcile(rec) ? await (await import('./reconcile.js')).reconcile(store, rec) : rec;
     if (all || now.State.Status === 'running') out.push(now);
   }
   return out.sort((a, b) => Date.parse(b.Created) - Date.parse(a.Created) || (a.Id < b.Id ? -1 : 1));

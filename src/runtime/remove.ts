@@ -23,4 +23,10 @@ export async function removeContainerFiles(store: Store, id: string): Promise<vo
   // The record first: a half-removed container then no longer shows up anywhere.
   fs.rmSync(paths.config, { force: true });
   fs.rmSync(paths.dir, { recursive: true, force: true });
+  // --rm takes the anonymous volumes made for the container with it, as Docker's does
+  // (a plain rm keeps them unless -v: the CLI asks for that).
+  if (rec?.HostConfig.AutoRemove && rec.HostConfig.Mounts?.some((m) => m.anonymous)) {
+    const { removeAnonymousVolumes } = await import('./create.js');
+    await removeAnonymousVolumes(store, rec);
+  }
 }
