@@ -47,3 +47,9 @@ export function spinUsFromEnv(env: NodeJS.ProcessEnv = process.env): number {
   const v = env.UFS_FUSE_SPIN_US;
   return v !== undefined && /^[0-9]{1,6}$/.test(v) ? Number(v) : SPIN_US;
 }
+
+// Kernel FUSE passthrough for reads of lower files (native/fuse/ufs_fuse.c, "Passthrough"):
+// on unless UFS_FUSE_PASSTHROUGH=0; used only where the kernel offers it and lets us.
+export function passthroughFromEnv(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env.UFS_FUSE_PASSTHROUGH !== '0';
+}

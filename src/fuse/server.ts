@@ -11,7 +11,7 @@ import { readMountInfo } from './mountinfo.js';
 import { withLowLevelOpStats } from './opstats.js';
 import { makeLowLevelOps } from './lowlevel/ops.js';
 import { loadLowLevel } from './lowlevel/binding.js';
-import { CACHE_TIMEOUT_S, cacheTimeoutFromEnv, lowLevelMountOptions, spinUsFromEnv } from './options.js';
+import { CACHE_TIMEOUT_S, cacheTimeoutFromEnv, lowLevelMountOptions, passthroughFromEnv, spinUsFromEnv } from './options.js';
 import type { MountRecord, ServerMessage, ServerSpec } from './spec.js';
 
 function log(message: string): void {
@@ -129,12 +129,14 @@ process.on('SIGINT', () => void terminate('SIGINT'));
 // The FUSE session may leave its handles unreferenced; we decide when to exit, not the event loop.
 setInterval(() => {}, 1 << 30);
 
+let passthroughState = (): string => 'unknown';
 try {
   const ll = loadLowLevel();
+  passthroughState = () => JSON.stringify(ll.passthroughState());
   const rootAttr = await union.getattr('/');
   await new Promise<void>((resolve) => {
     const ops = makeLowLevelOps(union, rootAttr, ll, timeout, { ready: resolve, exit: onUnmount }, logProblem);
-    ll.start(spec.mountpoint, ['-o', options.join(',')], withLowLevelOpStats(ops, process.env.UFS_FUSE_OPSTATS), timeout, spinUsFromEnv());
+    ll.start(spec.mountpoint, ['-o', options.join(',')], withLowLevelOpStats(ops, process.env.UFS_FUSE_OPSTATS), timeout, spinUsFromEnv(), passthroughFromEnv());
   });
 } catch (err) {
   // libfuse prints its reason ("fuse: ...") on our stderr, the log, which the parent reads.
@@ -142,6 +144,8 @@ try {
 }
 mounted = true;
 log(`mounted ${spec.mountpoint} (${options.join(',')})`);
+// INIT is answered (and passthrough settled) just after the ready event.
+setImmediate(() => log(`passthrough: ${passthroughState()}`));
 try {
   await writeRecord(spec);
 } catch (err) {

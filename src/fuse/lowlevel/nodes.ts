@@ -128,6 +128,14 @@ export class NodeTable {
     if (exchange && target) this.addLink(target, from.parent, from.name);
   }
 
+  // The next lookup of the node's names finds a new node for the same object; this one keeps
+  // its names only to serve what is still open on it.
+  detach(node: LlNode): void {
+    if (node === this.root) return;
+    if (this.byIno.get(node.ino) === node) this.byIno.delete(node.ino);
+    for (const l of node.links) if (this.byName.get(key(l.parent, l.name)) === node) this.byName.delete(key(l.parent, l.name));
+  }
+
   opened(node: LlNode, fh: number): void {
     node.handles.add(fh);
   }
