@@ -426,9 +426,25 @@ static void pt_release(fuse_ino_t node) {
 static void call_js(enum op op, double id, size_t argc, napi_value *argv);
 static napi_value num(napi_env env, double v);
 
+// Union inode numbers of files detached lately: their next opens are not passthrough, so
+// that the retried request can change the data (an open with O_TRUNC reaches us as a plain
+// read-only open, its truncate comes after it on the same handle).
+#define NO_PT_RECENT 64
+static uint64_t no_pt_inos[NO_PT_RECENT];
+static unsigned no_pt_next;
+
+static bool no_pt_recent(uint64_t ino) {
+  for (unsigned i = 0; i < NO_PT_RECENT; i++) if (no_pt_inos[i] == ino) return true;
+  return false;
+}
+
 // The node cannot take a change of its data (see above): JS gives its names to a new node,
 // and the request is answered ESTALE so that the kernel looks the name up again.
 static void pt_detach(fuse_req_t req, fuse_ino_t node) {
+  struct pt_node *pn = pt_node(node, false);
+  if (pn && pn->fd >= 0 && (size_t) pn->fd < S.nfhs && S.fhs[pn->fd].ino && !no_pt_recent(S.fhs[pn->fd].ino)) {
+    no_pt_inos[no_pt_next++ % NO_PT_RECENT] = S.fhs[pn->fd].ino;
+  }
   napi_env env = S.env;
   napi_handle_scope hs;
   napi_open_handle_scope(env, &hs);
@@ -927,7 +943,8 @@ static void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   } else if (ino < S.n_lower_files && S.lower_files[ino].path) {
     int fd = open(S.lower_files[ino].path, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
     if (fd >= 0) {
-      if (PT.on && (!pn || pn->cached_opens == 0) && (pn = pt_backing(ino, fd, S.lower_files[ino].ino))) {
+      if (PT.on && (!pn || pn->cached_opens == 0) && !no_pt_recent(S.lower_files[ino].ino) &&
+          (pn = pt_backing(ino, fd, S.lower_files[ino].ino))) {
         pt_reply_open(req, ino, pn);
         return;
       }
