@@ -65,8 +65,6 @@ typedef struct {
   bool plus;         // readdir: readdirplus
   fuse_ino_t caps_of; // getxattr of security.capability: the node asked about
   fuse_ino_t node;   // open: the node being opened
-  fuse_ino_t pin_node; // getattr: the node asked about, and pin_gen then (see pinDir)
-  uint32_t pin_gen_at;
 } slot_t;
 
 #define SLOT_BITS 24
@@ -127,7 +125,6 @@ static double slot_put(fuse_req_t req) {
   s->plus = false;
   s->caps_of = 0;
   s->node = 0;
-  s->pin_node = 0;
   return (double) ((uint64_t) s->gen << SLOT_BITS | i);
 }
 
@@ -269,49 +266,6 @@ static void lower_file_set(fuse_ino_t node, const char *path, uint64_t ino) {
   free(S.lower_files[node].path);
   S.lower_files[node].path = strdup(path);
   S.lower_files[node].ino = ino;
-}
-
-// ---- pinned upper directories ----------------------------------------------------------
-// With default_permissions the kernel checks a directory's mode before each lookup in it, and
-// every create, mkdir or unlink inside drops its cached attributes: untarring N files asks for
-// the directory's attributes N times. For a directory whose object is in upper, JS hands over
-// an fd of that directory with what getattr reports beyond fstat (the union's inode number,
-// st_nlink 1 for a merged one); C answers its getattrs from then on. The fd stays the node's
-// object until a rename or rmdir (which may replace or remove it): each of those makes every
-// pin stale (pin_gen); a stale pin is closed at its next use.
-struct dir_pin {
-  int32_t fd1;   // fd + 1; 0: none
-  uint32_t gen;
-  uint64_t ino;
-  bool nlink1;
-};
-static struct dir_pin *dir_pins;
-static size_t n_dir_pins;
-static uint32_t pin_gen = 1;
-static unsigned n_pinned;
-#define MAX_PINNED 4096
-
-static void pin_drop(fuse_ino_t node) {
-  if (node < n_dir_pins && dir_pins[node].fd1) {
-    close(dir_pins[node].fd1 - 1);
-    dir_pins[node].fd1 = 0;
-    n_pinned--;
-  }
-}
-
-// Answers a getattr of a pinned directory; false when it is not (or no longer) pinned.
-static bool pin_getattr(fuse_req_t req, fuse_ino_t node) {
-  if (node >= n_dir_pins || !dir_pins[node].fd1) return false;
-  struct dir_pin *p = &dir_pins[node];
-  struct stat st;
-  if (p->gen != pin_gen || fstat(p->fd1 - 1, &st) != 0 || !S_ISDIR(st.st_mode)) {
-    pin_drop(node);
-    return false;
-  }
-  st.st_ino = p->ino;
-  if (p->nlink1) st.st_nlink = 1;
-  fuse_reply_attr(req, &st, S.attr_timeout);
-  return true;
 }
 
 // ---- passthrough -----------------------------------------------------------------------
@@ -796,11 +750,8 @@ static void ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     fuse_reply_attr(req, &st, S.attr_timeout);
     return;
   }
-  if (fd < 0 && pin_getattr(req, ino)) return;
   double id = pending(req);
   if (id < 0) return;
-  slot_get(id)->pin_node = ino;
-  slot_get(id)->pin_gen_at = pin_gen;
   SCOPE_OPEN;
   napi_value argv[3] = { num(env, id), num(env, (double) ino), num(env, fh_arg(fi)) };
   call_js(OP_GETATTR, id, 3, argv);
@@ -934,10 +885,7 @@ static void ll_parent_name(enum op op, fuse_req_t req, fuse_ino_t parent, const 
 }
 
 static void ll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name) { ll_parent_name(OP_UNLINK, req, parent, name); }
-static void ll_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name) {
-  pin_gen++; // see "Pinned upper directories"
-  ll_parent_name(OP_RMDIR, req, parent, name);
-}
+static void ll_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name) { ll_parent_name(OP_RMDIR, req, parent, name); }
 
 static void ll_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name) {
   double id = pending(req);
@@ -950,7 +898,6 @@ static void ll_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, cons
 }
 
 static void ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent, const char *newname, unsigned int flags) {
-  pin_gen++; // see "Pinned upper directories"
   double id = pending(req);
   if (id < 0) return;
   SCOPE_OPEN;
@@ -1858,45 +1805,6 @@ static napi_value js_drop_node(napi_env env, napi_callback_info info) {
   no_caps_set(node, false);
   if (node < S.n_node_fds) S.node_fds[node] = 0;
   if (node < n_pt_nodes) pt_nodes[node].cached_opens = 0; // the kernel has no open of it left
-  pin_drop(node);
-  return NULL;
-}
-
-// pinDir(id, fd, ino, nlink1), before the reply to getattr request `id`: see "Pinned upper
-// directories". C owns the fd from now on; it is kept only if no rename or rmdir came since
-// the request arrived (JS may have opened the directory before either).
-static napi_value js_pin_dir(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4) return NULL;
-  double id = get_double(env, argv[0], -1);
-  int fd = (int) get_double(env, argv[1], -1);
-  uint64_t ino = 0;
-  bool nlink1 = false;
-  get_u64(env, argv[2], &ino);
-  napi_get_value_bool(env, argv[3], &nlink1);
-  if (fd < 0) return NULL;
-  slot_t *s = slot_get(id);
-  fuse_ino_t node = s ? s->pin_node : 0;
-  if (!node || !ino || s->pin_gen_at != pin_gen || n_pinned >= MAX_PINNED) {
-    close(fd);
-    return NULL;
-  }
-  if (node >= n_dir_pins) {
-    size_t n = n_dir_pins ? n_dir_pins : 4096;
-    while (n <= node) n *= 2;
-    struct dir_pin *grown = realloc(dir_pins, n * sizeof(*grown));
-    if (!grown) {
-      close(fd);
-      return NULL;
-    }
-    memset(grown + n_dir_pins, 0, (n - n_dir_pins) * sizeof(*grown));
-    dir_pins = grown;
-    n_dir_pins = n;
-  }
-  pin_drop(node);
-  dir_pins[node] = (struct dir_pin) { .fd1 = fd + 1, .gen = pin_gen, .ino = ino, .nlink1 = nlink1 };
-  n_pinned++;
   return NULL;
 }
 
@@ -1941,7 +1849,6 @@ static napi_value init(napi_env env, napi_value exports) {
   EXPORT("replyDir", js_reply_dir);
   EXPORT("dropNode", js_drop_node);
   EXPORT("passthroughState", js_passthrough_state);
-  EXPORT("pinDir", js_pin_dir);
   return exports;
 }
 

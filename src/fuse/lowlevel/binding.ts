@@ -78,10 +78,6 @@ export interface LowLevelBinding {
   // Entry i gets directory offset offsets[i] (without offsets: offset+i+1) as the place to
   // continue after it; returns how many fitted.
   replyDir(id: ReqId, offset: number, names: string[], attrs: EntryAttr[], nodes: number[], entryTimeout: number, attrTimeout: number, lowerFiles: (string | null)[], offsets?: number[]): number;
-  // Before answering getattr request `id` of a directory whose object is in upper: `fd` is
-  // that directory (C owns it from now on); C answers the node's later getattrs with its
-  // fstat, `ino` and (nlink1) st_nlink 1, until a rename or rmdir.
-  pinDir(id: ReqId, fd: number, ino: bigint, nlink1: boolean): void;
   // The node is gone from the node table (forgotten by the kernel): C drops what it keeps.
   dropNode(node: number): void;
   // What INIT negotiated about kernel passthrough, whether it is in use, and the errno that

@@ -150,16 +150,7 @@ export function makeLowLevelOps(union: UnionFs, rootAttr: Attr, ll: LowLevelBind
 
     getattr(id, nodeId, fh) {
       serve(id, 'getattr', [nodeId, fh], async () => {
-        const node = nodes.get(nodeId);
-        if (node.isDir && fh < 0) {
-          // An upper directory's later getattrs are C's (pinDir): with default_permissions the
-          // kernel asks again after every change inside it.
-          const { attr, pin } = await union.getattrPlus(nodes.path(node), true);
-          if (pin) ll.pinDir(id, pin.fd, attr.ino, pin.nlink1);
-          ll.replyAttr(id, attr, timeout);
-          return;
-        }
-        ll.replyAttr(id, await attrOf(node, fh), timeout);
+        ll.replyAttr(id, await attrOf(nodes.get(nodeId), fh), timeout);
       });
     },
 
