@@ -25,6 +25,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/uio.h>
@@ -41,14 +43,14 @@ enum op {
   OP_INIT, OP_EXIT, OP_LOOKUP, OP_FORGET, OP_GETATTR, OP_SETATTR, OP_READLINK, OP_MKNOD,
   OP_MKDIR, OP_UNLINK, OP_RMDIR, OP_SYMLINK, OP_RENAME, OP_LINK, OP_OPEN, OP_RELEASE,
   OP_READDIR, OP_RELEASEDIR, OP_STATFS, OP_SETXATTR, OP_GETXATTR, OP_LISTXATTR,
-  OP_REMOVEXATTR, OP_ACCESS, OP_CREATE, OP_COUNT
+  OP_REMOVEXATTR, OP_ACCESS, OP_CREATE, OP_DETACH, OP_COUNT
 };
 
 static const char *const op_names[OP_COUNT] = {
   "init", "exit", "lookup", "forget", "getattr", "setattr", "readlink", "mknod",
   "mkdir", "unlink", "rmdir", "symlink", "rename", "link", "open", "release",
   "readdir", "releasedir", "statfs", "setxattr", "getxattr", "listxattr",
-  "removexattr", "access", "create",
+  "removexattr", "access", "create", "detach",
 };
 
 // ---- pending requests: JS holds ids, never pointers ---------------------------------------
@@ -184,6 +186,7 @@ struct fh_info {
   uint64_t ino;      // 0: not known to C
   bool upper;
   bool c_only;       // opened by C (a lower file): JS never heard of it
+  bool pt;           // the node's passthrough backing fd (see "Passthrough"), shared by its opens
 };
 
 static void fh_remember(uint64_t fh, uint64_t ino, bool upper, bool c_only) {
@@ -263,6 +266,199 @@ static void lower_file_set(fuse_ino_t node, const char *path, uint64_t ino) {
   free(S.lower_files[node].path);
   S.lower_files[node].path = strdup(path);
   S.lower_files[node].ino = ino;
+}
+
+// ---- passthrough -----------------------------------------------------------------------
+// Kernel FUSE passthrough (Linux 6.9+): an open answered with FOPEN_PASSTHROUGH and a backing
+// id makes the kernel read (and mmap) the backing file itself; no READ reaches us. libfuse
+// 3.14 predates it, so it is done around libfuse, on the wire:
+// - INIT: the session's reads and writes go through our own io functions
+//   (fuse_session_custom_io, on the fd fuse_session_mount made); the read sees whether the
+//   kernel offers FUSE_PASSTHROUGH, the write of libfuse's INIT reply adds it (with
+//   FUSE_INIT_EXT and max_stack_depth 1: backing files may not be on a stacked file system).
+// - backing ids: FUSE_DEV_IOC_BACKING_OPEN on the session fd, with an fd of the file.
+// - open replies: a struct fuse_open_out of our own (fuse_reply_buf), whose last field (padding
+//   in libfuse's headers) is the backing id.
+// Used for read-only opens of lower files only (served by C, see "Lower files"). The kernel
+// insists that while a node has a passthrough open, every open of it is passthrough on the
+// same backing file: so one backing (fd and id) per node, shared by its opens and dropped with
+// the last; passthrough only when the node has no other (cached) open. While it has one, what
+// would change the file's data (an open for writing, a truncate) cannot be served on that
+// node: JS detaches the node from its names (pt_detach) and the request gets ESTALE, on which
+// the kernel walks the path again with LOOKUP_REVAL, finds a new node for the name, and
+// retries there. The old opens keep reading the lower file, as on overlayfs.
+// Constants and layouts from the kernel's include/uapi/linux/fuse.h (protocol 7.40).
+#define K_FUSE_INIT 26
+#define K_FUSE_INIT_EXT (1u << 30)
+#define K_FUSE_PASSTHROUGH_HI (1u << 5) // FUSE_PASSTHROUGH is 1ULL << 37: bit 5 of flags2
+#define K_FOPEN_NOFLUSH (1u << 5)
+#define K_FOPEN_PASSTHROUGH (1u << 7)
+
+struct k_in_header { uint32_t len, opcode; uint64_t unique, nodeid; uint32_t uid, gid, pid; uint16_t total_extlen, padding; };
+struct k_init_in { uint32_t major, minor, max_readahead, flags, flags2, unused[11]; };
+struct k_out_header { uint32_t len; int32_t error; uint64_t unique; };
+struct k_init_out {
+  uint32_t major, minor, max_readahead, flags;
+  uint16_t max_background, congestion_threshold;
+  uint32_t max_write, time_gran;
+  uint16_t max_pages, map_alignment;
+  uint32_t flags2, max_stack_depth, unused[6];
+};
+struct k_open_out { uint64_t fh; uint32_t open_flags; int32_t backing_id; };
+struct k_backing_map { int32_t fd; uint32_t flags; uint64_t padding; };
+#define K_FUSE_DEV_IOC_BACKING_OPEN _IOW(229, 1, struct k_backing_map)
+#define K_FUSE_DEV_IOC_BACKING_CLOSE _IOW(229, 2, uint32_t)
+
+static struct {
+  bool wanted;          // asked for at start
+  bool offered;         // the kernel's INIT offered it
+  bool on;              // negotiated, and backing opens work
+  uint64_t init_unique; // the INIT request being answered
+  int fd;               // the session's /dev/fuse fd
+  int failed_errno;     // why it was turned off after negotiation (0: it was not)
+} PT = { .fd = -1 };
+
+// Per node: its passthrough backing while it has passthrough opens, and how many opens of it
+// are in the kernel's caching mode (or on their way to JS, which answers them so).
+struct pt_node {
+  int32_t backing_id; // 0: none
+  int32_t fd;
+  uint32_t pt_opens;
+  uint32_t cached_opens;
+};
+static struct pt_node *pt_nodes;
+static size_t n_pt_nodes;
+
+static struct pt_node *pt_node(fuse_ino_t node, bool grow) {
+  if (node >= n_pt_nodes) {
+    if (!grow) return NULL;
+    size_t n = n_pt_nodes ? n_pt_nodes : 4096;
+    while (n <= node) n *= 2;
+    struct pt_node *grown = realloc(pt_nodes, n * sizeof(*grown));
+    if (!grown) return NULL;
+    memset(grown + n_pt_nodes, 0, (n - n_pt_nodes) * sizeof(*grown));
+    pt_nodes = grown;
+    n_pt_nodes = n;
+  }
+  return &pt_nodes[node];
+}
+
+static uint32_t pt_opens_of(fuse_ino_t node) {
+  return node < n_pt_nodes ? pt_nodes[node].pt_opens : 0;
+}
+
+static void cached_open_add(fuse_ino_t node, int d) {
+  struct pt_node *pn = pt_node(node, d > 0);
+  if (!pn) return;
+  if (d < 0 && pn->cached_opens == 0) return;
+  pn->cached_opens += (uint32_t) d;
+}
+
+static ssize_t pt_io_read(int fd, void *buf, size_t len, void *userdata) {
+  ssize_t n = read(fd, buf, len);
+  if (n >= (ssize_t) sizeof(struct k_in_header)) {
+    const struct k_in_header *h = buf;
+    if (h->opcode == K_FUSE_INIT) {
+      PT.init_unique = h->unique;
+      PT.offered = false;
+      if ((size_t) n >= sizeof(*h) + sizeof(struct k_init_in)) {
+        const struct k_init_in *in = (const void *) (h + 1);
+        PT.offered = in->major == 7 && in->minor >= 40 && (in->flags & K_FUSE_INIT_EXT) && (in->flags2 & K_FUSE_PASSTHROUGH_HI);
+      }
+    }
+  }
+  return n;
+}
+
+static ssize_t pt_io_writev(int fd, struct iovec *iov, int count, void *userdata) {
+  if (PT.init_unique && count >= 2 && iov[0].iov_len >= sizeof(struct k_out_header)) {
+    const struct k_out_header *oh = iov[0].iov_base;
+    if (oh->unique == PT.init_unique) {
+      PT.init_unique = 0;
+      if (oh->error == 0 && PT.wanted && PT.offered && iov[1].iov_len >= offsetof(struct k_init_out, unused)) {
+        struct k_init_out *out = iov[1].iov_base;
+        out->flags |= K_FUSE_INIT_EXT;
+        out->flags2 |= K_FUSE_PASSTHROUGH_HI;
+        out->max_stack_depth = 1;
+        PT.on = true;
+      }
+    }
+  }
+  return writev(fd, iov, count);
+}
+
+// The node's backing, made from `fd` (a read-only fd of its lower file) if it has none.
+static struct pt_node *pt_backing(fuse_ino_t node, int fd, uint64_t ino) {
+  struct pt_node *pn = pt_node(node, true);
+  if (!pn) return NULL;
+  struct k_backing_map map = { .fd = fd, .flags = 0, .padding = 0 };
+  int id = ioctl(PT.fd, K_FUSE_DEV_IOC_BACKING_OPEN, &map);
+  if (id <= 0) {
+    // Not root (EPERM), a stacked file system under the layer (ELOOP), or no support at all:
+    // it will not work for the next file either.
+    if (errno != EMFILE && errno != ENFILE && errno != ENOMEM) {
+      PT.on = false;
+      PT.failed_errno = errno;
+    }
+    return NULL;
+  }
+  pn->backing_id = id;
+  pn->fd = fd;
+  pn->pt_opens = 0;
+  fh_remember((uint64_t) fd, ino, false, true);
+  if ((size_t) fd < S.nfhs) S.fhs[fd].pt = true;
+  return pn;
+}
+
+// One passthrough open of the node is gone; the last one takes the backing with it.
+static void pt_release(fuse_ino_t node) {
+  struct pt_node *pn = pt_node(node, false);
+  if (!pn || pn->pt_opens == 0) return;
+  if (--pn->pt_opens > 0) return;
+  uint32_t id = (uint32_t) pn->backing_id;
+  ioctl(PT.fd, K_FUSE_DEV_IOC_BACKING_CLOSE, &id);
+  if ((size_t) pn->fd < S.nfhs) S.fhs[pn->fd] = (struct fh_info) { 0 };
+  close(pn->fd);
+  pn->backing_id = 0;
+  pn->fd = -1;
+}
+
+static void call_js(enum op op, double id, size_t argc, napi_value *argv);
+static napi_value num(napi_env env, double v);
+
+// Union inode numbers of files detached lately: their next opens are not passthrough, so
+// that the retried request can change the data (an open with O_TRUNC reaches us as a plain
+// read-only open, its truncate comes after it on the same handle).
+#define NO_PT_RECENT 64
+static uint64_t no_pt_inos[NO_PT_RECENT];
+static unsigned no_pt_next;
+
+static bool no_pt_recent(uint64_t ino) {
+  for (unsigned i = 0; i < NO_PT_RECENT; i++) if (no_pt_inos[i] == ino) return true;
+  return false;
+}
+
+// The node cannot take a change of its data (see above): JS gives its names to a new node,
+// and the request is answered ESTALE so that the kernel looks the name up again.
+static void pt_detach(fuse_req_t req, fuse_ino_t node) {
+  struct pt_node *pn = pt_node(node, false);
+  if (pn && pn->fd >= 0 && (size_t) pn->fd < S.nfhs && S.fhs[pn->fd].ino && !no_pt_recent(S.fhs[pn->fd].ino)) {
+    no_pt_inos[no_pt_next++ % NO_PT_RECENT] = S.fhs[pn->fd].ino;
+  }
+  napi_env env = S.env;
+  napi_handle_scope hs;
+  napi_open_handle_scope(env, &hs);
+  napi_value argv[2] = { num(env, -1), num(env, (double) node) };
+  call_js(OP_DETACH, -1, 2, argv);
+  napi_close_handle_scope(env, hs);
+  fuse_reply_err(req, ESTALE);
+}
+
+static void pt_reply_open(fuse_req_t req, fuse_ino_t node, struct pt_node *pn) {
+  struct k_open_out out = { .fh = (uint64_t) pn->fd, .open_flags = K_FOPEN_PASSTHROUGH | K_FOPEN_NOFLUSH, .backing_id = pn->backing_id };
+  pn->pt_opens++;
+  // The caller was interrupted and is gone: nobody will release this open.
+  if (fuse_reply_buf(req, (const char *) &out, sizeof(out)) == -ENOENT) pt_release(node);
 }
 
 // ---- napi helpers -----------------------------------------------------------------------
@@ -527,8 +723,12 @@ static void ll_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
   SCOPE_CLOSE;
 }
 
+// The handle as JS knows it: -1 for none, and for one C opened alone (JS would take its fd
+// for the node's object, which it is not once the node is copied up).
 static double fh_arg(struct fuse_file_info *fi) {
-  return fi ? (double) fi->fh : -1;
+  if (!fi) return -1;
+  if (fi->fh < S.nfhs && S.fhs[fi->fh].ino && S.fhs[fi->fh].c_only) return -1;
+  return (double) fi->fh;
 }
 
 static void ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
@@ -614,6 +814,10 @@ static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
       st.st_ino = S.fhs[fd].ino;
       fuse_reply_attr(req, &st, S.attr_timeout);
     }
+    return;
+  }
+  if ((to_set & FUSE_SET_ATTR_SIZE) && pt_opens_of(ino)) {
+    pt_detach(req, ino); // see "Passthrough"
     return;
   }
   lower_file_forget(ino);
@@ -716,6 +920,7 @@ static void open_in_js(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
   double id = pending(req);
   if (id < 0) return;
   slot_get(id)->node = ino;
+  cached_open_add(ino, 1); // JS answers in caching mode; undone if it answers an error
   SCOPE_OPEN;
   napi_value argv[3] = { num(env, id), num(env, (double) ino), num(env, fi->flags) };
   call_js(OP_OPEN, id, 3, argv);
@@ -724,19 +929,36 @@ static void open_in_js(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 static void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   bool read_only = (fi->flags & O_ACCMODE) == O_RDONLY && !(fi->flags & O_TRUNC);
+  struct pt_node *pn = pt_node(ino, false);
   if (!read_only) {
+    if (pn && pn->pt_opens) {
+      pt_detach(req, ino); // see "Passthrough"
+      return;
+    }
     lower_file_forget(ino);
+  } else if (pn && pn->pt_opens) {
+    // Passthrough already: this open too, on the same backing (the data cannot have changed).
+    pt_reply_open(req, ino, pn);
+    return;
   } else if (ino < S.n_lower_files && S.lower_files[ino].path) {
     int fd = open(S.lower_files[ino].path, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
     if (fd >= 0) {
+      if (PT.on && (!pn || pn->cached_opens == 0) && !no_pt_recent(S.lower_files[ino].ino) &&
+          (pn = pt_backing(ino, fd, S.lower_files[ino].ino))) {
+        pt_reply_open(req, ino, pn);
+        return;
+      }
       fh_remember((uint64_t) fd, S.lower_files[ino].ino, false, true);
       struct fuse_file_info out;
       memset(&out, 0, sizeof(out));
       out.fh = (uint64_t) fd;
       out.keep_cache = 1;
+      out.noflush = 1;
+      cached_open_add(ino, 1);
       if (fuse_reply_open(req, &out) == -ENOENT) {
         // The caller was interrupted and is gone: nobody will release this handle.
         if ((size_t) fd < S.nfhs) S.fhs[fd].ino = 0;
+        cached_open_add(ino, -1);
         close(fd);
       }
       return;
@@ -759,6 +981,12 @@ static void ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 }
 
 static void ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  if (fi->fh < S.nfhs && S.fhs[fi->fh].ino && S.fhs[fi->fh].pt) {
+    pt_release(ino);
+    fuse_reply_err(req, 0);
+    return;
+  }
+  cached_open_add(ino, -1);
   if (fi->fh < S.nfhs && S.fhs[fi->fh].ino) {
     // Known to C: closed here, and JS hears of it (request id -1: nothing to answer) unless
     // it never knew the handle.
@@ -1193,9 +1421,11 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
 // mounts and starts serving. `args` are libfuse arguments ("-o", "allow_other,...");
 // attrTimeout is for the attributes C answers alone; spinUs for spin_for_request.
 static napi_value js_start(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
+  size_t argc = 6;
+  napi_value argv[6];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  PT.wanted = false;
+  if (argc > 5) napi_get_value_bool(env, argv[5], &PT.wanted);
   CHECK(napi_get_value_double(env, argv[3], &S.attr_timeout));
   double spin_us = 0;
   if (argc > 4) napi_get_value_double(env, argv[4], &spin_us);
@@ -1243,6 +1473,12 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
   }
   int fd = fuse_session_fd(S.se);
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  PT.fd = fd;
+  if (PT.wanted) {
+    // Our own io on the same fd, for the INIT reply (see "Passthrough").
+    static const struct fuse_custom_io io = { .writev = pt_io_writev, .read = pt_io_read };
+    if (fuse_session_custom_io(S.se, &io, fd) != 0) PT.wanted = false;
+  }
   uv_loop_t *loop;
   CHECK(napi_get_uv_event_loop(env, &loop));
   if (uv_poll_init(loop, &S.poll, fd) != 0 || uv_poll_start(&S.poll, UV_READABLE, on_readable) != 0) {
@@ -1284,6 +1520,7 @@ static napi_value js_reply_err(napi_env env, napi_callback_info info) {
   ARGS(2);
   int e = (int) get_double(env, argv[1], EIO);
   if (e == ENODATA && s->caps_of) no_caps_set(s->caps_of, true);
+  if (s->node) cached_open_add(s->node, -1); // an open that failed
   slot_free(s);
   fuse_reply_err(req, e);
   return NULL;
@@ -1344,9 +1581,12 @@ static napi_value js_reply_create(napi_env env, napi_callback_info info) {
   no_caps_set(e.ino, true);
   fh_remember(fi.fh, e.attr.st_ino, true, false);
   node_fd_set(e.ino, (int) fi.fh);
+  fi.noflush = 1; // writes reach the file at once: nothing to flush on close
+  cached_open_add(e.ino, 1);
   if (fuse_reply_create(req, &e, &fi) == -ENOENT) {
     // The caller was interrupted and is gone: nobody will release this handle.
     if (fi.fh < S.nfhs) S.fhs[fi.fh].ino = 0;
+    cached_open_add(e.ino, -1);
     close((int) fi.fh);
   }
   return NULL;
@@ -1401,8 +1641,11 @@ static napi_value js_reply_open(napi_env env, napi_callback_info info) {
     fh_remember(fi.fh, ino, upper, false);
     if (upper) node_fd_set(s->node, (int) fi.fh);
   }
+  fi.noflush = 1; // writes reach the file at once: nothing to flush on close
+  fuse_ino_t node = s->node;
   slot_free(s);
-  fuse_reply_open(req, &fi);
+  // The caller was interrupted and is gone: the kernel holds no such open.
+  if (fuse_reply_open(req, &fi) == -ENOENT) cached_open_add(node, -1);
   return NULL;
 }
 
@@ -1562,7 +1805,21 @@ static napi_value js_drop_node(napi_env env, napi_callback_info info) {
   lower_file_forget(node);
   no_caps_set(node, false);
   if (node < S.n_node_fds) S.node_fds[node] = 0;
+  if (node < n_pt_nodes) pt_nodes[node].cached_opens = 0; // the kernel has no open of it left
   return NULL;
+}
+
+// passthroughState() -> { offered, on, failedErrno }: what INIT negotiated, whether backing
+// files are in use, and the errno that turned them off after INIT (0: none).
+static napi_value js_passthrough_state(napi_env env, napi_callback_info info) {
+  napi_value o, b;
+  napi_create_object(env, &o);
+  napi_get_boolean(env, PT.offered, &b);
+  napi_set_named_property(env, o, "offered", b);
+  napi_get_boolean(env, PT.on, &b);
+  napi_set_named_property(env, o, "on", b);
+  napi_set_named_property(env, o, "failedErrno", num(env, PT.failed_errno));
+  return o;
 }
 
 #define EXPORT(name, fn) do { \
@@ -1592,6 +1849,7 @@ static napi_value init(napi_env env, napi_value exports) {
   EXPORT("replyStatfs", js_reply_statfs);
   EXPORT("replyDir", js_reply_dir);
   EXPORT("dropNode", js_drop_node);
+  EXPORT("passthroughState", js_passthrough_state);
   return exports;
 }
 

@@ -8,7 +8,7 @@ import { readMountInfo } from './mountinfo.js';
 import { withLowLevelOpStats } from './opstats.js';
 import { makeLowLevelOps } from './lowlevel/ops.js';
 import { loadLowLevel } from './lowlevel/binding.js';
-import { CACHE_TIMEOUT_S, cacheTimeoutFromEnv, lowLevelMountOptions, spinUsFromEnv } from './options.js';
+import { CACHE_TIMEOUT_S, cacheTimeoutFromEnv, lowLevelMountOptions, passthroughFromEnv, spinUsFromEnv } from './options.js';
 import type { MountRecord, ServerSpec } from './spec.js';
 
 export interface ServeHooks {
@@ -36,8 +36,10 @@ export async function serveUnion(spec: ServerSpec, hooks: ServeHooks): Promise<s
   const rootAttr = await union.getattr('/');
   await new Promise<void>((resolve) => {
     const ops = makeLowLevelOps(union, rootAttr, ll, timeout, { ready: resolve, exit: hooks.unmounted }, hooks.problem);
-    ll.start(spec.mountpoint, ['-o', options.join(',')], withLowLevelOpStats(ops, process.env.UFS_FUSE_OPSTATS), timeout, spinUsFromEnv());
+    ll.start(spec.mountpoint, ['-o', options.join(',')], withLowLevelOpStats(ops, process.env.UFS_FUSE_OPSTATS), timeout, spinUsFromEnv(), passthroughFromEnv());
   });
+  // INIT is answered (and passthrough settled) just after the ready event.
+  setImmediate(() => hooks.log(`passthrough: ${JSON.stringify(ll.passthroughState())}`));
   return options;
 }
 

@@ -7,7 +7,8 @@
 // A path is followed in a layer only through that layer's real directories, checked with
 // lstat one component at a time: a symlink inside a layer is never followed.
 //
-// Caching: lower layers never change, so their lstat results and listings are kept forever.
+// Caching: lower layers never change, so their lstat results and listings stay valid; the
+// most recent ones are kept (bounded.ts).
 // Upper changes only through this union, so resolved nodes (which layer wins, the host path,
 // the contributing directories, the inode number) are kept in a tree keyed by name until
 // a mutation invalidates that path (which drops its whole subtree). Attributes of upper
@@ -17,6 +18,7 @@
 // another request in between.
 import type { BigIntStats } from 'node:fs';
 import { hfs as fs } from './hostfs.js';
+import { BoundedMap } from './bounded.js';
 import { fsError } from './errors.js';
 import { fmtOf, listXattrs, lstatOrNull } from './hostfs.js';
 import { UPPER_TAG, composeIno, readOrigin, readRedirect } from './inode.js';
@@ -58,17 +60,19 @@ interface Entry {
 }
 
 const MAX_ENTRIES = 200_000;
-const MAX_LOWER_STATS = 500_000;
-const MAX_LOWER_LISTS = 50_000;
+// Lower stats and listings are read again when forgotten: these bound the heap, not the
+// work (a listing's lookups and a readdirplus's stats come in one batch per directory).
+const MAX_LOWER_STATS = 4096;
+const MAX_LOWER_LISTS = 1024;
 
 // Names of upper directories read once for a batch of lookups (readdir) under the lock.
 export type Snapshot = Map<string, Set<string>>;
 
 export class Resolver {
-  private readonly lowerStats = new Map<string, BigIntStats | null>();
-  private readonly lowerLists = new Map<string, { names: string[]; set: Set<string> }>();
-  private readonly lowerNoSecXattrs = new Map<string, boolean>();
-  private readonly lowerRedirects = new Map<string, string | null>();
+  private readonly lowerStats = new BoundedMap<string, BigIntStats | null>(MAX_LOWER_STATS);
+  private readonly lowerLists = new BoundedMap<string, { names: string[]; set: Set<string> }>(MAX_LOWER_LISTS);
+  private readonly lowerNoSecXattrs = new BoundedMap<string, boolean>(MAX_LOWER_STATS);
+  private readonly lowerRedirects = new BoundedMap<string, string | null>(MAX_LOWER_STATS);
   private readonly below = new Map<number, Resolver>(); // the layers under layer index k
   private rootEntry: Entry | undefined;
   private entries = 0;
@@ -82,7 +86,6 @@ export class Resolver {
     const known = this.lowerStats.get(host);
     if (known !== undefined) return known;
     const st = lstatOrNull(host);
-    if (this.lowerStats.size >= MAX_LOWER_STATS) this.lowerStats.clear();
     this.lowerStats.set(host, st);
     return st;
   }
@@ -112,7 +115,6 @@ export class Resolver {
     if (!listing) {
       const names = fs.readdirSync(host);
       listing = { names, set: new Set(names) };
-      if (this.lowerLists.size >= MAX_LOWER_LISTS) this.lowerLists.clear();
       this.lowerLists.set(host, listing);
     }
     return listing;
@@ -159,7 +161,6 @@ export class Resolver {
     let known = this.lowerRedirects.get(host);
     if (known === undefined) {
       known = readRedirect(host) ?? null;
-      if (this.lowerRedirects.size >= MAX_LOWER_STATS) this.lowerRedirects.clear();
       this.lowerRedirects.set(host, known);
     }
     return known ?? undefined;
@@ -301,7 +302,6 @@ export class Resolver {
       } catch {
         known = false;
       }
-      if (this.lowerNoSecXattrs.size >= MAX_LOWER_STATS) this.lowerNoSecXattrs.clear();
       this.lowerNoSecXattrs.set(host, known);
     }
     return known;

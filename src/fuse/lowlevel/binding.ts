@@ -44,6 +44,10 @@ export interface LowLevelHandlers {
   removexattr(id: ReqId, node: number, name: string): void;
   access(id: ReqId, node: number, mask: number): void;
   create(id: ReqId, parent: number, name: string, mode: number, flags: number, uid: number, gid: number, pid: number, umask: number): void;
+  // A notice (id -1): the node's data is being read through kernel passthrough from its lower
+  // file and a request would change it; the next lookup of any of its names must give a new
+  // node (C answers that request ESTALE, and the kernel looks the name up again).
+  detach(id: ReqId, node: number): void;
 }
 
 // replyOpen/replyCreate bits.
@@ -55,8 +59,9 @@ export const OPEN_UPPER = 16; // the fd is the node's upper object itself
 export interface LowLevelBinding {
   // Mounts `mountpoint` with libfuse arguments (['-o', 'a,b']) and serves it on this event loop.
   // attrTimeout: for the attributes C answers alone (getattr/setattr through an upper handle);
-  // spinUs: after a request, keep polling this long for the next before sleeping (0: off).
-  start(mountpoint: string, args: string[], handlers: LowLevelHandlers, attrTimeout: number, spinUs: number): void;
+  // spinUs: after a request, keep polling this long for the next before sleeping (0: off);
+  // passthrough: let the kernel read lower files itself (FUSE passthrough) where it can.
+  start(mountpoint: string, args: string[], handlers: LowLevelHandlers, attrTimeout: number, spinUs: number, passthrough?: boolean): void;
   replyErr(id: ReqId, errno: number): void; // 0: success without data
   // `lowerFile`: the node is a lower layer's regular file at that host path (see lowerFileOf
   // in unionfs.ts); C then answers its read-only opens alone until something changes it.
@@ -75,6 +80,9 @@ export interface LowLevelBinding {
   replyDir(id: ReqId, offset: number, names: string[], attrs: EntryAttr[], nodes: number[], entryTimeout: number, attrTimeout: number, lowerFiles: (string | null)[], offsets?: number[]): number;
   // The node is gone from the node table (forgotten by the kernel): C drops what it keeps.
   dropNode(node: number): void;
+  // What INIT negotiated about kernel passthrough, whether it is in use, and the errno that
+  // turned it off after INIT (0: none; EPERM without CAP_SYS_ADMIN, ELOOP on a stacked fs).
+  passthroughState(): { offered: boolean; on: boolean; failedErrno: number };
 }
 
 export function loadLowLevel(): LowLevelBinding {

@@ -12,11 +12,20 @@ export const ROOT_ID = 1;
 
 export interface Link { parent: LlNode; name: string }
 
+// A walk of a big tree keeps one of these per inode the kernel holds: kept small (links is
+// replaced, never grown in place, so its backing store has exactly its length; the set of
+// open handles exists only while there are some).
+const NO_LINKS: readonly Link[] = Object.freeze([]);
+
 export class LlNode {
   nlookup = 0;
-  links: Link[] = [];
-  readonly handles = new Set<number>(); // open file handles (fds) of this node
+  links: readonly Link[] = NO_LINKS;
+  handles: Set<number> | undefined = undefined; // open file handles (fds) of this node
   constructor(readonly id: number, readonly ino: bigint, readonly isDir: boolean) {}
+
+  get openCount(): number {
+    return this.handles?.size ?? 0;
+  }
 }
 
 function key(parent: LlNode, name: string): string {
@@ -93,7 +102,7 @@ export class NodeTable {
 
   // A node `found` but never handed to the kernel goes again, unless something else holds it.
   dropIfUnused(node: LlNode): void {
-    if (node.nlookup === 0 && node.handles.size === 0 && node !== this.root) this.remove(node);
+    if (node.nlookup === 0 && node.openCount === 0 && node !== this.root) this.remove(node);
   }
 
   // The kernel dropped `n` lookups of node `id`.
@@ -103,7 +112,7 @@ export class NodeTable {
     node.nlookup -= n;
     if (node.nlookup <= 0) {
       node.nlookup = 0;
-      if (node.handles.size === 0) this.remove(node);
+      if (node.openCount === 0) this.remove(node);
     }
   }
 
@@ -128,18 +137,27 @@ export class NodeTable {
     if (exchange && target) this.addLink(target, from.parent, from.name);
   }
 
+  // The next lookup of the node's names finds a new node for the same object; this one keeps
+  // its names only to serve what is still open on it.
+  detach(node: LlNode): void {
+    if (node === this.root) return;
+    if (this.byIno.get(node.ino) === node) this.byIno.delete(node.ino);
+    for (const l of node.links) if (this.byName.get(key(l.parent, l.name)) === node) this.byName.delete(key(l.parent, l.name));
+  }
+
   opened(node: LlNode, fh: number): void {
-    node.handles.add(fh);
+    (node.handles ??= new Set()).add(fh);
   }
 
   closed(node: LlNode, fh: number): void {
-    node.handles.delete(fh);
+    node.handles?.delete(fh);
+    if (node.handles?.size === 0) node.handles = undefined;
     if (node.nlookup === 0) this.dropIfUnused(node);
   }
 
   // Any open handle of the node (for an object that has lost all its names).
   anyHandle(node: LlNode): number | undefined {
-    for (const fh of node.handles) return fh;
+    for (const fh of node.handles ?? []) return fh;
     return undefined;
   }
 
@@ -158,7 +176,7 @@ export class NodeTable {
       for (const l of node.links) if (this.byName.get(key(l.parent, l.name)) === node) this.byName.delete(key(l.parent, l.name));
       node.links = [{ parent, name }];
     } else {
-      node.links.push({ parent, name });
+      node.links = node.links.length === 0 ? [{ parent, name }] : [...node.links, { parent, name }];
     }
   }
 
@@ -167,6 +185,6 @@ export class NodeTable {
     this.onDrop(node.id);
     if (this.byIno.get(node.ino) === node) this.byIno.delete(node.ino);
     for (const l of node.links) if (this.byName.get(key(l.parent, l.name)) === node) this.byName.delete(key(l.parent, l.name));
-    node.links = [];
+    node.links = NO_LINKS;
   }
 }

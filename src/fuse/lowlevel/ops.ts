@@ -386,6 +386,10 @@ export function makeLowLevelOps(union: UnionFs, rootAttr: Attr, ll: LowLevelBind
       });
     },
 
+    detach(_id, nodeId) {
+      nodes.detach(nodes.get(nodeId));
+    },
+
     access(id, nodeId, mask) {
       serve(id, 'access', [nodeId, mask], async () => {
         await union.access(nodes.path(nodes.get(nodeId)), mask);
