@@ -22,7 +22,6 @@ const commitContainer = lazy('commitContainer');
 const diffContainer = async (...args: Parameters<typeof RuntimeLib.diffContainer>) => (await import('../runtime/diff.js')).diffContainer(...args);
 const execInContainer = lazy('execInContainer');
 const killContainer = lazy('killContainer');
-const monitorMain = lazy('monitorMain');
 const pauseContainer = lazy('pauseContainer');
 const removeContainer = lazy('removeContainer');
 const statsContainers = lazy('statsContainers');
@@ -185,20 +184,6 @@ function createOptions(image: string, command: string[], opts: Record<string, an
 
 export function registerContainerCommands(program: Command): void {
   addVerbs(program, false);
-
-  program
-    .command('container-monitor', { hidden: true })
-    .description('(internal) own a detached container until it exits')
-    .option('--stdin <mode>', 'none or hold', 'none')
-    .option('--ready-fd <fd>', 'report readiness on this fd')
-    .option('--wait-attach', 'start the container once a client attached')
-    .argument('<id>')
-    .action(async (id: string, opts, cmd: Command) => {
-      const root = storeRoot(cmd.optsWithGlobals().root as string | undefined);
-      const fd = opts.readyFd === undefined ? undefined : Number(opts.readyFd);
-      const status = await monitorMain(root, id, opts.stdin === 'hold' ? 'hold' : 'none', fd, !!opts.waitAttach);
-      await exitAfterFlush(status);
-    });
 }
 
 // The container verbs, at the top level (ufs ps) or in the container family (ufs container ls).

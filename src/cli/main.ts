@@ -16,7 +16,7 @@ interface Family {
 
 // ---- Registration: one line per command family (its verbs, its module), in help order ----
 const FAMILIES: Family[] = [
-  { verbs: ['run', 'create', 'restart', 'rename', 'cp', 'ps', 'start', 'stop', 'kill', 'rm', 'logs', 'exec', 'attach', 'top', 'stats', 'wait', 'pause', 'unpause', 'diff', 'commit', 'container-monitor'], load: async () => (await import('./containers.js')).registerContainerCommands },
+  { verbs: ['run', 'create', 'restart', 'rename', 'cp', 'ps', 'start', 'stop', 'kill', 'rm', 'logs', 'exec', 'attach', 'top', 'stats', 'wait', 'pause', 'unpause', 'diff', 'commit'], load: async () => (await import('./containers.js')).registerContainerCommands },
   { verbs: ['container'], load: async () => (await import('./containers.js')).registerContainerFamily },
   { verbs: ['images', 'image', 'load', 'save', 'import', 'tag', 'rmi', 'history', 'layers'], load: async () => (await import('./images.js')).registerImageCommands },
   { verbs: ['mount', 'umount', 'unmount', 'mounts'], load: async () => (await import('./mount.js')).registerMountCommands },

@@ -5,7 +5,6 @@ export { execInContainer, type ExecOptions } from './exec.js';
 export { showLogs } from './logcmd.js';
 export type { CommitOptions } from './commit.js';
 export { listContainers, formatPs } from './ps.js';
-export { monitorMain } from './monitormain.js';
 export { listRecords, readRecord, shortId, type ContainerRecord } from './container.js';
 export { pauseContainer, unpauseContainer, topContainer, statsContainers, waitContainer, type ContainerStats } from './control.js';
 export { runProcess, type RunProcessOptions } from './runner.js';
