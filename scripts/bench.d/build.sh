@@ -7,11 +7,11 @@
 #   last-copy  the last COPYed file changed (only that step and the ones after it run)
 # for a 10-step single-stage Dockerfile and a two-stage one. buildah uses the overlay storage
 # driver when it works here, else vfs (named in the table).
-# Options: --runs N (default 3). Environment: UFS_BENCH_MAIN (the CLI, default dist/).
+# Options: --runs N (default 3). Environment: UFS_BENCH_MAIN (the CLI, default bin/ufs.cjs, the `ufs` command).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
-main=${UFS_BENCH_MAIN:-$repo/dist/src/cli/main.js}
+main=${UFS_BENCH_MAIN:-$repo/bin/ufs.cjs}
 runs=3
 while [ $# -gt 0 ]; do
   case $1 in

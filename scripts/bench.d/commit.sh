@@ -6,11 +6,11 @@
 # Before each commit the previous run's image is removed and its layer collected (untimed), so
 # every commit makes its layer anew. Podman gets runtime-peers.sh's containers.conf (runc,
 # cgroupfs, ulimits within this shell's). Everything lives in a temp dir, removed on exit.
-# Options: --runs N (default 5). Environment: UFS_BENCH_MAIN (the CLI, default dist/).
+# Options: --runs N (default 5). Environment: UFS_BENCH_MAIN (the CLI, default bin/ufs.cjs, the `ufs` command).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
-main=${UFS_BENCH_MAIN:-$repo/dist/src/cli/main.js}
+main=${UFS_BENCH_MAIN:-$repo/bin/ufs.cjs}
 runs=5
 while [ $# -gt 0 ]; do
   case $1 in

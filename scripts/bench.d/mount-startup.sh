@@ -5,11 +5,11 @@
 # same layers, each followed by its unmount, measured by hyperfine in the same run (called by
 # scripts/bench; runs alone too). Then the serving process's memory with that small mount
 # up. Temp dirs, removed on exit. Needs root.
-# Options: --runs N (default 20). Environment: UFS_BENCH_MAIN (the CLI, default dist/).
+# Options: --runs N (default 20). Environment: UFS_BENCH_MAIN (the CLI, default bin/ufs.cjs, the `ufs` command).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
-main=${UFS_BENCH_MAIN:-$repo/dist/src/cli/main.js}
+main=${UFS_BENCH_MAIN:-$repo/bin/ufs.cjs}
 helper=$repo/native/build/Release/ufs-mount-helper
 runs=20
 while [ $# -gt 0 ]; do

@@ -11,7 +11,7 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
-main=${UFS_BENCH_MAIN:-$repo/dist/src/cli/main.js}
+main=${UFS_BENCH_MAIN:-$repo/bin/ufs.cjs}
 runs=10
 while [ $# -gt 0 ]; do
   case $1 in

@@ -10,11 +10,11 @@
 # default_ulimits for nofile/nproc no higher than this shell's hard limits (it fails to start
 # containers here otherwise). Everything lives in a temp dir, removed on exit.
 # Options: --runs N (default 10), --modes LIST (default none,bridge,host).
-# Environment: UFS_BENCH_MAIN (the CLI, default dist/).
+# Environment: UFS_BENCH_MAIN (the CLI, default bin/ufs.cjs, the `ufs` command).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
-main=${UFS_BENCH_MAIN:-$repo/dist/src/cli/main.js}
+main=${UFS_BENCH_MAIN:-$repo/bin/ufs.cjs}
 runs=10
 modes=none,bridge,host
 while [ $# -gt 0 ]; do

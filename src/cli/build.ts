@@ -3,8 +3,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
+import { openStore } from './store.js';
 import { UfsError } from '../common/errors.js';
-import { storeRoot } from '../common/paths.js';
 import type { BuildEvents, StepInfo } from '../build/builder.js';
 import { familiarName, normalizeTagged } from '../image/reference.js';
 
@@ -162,9 +162,8 @@ export function registerBuildCommands(program: Command): void {
       }
       const labels = flags.label.map((l) => keyValue('--label', l, false));
       // the builder and the store load only when a build runs, never for --help
-      const { Store } = await import('../store/index.js');
       const { buildImage } = await import('../build/builder.js');
-      const store = await Store.open(storeRoot(cmd.optsWithGlobals().root as string | undefined));
+      const store = await openStore(cmd);
       if (flags.network !== undefined) {
         const { parseBuildNetwork } = await import('../build/network.js');
         const net = parseBuildNetwork(flags.network);

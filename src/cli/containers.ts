@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
+import { openStore } from './store.js';
+import { startProgress } from './progress.js';
 import { CommanderError } from './commander.js';
 import { UfsError } from '../common/errors.js';
 import { flushStdout } from './output.js';
 import { humanSize, table } from '../common/format.js';
-import { storeRoot } from '../common/paths.js';
 import type { Store } from '../store/index.js';
 import type * as RuntimeLib from '../runtime/index.js';
 
@@ -37,11 +38,6 @@ const stopContainer = lazy('stopContainer');
 
 // Repeatable options (no default, so help does not print "(default: [])").
 const collect = (v: string, prev: string[] | undefined) => [...(prev ?? []), v];
-
-async function openStore(cmd: Command): Promise<Store> {
-  const { Store } = await import('../store/index.js');
-  return Store.open(storeRoot(cmd.optsWithGlobals().root as string | undefined));
-}
 
 // Exit with `code` once what we wrote to stdout/stderr has left (pipes are asynchronous).
 async function exitAfterFlush(code: number): Promise<never> {
@@ -447,7 +443,7 @@ function addVerbs(parent: Command, family: boolean): void {
       const store = await openStore(cmd);
       if (!['true', 'false', '1', '0'].includes(String(opts.pause))) throw new UfsError(`invalid --pause value: ${opts.pause}`);
       const pause = opts.pause === 'true' || opts.pause === '1';
-      const id = await commitContainer(store, container, { message: opts.message, author: opts.author, changes: opts.change ?? [], ref, pause });
+      const id = await commitContainer(store, container, { message: opts.message, author: opts.author, changes: opts.change ?? [], ref, pause, progress: startProgress('Committing') });
       process.stdout.write(`${id}\n`);
     });
 

@@ -4,22 +4,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Command } from 'commander';
+import { openStore } from './store.js';
+import { startProgress } from './progress.js';
 import { errnoCode, UfsError } from '../common/errors.js';
-import { storeRoot } from '../common/paths.js';
 import { ago, compileListFormat, ellipsis, humanSize, parseTemplate, renderList, table } from '../common/format.js';
 import type { Store } from '../store/index.js';
 import type { ImageRow } from '../image/present.js';
 import { cleanUpOnInterrupt, out } from './output.js';
 
-// The libraries are imported when a verb runs, never at startup (see main.ts).
-export async function openStore(cmd: Command): Promise<Store> {
-  const { Store } = await import('../store/index.js');
-  return Store.open(rootOf(cmd));
-}
-
-function rootOf(cmd: Command): string {
-  return storeRoot(cmd.optsWithGlobals().root as string | undefined);
-}
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
@@ -51,7 +43,7 @@ function addLoad(parent: Command, name: string): void {
       const input = openInput(opts.input, 'load');
       cleanUpOnInterrupt(store.root);
       const { loadArchive } = await import('../image/load.js');
-      const result = await loadArchive(store, input.stream, { quiet: !!opts.quiet, ...(input.size !== undefined ? { totalBytes: input.size } : {}) });
+      const result = await loadArchive(store, input.stream, { progress: startProgress('Loading', undefined, { quiet: !!opts.quiet }), ...(input.size !== undefined ? { totalBytes: input.size } : {}) });
       out(result.lines.map((l) => `${l}\n`).join(''));
     });
 }
@@ -71,7 +63,7 @@ function addSave(parent: Command, name: string): void {
       if (!opts.output || opts.output === '-') {
         if (process.stdout.isTTY) throw new UfsError('cowardly refusing to save to a terminal. Use the -o flag or redirect');
         cleanUpOnInterrupt(store.root);
-        await saveImages(store, images, format, process.stdout);
+        await saveImages(store, images, format, process.stdout, startProgress('Saving'));
         await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
         return;
       }
@@ -81,7 +73,7 @@ function addSave(parent: Command, name: string): void {
       cleanUpOnInterrupt(store.root, () => [tmp]);
       const stream = fs.createWriteStream(tmp, { flags: 'wx', mode: 0o644 });
       try {
-        await saveImages(store, images, format, stream);
+        await saveImages(store, images, format, stream, startProgress('Saving'));
         await new Promise<void>((resolve, reject) => {
           stream.once('error', reject);
           stream.end(() => resolve());
@@ -120,6 +112,7 @@ function addImport(parent: Command, name: string): void {
         ...(opts.message !== undefined ? { message: opts.message } : {}),
         source: input.source,
         ...(input.size !== undefined ? { totalBytes: input.size } : {}),
+        progress: startProgress('Importing'),
       });
       out(`${id}\n`);
     });
@@ -572,10 +565,3 @@ export async function imageMountLayers(cmd: Command, ref: string, layer?: string
   return { store, layers: image.diffIds.slice(0, index + 1).reverse(), fsname: `ufs-image-${shortId(id)}-layer${index}` };
 }
 
-// The store, if the one --root/UFS_ROOT names exists (umount must not create one).
-export async function existingStore(cmd: Command): Promise<Store | undefined> {
-  const root = rootOf(cmd);
-  if (!(await fs.promises.stat(root).catch(() => undefined))) return undefined;
-  const { Store } = await import('../store/index.js');
-  return Store.open(root);
-}

@@ -5,7 +5,8 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { UfsError } from '../common/errors.js';
 import { table } from '../common/format.js';
-import { existingStore, imageMountLayers } from './images.js';
+import { imageMountLayers } from './images.js';
+import { existingStore } from './store.js';
 import { out } from './output.js';
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];

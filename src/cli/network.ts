@@ -1,8 +1,8 @@
 // ufs network create/ls/inspect/rm/prune (issue 12): Docker's names, flags and columns.
 import crypto from 'node:crypto';
 import type { Command } from 'commander';
+import { openStore } from './store.js';
 import { UfsError } from '../common/errors.js';
-import { storeRoot } from '../common/paths.js';
 import { table } from '../common/format.js';
 import type { NetworkRecord } from '../network/index.js';
 
@@ -15,10 +15,6 @@ async function loadLibraries(): Promise<void> {
   R = await import('../runtime/index.js');
 }
 import { Store } from '../store/index.js';
-
-function openStore(cmd: Command): Promise<Store> {
-  return Store.open(storeRoot(cmd.optsWithGlobals().root as string | undefined));
-}
 
 function out(s: string): void {
   process.stdout.write(s);

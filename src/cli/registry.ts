@@ -1,14 +1,13 @@
 // pull, push, login, logout (issue 10): Docker's names, flags and output. On a terminal the
 // per-layer progress lines are redrawn in place; in a pipe, one line per finished layer.
 import type { Command } from 'commander';
+import { openStore } from './store.js';
 import { UfsError } from '../common/errors.js';
-import { storeRoot } from '../common/paths.js';
 import { humanSize } from '../common/format.js';
 import type { LayerEvent } from '../image/ingest.js';
 import { familiarName, parseReference, repoName } from '../image/reference.js';
 import { domainOfServer, registryOptionsFromEnv } from '../registry/hosts.js';
 import type { PushEvent } from '../registry/push.js';
-import type { Store } from '../store/index.js';
 
 // The registry client, ingest and the store load when one of these verbs runs (main.ts).
 const login: typeof import('../registry/login.js').login = async (...a) => (await import('../registry/login.js')).login(...a);
@@ -17,10 +16,6 @@ const pullImage: typeof import('../registry/pull.js').pullImage = async (...a) =
 const pushImage: typeof import('../registry/push.js').pushImage = async (...a) => (await import('../registry/push.js')).pushImage(...a);
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
-
-function openStore(cmd: Command): Promise<Store> {
-  return import('../store/index.js').then(({ Store }) => Store.open(storeRoot(cmd.optsWithGlobals().root as string | undefined)));
-}
 
 function out(s: string): void {
   process.stdout.write(s);

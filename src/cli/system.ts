@@ -8,7 +8,8 @@ import { UfsError } from '../common/errors.js';
 import { bytesSize, compileListFormat, humanSize, parseTemplate, renderList } from '../common/format.js';
 import type { Store } from '../store/index.js';
 import { registerCompletionCommand } from './completion.js';
-import { confirm, inspectEach, lookupImageForInspect, openStore } from './images.js';
+import { confirm, inspectEach, lookupImageForInspect } from './images.js';
+import { openStore } from './store.js';
 import { out, ufsVersion } from './output.js';
 
 // ---- inspect: a container or an image (--type to choose), as Docker's `inspect`

@@ -3,7 +3,8 @@
 import type { Command } from 'commander';
 import { UfsError } from '../common/errors.js';
 import { compileListFormat, humanSize, renderList } from '../common/format.js';
-import { confirm, inspectEach, openStore } from './images.js';
+import { confirm, inspectEach } from './images.js';
+import { openStore } from './store.js';
 import { out } from './output.js';
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];

@@ -4,7 +4,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import type { Readable } from 'node:stream';
 import { UfsError } from '../common/errors.js';
-import { startProgress } from '../common/progress.js';
+import { type Progress, QUIET_PROGRESS } from '../common/progress.js';
 import { spoolToFile, type Store } from '../store/index.js';
 import { applyChanges } from './changes.js';
 import { ociManifest } from './commit.js';
@@ -19,6 +19,7 @@ export interface ImportOptions {
   message?: string;
   source: string; // for the default history comment: "Imported from <source>"
   totalBytes?: number;
+  progress?: Progress;
 }
 
 export async function importRootfs(store: Store, input: Readable, opts: ImportOptions): Promise<string> {
@@ -26,7 +27,8 @@ export async function importRootfs(store: Store, input: Readable, opts: ImportOp
   const runtime: ContainerConfig = applyChanges({}, opts.changes ?? []); // bad --change fails before reading
   const tmp = store.tmpPath('import');
   const hash = crypto.createHash('sha256');
-  const progress = startProgress('Importing', opts.totalBytes);
+  const progress = opts.progress ?? QUIET_PROGRESS;
+  progress.phase('Importing', opts.totalBytes);
   let prepared: PreparedLayer | undefined;
   try {
     const size = await spoolToFile(input, tmp, (c) => {

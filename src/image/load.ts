@@ -3,7 +3,7 @@
 // zstd, one or many images, all tags. The archive is spooled and read by its adapter
 // (source/), then installed by the ingest path `pull` uses too (ingest.ts).
 import type { Readable } from 'node:stream';
-import { startProgress } from '../common/progress.js';
+import { type Progress, QUIET_PROGRESS } from '../common/progress.js';
 import type { Store } from '../store/index.js';
 import { ingest } from './ingest.js';
 import { familiarName } from './reference.js';
@@ -14,8 +14,9 @@ export interface LoadResult {
   images: { id: string; tags: string[] }[];
 }
 
-export async function loadArchive(store: Store, input: Readable, opts: { totalBytes?: number; quiet?: boolean } = {}): Promise<LoadResult> {
-  const progress = startProgress('Loading', opts.totalBytes, { quiet: !!opts.quiet });
+export async function loadArchive(store: Store, input: Readable, opts: { totalBytes?: number; progress?: Progress } = {}): Promise<LoadResult> {
+  const progress = opts.progress ?? QUIET_PROGRESS;
+  progress.phase('Loading', opts.totalBytes);
   try {
     const source = await openArchiveSource(
       store,

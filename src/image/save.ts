@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import type { Writable } from 'node:stream';
 import { UfsError } from '../common/errors.js';
-import { startProgress } from '../common/progress.js';
+import { type Progress, QUIET_PROGRESS } from '../common/progress.js';
 import { digestHex, type Store } from '../store/index.js';
 import { plainLayer } from './writer/blobs.js';
 import { outgoingImage } from './writer/manifest.js';
@@ -134,9 +134,9 @@ async function ociMembers(store: Store, images: Chosen[]): Promise<Member[]> {
 }
 
 
-async function writeTar(members: Member[], out: Writable, dirs: string[]): Promise<void> {
+async function writeTar(members: Member[], out: Writable, dirs: string[], progress: Progress): Promise<void> {
   const total = members.reduce((s, m) => s + m.size, 0);
-  const progress = startProgress('Saving', total);
+  progress.phase('Saving', total);
   let failed: Error | null = null;
   const onError = (e: Error) => (failed = e);
   out.on('error', onError);
@@ -175,9 +175,9 @@ async function writeTar(members: Member[], out: Writable, dirs: string[]): Promi
   }
 }
 
-export async function saveImages(store: Store, refs: string[], format: SaveFormat, out: Writable): Promise<void> {
+export async function saveImages(store: Store, refs: string[], format: SaveFormat, out: Writable, progress: Progress = QUIET_PROGRESS): Promise<void> {
   if (refs.length === 0) throw new UfsError('save needs at least one image');
   const images = await choose(store, refs);
   const members = format === 'docker' ? dockerMembers(store, images) : await ociMembers(store, images);
-  await writeTar(members, out, format === 'oci' ? ['blobs', 'blobs/sha256'] : []);
+  await writeTar(members, out, format === 'oci' ? ['blobs', 'blobs/sha256'] : [], progress);
 }

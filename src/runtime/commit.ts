@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { commitLayer, createImage, resolveImage } from '../image/index.js';
+import { type Progress, QUIET_PROGRESS } from '../common/progress.js';
 import type { Store } from '../store/index.js';
 import type { ImageRunConfig } from './config.js';
 import { containerPaths, shortId, type ContainerRecord } from './container.js';
@@ -16,6 +17,7 @@ export interface CommitOptions {
   changes: string[];      // -c 'INSTRUCTION', applied after the container's own config
   ref?: string;           // REPOSITORY[:TAG]
   pause?: boolean;        // freeze a running container while its layer is read (default true)
+  progress?: Progress;    // told the layer's size while it is written
 }
 
 function same(a: unknown, b: unknown): boolean {
@@ -52,7 +54,7 @@ function createdBy(rec: ContainerRecord): string {
   return (rec.Config.Cmd ?? [rec.Path, ...rec.Args]).join(' ');
 }
 
-// The size of a directory tree's files (for the progress line).
+// The size of a directory tree's files (for the progress display).
 function treeBytes(dir: string): number {
   let total = 0;
   const walk = (d: string) => {
@@ -70,23 +72,6 @@ function treeBytes(dir: string): number {
   return total;
 }
 
-// A progress line while the layer is written, only when stderr is a terminal.
-function commitTicker(id: string, upper: string): { stop(): void } {
-  const out = process.stderr;
-  if (!out.isTTY) return { stop() {} };
-  const mb = (treeBytes(upper) / 1e6).toFixed(1);
-  const started = Date.now();
-  const draw = () => out.write(`\rCommitting ${shortId(id)}: ${mb} MB, ${((Date.now() - started) / 1000).toFixed(0)}s\x1b[K`);
-  draw();
-  const timer = setInterval(draw, 500);
-  return {
-    stop() {
-      clearInterval(timer);
-      out.write('\r\x1b[K');
-    },
-  };
-}
-
 export async function commitContainer(store: Store, ref: string, opts: CommitOptions): Promise<string> {
   const rec = await findContainer(store, ref);
   const paths = containerPaths(store.containersDir(), rec.Id);
@@ -97,11 +82,13 @@ export async function commitContainer(store: Store, ref: string, opts: CommitOpt
     // FUSE writes land in upper/ at once; only dirty mmap pages may still sit in the
     // kernel's cache of the mount: syncfs flushes them.
     if (isRunning(rec)) spawnSync('sync', ['-f', paths.merged], { stdio: 'ignore', timeout: 60_000 });
-    const ticker = commitTicker(rec.Id, paths.upper);
+    const progress = opts.progress ?? QUIET_PROGRESS;
+    // Sizing the layer costs a walk: only for a sink that shows it.
+    if (progress !== QUIET_PROGRESS) progress.phase(`Committing ${shortId(rec.Id)}`, treeBytes(paths.upper));
     try {
       return (await commitLayer(store, paths.upper)).diffId;
     } finally {
-      ticker.stop();
+      progress.done();
     }
   };
   const diffId = opts.pause === false ? await read() : await whilePaused(store, rec, read);

@@ -1,3 +1,3 @@
 export * from './store.js';
-export { withFileLock } from './lock.js';
+export { setLockWaitNotice, withFileLock } from './lock.js';
 export { writeFileAtomicSync, fsyncDirSync, rmTreeSync, readJsonSync, spoolToFile } from './fsutil.js';

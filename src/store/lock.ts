@@ -47,8 +47,15 @@ export function holdsFileLock(file: string): boolean {
   return held.getStore()?.has(file) ?? false;
 }
 
+// Called once when a wait for the lock has lasted a few seconds: the CLI says so on a
+// terminal (nothing in the library prints).
+let lockWaitNotice: () => void = () => {};
+export function setLockWaitNotice(notice: () => void): void {
+  lockWaitNotice = notice;
+}
+
 // An fd of `file` holding its exclusive lock. The uncontended case is one open and one
-// flock; otherwise we wait on a pool thread, saying so on a terminal after a while.
+// flock; otherwise we wait on a pool thread, telling lockWaitNotice after a while.
 async function acquire(file: string): Promise<number> {
   let fd: number;
   try {
@@ -58,9 +65,7 @@ async function acquire(file: string): Promise<number> {
   }
   try {
     if (sys.flock(fd, LOCK_EX | LOCK_NB)) return fd;
-    const waitingNote = setTimeout(() => {
-      if (process.stderr.isTTY) process.stderr.write('ufs: waiting for the store lock...\n');
-    }, 3000);
+    const waitingNote = setTimeout(() => lockWaitNotice(), 3000);
     try {
       await sys.flockWait(fd, LOCK_EX);
     } finally {
