@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import type * as NodePty from 'node-pty';
 import type { AttachServer } from './attach.js';
 import { JsonLogWriter } from './logs.js';
-import { sleep } from './proc.js';
+import { bound, sleep } from './proc.js';
 
 // The signals a foreground `ufs run` passes on to the container (the runtime passes them to pid 1).
 export const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
@@ -149,7 +149,7 @@ async function launchPipes(opts: LaunchOptions): Promise<number> {
   if (opts.pidFile) void watchPidFile(opts.pidFile, () => done, onPid);
   const status = await exited;
   opts.relay?.forwardTo(undefined);
-  await Promise.race([Promise.all(drained), sleep(2000)]);
+  await Promise.race([Promise.all(drained), bound(2000)]);
   (child.stdio[0] as { destroy?: () => void } | null)?.destroy?.();
   return status;
 }
@@ -295,7 +295,7 @@ export async function launchCreated(opts: CreatedLaunchOptions): Promise<number>
     create.once('exit', (code, signal) => resolve(exitStatus(code, signal)));
   });
   const finish = async () => {
-    await Promise.race([Promise.all(drained), sleep(2000)]);
+    await Promise.race([Promise.all(drained), bound(2000)]);
   };
   if (created !== 0) {
     await finish();

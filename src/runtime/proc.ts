@@ -50,3 +50,9 @@ export function isMountPoint(dir: string): boolean {
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+// A bound on a wait (Promise.race with it) that does not itself keep the process alive: the
+// builder's process ends on its own, and a pending sleep(2000) held it for two seconds.
+export function bound(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}

@@ -10,7 +10,7 @@ import { UfsError } from '../common/errors.js';
 import { runDir } from '../fuse/spec.js';
 import { buildSpec, type BindSpec, type NetworkSpec } from './ocispec.js';
 import { deleteState, globalArgs, runtimeBinary, runtimeCommand, runtimeError, startFailureStatus, writeJson } from './ociruntime.js';
-import { sleep } from './proc.js';
+import { bound } from './proc.js';
 import { mkdirInRoot, resolveInRoot } from './rootfs.js';
 import { resolveUser } from './user.js';
 import { exitStatus } from './launch.js';
@@ -123,7 +123,7 @@ export async function runProcess(opts: RunProcessOptions): Promise<{ exitCode: n
     let status: number;
     try {
       status = await exited;
-      await Promise.race([Promise.all(drained), sleep(2000)]);
+      await Promise.race([Promise.all(drained), bound(2000)]);
     } finally {
       opts.signal?.removeEventListener('abort', onAbort);
     }
