@@ -69,3 +69,38 @@ test('a volume a container mounts is in use: rm refuses, prune keeps it; prune t
   t.is(await e.ok(['system', 'prune', '-f', '--volumes']), 'Deleted Volumes:\nanon2\n\nTotal reclaimed space: 0B\n');
   t.is(await e.ok(['volume', 'ls', '-q']), '');
 });
+
+test("an empty volume is filled from the image's directory; VOLUME gives an anonymous volume; a host directory is not filled", async (t) => {
+  const e = await imageEnv(t);
+  const src = `cli-vol-src-${process.pid}`;
+  const names = [src, `cli-vol-a-${process.pid}`, `cli-vol-b-${process.pid}`];
+  t.teardown(async () => {
+    for (const n of names) await e.ufs(['rm', '-f', '-v', n]);
+  });
+  await e.ok(['run', '--name', src, 'busybox', 'sh', '-c',
+    'mkdir -p /data/sub && echo hi > /data/sub/f && chown 5:6 /data/sub/f && chmod 640 /data/sub/f && ln -s /etc/passwd /data/link && mkfifo /data/fifo && chown 7:8 /data && chmod 711 /data && ln -s data /alias']);
+  await e.ok(['commit', '-c', 'VOLUME /data', src, 'withvol:1']);
+  // A named volume, new and so empty, takes the image's /data (reached here through /alias).
+  await e.ok(['run', '--name', names[1]!, '-v', 'filled:/alias', 'withvol:1', 'true']);
+  const mp = (await e.ok(['volume', 'inspect', '-f', '{{.Mountpoint}}', 'filled'])).trim();
+  t.is(fs.readFileSync(path.join(mp, 'sub', 'f'), 'utf8'), 'hi\n');
+  const f = fs.statSync(path.join(mp, 'sub', 'f'));
+  t.deepEqual([f.uid, f.gid, f.mode & 0o7777], [5, 6, 0o640]);
+  t.is(fs.readlinkSync(path.join(mp, 'link')), '/etc/passwd', 'a symlink is copied as a symlink, not followed');
+  t.true(fs.lstatSync(path.join(mp, 'fifo')).isFIFO());
+  const root = fs.statSync(mp);
+  t.deepEqual([root.uid, root.gid, root.mode & 0o7777], [7, 8, 0o711], "the volume's root takes the directory's owner and mode");
+  // Not empty any more: the next container sees what the last one left, not the image's.
+  await e.ok(['run', '--rm', '-v', 'filled:/data', 'withvol:1', 'sh', '-c', 'echo changed > /data/sub/f']);
+  t.is(await e.ok(['run', '--rm', '-v', 'filled:/data', 'withvol:1', 'cat', '/data/sub/f']), 'changed\n');
+  // No -v: the image's VOLUME gets an anonymous volume, filled, which rm -v removes.
+  t.is(await e.ok(['run', '--name', names[2]!, 'withvol:1', 'cat', '/data/sub/f']), 'hi\n');
+  const mounts = await e.ok(['inspect', '-f', '{{range .Mounts}}{{.Type}} {{.Name}} {{.Destination}}{{end}}', names[2]!]);
+  t.regex(mounts, /^volume [0-9a-f]{64} \/data\n$/);
+  const anon = mounts.split(' ')[1]!;
+  t.is(await e.ok(['rm', '-v', names[2]!]), `${names[2]}\n`);
+  t.false((await e.ok(['volume', 'ls', '-q'])).includes(anon));
+  // A host directory is mounted as it is.
+  const hostDir = fs.mkdtempSync(path.join(e.root, 'hostdir-'));
+  t.is(await e.ok(['run', '--rm', '-v', `${hostDir}:/data`, 'withvol:1', 'ls', '-A', '/data']), '');
+});

@@ -20,12 +20,17 @@ export async function lookupContainer(store: Store, ref: string): Promise<Record
   const { findRecord } = await import('../runtime/container.js');
   const rec = findRecord(store.containersDir(), ref);
   const status = rec.State.Status as string;
-  const binds = (rec.HostConfig?.Mounts ?? []) as { source: string; target: string; readonly: boolean }[];
+  const binds = (rec.HostConfig?.Mounts ?? []) as { source: string; target: string; readonly: boolean; volume?: string }[];
   return {
     ...rec,
     Name: rec.Name.startsWith('/') ? rec.Name : `/${rec.Name}`,
     State: { ...rec.State, Running: status === 'running', Paused: status === 'paused', Restarting: status === 'restarting', OOMKilled: false, Dead: status === 'dead' },
-    Mounts: binds.map((m) => ({ Type: 'bind', Source: m.source, Destination: m.target, Mode: m.readonly ? 'ro' : '', RW: !m.readonly, Propagation: 'rprivate' })),
+    // Docker's two shapes: a volume (named or anonymous) and a host directory.
+    Mounts: binds.map((m) =>
+      m.volume
+        ? { Type: 'volume', Name: m.volume, Source: m.source, Destination: m.target, Driver: 'local', Mode: m.readonly ? 'ro' : 'z', RW: !m.readonly, Propagation: '' }
+        : { Type: 'bind', Source: m.source, Destination: m.target, Mode: m.readonly ? 'ro' : '', RW: !m.readonly, Propagation: 'rprivate' },
+    ),
   };
 }
 

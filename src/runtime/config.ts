@@ -15,6 +15,7 @@ export interface ImageRunConfig {
   Labels?: Record<string, string> | null;
   StopSignal?: string;
   ExposedPorts?: Record<string, unknown> | null; // "80/tcp": {} (for -P)
+  Volumes?: Record<string, unknown> | null; // "/data": {} (VOLUME: an anonymous volume each)
 }
 
 export interface ConfigFlags {

@@ -15,6 +15,7 @@ import { hostConfigFromFlags, type RuntimeFlags } from './flags.js';
 import { createInitLayer } from './initlayer.js';
 import { randomName, validName } from './names.js';
 import { ANONYMOUS_LABEL, createVolume, removeVolume, validVolumeName } from '../volume/index.js';
+import { fillVolumeFromImage } from './volumefill.js';
 
 export interface CreateOptions extends Omit<ConfigFlags, 'hostname'>, RuntimeFlags {
   image: string;
@@ -85,6 +86,19 @@ async function volumeMounts(store: Store, specs: string[]): Promise<{ mounts: Bi
     binds.push(`${vol.Name}:${v.target}${v.readonly ? ':ro' : ''}`);
   }
   return { mounts, binds };
+}
+
+// Docker's anonymous volume for each VOLUME of the image that no -v, --mount or --tmpfs
+// covers; added to `mounts` (so that a failed create removes them with the others).
+async function imageVolumes(store: Store, config: ImageRunConfig, mounts: BindMount[], otherTargets: string[]): Promise<void> {
+  const taken = new Set([...mounts.map((m) => m.target), ...otherTargets]);
+  for (const dir of Object.keys(config.Volumes ?? {})) {
+    const target = path.posix.normalize(dir);
+    if (!path.posix.isAbsolute(target) || target === '/' || taken.has(target)) continue;
+    taken.add(target);
+    const vol = await createVolume(store, { labels: { [ANONYMOUS_LABEL]: '' } });
+    mounts.push({ source: vol.Mountpoint, target, readonly: false, volume: vol.Name, anonymous: true });
+  }
 }
 
 export async function parseNetwork(store: Store, network: string): Promise<string> {
@@ -163,6 +177,8 @@ async function createRecord(store: Store, opts: CreateOptions, { mounts, binds }
   if (opts.stopSignal !== undefined) config.StopSignal = opts.stopSignal;
   if (opts.stopTimeout !== undefined) config.StopTimeout = Number(opts.stopTimeout);
   const args = commandOf(config);
+  await imageVolumes(store, imageConfig, mounts, [...fromFlags.Mounts.map((m) => m.target), ...fromFlags.Tmpfs.map((t) => t.target)]);
+  for (const m of mounts) if (m.volume) await fillVolumeFromImage(image.layerDirs, m.target, m.source);
 
   const dir = store.containersDir();
   const paths = containerPaths(dir, id);
