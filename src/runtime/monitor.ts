@@ -3,7 +3,8 @@
 // the foreground, records the state, waits, records the exit, unmounts, and removes the
 // container if asked (--rm). A foreground
 // `ufs run` / `ufs start -a` is its own monitor; a detached one is monitormain.js. Either way
-// the union is served from a worker thread of the monitor's own process (fuse/host.ts).
+// the union is served on the monitor's own event loop (fuse/host.ts), so nothing here touches
+// the mounted root with a synchronous call.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -32,8 +33,7 @@ export interface MonitorOptions {
   // A terminal container in the background: start only once a client attached (foreground
   // `ufs run -t` / `ufs start -a` through the monitor), ready as soon as it can attach.
   waitAttach?: boolean;
-  // The union host for the root, started early by the caller (its worker loads while the
-  // container is being created); one of our own otherwise.
+  // The union host for the root, made by the caller; one of our own otherwise.
   host?: UnionHost;
 }
 
@@ -120,7 +120,7 @@ async function monitorWith(store: Store, id: string, opts: MonitorOptions, host:
     if (started.status === 'rejected') throw started.reason;
     const rootfs = mount.value;
     const net = started.value;
-    const spec = containerSpec(rec, paths, rootfs, net.spec);
+    const spec = await containerSpec(rec, paths, rootfs, net.spec);
     fs.mkdirSync(paths.bundle, { recursive: true, mode: 0o700 });
     fs.rmSync(paths.runtimeLog, { force: true });
     writeJson(path.join(paths.bundle, 'config.json'), spec);

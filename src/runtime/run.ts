@@ -42,7 +42,6 @@ export async function runContainer(store: Store, opts: RunOptions): Promise<RunR
   }
   // From here on Ctrl-C and friends belong to the container, or abort its start.
   const relay = new SignalRelay().install();
-  // The union's worker loads its modules while the container is being created.
   const host = UnionHost.start();
   try {
     const rec = await createContainer(store, opts);
