@@ -3,12 +3,12 @@
 // vm.Script with a V8 code cache, so a command compiles almost nothing before it runs;
 // without the bundle it runs the unbundled dist/src/cli/main.js.
 //
-// Two caches: the build's (dist/ufs.cjs.cache, what `ufs --help` compiles: the command tree)
-// and a trained one beside it, named after the bundle's mtime and size (so a rebuilt bundle
-// never meets an old one). The first successful run of each verb (`run`, `ps`, ...) writes
-// the trained cache anew at exit with everything compiled so far, previous verbs' functions
-// included: from then on that verb's own code (the container's start, say) is not compiled
-// again at every start. Nothing is trained when dist/ is not writable.
+// The build's cache (dist/ufs.cjs.cache: what `ufs --help` compiles, the command tree) and
+// one per verb beside it, named after the bundle's mtime and size (a rebuilt bundle never
+// meets an old one): the first successful run of a verb (`run`, `ps`, ...) runs without a
+// cache and writes at exit what it compiled, so from then on that verb's own code (a
+// container's whole start, say) is not compiled again at every start, and no verb loads
+// another's functions. Nothing is written when dist/ is not writable.
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
@@ -35,23 +35,31 @@ try {
 const vm = require('node:vm');
 const writeCache = process.env.UFS_WRITE_CODE_CACHE;
 delete process.env.UFS_WRITE_CODE_CACHE; // not for the processes the command starts
-const trainedCache = path.join(dist, `ufs.cjs.${stamp}.cache`);
-const trainedVerbs = `${trainedCache}.verbs`;
+// The verb: the first word that is not an option (`ufs --root DIR run` trains nothing).
+const verb = process.argv.slice(2).find((a) => !a.startsWith('-'));
+const verbCache = verb && /^[a-z][a-z-]{0,19}$/.test(verb) && process.execArgv.length === 0 ? path.join(dist, `ufs.cjs.${stamp}.${verb}.cache`) : undefined;
 
-function readOr(file, fallback) {
+function readOr(file) {
   try {
     return fs.readFileSync(file);
   } catch {
-    return fallback;
+    return undefined; // none: V8 compiles as it goes
   }
 }
 
 let cachedData;
-let trained = false;
+let training = false;
 if (!writeCache) {
-  cachedData = readOr(trainedCache, undefined);
-  trained = cachedData !== undefined;
-  cachedData ??= readOr(buildCache, undefined); // none: V8 compiles as it goes
+  cachedData = verbCache ? readOr(verbCache) : undefined;
+  if (verbCache && !cachedData) {
+    try {
+      fs.accessSync(dist, fs.constants.W_OK);
+      training = true;
+    } catch {
+      // not ours to write: the build's cache
+    }
+  }
+  if (!cachedData && !training) cachedData = readOr(buildCache);
 }
 const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
   filename: bundle,
@@ -59,38 +67,23 @@ const script = new vm.Script(`(function (exports, require, module, __filename, _
   importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
 });
 
-// Atomically, so that a concurrent command reads the old file or the new one.
-function writeAtomic(file, data) {
-  const tmp = `${file}.${process.pid}.tmp`;
-  try {
-    fs.writeFileSync(tmp, data);
-    fs.renameSync(tmp, file);
-  } catch {
-    fs.rmSync(tmp, { force: true });
-  }
-}
-
 if (writeCache) process.once('exit', () => fs.writeFileSync(writeCache, script.createCachedData()));
 else if (script.cachedDataRejected) {
   if (process.env.UFS_DEBUG) process.stderr.write('ufs: code cache rejected\n');
-  // Made under other V8 flags, or damaged: the build's cache serves until a verb trains again.
-  if (trained && process.execArgv.length === 0) fs.rmSync(trainedVerbs, { force: true });
-} else if (process.execArgv.length === 0) {
-  // The verb: the first word that is not an option (`ufs --root DIR run` trains nothing).
-  const verb = process.argv.slice(2).find((a) => !a.startsWith('-'));
-  const verbs = trained ? String(readOr(trainedVerbs, '')).split('\n').filter(Boolean) : [];
-  if (verb && /^[a-z][a-z-]{0,19}$/.test(verb) && !verbs.includes(verb)) {
-    process.once('exit', (code) => {
-      if (code !== 0) return;
-      try {
-        fs.accessSync(dist, fs.constants.W_OK);
-      } catch {
-        return;
-      }
-      writeAtomic(trainedCache, script.createCachedData());
-      writeAtomic(trainedVerbs, `${[...verbs, verb].join('\n')}\n`);
-    });
-  }
+  // Made under other V8 flags, or damaged: the verb trains again next time.
+  if (verbCache) fs.rmSync(verbCache, { force: true });
+} else if (training) {
+  process.once('exit', (code) => {
+    if (code !== 0) return;
+    // Atomically: a concurrent command reads the whole file or none.
+    const tmp = `${verbCache}.${process.pid}.tmp`;
+    try {
+      fs.writeFileSync(tmp, script.createCachedData());
+      fs.renameSync(tmp, verbCache);
+    } catch {
+      fs.rmSync(tmp, { force: true });
+    }
+  });
 }
 const mod = { exports: {} };
 script.runInThisContext()(mod.exports, require, mod, bundle, dist);
