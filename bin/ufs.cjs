@@ -61,7 +61,10 @@ if (!writeCache) {
   }
   if (!cachedData && !training) cachedData = readOr(buildCache);
 }
-const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
+// scripts/bundle-cli.mjs writes the bundle as a function already: compiled as read (the
+// text is not copied into a wrapper).
+const WRAPPER = '(function (exports, require, module, __filename, __dirname) {';
+const script = new vm.Script(source.startsWith(WRAPPER) ? source : `${WRAPPER}${source}\n})`, {
   filename: bundle,
   cachedData,
   importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
