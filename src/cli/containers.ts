@@ -3,7 +3,7 @@ import { openStore } from './store.js';
 import { startProgress } from './progress.js';
 import { CommanderError } from './commander.js';
 import { UfsError } from '../common/errors.js';
-import { flushStdout, stdioOpened } from './output.js';
+import { flushStdout, stdioOpened, writeStdout } from './output.js';
 import { humanSize, table } from '../common/format.js';
 import type { Store } from '../store/index.js';
 import type * as RuntimeLib from '../runtime/index.js';
@@ -428,7 +428,7 @@ function addVerbs(parent: Command, family: boolean): void {
     .action(async (ref: string, _opts, cmd: Command) => {
       const store = await openStore(cmd);
       const changes = await diffContainer(store, ref);
-      process.stdout.write(changes.map((c) => `${c.kind} ${c.path}\n`).join(''));
+      writeStdout(changes.map((c) => `${c.kind} ${c.path}\n`).join(''));
     });
 
   parent

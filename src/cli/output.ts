@@ -43,6 +43,21 @@ export function onBrokenPipe(): void {
   }
 }
 
+// Writes `text` to fd 1 directly, without making process.stdout (for a pipe that loads
+// net and streams): for a short command's whole output. A non-blocking fd (EAGAIN) gets the
+// rest through the stream; a reader that went away ends ufs as onBrokenPipe does.
+export function writeStdout(text: string): void {
+  const buf = Buffer.from(text);
+  let off = 0;
+  try {
+    while (off < buf.length) off += fs.writeSync(1, buf, off);
+  } catch (err) {
+    if (errnoCode(err) === 'EPIPE') process.exit(BROKEN_PIPE_STATUS);
+    if (errnoCode(err) !== 'EAGAIN') throw err;
+    process.stdout.write(buf.subarray(off));
+  }
+}
+
 export function out(s: string): void {
   process.stdout.write(s);
 }
