@@ -35,6 +35,9 @@ export interface MonitorOptions {
   waitAttach?: boolean;
   // The union host for the root, made by the caller; one of our own otherwise.
   host?: UnionHost;
+  // The record as the caller just created it, naming this process as its monitor
+  // (createContainer's `monitor`): already claimed.
+  created?: ContainerRecord;
 }
 
 // UFS_RUNTIME_RESIDENT=1: detached containers keep the runtime's `run` as their parent, as
@@ -89,7 +92,8 @@ async function monitorWith(store: Store, id: string, opts: MonitorOptions, host:
   };
 
   // Claim the container under the store lock: two `ufs start` at once must not both run it.
-  const rec = await store.withLock(async () => {
+  const claimed = opts.created?.Id === id && opts.created.State.MonitorPid === process.pid ? opts.created : undefined;
+  const rec = claimed ?? await store.withLock(async () => {
     const now = readRecord(dir, id);
     if (!now) throw new UfsError(`No such container: ${id}`, 125);
     if (now.State.MonitorPid !== process.pid && isAlive(now.State.MonitorPid, now.State.MonitorStartTime)) {

@@ -44,8 +44,8 @@ export async function runContainer(store: Store, opts: RunOptions): Promise<RunR
   const relay = new SignalRelay().install();
   const host = UnionHost.start();
   try {
-    const rec = await createContainer(store, opts);
-    const status = await runMonitor(store, rec.Id, { attach: true, stdin: opts.interactive ? 'inherit' : 'none', relay, host });
+    const rec = await createContainer(store, opts, true);
+    const status = await runMonitor(store, rec.Id, { attach: true, stdin: opts.interactive ? 'inherit' : 'none', relay, host, created: rec });
     return { detached: false, status };
   } finally {
     relay.dispose();
