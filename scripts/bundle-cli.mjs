@@ -121,9 +121,12 @@ await esbuild.build({
   logLevel: 'warning',
 });
 
-// bin/ufs.cjs wraps the bundle in a function, where main.ts's '#!' line would not parse
-// (a comment in its place keeps the source map's lines).
-fs.writeFileSync(outFile, fs.readFileSync(outFile, 'latin1').replace(/^#!.*/, '//'), 'latin1');
+// The bundle is a CommonJS module body: bin/ufs.cjs compiles it as a function. The file
+// holds that function already (on the first line, before the comment that takes main.ts's
+// '#!' line, so the source map's lines stay), so that bin/ufs.cjs compiles the text as read:
+// wrapping it there would copy the whole source once more at every start.
+const BUNDLE_WRAPPER = ['(function (exports, require, module, __filename, __dirname) {', '\n})'];
+fs.writeFileSync(outFile, BUNDLE_WRAPPER[0] + fs.readFileSync(outFile, 'latin1').replace(/^#!.*/, '//') + BUNDLE_WRAPPER[1], 'latin1');
 
 // The code cache: what V8 compiled while the whole command tree was built and its help
 // printed (`ufs --help` registers every family), taken by bin/ufs.cjs at exit.

@@ -3,7 +3,7 @@
 # `podman run --rm --network MODE busybox true` (podman with runc, the same busybox image) for
 # MODE none, bridge and host, all interleaved in one run: medians and their ratios. Then what a
 # running (detached) container keeps in memory: its own processes (ufs: the monitor, which
-# serves the union from a thread, and runc while it runs; podman: conmon), as RSS and as
+# serves the union on its own event loop, and runc while it runs; podman: conmon), as RSS and as
 # anonymous memory (RssAnon: RSS less the file-backed pages, such as node's own binary, that
 # every process running that binary shares).
 # Podman gets a containers.conf of this bench's own: runtime runc, cgroupfs, file events,

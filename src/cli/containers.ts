@@ -3,7 +3,7 @@ import { openStore } from './store.js';
 import { startProgress } from './progress.js';
 import { CommanderError } from './commander.js';
 import { UfsError } from '../common/errors.js';
-import { flushStdout } from './output.js';
+import { flushStdout, stdioOpened, writeStdout } from './output.js';
 import { humanSize, table } from '../common/format.js';
 import type { Store } from '../store/index.js';
 import type * as RuntimeLib from '../runtime/index.js';
@@ -29,7 +29,8 @@ const statsContainers = lazy('statsContainers');
 const topContainer = lazy('topContainer');
 const unpauseContainer = lazy('unpauseContainer');
 const waitContainer = lazy('waitContainer');
-const runContainer = lazy('runContainer');
+// run loads its own module and what a foreground run needs, not the whole runtime library.
+const runContainer = async (...args: Parameters<typeof RuntimeLib.runContainer>) => (await import('../runtime/run.js')).runContainer(...args);
 const startContainer = lazy('startContainer');
 const stopContainer = lazy('stopContainer');
 
@@ -41,7 +42,7 @@ const collect = (v: string, prev: string[] | undefined) => [...(prev ?? []), v];
 
 // Exit with `code` once what we wrote to stdout/stderr has left (pipes are asynchronous).
 async function exitAfterFlush(code: number): Promise<never> {
-  for (const s of [process.stdout, process.stderr]) {
+  for (const s of stdioOpened()) {
     if (s.writableLength > 0) await new Promise((r) => s.once('drain', r));
   }
   process.exit(code);
@@ -427,7 +428,7 @@ function addVerbs(parent: Command, family: boolean): void {
     .action(async (ref: string, _opts, cmd: Command) => {
       const store = await openStore(cmd);
       const changes = await diffContainer(store, ref);
-      process.stdout.write(changes.map((c) => `${c.kind} ${c.path}\n`).join(''));
+      writeStdout(changes.map((c) => `${c.kind} ${c.path}\n`).join(''));
     });
 
   parent

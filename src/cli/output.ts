@@ -12,12 +12,49 @@ export function isBrokenPipe(err: unknown): boolean {
   return errnoCode(err) === 'EPIPE' && (process.stdout.destroyed || process.stdout.errored !== null || process.stderr.destroyed);
 }
 
+// The stdio streams this process made so far (see onBrokenPipe).
+const openedStdio: NodeJS.WriteStream[] = [];
+
+export function stdioOpened(): readonly NodeJS.WriteStream[] {
+  return openedStdio;
+}
+
+// Node makes process.stdout/stderr on first use (a pipe's loads net and streams, several ms):
+// the handler goes on when a stream is first made, and a command that never prints (a
+// foreground `ufs run` hands its stdio to the container) never makes one.
 export function onBrokenPipe(): void {
-  for (const s of [process.stdout, process.stderr]) {
+  const watch = (s: NodeJS.WriteStream) => {
+    openedStdio.push(s);
     s.on('error', (err) => {
       if (errnoCode(err) === 'EPIPE') process.exit(BROKEN_PIPE_STATUS);
       throw err;
     });
+    return s;
+  };
+  for (const name of ['stdout', 'stderr'] as const) {
+    const desc = Object.getOwnPropertyDescriptor(process, name);
+    const get = desc?.get;
+    if (!get || !desc.configurable) {
+      watch(process[name]);
+      continue;
+    }
+    let stream: NodeJS.WriteStream | undefined;
+    Object.defineProperty(process, name, { configurable: true, enumerable: desc.enumerable, get: () => (stream ??= watch(get.call(process) as NodeJS.WriteStream)) });
+  }
+}
+
+// Writes `text` to fd 1 directly, without making process.stdout (for a pipe that loads
+// net and streams): for a short command's whole output. A non-blocking fd (EAGAIN) gets the
+// rest through the stream; a reader that went away ends ufs as onBrokenPipe does.
+export function writeStdout(text: string): void {
+  const buf = Buffer.from(text);
+  let off = 0;
+  try {
+    while (off < buf.length) off += fs.writeSync(1, buf, off);
+  } catch (err) {
+    if (errnoCode(err) === 'EPIPE') process.exit(BROKEN_PIPE_STATUS);
+    if (errnoCode(err) !== 'EAGAIN') throw err;
+    process.stdout.write(buf.subarray(off));
   }
 }
 

@@ -1,19 +1,20 @@
-// An in-process union host: one union served from a worker thread of this process, instead
-// of a serving process of its own. A container's monitor (foreground `ufs run`, a detached
-// monitor) holds its root this way: no second Node start on the way to the container, and
-// the worker loads the union's modules while the main thread prepares everything else.
-// The main thread may use the mount freely (synchronous calls too): the worker has its own
-// event loop. The mount lives as long as this process: when it dies, the mount answers
-// ENOTCONN and the next command that meets it detaches it (its record names this process).
+// An in-process union host: one union served on the calling thread's own event loop, by the
+// process that holds the container (a foreground `ufs run`, a detached monitor), instead of
+// a serving process of its own or a worker thread. That saves a Node start (a process) or a
+// second isolate (a worker, about 90 ms to start here and 10 MB to keep) on the way to the
+// container.
+// The price: this thread answers the mount's requests, so it must never touch the mount
+// with a synchronous call (it would wait on itself); asynchronous calls are fine (libuv's
+// pool waits, this loop serves). The monitor reads the container's root asynchronously only
+// (runtime/bundle.ts). The mount lives as long as this process: when it dies, the mount
+// answers ENOTCONN and the next command that meets it detaches it (its record names this
+// process).
 import { execFile } from 'node:child_process';
-import { Worker } from 'node:worker_threads';
+import fs from 'node:fs';
 import { errnoCode, UfsError } from '../common/errors.js';
 import { MNT_DETACH, sys } from '../sys/index.js';
-import type { HostReply, HostRequest } from './hostworker.js';
 import { processStartTime, serverSpecFor } from './mount.js';
 import type { MountSpec, ServerSpec } from './spec.js';
-
-const WORKER = new URL('./hostworker.js', import.meta.url);
 
 function fusermount(args: string[]): Promise<{ ok: boolean; message: string }> {
   return new Promise((resolve) => {
@@ -23,94 +24,122 @@ function fusermount(args: string[]): Promise<{ ok: boolean; message: string }> {
   });
 }
 
+// The union's own log (spec.log, never our stdout/stderr, which are a user's terminal): kept
+// when the mount goes only if a problem was logged.
+class HostLog {
+  private fd: number | undefined;
+  noteworthy = false;
+
+  open(file: string): void {
+    try {
+      this.fd = fs.openSync(file, 'w', 0o600);
+    } catch {
+      // no log: serve anyway
+    }
+  }
+
+  write(message: string): void {
+    if (this.fd === undefined) return;
+    try {
+      fs.writeSync(this.fd, `${new Date().toISOString()} ufs-fuse[${process.pid} host] ${message}\n`);
+    } catch {
+      // a full disk: the union goes on
+    }
+  }
+
+  problem(message: string): void {
+    this.noteworthy = true;
+    this.write(message);
+  }
+
+  close(file: string, always = false): void {
+    if (this.fd !== undefined) fs.closeSync(this.fd);
+    this.fd = undefined;
+    if (always || !this.noteworthy) fs.rmSync(file, { force: true });
+  }
+}
+
 export class UnionHost {
-  private readonly worker: Worker;
-  private readonly replies: HostReply[] = [];
-  private waiting: ((r: HostReply) => void) | undefined;
-  private readonly gone: Promise<void>;
   private spec: ServerSpec | undefined;
   private served = false;
   private ended = false;
-
-  // Starts the worker now; mount() later hands it the union.
-  private constructor() {
-    // --no-warnings: Node warns when a number it saw opened is opened again, which the
-    // union's fds (closed in C) do all the time; the worker logs its problems itself.
-    this.worker = new Worker(WORKER, { execArgv: ['--no-warnings'] });
-    this.worker.on('message', (r: HostReply) => this.deliver(r));
-    this.worker.on('error', (err) => this.deliver({ type: 'error', message: err.message }));
-    this.worker.once('exit', () => this.deliver({ type: 'exit' }));
-    this.gone = new Promise((resolve) => {
-      this.worker.on('message', (r: HostReply) => r.type === 'exit' && resolve());
-      this.worker.once('exit', () => resolve());
-    });
-  }
+  private onGone: (() => void) | undefined;
+  private readonly gone = new Promise<void>((resolve) => (this.onGone = resolve));
+  private readonly log = new HostLog();
 
   static start(): UnionHost {
     return new UnionHost();
-  }
-
-  private deliver(r: HostReply): void {
-    if (r.type === 'exit') {
-      // Unmounted: the thread idles until the process exits (hostworker.ts says why).
-      this.ended = true;
-      this.worker.unref();
-    }
-    const w = this.waiting;
-    if (w) {
-      this.waiting = undefined;
-      w(r);
-    } else this.replies.push(r);
-  }
-
-  private next(): Promise<HostReply> {
-    const r = this.replies.shift();
-    if (r) return Promise.resolve(r);
-    return new Promise((resolve) => (this.waiting = resolve));
   }
 
   get mountpoint(): string | undefined {
     return this.spec?.mountpoint;
   }
 
-  // Mounts the union and returns once it serves (the kernel's INIT reached the worker).
+  // Mounts the union and returns once it serves (the kernel's INIT was answered).
   async mount(spec: MountSpec): Promise<void> {
     if (this.spec) throw new Error('a union host serves one mount');
-    const serverSpec = await serverSpecFor(spec);
+    const [serverSpec, served] = await Promise.all([serverSpecFor(spec), import('./serve.js')]);
     this.spec = serverSpec;
-    const startTime = await processStartTime(process.pid);
-    this.worker.postMessage({ type: 'mount', spec: serverSpec, ...(startTime ? { startTime } : {}) } satisfies HostRequest);
-    const r = await this.next();
-    if (r.type !== 'ready') {
-      await this.close();
-      throw new UfsError(`cannot mount ${spec.mountpoint}: ${r.type === 'error' ? r.message : 'the union host ended'}`);
+    const log = this.log;
+    log.open(serverSpec.log);
+    log.write(`starting: ${JSON.stringify(serverSpec)}`);
+    let options: string[];
+    try {
+      options = await served.serveUnion(serverSpec, {
+        log: (m) => log.write(m),
+        problem: (m) => log.problem(m),
+        unmounted: () => {
+          log.write('exiting: unmounted');
+          this.ended = true;
+          fs.rmSync(serverSpec.recordFile, { force: true });
+          log.close(serverSpec.log);
+          this.onGone?.();
+        },
+      });
+    } catch (err) {
+      const message = served.firstLine(err);
+      log.write(`mount failed: ${message}`);
+      log.close(serverSpec.log, true);
+      throw new UfsError(`cannot mount ${spec.mountpoint}: ${message}`);
     }
     this.served = true;
+    log.write(`mounted ${serverSpec.mountpoint} (${options.join(',')})`);
+    const startTime = await processStartTime(process.pid);
+    try {
+      await served.writeRecord(serverSpec, { hosted: true, ...(startTime ? { startTime } : {}) });
+    } catch (err) {
+      log.write(`cannot write the mount record ${serverSpec.recordFile}: ${served.firstLine(err)}`);
+    }
   }
 
-  // Unmounts and waits until the worker has let go. A mount something still uses (a
-  // process of the container that outlived pid 1) is detached lazily instead.
+  // Unmounts and waits until the FUSE loop has let go. A mount something still uses (a
+  // process of the container that outlived pid 1) is detached lazily instead: it is served
+  // until that lets go or this process exits.
   async unmount(): Promise<void> {
-    if (!this.served || this.ended || !this.spec) return this.close();
+    if (!this.served || this.ended || !this.spec) return;
     const mp = this.spec.mountpoint;
-    // As root, umount2(2) directly (no fusermount process); fusermount otherwise.
+    // As root, umount2(2) directly (no fusermount process); fusermount otherwise. Neither
+    // waits on this thread: the kernel sends a plain FUSE mount no request at unmount.
+    let detached = false;
     try {
       try {
         sys.umount2(mp, 0);
       } catch (err) {
         if (errnoCode(err) !== 'EBUSY') throw err;
         sys.umount2(mp, MNT_DETACH);
+        detached = true;
       }
     } catch {
       const r = await fusermount(['-u', mp]);
-      if (!r.ok) await fusermount(['-uz', mp]);
+      if (!r.ok) {
+        await fusermount(['-uz', mp]);
+        detached = true;
+      }
     }
+    if (detached) return;
     await Promise.race([this.gone, new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
-    await this.close();
   }
 
-  // Ends the worker when nothing was mounted; after unmount() it idles, unreferenced.
-  async close(): Promise<void> {
-    if (!this.served) await this.worker.terminate();
-  }
+  // Nothing to end: the loop's handle goes with the session.
+  async close(): Promise<void> {}
 }

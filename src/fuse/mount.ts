@@ -2,7 +2,7 @@
 // process (server.js); mountUnion returns once that process reports the mount ready and the
 // mountpoint answers. The server records itself in <run dir>/mounts/<id>.json (run dir
 // /run/ufs, or $UFS_RUN_DIR), and listMounts checks those records against the kernel's
-// mount table. A container's monitor serves its union from a thread instead (host.ts); its
+// mount table. A container's monitor serves its union on its own event loop (host.ts); its
 // record says `hosted`, and unmounting it never stops that process.
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -157,7 +157,7 @@ async function reasonFromLog(log: string): Promise<string | undefined> {
 }
 
 // Checks a mount request and makes the server's spec of it: canonical paths, its record
-// and log files. Shared by mountUnion (a serving process) and UnionHost (a worker thread).
+// and log files. Shared by mountUnion (a serving process) and UnionHost (in-process).
 export async function serverSpecFor(spec: MountSpec): Promise<ServerSpec> {
   if (spec.lowers.length === 0) throw new UfsError('at least one lower directory is needed');
   const lowers: string[] = [];

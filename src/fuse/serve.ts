@@ -1,5 +1,5 @@
 // Serving one union over FUSE in the calling thread's event loop: the part shared by the
-// serving process (server.ts) and the in-process host's worker thread (hostworker.ts).
+// serving process (server.ts) and the in-process host (host.ts).
 // It never touches its own mountpoint: every path it uses is a layer path, so no request of
 // ours can wait on our own FUSE loop.
 import { promises as fs } from 'node:fs';

@@ -8,8 +8,8 @@ import { commandOf, processEnv } from './config.js';
 import type { ContainerPaths, ContainerRecord } from './container.js';
 import { etcMounts } from './etcfiles.js';
 import { buildSpec, containerCaps, processSpec, type NetworkSpec, type OciProcess, type OciSpec, type SecurityOptions } from './ocispec.js';
-import { mkdirInRoot } from './rootfs.js';
-import { resolveUser, type ExecUser } from './user.js';
+import { mkdirInRootAsync } from './rootfs.js';
+import { resolveUser, resolveUserAsync, type ExecUser } from './user.js';
 
 // Our init for --init (native/init): a static binary, so it runs on any image.
 export function initBinary(): string {
@@ -39,13 +39,24 @@ function groupAdds(rootfs: string, user: ExecUser, adds: string[] | undefined): 
   return out;
 }
 
-export function containerSpec(rec: ContainerRecord, paths: ContainerPaths, rootfs: string, network: NetworkSpec = networkOf(rec.HostConfig.NetworkMode)): OciSpec {
+async function groupAddsAsync(rootfs: string, user: ExecUser, adds: string[] | undefined): Promise<number[]> {
+  const out = [...user.groups];
+  for (const g of adds ?? []) {
+    const gid = /^\d+$/.test(g) ? Number(g) : (await resolveUserAsync(rootfs, `0:${g}`)).gid;
+    if (!out.includes(gid)) out.push(gid);
+  }
+  return out;
+}
+
+// The container's runtime spec. It reads the mounted root with asynchronous calls only: the
+// process calling it serves that mount on its own event loop (fuse/host.ts).
+export async function containerSpec(rec: ContainerRecord, paths: ContainerPaths, rootfs: string, network: NetworkSpec = networkOf(rec.HostConfig.NetworkMode)): Promise<OciSpec> {
   const hc = rec.HostConfig;
-  const user = resolveUser(rootfs, rec.Config.User);
+  const user = await resolveUserAsync(rootfs, rec.Config.User);
   const cwd = rec.Config.WorkingDir || '/';
   if (rec.Config.WorkingDir) {
     try {
-      mkdirInRoot(rootfs, cwd); // Docker creates a missing working directory
+      await mkdirInRootAsync(rootfs, cwd); // Docker creates a missing working directory
     } catch (err) {
       throw new UfsError(`cannot create the working directory ${cwd}: ${(err as Error).message}`, 125);
     }
@@ -56,7 +67,7 @@ export function containerSpec(rec: ContainerRecord, paths: ContainerPaths, rootf
     args: commandOf(rec.Config),
     env: processEnv(rec.Config, rec.Config.Tty, user.home),
     cwd,
-    user: { uid: user.uid, gid: user.gid, additionalGids: groupAdds(rootfs, user, hc.GroupAdd) },
+    user: { uid: user.uid, gid: user.gid, additionalGids: await groupAddsAsync(rootfs, user, hc.GroupAdd) },
     terminal: rec.Config.Tty,
     hostname: rec.Config.Hostname,
     network,

@@ -14,6 +14,7 @@ import { writeEtcFiles } from './etcfiles.js';
 import { hostConfigFromFlags, type RuntimeFlags } from './flags.js';
 import { createInitLayer } from './initlayer.js';
 import { randomName, validName } from './names.js';
+import { processStartTime } from './proc.js';
 import { ANONYMOUS_LABEL, createVolume, removeVolume, validVolumeName } from '../volume/index.js';
 import { fillVolumeFromImage } from './volumefill.js';
 
@@ -143,11 +144,14 @@ function parseLabels(labels: string[]): Record<string, string> {
   return out;
 }
 
-export async function createContainer(store: Store, opts: CreateOptions): Promise<ContainerRecord> {
+// With `monitor` (a foreground `ufs run`, which is the container's monitor from the start),
+// the record names this process as its monitor from its first write: the monitor's claim
+// then needs no second write under the lock.
+export async function createContainer(store: Store, opts: CreateOptions, monitor = false): Promise<ContainerRecord> {
   opts.volumes.forEach(parseVolume); // bad flags fail before anything is made
   const made = await volumeMounts(store, opts.volumes);
   try {
-    return await createRecord(store, opts, made);
+    return await createRecord(store, opts, made, monitor);
   } catch (err) {
     // anonymous volumes made for a container that never was go with it
     for (const m of made.mounts) if (m.anonymous && m.volume) await removeVolume(store, m.volume, true).catch(() => {});
@@ -155,7 +159,7 @@ export async function createContainer(store: Store, opts: CreateOptions): Promis
   }
 }
 
-async function createRecord(store: Store, opts: CreateOptions, { mounts, binds }: { mounts: BindMount[]; binds: string[] }): Promise<ContainerRecord> {
+async function createRecord(store: Store, opts: CreateOptions, { mounts, binds }: { mounts: BindMount[]; binds: string[] }, monitor: boolean): Promise<ContainerRecord> {
   if (opts.name !== undefined && !validName(opts.name)) {
     throw new UfsError(`Invalid container name (${opts.name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`, 125);
   }
@@ -191,7 +195,7 @@ async function createRecord(store: Store, opts: CreateOptions, { mounts, binds }
     Path: args[0],
     Args: args.slice(1),
     Config: config,
-    State: { Status: 'created', Pid: 0, MonitorPid: 0, ExitCode: 0, StartedAt: '', FinishedAt: '' },
+    State: { Status: 'created', Pid: 0, MonitorPid: monitor ? process.pid : 0, ...(monitor ? { MonitorStartTime: processStartTime(process.pid) } : {}), ExitCode: 0, StartedAt: '', FinishedAt: '' },
     HostConfig: { ...fromFlags, ...networkFlags(opts, Object.keys(imageConfig.ExposedPorts ?? {})), Binds: binds, Mounts: [...mounts, ...fromFlags.Mounts], NetworkMode: network, AutoRemove: opts.autoRemove },
     LogPath: paths.log(id),
   };

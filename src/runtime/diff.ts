@@ -17,12 +17,15 @@ export async function diffContainer(store: Store, ref: string): Promise<Change[]
   return changes.filter((c) => !isInitPath(c.path)).sort((a, b) => comparePaths(a.path, b.path));
 }
 
-// Depth-first walk order (a directory right before its contents), as Docker lists them.
-function comparePaths(a: string, b: string): number {
-  const x = a.split('/');
-  const y = b.split('/');
-  for (let i = 0; i < Math.min(x.length, y.length); i++) {
-    if (x[i] !== y[i]) return x[i] < y[i] ? -1 : 1;
+// Depth-first walk order (a directory right before its contents), as Docker lists them:
+// component by component, which is the paths' order with '/' below every other character
+// (compared in place: a diff sorts thousands of paths).
+export function comparePaths(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x !== y) return x === 0x2f ? -1 : y === 0x2f ? 1 : x - y;
   }
-  return x.length - y.length;
+  return a.length - b.length;
 }

@@ -113,7 +113,31 @@ async function watchPidFile(file: string, isDone: () => boolean, onPid: (pid: nu
   }
 }
 
+// Attached to our own stdio (a foreground run without a terminal): nothing to pipe, so the
+// runtime starts through posix_spawn (native/sys), not Node's fork-based spawn.
+async function launchInherited(opts: LaunchOptions): Promise<number> {
+  const { sys } = await import('../sys/index.js');
+  if (opts.pidFile) fs.rmSync(opts.pidFile, { force: true });
+  const env = Object.entries(process.env).map(([k, v]) => `${k}=${v ?? ''}`);
+  // Its own session: a Ctrl-C on our terminal reaches the container once, through us.
+  const child = sys.spawnWait(opts.binary, [opts.binary, ...opts.args], env, opts.stdin !== 'inherit', true);
+  let done = false;
+  opts.relay?.forwardTo(child.pid);
+  opts.onStart?.(child.pid);
+  // Once pid 1 is known, signals go to it directly (as Docker's sig-proxy does).
+  const onPid = (pid: number) => {
+    if (!done) opts.relay?.forwardTo(pid);
+    opts.onPid?.(pid);
+  };
+  if (opts.pidFile) void watchPidFile(opts.pidFile, () => done, onPid);
+  const end = await child.exited;
+  done = true;
+  opts.relay?.forwardTo(undefined);
+  return exitStatus(end.code, end.signal);
+}
+
 async function launchPipes(opts: LaunchOptions): Promise<number> {
+  if (!opts.log && opts.stdin !== 'hold') return launchInherited(opts);
   const stdin = opts.stdin === 'inherit' ? 'inherit' : opts.stdin === 'hold' ? 'pipe' : 'ignore';
   const out = opts.log ? 'pipe' : 'inherit';
   // Its own session: a Ctrl-C on our terminal reaches the container once, through us.

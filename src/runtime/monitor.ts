@@ -3,7 +3,8 @@
 // the foreground, records the state, waits, records the exit, unmounts, and removes the
 // container if asked (--rm). A foreground
 // `ufs run` / `ufs start -a` is its own monitor; a detached one is monitormain.js. Either way
-// the union is served from a worker thread of the monitor's own process (fuse/host.ts).
+// the union is served on the monitor's own event loop (fuse/host.ts), so nothing here touches
+// the mounted root with a synchronous call.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -32,9 +33,11 @@ export interface MonitorOptions {
   // A terminal container in the background: start only once a client attached (foreground
   // `ufs run -t` / `ufs start -a` through the monitor), ready as soon as it can attach.
   waitAttach?: boolean;
-  // The union host for the root, started early by the caller (its worker loads while the
-  // container is being created); one of our own otherwise.
+  // The union host for the root, made by the caller; one of our own otherwise.
   host?: UnionHost;
+  // The record as the caller just created it, naming this process as its monitor
+  // (createContainer's `monitor`): already claimed.
+  created?: ContainerRecord;
 }
 
 // UFS_RUNTIME_RESIDENT=1: detached containers keep the runtime's `run` as their parent, as
@@ -89,7 +92,8 @@ async function monitorWith(store: Store, id: string, opts: MonitorOptions, host:
   };
 
   // Claim the container under the store lock: two `ufs start` at once must not both run it.
-  const rec = await store.withLock(async () => {
+  const claimed = opts.created?.Id === id && opts.created.State.MonitorPid === process.pid ? opts.created : undefined;
+  const rec = claimed ?? await store.withLock(async () => {
     const now = readRecord(dir, id);
     if (!now) throw new UfsError(`No such container: ${id}`, 125);
     if (now.State.MonitorPid !== process.pid && isAlive(now.State.MonitorPid, now.State.MonitorStartTime)) {
@@ -120,7 +124,7 @@ async function monitorWith(store: Store, id: string, opts: MonitorOptions, host:
     if (started.status === 'rejected') throw started.reason;
     const rootfs = mount.value;
     const net = started.value;
-    const spec = containerSpec(rec, paths, rootfs, net.spec);
+    const spec = await containerSpec(rec, paths, rootfs, net.spec);
     fs.mkdirSync(paths.bundle, { recursive: true, mode: 0o700 });
     fs.rmSync(paths.runtimeLog, { force: true });
     writeJson(path.join(paths.bundle, 'config.json'), spec);

@@ -1,8 +1,8 @@
 // The detached monitor of one container: its own process, started by spawnMonitor (detach.ts)
 // as `node [heap flags] dist/src/runtime/monitormain.js --root ROOT --stdin none|hold
 // --ready-fd 3 [--wait-attach] ID`, with stdout/stderr on the container's monitor.log.
-// It owns the container until it exits (runMonitor): the union is served from a worker
-// thread of this same process (fuse/host.ts), output goes to the json log.
+// It owns the container until it exits (runMonitor): the union is served on this process's
+// own event loop (fuse/host.ts), output goes to the json log.
 import { pathToFileURL } from 'node:url';
 import { Store } from '../store/index.js';
 import { reportReady } from './detach.js';

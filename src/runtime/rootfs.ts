@@ -1,7 +1,7 @@
 // Paths inside a container's root, resolved from the host without ever leaving it: every
 // symlink is followed relative to the root (an absolute link target means the container's
 // root, '..' stops at it), as the kernel would after pivot_root.
-import fs from 'node:fs';
+import fs, { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { errnoCode } from '../common/errors.js';
 
@@ -47,6 +47,50 @@ export function resolveInRoot(root: string, p: string, followLast = true): strin
   return path.join(root, ...done);
 }
 
+// resolveInRoot with asynchronous calls only: for the process that serves the mount itself
+// (fuse/host.ts), which must never wait on it synchronously.
+export async function resolveInRootAsync(root: string, p: string, followLast = true): Promise<string> {
+  const done: string[] = [];
+  const todo = p.split('/').filter((c) => c !== '' && c !== '.');
+  let links = 0;
+  while (todo.length > 0) {
+    const c = todo.shift() as string;
+    if (c === '..') {
+      done.pop();
+      continue;
+    }
+    if (todo.length === 0 && !followLast) {
+      done.push(c);
+      break;
+    }
+    const host = path.join(root, ...done, c);
+    let st: fs.Stats;
+    try {
+      st = await fsp.lstat(host);
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') {
+        done.push(c, ...todo.filter((x) => x !== '..'));
+        break;
+      }
+      throw err;
+    }
+    if (st.isSymbolicLink()) {
+      if (++links > MAX_LINKS) throw Object.assign(new Error(`too many levels of symbolic links: ${p}`), { code: 'ELOOP' });
+      const target = await fsp.readlink(host);
+      if (target.startsWith('/')) done.length = 0;
+      todo.unshift(...target.split('/').filter((x) => x !== '' && x !== '.'));
+      continue;
+    }
+    done.push(c);
+  }
+  return path.join(root, ...done);
+}
+
+function missingInRoot(err: unknown): boolean {
+  const code = errnoCode(err);
+  return code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP' || code === 'EISDIR';
+}
+
 // Read a file of the container (e.g. /etc/passwd); undefined when it is missing.
 export function readInRoot(root: string, p: string): string | undefined {
   try {
@@ -54,8 +98,18 @@ export function readInRoot(root: string, p: string): string | undefined {
     if (!fs.statSync(host).isFile()) return undefined;
     return fs.readFileSync(host, 'utf8');
   } catch (err) {
-    const code = errnoCode(err);
-    if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP' || code === 'EISDIR') return undefined;
+    if (missingInRoot(err)) return undefined;
+    throw err;
+  }
+}
+
+export async function readInRootAsync(root: string, p: string): Promise<string | undefined> {
+  try {
+    const host = await resolveInRootAsync(root, p);
+    if (!(await fsp.stat(host)).isFile()) return undefined;
+    return await fsp.readFile(host, 'utf8');
+  } catch (err) {
+    if (missingInRoot(err)) return undefined;
     throw err;
   }
 }
@@ -78,6 +132,30 @@ export function mkdirInRoot(root: string, p: string): void {
     if (!parent.startsWith(root)) throw new Error(`cannot create ${p}`);
     try {
       fs.mkdirSync(parent, { mode: 0o755 });
+    } catch (err) {
+      if (errnoCode(err) !== 'EEXIST') throw err;
+    }
+  }
+  throw Object.assign(new Error(`cannot create ${p}`), { code: 'ELOOP' });
+}
+
+// mkdirInRoot with asynchronous calls only (see resolveInRootAsync).
+export async function mkdirInRootAsync(root: string, p: string): Promise<void> {
+  const exists = (f: string) => fsp.access(f).then(() => true, () => false);
+  for (let i = 0; i < 4096; i++) {
+    const host = await resolveInRootAsync(root, p);
+    try {
+      const st = await fsp.stat(host);
+      if (st.isDirectory()) return;
+      throw Object.assign(new Error(`not a directory: ${p}`), { code: 'ENOTDIR' });
+    } catch (err) {
+      if (errnoCode(err) !== 'ENOENT') throw err;
+    }
+    let parent = host;
+    while (!(await exists(path.dirname(parent))) && path.dirname(parent) !== parent) parent = path.dirname(parent);
+    if (!parent.startsWith(root)) throw new Error(`cannot create ${p}`);
+    try {
+      await fsp.mkdir(parent, { mode: 0o755 });
     } catch (err) {
       if (errnoCode(err) !== 'EEXIST') throw err;
     }

@@ -4,9 +4,7 @@ import { UfsError } from '../common/errors.js';
 import { UnionHost } from '../fuse/host.js';
 import type { Store } from '../store/index.js';
 import { createContainer, type CreateOptions } from './create.js';
-import { spawnMonitor } from './detach.js';
 import { SignalRelay } from './launch.js';
-import { attachForeground } from './lifecycle.js';
 import { runMonitor } from './monitor.js';
 import { removeContainerFiles } from './remove.js';
 
@@ -19,6 +17,7 @@ export async function runContainer(store: Store, opts: RunOptions): Promise<RunR
     throw new UfsError('the input device is not a TTY', 1);
   }
   if (opts.detach) {
+    const { spawnMonitor } = await import('./detach.js');
     const rec = await createContainer(store, opts);
     try {
       await spawnMonitor(store.root, store.containersDir(), rec.Id, opts.interactive ? 'hold' : 'none');
@@ -31,6 +30,7 @@ export async function runContainer(store: Store, opts: RunOptions): Promise<RunR
   if (opts.tty) {
     // A terminal container runs under a monitor of its own even in the foreground: we
     // attach to it, and can detach (Ctrl-P Ctrl-Q) leaving it running, as in Docker.
+    const [{ spawnMonitor }, { attachForeground }] = await Promise.all([import('./detach.js'), import('./lifecycle.js')]);
     const rec = await createContainer(store, opts);
     try {
       await spawnMonitor(store.root, store.containersDir(), rec.Id, 'none', true);
@@ -42,11 +42,10 @@ export async function runContainer(store: Store, opts: RunOptions): Promise<RunR
   }
   // From here on Ctrl-C and friends belong to the container, or abort its start.
   const relay = new SignalRelay().install();
-  // The union's worker loads its modules while the container is being created.
   const host = UnionHost.start();
   try {
-    const rec = await createContainer(store, opts);
-    const status = await runMonitor(store, rec.Id, { attach: true, stdin: opts.interactive ? 'inherit' : 'none', relay, host });
+    const rec = await createContainer(store, opts, true);
+    const status = await runMonitor(store, rec.Id, { attach: true, stdin: opts.interactive ? 'inherit' : 'none', relay, host, created: rec });
     return { detached: false, status };
   } finally {
     relay.dispose();

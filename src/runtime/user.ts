@@ -1,7 +1,7 @@
 // `-u user[:group]` (or the image's User) to uid, gid, supplementary groups and home, from
 // the container's own /etc/passwd and /etc/group, read through its root (see rootfs.ts).
 import { UfsError } from '../common/errors.js';
-import { readInRoot } from './rootfs.js';
+import { readInRoot, readInRootAsync } from './rootfs.js';
 
 export interface ExecUser { uid: number; gid: number; groups: number[]; home: string }
 
@@ -45,8 +45,18 @@ function numeric(s: string): number | undefined {
 // passwd entry unless given; supplementary groups are the groups that list the user,
 // looked up only when no group was given.
 export function resolveUser(rootfs: string, spec: string | undefined): ExecUser {
+  return userFrom(readInRoot(rootfs, '/etc/passwd'), readInRoot(rootfs, '/etc/group'), spec);
+}
+
+// The same with asynchronous reads, for the process that serves the root itself (fuse/host.ts).
+export async function resolveUserAsync(rootfs: string, spec: string | undefined): Promise<ExecUser> {
+  const [passwd, group] = await Promise.all([readInRootAsync(rootfs, '/etc/passwd'), readInRootAsync(rootfs, '/etc/group')]);
+  return userFrom(passwd, group, spec);
+}
+
+function userFrom(passwdText: string | undefined, groupText: string | undefined, spec: string | undefined): ExecUser {
   const [userPart, groupPart] = (spec || '').split(':', 2) as [string, string | undefined];
-  const passwd = parsePasswd(readInRoot(rootfs, '/etc/passwd'));
+  const passwd = parsePasswd(passwdText);
   const wantUser = userPart === '' ? '0' : userPart;
   const n = numeric(wantUser);
   const entry = n !== undefined ? passwd.find((p) => p.uid === n) : passwd.find((p) => p.name === wantUser);
@@ -55,7 +65,7 @@ export function resolveUser(rootfs: string, spec: string | undefined): ExecUser 
   let gid = entry ? entry.gid : 0;
   const home = entry ? entry.home : '/';
 
-  const groupFile = parseGroup(readInRoot(rootfs, '/etc/group'));
+  const groupFile = parseGroup(groupText);
   let groups: number[] = [];
   if (groupPart !== undefined && groupPart !== '') {
     const g = numeric(groupPart);

@@ -47,6 +47,11 @@ interface NativeSys {
   umount2(target: string, flags: number): void;
   // prctl(PR_SET_CHILD_SUBREAPER).
   setChildSubreaper(on: boolean): void;
+  // posix_spawn(3) of `file` (a path) with our stdout/stderr, stdin ours or /dev/null, in a
+  // new session if asked, every signal at its default: no fork of this process (Node's spawn
+  // forks it, which costs milliseconds per start). Reaped here once it ends (a pidfd polled
+  // on the event loop).
+  spawnWait(file: string, argv: string[], env: string[], stdinNull: boolean, setsid: boolean): { pid: number; exited: Promise<{ code: number | null; signal: number | null }> };
 }
 
 const require = createRequire(import.meta.url);

@@ -41,18 +41,23 @@ function metadataDiffers(a: BigIntStats, b: BigIntStats): boolean {
   return a.mode !== b.mode || a.uid !== b.uid || a.gid !== b.gid || a.mtimeNs !== b.mtimeNs;
 }
 
-// Paths of changes are shown as UTF-8 (names are bytes inside the union: hostfs.ts).
+// Paths of changes are shown as UTF-8 (names are bytes inside the union: hostfs.ts); an
+// ASCII path is the same either way.
 function join(parts: readonly string[]): string {
-  return fromBytes('/' + parts.join('/'));
+  const p = '/' + parts.join('/');
+  return /[^\x00-\x7f]/.test(p) ? fromBytes(p) : p;
 }
 
 // Walks the layer directory `host` (merged path `parts`). `below` says whether lower entries
 // show through it. Returns whether anything inside was listed.
+// Entries are typed from the listing: a file's own metadata is read only where a directory
+// exists below it too (to compare them), not for each of a new tree's files.
 async function walk(host: string, parts: string[], below: Below, showsBelow: boolean, out: Change[]): Promise<boolean> {
-  const names = hfs.readdirSync(host);
-  const present = new Set(names);
+  const entries = hfs.readdirTypes(host);
+  const present = new Set(entries.map((e) => e.name));
   let changed = false;
-  for (const name of names) {
+  for (const entry of entries) {
+    const name = entry.name;
     if (name.startsWith(WH_META_PREFIX)) continue;
     const childParts = [...parts, name];
     if (name.startsWith(WH_PREFIX)) {
@@ -65,19 +70,20 @@ async function walk(host: string, parts: string[], below: Below, showsBelow: boo
       continue;
     }
     const childHost = `${host}/${name}`;
-    const st = hfs.lstatSync(childHost, { bigint: true });
+    const dir = entry.isDirectory();
     const lower = showsBelow ? await below.lookup(childParts) : null;
-    if (!lower || !st.isDirectory() || !isDir(lower)) changed = true;
+    if (!lower || !dir || !isDir(lower)) changed = true;
     if (!lower) {
       out.push({ kind: 'A', path: join(childParts) });
-      if (st.isDirectory()) await walk(childHost, childParts, below, false, out);
+      if (dir) await walk(childHost, childParts, below, false, out);
       continue;
     }
-    if (!st.isDirectory() || !isDir(lower)) {
+    if (!dir || !isDir(lower)) {
       out.push({ kind: 'C', path: join(childParts) });
-      if (st.isDirectory()) await walk(childHost, childParts, below, false, out);
+      if (dir) await walk(childHost, childParts, below, false, out);
       continue;
     }
+    const st = hfs.lstatSync(childHost, { bigint: true });
     const opaque = hfs.readdirSync(childHost).includes(OPAQUE_MARKER) || present.has(WH_PREFIX + name);
     const at = out.length;
     const inner = await walk(childHost, childParts, below, !opaque, out);

@@ -38,10 +38,12 @@ export function isTempName(name: string): boolean {
 
 // Unique within the work dir: a random prefix per process and a counter (the work dir is
 // emptied at every start, and one mount is the only user of its upper).
-const TEMP_PREFIX_RUN = `tmp.${process.pid}.${randomBytes(4).toString('hex')}.`;
+// (Made at first use: crypto loads only in a process that makes temporary names.)
+let tempPrefixRun: string | undefined;
 let tempCounter = 0;
 export function newTempName(): string {
-  return `${TEMP_PREFIX_RUN}${(tempCounter++).toString(36)}`;
+  tempPrefixRun ??= `tmp.${process.pid}.${randomBytes(4).toString('hex')}.`;
+  return `${tempPrefixRun}${(tempCounter++).toString(36)}`;
 }
 
 // Whiteouts and markers are empty regular files with no permissions, as OCI tars carry them.
