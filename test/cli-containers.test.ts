@@ -215,7 +215,13 @@ test('volumes: run -v NAME:/dir and -v /dir; named ones survive rm, rm -v takes 
 
 test('logs --tail, --since, --until, -t', async (t) => {
   const e = await makeEnv(t);
-  // detached: a foreground container's output is not logged yet (the monitor's part)
+  // A foreground container (no terminal) is logged too, as Docker's, while its output also
+  // reaches ours; a --rm one keeps no log to read.
+  const fg = await e.ufs(['run', '--name', 'logfg', 'busybox', 'sh', '-c', 'echo fgout; echo fgerr >&2']);
+  t.deepEqual([fg.code, fg.stdout, fg.stderr], [0, 'fgout\n', 'fgerr\n']);
+  const fgLogs = await e.ufs(['logs', 'logfg']);
+  t.deepEqual([fgLogs.stdout, fgLogs.stderr], ['fgout\n', 'fgerr\n']);
+  await e.ok(['rm', 'logfg']);
   await e.ok(['run', '-d', '--name', 'logc', 'busybox', 'sh', '-c', 'for i in 1 2 3 4 5; do echo out$i; done; sleep 0.5; echo err >&2']);
   t.is(await e.ok(['wait', 'logc']), '0\n');
   t.is(await e.ok(['logs', 'logc']), 'out1\nout2\nout3\nout4\nout5\n');

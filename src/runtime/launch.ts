@@ -58,6 +58,7 @@ export interface LaunchOptions {
   // written (-i when detached: the command waits for input as Docker's would).
   stdin: 'inherit' | 'none' | 'hold';
   log?: JsonLogWriter;                  // detached: output goes here instead of our stdout/stderr
+  tee?: boolean;                        // with log, without a terminal: to our stdout/stderr as well
   pidFile?: string;                     // the runtime's --pid-file: pid 1's host pid
   relay?: SignalRelay;
   onStart?: (runtimePid: number) => void;
@@ -160,7 +161,15 @@ async function launchPipes(opts: LaunchOptions): Promise<number> {
     const log = opts.log;
     for (const [i, stream] of [[1, 'stdout'], [2, 'stderr']] as const) {
       const s = child.stdio[i] as Readable;
-      s.on('data', (chunk: Buffer) => log.write(stream, chunk));
+      const mirror = opts.tee ? (i === 1 ? process.stdout : process.stderr) : undefined;
+      s.on('data', (chunk: Buffer) => {
+        log.write(stream, chunk);
+        // Our reader sets the pace, as it would reading the container directly.
+        if (mirror && !mirror.write(chunk)) {
+          s.pause();
+          mirror.once('drain', () => s.resume());
+        }
+      });
       drained.push(new Promise((r) => { s.once('close', r); s.once('error', () => r()); }));
     }
   }

@@ -133,7 +133,10 @@ async function monitorWith(store: Store, id: string, opts: MonitorOptions, host:
     if (opts.relay?.early) {
       status = 128 + (os.constants.signals[opts.relay.early] ?? 0);
     } else {
-      if (!opts.attach) log = new JsonLogWriter(paths.log(id));
+      // Docker logs every container, a foreground one too (its output also goes to our
+      // stdio); a --rm one's log would go with it, so that one keeps the direct path.
+      const tee = opts.attach && !rec.Config.Tty && !rec.HostConfig.AutoRemove;
+      if (!opts.attach || tee) log = new JsonLogWriter(paths.log(id));
       let size: { cols: number; rows: number } | undefined;
       if (rec.Config.Tty && !opts.attach) {
         server = await AttachServer.listen(id);
@@ -154,7 +157,7 @@ async function monitorWith(store: Store, id: string, opts: MonitorOptions, host:
           FinishedAt: '',
         });
       };
-      if (log && !rec.Config.Tty && opts.stdin === 'none' && createStart()) {
+      if (log && !opts.attach && !rec.Config.Tty && opts.stdin === 'none' && createStart()) {
         // In the background without a terminal or input: no runtime process stays resident.
         // (Node closes a child's stdin pipe when the child exits: `create` cannot hand pid 1
         // a held one, so -d -i keeps `run`.)
@@ -181,6 +184,7 @@ async function monitorWith(store: Store, id: string, opts: MonitorOptions, host:
           tty: rec.Config.Tty,
           stdin: opts.stdin,
           log,
+          tee,
           pidFile: paths.pidFile,
           relay: opts.relay,
           onStart: (runtimePid) => running(runtimePid),
