@@ -130,7 +130,7 @@ export async function ingest(store: Store, source: ImageSource, opts: IngestOpti
           expectDiffId: l.diffId,
           unpack: true,
           // several layers at once: unpack each on a thread of its own
-          worker: source.parallel > 1 && todo.length > 1 && (l.desc.size ?? 0) > 1 << 20,
+          worker: source.parallel > 1 && todo.length > 1 && (l.desc.size ?? 0) > 4 << 20,
           follow: growing.shared,
           ...(opts.onBytes ? { onBytes: opts.onBytes } : {}),
         });

@@ -14,7 +14,8 @@ import { type LayerMeta, rmTreeSync, type Store } from '../store/index.js';
 import { readTar } from './tar/reader.js';
 import { MT } from './types.js';
 import { unpackEntries, type UnpackStats } from './unpack.js';
-import { followFile, GrowingFileFailed } from './follow.js';
+import { type ChunkReader, FileChunkReader, FollowChunkReader, GrowingFileFailed } from './follow.js';
+import { gunzipChunks } from './inflate.js';
 
 export type { Compression };
 
@@ -68,59 +69,69 @@ export interface ReadLayerResult {
 // Decompresses a layer blob, hashing the tar (its diff_id) and, with `tmpDir`, unpacking it
 // there. Runs on this thread or in a worker (unpack-worker.ts).
 // With `follow`, the blob is still being written (follow.ts): read as it grows.
+// Every step is synchronous per chunk (read, gunzip, hash, parse, write the files), and the
+// read and gunzip buffers are used over and over: the tar reader and the unpacker are done
+// with a chunk before they ask for the next. zstd runs in a child process, which is fed
+// fresh buffers.
 export async function readLayerBlob(blobFile: string, tmpDir: string | undefined, what: string, onBytes?: (n: number) => void, follow?: SharedArrayBuffer): Promise<ReadLayerResult> {
-  let source: AsyncIterable<Buffer>;
-  let compression: Compression;
-  if (follow) {
-    const chunks = followFile(blobFile, follow, CHUNK)[Symbol.asyncIterator]();
-    const first: Buffer[] = [];
-    let head = Buffer.alloc(0);
-    let done = false;
-    while (head.length < 8 && !done) {
-      const r = await chunks.next();
-      if (r.done) done = true;
-      else {
-        first.push(r.value);
-        head = Buffer.concat([head, r.value]);
-      }
-    }
-    compression = detectCompression(head.subarray(0, 8), what);
-    source = (async function* () {
-      yield* first;
-      if (!done) for (let r = await chunks.next(); !r.done; r = await chunks.next()) yield r.value;
-    })();
-  } else {
-    compression = detectCompression(fileHead(blobFile), what);
-    source = fs.createReadStream(blobFile, { highWaterMark: CHUNK });
-  }
-  if (onBytes) {
-    const inner = source;
-    source = (async function* () {
-      for await (const c of inner) {
-        onBytes(c.length);
-        yield c;
-      }
-    })();
-  }
+  const reader: ChunkReader = follow ? new FollowChunkReader(blobFile, follow) : new FileChunkReader(blobFile);
   const diffHash = crypto.createHash('sha256');
   const count = { n: 0 };
   let stats: UnpackStats | undefined;
-  const consume = async (tarBytes: AsyncIterable<Buffer>) => {
-    if (tmpDir) stats = await unpackEntries(readTar(tarBytes), tmpDir);
-    else for await (const _ of tarBytes);
-  };
+  let compression: Compression | undefined;
   try {
-    const unz = decompressor(compression, what);
-    if (unz) await pipeline(source, unz, tap(diffHash, count), consume);
-    else await pipeline(source, tap(diffHash, count), consume);
+    let buf = Buffer.allocUnsafeSlow(CHUNK);
+    let have = 0;
+    let ended = false;
+    while (have < 8 && !ended) {
+      const n = await reader.read(buf.subarray(have));
+      if (n === 0) ended = true;
+      have += n;
+    }
+    compression = detectCompression(buf.subarray(0, Math.min(have, 8)), what);
+    const reuse = compression !== 'zstd';
+    let source: AsyncIterable<Buffer> = (async function* () {
+      if (have > 0) yield buf.subarray(0, have);
+      if (ended) return;
+      for (;;) {
+        if (!reuse) buf = Buffer.allocUnsafe(CHUNK);
+        const n = await reader.read(buf);
+        if (n === 0) return;
+        yield buf.subarray(0, n);
+      }
+    })();
+    if (onBytes) {
+      const inner = source;
+      source = (async function* () {
+        for await (const c of inner) {
+          onBytes(c.length);
+          yield c;
+        }
+      })();
+    }
+    const consume = async (tarBytes: AsyncIterable<Buffer>) => {
+      if (tmpDir) stats = await unpackEntries(readTar(tarBytes), tmpDir);
+      else for await (const _ of tarBytes);
+    };
+    if (compression === 'zstd') await pipeline(source, decompressor(compression, what)!, tap(diffHash, count), consume);
+    else {
+      const tarBytes = tap(diffHash, count)(compression === 'gzip' ? gunzipChunks(source, CHUNK) : source);
+      try {
+        await consume(tarBytes);
+      } finally {
+        await tarBytes.return(undefined); // ends the chain (the gunzip's zlib handle) if the tar was not read to its end
+      }
+    }
   } catch (err) {
     if (err instanceof GrowingFileFailed) throw err;
     if (err instanceof UfsError) throw new UfsError(`${what}: ${err.message}`);
     const code = (err as { code?: string }).code ?? '';
     if (code.startsWith('Z_')) throw new UfsError(`${what}: corrupt gzip data`);
     throw err;
+  } finally {
+    reader.close();
   }
-  return { diffId: `sha256:${diffHash.digest('hex')}`, tarSize: count.n, compression, ...(stats ? { stats } : {}) };
+  return { diffId: `sha256:${diffHash.digest('hex')}`, tarSize: count.n, compression: compression!, ...(stats ? { stats } : {}) };
 }
 
 // readLayerBlob in a worker thread: layers pulled together unpack on several CPUs.
