@@ -119,9 +119,9 @@ export async function ingest(store: Store, source: ImageSource, opts: IngestOpti
       opts.signal?.throwIfAborted();
       const id = layerId(l.desc.digest);
       let done = 0;
-      // The layer is unpacked while it downloads (into tmp/, nothing installed): it starts at
-      // the first bytes the source writes, or when the blob is complete for a source that
-      // does not say. Digest, size and diff_id are all checked before it is used.
+      // The layer is unpacked while it downloads (into tmp/, nothing installed): it starts when
+      // the source has made the blob's file, or at the first bytes it writes, or when the
+      // blob is complete for a source that says neither. Digest, size and diff_id are all checked before it is used.
       const growing = new GrowingFile();
       let unpacking: Promise<PreparedLayer> | undefined;
       const unpack = (file: string) => {
@@ -144,6 +144,7 @@ export async function ingest(store: Store, source: ImageSource, opts: IngestOpti
             done += n;
             opts.onLayer?.({ id, status: 'Downloading', current: done, total: l.desc.size });
           },
+          onFile: unpack,
           onWritten: (file, bytes) => {
             growing.written(bytes);
             unpack(file);

@@ -2,7 +2,7 @@
 // hashed and unpacked off the main thread; progress in batches, errors as their message.
 import { parentPort, workerData } from 'node:worker_threads';
 import { UfsError } from '../common/errors.js';
-import { readLayerBlob } from './layer.js';
+import { readLayerBlob } from './layer-read.js';
 
 const { blobFile, tmpDir, what, follow } = workerData as { blobFile: string; tmpDir?: string; what: string; follow?: SharedArrayBuffer };
 let pending = 0;

@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { UfsError } from '../common/errors.js';
-import { isPrivateXattr } from '../unionfs/index.js';
+import { isPrivateXattr } from '../unionfs/inode.js'; // not the index: unpack workers load little
 import { mknodSync, setTimesNsSync, setXattrSync } from './native.js';
 import { byteName, nameBytes, showName } from './tar/bytes.js';
 import { type TarEntry, type TarHeader, TarFormatError } from './tar/reader.js';

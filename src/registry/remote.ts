@@ -113,6 +113,7 @@ const STAGE = 1 << 20;
 
 export async function downloadBlob(client: RegistryClient, repo: string, desc: Descriptor, dest: string, progress: BlobProgress, signal?: AbortSignal): Promise<FetchedBlob> {
   const fd = fs.openSync(dest, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o644);
+  progress.onFile?.(dest);
   let hash = crypto.createHash('sha256');
   let got = 0; // bytes received and hashed
   let written = 0; // bytes in the file (got less what is staged)

@@ -27,6 +27,9 @@ export interface BlobProgress {
   // The blob's file holds `bytes` bytes now (0 again when the transfer starts over): a
   // source that says so has its layer unpacked while it downloads.
   onWritten?: (file: string, bytes: number) => void;
+  // The blob's file exists (empty) and will get its bytes through onWritten: its unpacking
+  // can start now (a worker thread takes a while to start).
+  onFile?: (file: string) => void;
 }
 
 export interface ImageSource {
