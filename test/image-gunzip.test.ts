@@ -1,7 +1,8 @@
 // The layer reader's synchronous gunzip (src/image/inflate.ts) and the tar reader fed with
 // reused buffers: what a pull unpacks goes through both. Output is zlib's own, byte for byte,
 // whatever the input's chunking; cut-off and corrupt streams fail with zlib's codes; a tar
-// whose headers and pax records span chunks of a reused buffer reads as from fresh ones.
+// whose headers and pax records span chunks of a reused buffer reads as from fresh ones, its
+// bodies read at once (wholeBody) or in pieces alike.
 import crypto from 'node:crypto';
 import zlib from 'node:zlib';
 import test from 'ava';
@@ -75,10 +76,12 @@ test('tar headers, pax records and bodies that span reused chunks read as from f
     Buffer.alloc(1024),
   ];
   const tar = Buffer.concat(entries);
-  const read = async (input: AsyncIterable<Buffer>) => {
+  // whole: take a body at once where the reader has it at hand (as the unpacker does)
+  const read = async (input: AsyncIterable<Buffer>, whole = false) => {
     const out: string[] = [];
     for await (const e of readTar(input)) {
-      const data = await collect(e.body());
+      const at = whole ? e.wholeBody?.() : undefined;
+      const data = at ? Buffer.from(at) : await collect(e.body());
       out.push(`${e.header.type} ${e.header.name} ${e.header.linkname} ${e.header.mode.toString(8)} ${[...e.header.xattrs].map(([k, v]) => `${k}=${v.toString('hex')}`).join()} ${crypto.createHash('sha256').update(data).digest('hex')}`);
     }
     return out;
@@ -88,5 +91,8 @@ test('tar headers, pax records and bodies that span reused chunks read as from f
   })());
   t.is(fresh.length, 3);
   t.true(fresh[1]!.includes(long));
-  for (const size of [1, 100, 511, 513, 1000, 4096]) t.deepEqual(await read(reusedChunks(tar, size)), fresh, `chunks of ${size}`);
+  for (const size of [1, 100, 511, 513, 1000, 4096]) {
+    t.deepEqual(await read(reusedChunks(tar, size)), fresh, `chunks of ${size}`);
+    t.deepEqual(await read(reusedChunks(tar, size), true), fresh, `chunks of ${size}, bodies at once where at hand`);
+  }
 });

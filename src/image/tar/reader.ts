@@ -33,6 +33,9 @@ export interface TarEntry {
   header: TarHeader;
   // The body; must be consumed (or not at all) before asking for the next entry.
   body(): AsyncGenerator<Buffer>;
+  // The whole body at once when the input has it at hand (a small file usually does), read
+  // as body() would; else undefined and body() is still to be read. Valid as body()'s chunks.
+  wholeBody?(): Buffer | undefined;
 }
 
 export class TarFormatError extends Error {}
@@ -334,6 +337,14 @@ export async function* readTar(input: AsyncIterable<Buffer | Uint8Array>): Async
           left -= k;
           yield out;
         }
+      },
+      wholeBody: () => {
+        if (started || header.type !== 'file' || buf.length < left) return undefined;
+        started = true;
+        const out = buf.subarray(0, left);
+        buf = buf.subarray(left);
+        left = 0;
+        return out;
       },
     };
     if (left > 0 && !(await skip(left))) throw unexpectedEnd();
