@@ -27,6 +27,7 @@ export interface ReadLayerResult {
   tarSize: number;
   compression: Compression;
   stats?: UnpackStats;
+  blobDigest?: string; // with hashBlob: the digest of every byte of the blob file, in order
 }
 
 // Decompresses a layer blob, hashing the tar (its diff_id) and, with `tmpDir`, unpacking it
@@ -36,8 +37,11 @@ export interface ReadLayerResult {
 // read and gunzip buffers are used over and over: the tar reader and the unpacker are done
 // with a chunk before they ask for the next. zstd runs in a child process, which is fed
 // fresh buffers.
-export async function readLayerBlob(blobFile: string, tmpDir: string | undefined, what: string, onBytes?: (n: number) => void, follow?: SharedArrayBuffer): Promise<ReadLayerResult> {
+// With `hashBlob`, the blob's own digest too, of all its bytes (what the tar did not need is
+// read to the end): a pull hashes the compressed bytes here, off the thread that downloads.
+export async function readLayerBlob(blobFile: string, tmpDir: string | undefined, what: string, onBytes?: (n: number) => void, follow?: SharedArrayBuffer, hashBlob = false): Promise<ReadLayerResult> {
   const reader: ChunkReader = follow ? new FollowChunkReader(blobFile, follow) : new FileChunkReader(blobFile);
+  const blobHash = hashBlob ? crypto.createHash('sha256') : undefined;
   const diffHash = crypto.createHash('sha256');
   const count = { n: 0 };
   let stats: UnpackStats | undefined;
@@ -63,11 +67,12 @@ export async function readLayerBlob(blobFile: string, tmpDir: string | undefined
         yield buf.subarray(0, n);
       }
     })();
-    if (onBytes) {
+    if (onBytes || blobHash) {
       const inner = source;
       source = (async function* () {
         for await (const c of inner) {
-          onBytes(c.length);
+          onBytes?.(c.length);
+          blobHash?.update(c);
           yield c;
         }
       })();
@@ -85,6 +90,14 @@ export async function readLayerBlob(blobFile: string, tmpDir: string | undefined
         await tarBytes.return(undefined); // ends the chain (the gunzip's zlib handle) if the tar was not read to its end
       }
     }
+    if (blobHash) {
+      // whatever follows the compressed stream (the readers above stop at its end)
+      const rest = Buffer.allocUnsafe(CHUNK);
+      for (let n = await reader.read(rest); n > 0; n = await reader.read(rest)) {
+        onBytes?.(n);
+        blobHash.update(rest.subarray(0, n));
+      }
+    }
   } catch (err) {
     if (err instanceof GrowingFileFailed) throw err;
     if (err instanceof UfsError) throw new UfsError(`${what}: ${err.message}`);
@@ -94,6 +107,12 @@ export async function readLayerBlob(blobFile: string, tmpDir: string | undefined
   } finally {
     reader.close();
   }
-  return { diffId: `sha256:${diffHash.digest('hex')}`, tarSize: count.n, compression: compression!, ...(stats ? { stats } : {}) };
+  return {
+    diffId: `sha256:${diffHash.digest('hex')}`,
+    tarSize: count.n,
+    compression: compression!,
+    ...(stats ? { stats } : {}),
+    ...(blobHash ? { blobDigest: `sha256:${blobHash.digest('hex')}` } : {}),
+  };
 }
 

@@ -48,9 +48,9 @@ export function mediaTypeFor(c: Compression): string {
 }
 
 // readLayerBlob in a worker thread: layers pulled together unpack on several CPUs.
-function readLayerBlobInWorker(blobFile: string, tmpDir: string | undefined, what: string, onBytes?: (n: number) => void, follow?: SharedArrayBuffer): Promise<ReadLayerResult> {
+function readLayerBlobInWorker(blobFile: string, tmpDir: string | undefined, what: string, onBytes?: (n: number) => void, follow?: SharedArrayBuffer, hashBlob = false): Promise<ReadLayerResult> {
   return new Promise((resolve, reject) => {
-    const w = new Worker(new URL('./unpack-worker.js', import.meta.url), { workerData: { blobFile, tmpDir, what, follow } });
+    const w = new Worker(new URL('./unpack-worker.js', import.meta.url), { workerData: { blobFile, tmpDir, what, follow, hashBlob } });
     let settled = false;
     w.on('message', (m: { type: 'bytes'; n: number } | { type: 'done'; result: ReadLayerResult } | { type: 'error'; message: string; ufs: boolean }) => {
       if (m.type === 'bytes') onBytes?.(m.n);
@@ -74,18 +74,20 @@ function readLayerBlobInWorker(blobFile: string, tmpDir: string | undefined, wha
 }
 
 // Reads a stored or spooled blob: checks its diff_id and, when `unpack`, unpacks it to tmp/
-// (in a worker thread with `worker`).
+// (in a worker thread with `worker`). With `checkBlob`, the blob's digest is computed here
+// too and must be `blobDigest` (checked before the diff_id: the likelier fault comes first).
 export async function prepareLayerFromBlob(
   store: Store,
   blobFile: string,
-  opts: { blobDigest: string; expectDiffId?: string; unpack: boolean; onBytes?: (n: number) => void; worker?: boolean; follow?: SharedArrayBuffer },
+  opts: { blobDigest: string; checkBlob?: boolean; expectDiffId?: string; unpack: boolean; onBytes?: (n: number) => void; worker?: boolean; follow?: SharedArrayBuffer },
 ): Promise<PreparedLayer> {
   const what = `layer ${opts.blobDigest}`;
   const tmpDir = opts.unpack ? store.tmpPath('layer') : undefined;
   if (tmpDir) fs.mkdirSync(tmpDir, 0o700);
   try {
-    const r = await (opts.worker ? readLayerBlobInWorker : readLayerBlob)(blobFile, tmpDir, what, opts.onBytes, opts.follow);
+    const r = await (opts.worker ? readLayerBlobInWorker : readLayerBlob)(blobFile, tmpDir, what, opts.onBytes, opts.follow, !!opts.checkBlob);
     const size = fs.statSync(blobFile).size; // complete now, followed or not
+    if (opts.checkBlob && r.blobDigest !== opts.blobDigest) throw new UfsError(`digest mismatch for layer ${opts.blobDigest}: the content is ${r.blobDigest}`);
     if (opts.expectDiffId && opts.expectDiffId !== r.diffId) {
       throw new UfsError(`${what}: diff_id mismatch: the config says ${opts.expectDiffId}, the content is ${r.diffId}`);
     }

@@ -105,6 +105,7 @@ function broken(err: unknown): boolean {
 // Streams a blob into `dest` (a new file), hashing as it goes; on a broken connection asks
 // for the rest (Range) or, if the registry ignores that, starts over. The caller compares
 // the digest (the ingest does); a short or long body never passes.
+// With progress.readerHashes the follower of the file hashes it instead (see BlobProgress).
 // The body is gathered into 1 MiB and written with a plain write on this thread: a write to
 // the page cache takes microseconds, and a round trip through the thread pool per socket
 // chunk (64 KiB) costs a thread wake-up each, which is what a loaded machine makes slow.
@@ -114,8 +115,10 @@ const STAGE = 1 << 20;
 export async function downloadBlob(client: RegistryClient, repo: string, desc: Descriptor, dest: string, progress: BlobProgress, signal?: AbortSignal): Promise<FetchedBlob> {
   const fd = fs.openSync(dest, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o644);
   progress.onFile?.(dest);
-  let hash = crypto.createHash('sha256');
-  let got = 0; // bytes received and hashed
+  // not hashed here when the file's follower does it (it reads every byte), until a
+  // transfer starts over and rewrites the file: then hashed here from the start
+  let hash = progress.readerHashes ? undefined : crypto.createHash('sha256');
+  let got = 0; // bytes received (and hashed)
   let written = 0; // bytes in the file (got less what is staged)
   let started = false;
   const stage = Buffer.allocUnsafe(STAGE);
@@ -161,7 +164,7 @@ export async function downloadBlob(client: RegistryClient, repo: string, desc: D
         for await (const chunk of res.body) {
           const c = chunk as Buffer;
           if (typeof desc.size === 'number' && got + c.length > desc.size) throw new UfsError(`blob ${desc.digest} is longer than its ${desc.size} bytes`);
-          hash.update(c);
+          hash?.update(c);
           got += c.length;
           if (staged + c.length > STAGE) flush();
           if (c.length >= STAGE) {
@@ -205,7 +208,7 @@ export async function downloadBlob(client: RegistryClient, repo: string, desc: D
     fs.fsync(fd, (err) => fs.close(fd, () => (err ? reject(err) : resolve())));
   });
   durable.catch(() => {});
-  return { path: dest, digest: `sha256:${hash.digest('hex')}`, size: got, durable };
+  return { path: dest, ...(hash ? { digest: `sha256:${hash.digest('hex')}` } : {}), size: got, durable };
 }
 
 function sleep(ms: number): Promise<void> {
