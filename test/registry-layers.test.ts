@@ -5,6 +5,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import test from 'ava';
 import { imageEnv, makeBusyboxRootfs, must, run, snapshot, tempDir } from './helpers/images.js';
 import { skopeoCopy, startRegistry, treeListing } from './helpers/registry.js';
@@ -58,4 +59,40 @@ test('three large layers pull while they download: the same files as umoci unpac
   t.is(r.code, 1);
   t.regex(r.stderr, /^ufs: (digest mismatch for layer sha256:[a-f0-9]{64}: the content is sha256:[a-f0-9]{64}|layer sha256:[a-f0-9]{64}: corrupt gzip data)\n$/);
   t.deepEqual(snapshot(f.root), before, 'nothing half-pulled, no tag');
+});
+
+// The blob digest of a pulled layer is computed by the thread that unpacks it (not by the
+// download). A blob that unpacks to the very same tar but is not the manifest's bytes (here:
+// another gzip mtime in its header) must still fail as a digest mismatch, on a worker thread
+// (a large layer) as on the main one (a small layer), and leave the store as it was.
+test('a layer blob that unpacks fine but is not the manifest\'s bytes fails as a digest mismatch (worker and main thread)', async (t) => {
+  const reg = await startRegistry(t);
+  const src = await threeLayers(t);
+  await skopeoCopy(`oci:${src.layout}:x`, `docker://${reg.host}/ufs/mtime:1`);
+  const blobs = path.join(reg.storage, 'docker', 'registry', 'v2', 'blobs', 'sha256');
+  const gz: { file: string; size: number }[] = [];
+  for (const p of fs.readdirSync(blobs)) for (const h of fs.readdirSync(path.join(blobs, p))) {
+    const file = path.join(blobs, p, h, 'data');
+    const head = fs.readFileSync(file).subarray(0, 2);
+    if (head[0] === 0x1f && head[1] === 0x8b) gz.push({ file, size: fs.statSync(file).size });
+  }
+  gz.sort((a, b) => a.size - b.size);
+  t.is(gz.length, 3);
+  t.true(gz[0]!.size < 4 << 20 && gz[2]!.size > 4 << 20, `layer sizes ${gz.map((g) => g.size).join(', ')}`);
+  for (const victim of [gz[2]!, gz[0]!]) {
+    const original = fs.readFileSync(victim.file);
+    const changed = Buffer.from(original);
+    changed[4]! ^= 0x5a; // MTIME: not part of what gunzip yields
+    t.true(zlib.gunzipSync(changed).equals(zlib.gunzipSync(original)), 'the same tar inside');
+    fs.writeFileSync(victim.file, changed);
+    const e = await imageEnv(t);
+    await e.ok(['images']);
+    const before = snapshot(e.root);
+    const r = await e.ufs(['pull', `${reg.host}/ufs/mtime:1`]);
+    t.is(r.code, 1, r.stdout);
+    t.regex(r.stderr, /^ufs: digest mismatch for layer sha256:[a-f0-9]{64}: the content is sha256:[a-f0-9]{64}\n$/);
+    t.true(r.stderr.includes(`the content is sha256:${crypto.createHash('sha256').update(changed).digest('hex')}`));
+    t.deepEqual(snapshot(e.root), before, 'nothing half-pulled, no tag');
+    fs.writeFileSync(victim.file, original);
+  }
 });

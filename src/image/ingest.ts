@@ -55,6 +55,18 @@ export function sha256(b: Buffer): string {
   return `sha256:${crypto.createHash('sha256').update(b).digest('hex')}`;
 }
 
+function sha256File(file: string): string {
+  const hash = crypto.createHash('sha256');
+  const fd = fs.openSync(file, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(1 << 20);
+    for (let n = fs.readSync(fd, buf); n > 0; n = fs.readSync(fd, buf)) hash.update(buf.subarray(0, n));
+  } finally {
+    fs.closeSync(fd);
+  }
+  return `sha256:${hash.digest('hex')}`;
+}
+
 export function layerId(digest: string): string {
   return digest.replace(/^sha256:/, '').slice(0, 12);
 }
@@ -119,18 +131,20 @@ export async function ingest(store: Store, source: ImageSource, opts: IngestOpti
       opts.signal?.throwIfAborted();
       const id = layerId(l.desc.digest);
       let done = 0;
-      // The layer is unpacked while it downloads (into tmp/, nothing installed): it starts at
-      // the first bytes the source writes, or when the blob is complete for a source that
-      // does not say. Digest, size and diff_id are all checked before it is used.
+      // The layer is unpacked while it downloads (into tmp/, nothing installed): it starts when
+      // the source has made the blob's file, or at the first bytes it writes, or when the
+      // blob is complete for a source that says neither. Digest, size and diff_id are all checked before it is used.
       const growing = new GrowingFile();
       let unpacking: Promise<PreparedLayer> | undefined;
+      let follower = false; // the unpacking follows the file from its start: it hashes the blob
       const unpack = (file: string) => {
         unpacking ??= prepareLayerFromBlob(store, file, {
           blobDigest: l.desc.digest,
+          checkBlob: follower,
           expectDiffId: l.diffId,
           unpack: true,
           // several layers at once: unpack each on a thread of its own
-          worker: source.parallel > 1 && todo.length > 1 && (l.desc.size ?? 0) > 1 << 20,
+          worker: source.parallel > 1 && todo.length > 1 && (l.desc.size ?? 0) > 4 << 20,
           follow: growing.shared,
           ...(opts.onBytes ? { onBytes: opts.onBytes } : {}),
         });
@@ -144,25 +158,41 @@ export async function ingest(store: Store, source: ImageSource, opts: IngestOpti
             done += n;
             opts.onLayer?.({ id, status: 'Downloading', current: done, total: l.desc.size });
           },
+          onFile: (file) => {
+            follower = !unpacking;
+            unpack(file);
+          },
           onWritten: (file, bytes) => {
             growing.written(bytes);
             unpack(file);
           },
+          readerHashes: true,
         });
       } catch (err) {
         growing.fail();
         await unpacking?.catch(() => {});
         throw err;
       }
+      // The blob's digest: from the source, or from the unpacking that followed the file.
+      const fileDigest = () => blob.digest ?? sha256File(blob.path);
       try {
         opts.onLayer?.({ id, status: 'Verifying Checksum' });
-        if (blob.digest !== l.desc.digest) throw new UfsError(`digest mismatch for layer ${l.desc.digest}: the content is ${blob.digest}`);
+        if (blob.digest === undefined && !follower) blob.digest = sha256File(blob.path); // (not expected: no one hashed it)
+        if (blob.digest !== undefined && blob.digest !== l.desc.digest) throw new UfsError(`digest mismatch for layer ${l.desc.digest}: the content is ${blob.digest}`);
         if (typeof l.desc.size === 'number' && blob.size !== l.desc.size) throw new UfsError(`layer ${l.desc.digest}: size ${blob.size}, the manifest says ${l.desc.size}`);
         opts.onLayer?.({ id, status: 'Download complete' });
         opts.onLayer?.({ id, status: 'Extracting' });
         growing.complete(blob.size);
         unpack(blob.path);
-        const p = await unpacking!;
+        let p: PreparedLayer;
+        try {
+          p = await unpacking!;
+        } catch (err) {
+          // a blob that is not what the manifest says fails as that, whatever its unpacking met
+          const got = err instanceof UfsError && err.message.startsWith('digest mismatch') ? undefined : fileDigest();
+          if (got !== undefined && got !== l.desc.digest) throw new UfsError(`digest mismatch for layer ${l.desc.digest}: the content is ${got}`);
+          throw err;
+        }
         await blob.durable;
         p.tmpBlob = blob.path;
         prepared.set(l.diffId, p);

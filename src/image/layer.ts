@@ -1,20 +1,20 @@
 // Layers between blob and directory: verify a layer blob (its diff_id) and unpack it into a
 // temp dir (outside the lock), then install it under the lock: meta first, the directory
 // renamed into place last, so `layers/<hex>/` appears whole or not at all.
-import crypto, { type Hash } from 'node:crypto';
+import crypto from 'node:crypto';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
-import { type Compression, decompressor, sniffCompression } from './compression.js';
+import { type Compression, sniffCompression } from './compression.js';
 import { UfsError } from '../common/errors.js';
 import { fsyncDirSync } from '../store/fsutil.js';
 import { type LayerMeta, rmTreeSync, type Store } from '../store/index.js';
 import { readTar } from './tar/reader.js';
 import { MT } from './types.js';
 import { unpackEntries, type UnpackStats } from './unpack.js';
-import { followFile, GrowingFileFailed } from './follow.js';
+import { type ReadLayerResult, readLayerBlob, tap } from './layer-read.js';
 
 export type { Compression };
 
@@ -27,7 +27,6 @@ export interface PreparedLayer {
   tmpBlob?: string; // the blob file, waiting for install (made here, or fetched by ingest)
 }
 
-const CHUNK = 1 << 20;
 
 export function detectCompression(head: Buffer, what: string): Compression {
   return sniffCompression(head, what);
@@ -48,85 +47,10 @@ export function mediaTypeFor(c: Compression): string {
   return c === 'gzip' ? MT.ociLayerGzip : c === 'zstd' ? MT.ociLayerZstd : MT.ociLayer;
 }
 
-function tap(hash: Hash, count: { n: number }) {
-  return async function* (source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-    for await (const chunk of source) {
-      hash.update(chunk);
-      count.n += chunk.length;
-      yield chunk;
-    }
-  };
-}
-
-export interface ReadLayerResult {
-  diffId: string;
-  tarSize: number;
-  compression: Compression;
-  stats?: UnpackStats;
-}
-
-// Decompresses a layer blob, hashing the tar (its diff_id) and, with `tmpDir`, unpacking it
-// there. Runs on this thread or in a worker (unpack-worker.ts).
-// With `follow`, the blob is still being written (follow.ts): read as it grows.
-export async function readLayerBlob(blobFile: string, tmpDir: string | undefined, what: string, onBytes?: (n: number) => void, follow?: SharedArrayBuffer): Promise<ReadLayerResult> {
-  let source: AsyncIterable<Buffer>;
-  let compression: Compression;
-  if (follow) {
-    const chunks = followFile(blobFile, follow, CHUNK)[Symbol.asyncIterator]();
-    const first: Buffer[] = [];
-    let head = Buffer.alloc(0);
-    let done = false;
-    while (head.length < 8 && !done) {
-      const r = await chunks.next();
-      if (r.done) done = true;
-      else {
-        first.push(r.value);
-        head = Buffer.concat([head, r.value]);
-      }
-    }
-    compression = detectCompression(head.subarray(0, 8), what);
-    source = (async function* () {
-      yield* first;
-      if (!done) for (let r = await chunks.next(); !r.done; r = await chunks.next()) yield r.value;
-    })();
-  } else {
-    compression = detectCompression(fileHead(blobFile), what);
-    source = fs.createReadStream(blobFile, { highWaterMark: CHUNK });
-  }
-  if (onBytes) {
-    const inner = source;
-    source = (async function* () {
-      for await (const c of inner) {
-        onBytes(c.length);
-        yield c;
-      }
-    })();
-  }
-  const diffHash = crypto.createHash('sha256');
-  const count = { n: 0 };
-  let stats: UnpackStats | undefined;
-  const consume = async (tarBytes: AsyncIterable<Buffer>) => {
-    if (tmpDir) stats = await unpackEntries(readTar(tarBytes), tmpDir);
-    else for await (const _ of tarBytes);
-  };
-  try {
-    const unz = decompressor(compression, what);
-    if (unz) await pipeline(source, unz, tap(diffHash, count), consume);
-    else await pipeline(source, tap(diffHash, count), consume);
-  } catch (err) {
-    if (err instanceof GrowingFileFailed) throw err;
-    if (err instanceof UfsError) throw new UfsError(`${what}: ${err.message}`);
-    const code = (err as { code?: string }).code ?? '';
-    if (code.startsWith('Z_')) throw new UfsError(`${what}: corrupt gzip data`);
-    throw err;
-  }
-  return { diffId: `sha256:${diffHash.digest('hex')}`, tarSize: count.n, compression, ...(stats ? { stats } : {}) };
-}
-
 // readLayerBlob in a worker thread: layers pulled together unpack on several CPUs.
-function readLayerBlobInWorker(blobFile: string, tmpDir: string | undefined, what: string, onBytes?: (n: number) => void, follow?: SharedArrayBuffer): Promise<ReadLayerResult> {
+function readLayerBlobInWorker(blobFile: string, tmpDir: string | undefined, what: string, onBytes?: (n: number) => void, follow?: SharedArrayBuffer, hashBlob = false): Promise<ReadLayerResult> {
   return new Promise((resolve, reject) => {
-    const w = new Worker(new URL('./unpack-worker.js', import.meta.url), { workerData: { blobFile, tmpDir, what, follow } });
+    const w = new Worker(new URL('./unpack-worker.js', import.meta.url), { workerData: { blobFile, tmpDir, what, follow, hashBlob } });
     let settled = false;
     w.on('message', (m: { type: 'bytes'; n: number } | { type: 'done'; result: ReadLayerResult } | { type: 'error'; message: string; ufs: boolean }) => {
       if (m.type === 'bytes') onBytes?.(m.n);
@@ -150,18 +74,20 @@ function readLayerBlobInWorker(blobFile: string, tmpDir: string | undefined, wha
 }
 
 // Reads a stored or spooled blob: checks its diff_id and, when `unpack`, unpacks it to tmp/
-// (in a worker thread with `worker`).
+// (in a worker thread with `worker`). With `checkBlob`, the blob's digest is computed here
+// too and must be `blobDigest` (checked before the diff_id: the likelier fault comes first).
 export async function prepareLayerFromBlob(
   store: Store,
   blobFile: string,
-  opts: { blobDigest: string; expectDiffId?: string; unpack: boolean; onBytes?: (n: number) => void; worker?: boolean; follow?: SharedArrayBuffer },
+  opts: { blobDigest: string; checkBlob?: boolean; expectDiffId?: string; unpack: boolean; onBytes?: (n: number) => void; worker?: boolean; follow?: SharedArrayBuffer },
 ): Promise<PreparedLayer> {
   const what = `layer ${opts.blobDigest}`;
   const tmpDir = opts.unpack ? store.tmpPath('layer') : undefined;
   if (tmpDir) fs.mkdirSync(tmpDir, 0o700);
   try {
-    const r = await (opts.worker ? readLayerBlobInWorker : readLayerBlob)(blobFile, tmpDir, what, opts.onBytes, opts.follow);
+    const r = await (opts.worker ? readLayerBlobInWorker : readLayerBlob)(blobFile, tmpDir, what, opts.onBytes, opts.follow, !!opts.checkBlob);
     const size = fs.statSync(blobFile).size; // complete now, followed or not
+    if (opts.checkBlob && r.blobDigest !== opts.blobDigest) throw new UfsError(`digest mismatch for layer ${opts.blobDigest}: the content is ${r.blobDigest}`);
     if (opts.expectDiffId && opts.expectDiffId !== r.diffId) {
       throw new UfsError(`${what}: diff_id mismatch: the config says ${opts.expectDiffId}, the content is ${r.diffId}`);
     }

@@ -2,9 +2,9 @@
 // hashed and unpacked off the main thread; progress in batches, errors as their message.
 import { parentPort, workerData } from 'node:worker_threads';
 import { UfsError } from '../common/errors.js';
-import { readLayerBlob } from './layer.js';
+import { readLayerBlob } from './layer-read.js';
 
-const { blobFile, tmpDir, what, follow } = workerData as { blobFile: string; tmpDir?: string; what: string; follow?: SharedArrayBuffer };
+const { blobFile, tmpDir, what, follow, hashBlob } = workerData as { blobFile: string; tmpDir?: string; what: string; follow?: SharedArrayBuffer; hashBlob: boolean };
 let pending = 0;
 try {
   const result = await readLayerBlob(blobFile, tmpDir, what, (n) => {
@@ -13,7 +13,7 @@ try {
       parentPort!.postMessage({ type: 'bytes', n: pending });
       pending = 0;
     }
-  }, follow);
+  }, follow, hashBlob);
   if (pending) parentPort!.postMessage({ type: 'bytes', n: pending });
   parentPort!.postMessage({ type: 'done', result });
 } catch (err) {

@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { UfsError } from '../common/errors.js';
-import { isPrivateXattr } from '../unionfs/index.js';
+import { isPrivateXattr } from '../unionfs/inode.js'; // not the index: unpack workers load little
 import { mknodSync, setTimesNsSync, setXattrSync } from './native.js';
 import { byteName, nameBytes, showName } from './tar/bytes.js';
 import { type TarEntry, type TarHeader, TarFormatError } from './tar/reader.js';
@@ -35,6 +35,11 @@ const IS_ROOT = MY_UID === 0;
 const UMASK = process.umask();
 
 export class UnsafeEntryError extends UfsError {}
+
+function writeAll(fd: number, b: Buffer): void {
+  let off = 0;
+  while (off < b.length) off += fs.writeSync(fd, b, off, b.length - off);
+}
 
 // An entry's name for messages.
 function quoted(raw: string): string {
@@ -156,10 +161,9 @@ export class Unpacker {
           this.kinds.set(rel, 'file');
           const wholeSec = h.mtimeNs % 1_000_000_000n === 0n;
           try {
-            for await (const chunk of entry.body()) {
-              let off = 0;
-              while (off < chunk.length) off += fs.writeSync(fd, chunk, off, chunk.length - off);
-            }
+            const whole = entry.wholeBody?.();
+            if (whole) writeAll(fd, whole);
+            else for await (const chunk of entry.body()) writeAll(fd, chunk);
             if ((IS_ROOT || h.uid === MY_UID) && !this.ownedAs(h)) fs.fchownSync(fd, h.uid, h.gid);
             if (!direct) fs.fchmodSync(fd, h.mode); // after chown, which clears setuid/setgid
             if (wholeSec && h.xattrs.size === 0) {

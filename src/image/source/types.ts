@@ -13,10 +13,11 @@ export interface SourceImage {
 }
 
 // A blob fetched into a file under the store's tmp/: the ingest moves it into blobs/ or
-// deletes it. `digest` and `size` are what was actually read (hashed while streaming).
+// deletes it. `digest` and `size` are what was actually read (hashed while streaming); no
+// digest when the caller asked its follower to hash (readerHashes) and it could.
 export interface FetchedBlob {
   path: string;
-  digest: string;
+  digest?: string;
   size: number;
   durable?: Promise<void>; // the file's fsync, running while the layer is unpacked
 }
@@ -27,6 +28,12 @@ export interface BlobProgress {
   // The blob's file holds `bytes` bytes now (0 again when the transfer starts over): a
   // source that says so has its layer unpacked while it downloads.
   onWritten?: (file: string, bytes: number) => void;
+  // The blob's file exists (empty) and will get its bytes through onWritten: its unpacking
+  // can start now (a worker thread takes a while to start).
+  onFile?: (file: string) => void;
+  // The one following the file (onFile) hashes every byte it reads: the source need not,
+  // unless it rewrites bytes already written (a transfer started over), where it must.
+  readerHashes?: boolean;
 }
 
 export interface ImageSource {

@@ -8,7 +8,8 @@
 // the wild (GNU tar in a C locale, Go's writer) put a name's raw bytes there, and a UTF-8
 // name's bytes are what the file system stores either way.
 // One pass, synchronous per input chunk: bodies are subarrays of the input chunks, and the
-// input is read only as fast as entries are consumed. Layers have thousands of entries, so
+// input is read only as fast as entries are consumed. Nothing of a chunk is kept once the
+// next is asked for: the input may reuse its buffers. Layers have thousands of entries, so
 // an entry costs a header parse and no stream machinery.
 import { showName } from './bytes.js';
 
@@ -32,6 +33,9 @@ export interface TarEntry {
   header: TarHeader;
   // The body; must be consumed (or not at all) before asking for the next entry.
   body(): AsyncGenerator<Buffer>;
+  // The whole body at once when the input has it at hand (a small file usually does), read
+  // as body() would; else undefined and body() is still to be read. Valid as body()'s chunks.
+  wholeBody?(): Buffer | undefined;
 }
 
 export class TarFormatError extends Error {}
@@ -226,14 +230,16 @@ export async function* readTar(input: AsyncIterable<Buffer | Uint8Array>): Async
     return Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
   };
   // Exactly n bytes (copied only when they span chunks), or null at the end of the input.
+  // A chunk of the input is valid only until the next is asked for (the layer reader uses
+  // its buffers again), so what spans chunks is copied as it is read.
   const take = async (n: number): Promise<Buffer | null> => {
     if (buf.length >= n) {
       const out = buf.subarray(0, n);
       buf = buf.subarray(n);
       return out;
     }
-    const parts = [buf];
-    let have = buf.length;
+    const out = Buffer.allocUnsafe(n);
+    let have = buf.copy(out, 0);
     buf = EMPTY;
     while (have < n) {
       const c = await next();
@@ -241,16 +247,12 @@ export async function* readTar(input: AsyncIterable<Buffer | Uint8Array>): Async
         if (have > 0) throw unexpectedEnd();
         return null;
       }
-      if (have + c.length >= n) {
-        parts.push(c.subarray(0, n - have));
-        buf = c.subarray(n - have);
-        have = n;
-      } else {
-        parts.push(c);
-        have += c.length;
-      }
+      const k = Math.min(n - have, c.length);
+      c.copy(out, have, 0, k);
+      have += k;
+      buf = c.subarray(k);
     }
-    return Buffer.concat(parts, n);
+    return out;
   };
   // Skips n bytes; false if the input ended first.
   const skip = async (n: number): Promise<boolean> => {
@@ -335,6 +337,14 @@ export async function* readTar(input: AsyncIterable<Buffer | Uint8Array>): Async
           left -= k;
           yield out;
         }
+      },
+      wholeBody: () => {
+        if (started || header.type !== 'file' || buf.length < left) return undefined;
+        started = true;
+        const out = buf.subarray(0, left);
+        buf = buf.subarray(left);
+        left = 0;
+        return out;
       },
     };
     if (left > 0 && !(await skip(left))) throw unexpectedEnd();
