@@ -55,6 +55,15 @@ test('pulls OCI and Docker v2s2 images pushed by skopeo; the same files as umoci
   const r = await e.ufs(['pull', `${reg.host}/ufs/staged@${digest}`]);
   t.is(r.code, 0, r.stderr);
   t.regex(r.stdout, /Status: Image is up to date/);
+  // rmi, Docker's rule: a tag with another tag of its repository left goes alone; the last
+  // tag takes the repository's digests along, and the image with them.
+  const host = reg.host;
+  t.is(await e.ok(['rmi', `${host}/ufs/staged:oci`]), `Untagged: ${host}/ufs/staged:oci\n`);
+  const last = await e.ok(['rmi', `${host}/ufs/staged:v2s2`]);
+  const untagged = last.split('\n').filter((l) => l.startsWith('Untagged: '));
+  t.deepEqual(untagged.sort(), [`Untagged: ${host}/ufs/staged:v2s2`, ...inspect[0]!.RepoDigests.map((d) => `Untagged: ${d}`)].sort());
+  t.regex(last, /\nDeleted: sha256:[0-9a-f]{64}\n/);
+  t.is(await e.ok(['images', '-q']), '');
 });
 
 test('pull of an unchanged tag fetches only the manifest; layers the store has are not fetched', async (t) => {

@@ -109,6 +109,14 @@ export async function collectGarbage(store: Store): Promise<GcResult> {
   return result;
 }
 
+// The repository a stored reference names: NAME of NAME:TAG or NAME@DIGEST.
+function repositoryOf(ref: string): string {
+  const at = ref.indexOf('@');
+  if (at >= 0) return ref.slice(0, at);
+  const colon = ref.lastIndexOf(':');
+  return colon > ref.lastIndexOf('/') ? ref.slice(0, colon) : ref;
+}
+
 function untagAll(db: ImageDb, id: string): string[] {
   const lines: string[] = [];
   for (const t of imageTags(db, id)) {
@@ -143,10 +151,21 @@ export async function removeImages(store: Store, inputs: string[], force: boolea
           const byName = found.full !== undefined && (db.tags[found.full]?.id === id || db.digests[found.full]?.id === id);
           const names = tags.length + imageRepoDigests(db, id).length;
           if (byName && names > 1) {
-            delete db.tags[found.full!];
-            delete db.digests[found.full!];
-            out.lines.push(`Untagged: ${familiarName(found.full!)}`);
-            return;
+            const gone = [found.full!];
+            // Docker's rule: a tag removed with no other tag of its repository left takes that
+            // repository's digest references along (they named the same pull).
+            const repo = repositoryOf(found.full!);
+            if (db.tags[found.full!] && !tags.some((t) => t !== found.full && repositoryOf(t) === repo)) {
+              gone.push(...imageRepoDigests(db, id).filter((d) => repositoryOf(d) === repo));
+            }
+            if (gone.length < names) {
+              for (const ref of gone) {
+                delete db.tags[ref];
+                delete db.digests[ref];
+                out.lines.push(`Untagged: ${familiarName(ref)}`);
+              }
+              return;
+            }
           }
           const using = [...users].filter(([, img]) => img === id).map(([c]) => c);
           const short = digestHex(id).slice(0, 12);
