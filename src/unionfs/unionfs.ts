@@ -78,6 +78,18 @@ function lowerFileOf(node: Node): string | undefined {
   return !node.layer.upper && node.fmt === C.S_IFREG ? node.host : undefined;
 }
 
+// The host path of a directory whose winner is in upper: its attributes are that path's
+// lstat (st_nlink 1 when merged) until a directory is renamed or removed. A FUSE binding may
+// answer getattr from it while no rename or rmdir is under way.
+function upperDirOf(node: Node): string | undefined {
+  return node.layer.upper && node.fmt === C.S_IFDIR ? node.host : undefined;
+}
+
+// The host path a FUSE binding may serve the node from (lowerFileOf, upperDirOf).
+function hostFileOf(node: Node): string | undefined {
+  return node.layer.upper ? upperDirOf(node) : lowerFileOf(node);
+}
+
 // The serving process's umask, read once (setting it is the only way to read it).
 function currentUmask(): number {
   const mask = process.umask(0);
@@ -146,7 +158,7 @@ export class UnionFs {
 
   // getattr, or null when nothing has that name: negative lookups are frequent (every new
   // file is looked up first), and an exception per miss would cost more than the lookup.
-  // `lowerFile`: see lowerFileOf.
+  // `lowerFile`: see lowerFileOf and upperDirOf (a directory's is of the second kind).
   async lookupAttr(p: string): Promise<{ attr: Attr; lowerFile?: string } | null> {
     const parts = splitPath(p);
     return this.shared(() => {
@@ -154,7 +166,7 @@ export class UnionFs {
       const node = r.lookup(parts);
       const st = node && r.stat(node.layer, node.host);
       if (!node || !st) return null;
-      const lowerFile = lowerFileOf(node);
+      const lowerFile = hostFileOf(node);
       return lowerFile ? { attr: nodeAttr(st, node), lowerFile } : { attr: nodeAttr(st, node) };
     });
   }
@@ -216,7 +228,7 @@ export class UnionFs {
       for (const { entry, node } of readMergedDir(r, parts)) {
         const st = r.stat(node.layer, node.host);
         if (!st) continue;
-        const lowerFile = lowerFileOf(node);
+        const lowerFile = hostFileOf(node);
         entries.push(lowerFile ? { name: entry.name, attr: nodeAttr(st, node), lowerFile } : { name: entry.name, attr: nodeAttr(st, node) });
       }
       return { ...this.dotEntries(parts), entries };

@@ -104,7 +104,9 @@ export function makeLowLevelOps(union: UnionFs, rootAttr: Attr, ll: LowLevelBind
     const parent = nodes.get(parentId);
     const p = nodes.childPath(parent, name);
     await make(p);
-    entry(id, parent, name, await union.getattr(p));
+    const found = await union.lookupAttr(p);
+    if (!found) throw fsError('ENOENT', 'gone just after it was made');
+    entry(id, parent, name, found.attr, found.lowerFile);
   }
 
   // Attributes of an object by node: by path, or by an open handle once it has no name left.
@@ -146,6 +148,10 @@ export function makeLowLevelOps(union: UnionFs, rootAttr: Attr, ll: LowLevelBind
 
     forget(id, n) {
       nodes.forget(id, n);
+    },
+
+    forgets(pairs) {
+      for (let i = 0; i + 1 < pairs.length; i += 2) nodes.forget(pairs[i]!, pairs[i + 1]!);
     },
 
     getattr(id, nodeId, fh) {
