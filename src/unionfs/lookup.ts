@@ -61,11 +61,14 @@ interface Entry {
   derived?: unknown; // a value computed from the listing and its entries (see derived())
 }
 
-const MAX_ENTRIES = 200_000;
+// The resolved tree is dropped whole once it holds this many entries: a walk of a big root
+// keeps the serving process's heap bounded, and what the walk needs next is resolved again
+// from the layer caches below.
+const MAX_ENTRIES = 16_384;
 // Lower stats and listings are read again when forgotten: these bound the heap, not the
 // work (a listing's lookups and a readdirplus's stats come in one batch per directory).
-const MAX_LOWER_STATS = 4096;
-const MAX_LOWER_LISTS = 1024;
+const MAX_LOWER_STATS = 1024;
+const MAX_LOWER_LISTS = 256;
 
 // Names of upper directories read once for a batch of lookups (readdir) under the lock.
 export type Snapshot = Map<string, Set<string>>;

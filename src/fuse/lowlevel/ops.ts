@@ -11,6 +11,7 @@ import { ERRNO, idArg, refusedXattr, toErrno, type Log } from '../answers.js';
 import {
   OPEN_KEEP_CACHE, OPEN_UPPER, type EntryAttr, type LowLevelBinding, type LowLevelHandlers, type ReqId,
 } from './binding.js';
+import { keepYoungGenerationSmall } from './heap.js';
 import { NodeTable, type LlNode } from './nodes.js';
 
 // renameat2(2) flags.
@@ -72,6 +73,7 @@ export interface LowLevelEvents {
 }
 
 export function makeLowLevelOps(union: UnionFs, rootAttr: Attr, ll: LowLevelBinding, timeout: number, events: LowLevelEvents, log: Log): LowLevelHandlers {
+  keepYoungGenerationSmall();
   const nodes = new NodeTable(rootAttr.ino, (id) => ll.dropNode(id));
   const dirs = new Map<number, DirHandle>(); // by the handle C gave the kernel
 
