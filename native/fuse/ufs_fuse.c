@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -281,7 +282,8 @@ static void lower_file_set(fuse_ino_t node, const char *path, uint64_t ino) {
 // asks once per file. The path stays right until a directory is renamed or removed: any
 // rename or rmdir, from its arrival until its answer, makes every path known here invalid
 // (a generation count), and the nodes go back to JS. A merged directory reports st_nlink 1
-// (JS sent 1), as JS would.
+// (JS sent 1), as JS would; one that is not merged answers negative lookups too
+// (upper_dir_lacks).
 
 struct upper_dir {
   char *path;
@@ -326,6 +328,21 @@ static bool upper_dir_stat(fuse_ino_t node, struct stat *st) {
   st->st_ino = d->ino;
   if (d->nlink1) st->st_nlink = 1;
   return true;
+}
+
+// Whether `name` is certainly absent from the directory `node`: a directory only upper makes
+// (not merged: nothing beneath shows through it) and whose upper directory has no such name.
+// Such a lookup comes before every file an untar creates; C answers it (negative) alone.
+static bool upper_dir_lacks(fuse_ino_t node, const char *name) {
+  if (node >= S.n_upper_dirs) return false;
+  struct upper_dir *d = &S.upper_dirs[node];
+  if (!d->path || d->gen != S.dir_gen || d->nlink1) return false;
+  if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0) return false;
+  char path[PATH_MAX];
+  int n = snprintf(path, sizeof(path), "%s/%s", d->path, name);
+  if (n < 0 || (size_t) n >= sizeof(path)) return false;
+  struct stat st;
+  return lstat(path, &st) != 0 && errno == ENOENT;
 }
 
 // ---- passthrough -----------------------------------------------------------------------
@@ -756,6 +773,13 @@ static void ll_init(void *userdata, struct fuse_conn_info *conn) {
 }
 
 static void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
+  if (upper_dir_lacks(parent, name)) {
+    struct fuse_entry_param e;
+    memset(&e, 0, sizeof(e));
+    e.entry_timeout = S.attr_timeout; // a negative entry the kernel may keep, as JS answers
+    fuse_reply_entry(req, &e);
+    return;
+  }
   double id = pending(req);
   if (id < 0) return;
   SCOPE_OPEN;
