@@ -67,6 +67,7 @@ typedef struct {
   fuse_ino_t caps_of; // getxattr of security.capability: the node asked about
   fuse_ino_t node;   // open: the node being opened
   bool moves_dirs;   // rename, rmdir: see "Upper directories"
+  bool mutates;      // a request that may change the union: see "Upper directories"
 } slot_t;
 
 #define SLOT_BITS 24
@@ -102,6 +103,7 @@ typedef struct {
   struct upper_dir *upper_dirs; // by node id: see "Upper directories"
   size_t n_upper_dirs;
   uint32_t dir_gen;
+  uint32_t mut_gen;
   double attr_timeout;
   long spin_ns;      // adaptive polling (see spin_for_request); 0: off
 } session_t;
@@ -131,6 +133,7 @@ static double slot_put(fuse_req_t req) {
   s->caps_of = 0;
   s->node = 0;
   s->moves_dirs = false;
+  s->mutates = false;
   return (double) ((uint64_t) s->gen << SLOT_BITS | i);
 }
 
@@ -145,6 +148,7 @@ static slot_t *slot_get(double id) {
 
 static void slot_free(slot_t *s) {
   if (s->moves_dirs) S.dir_gen++; // see "Upper directories"
+  if (s->mutates) S.mut_gen++;
   uint32_t i = (uint32_t) (s - S.slots);
   s->req = NULL;
   s->next_free = S.free_head;
@@ -284,13 +288,31 @@ static void lower_file_set(fuse_ino_t node, const char *path, uint64_t ino) {
 // (a generation count), and the nodes go back to JS. A merged directory reports st_nlink 1
 // (JS sent 1), as JS would; one that is not merged answers negative lookups too
 // (upper_dir_lacks).
+// A directory whose winner is a lower layer's (JS sends its path with a '/' at the end) is
+// served the same way, but only until anything that may change the union arrives (any request
+// JS handles that may copy up, create, remove or rename: mutation()), from its arrival until
+// its answer: such a request can copy the directory up, which is no request on its node.
+// A read-only walk thus asks JS nothing about its directories once listed.
 
 struct upper_dir {
   char *path;
   uint64_t ino;   // the union's inode number
-  uint32_t gen;   // valid while S.dir_gen is this
+  uint32_t gen;   // valid while S.dir_gen (S.mut_gen for a lower one) is this
   bool nlink1;
+  bool lower;
 };
+
+// A request that may change the union (see above): lower directories known to C are not
+// served from their paths until it is answered.
+static void mutation(double id) {
+  S.mut_gen++;
+  slot_t *s = id >= 0 ? slot_get(id) : NULL;
+  if (s) s->mutates = true;
+}
+
+static bool upper_dir_valid(const struct upper_dir *d) {
+  return d->path && d->gen == (d->lower ? S.mut_gen : S.dir_gen);
+}
 
 static void upper_dir_forget(fuse_ino_t node) {
   if (node < S.n_upper_dirs && S.upper_dirs[node].path) {
@@ -299,7 +321,7 @@ static void upper_dir_forget(fuse_ino_t node) {
   }
 }
 
-static void upper_dir_set(fuse_ino_t node, const char *path, uint64_t ino, bool nlink1) {
+static void upper_dir_set(fuse_ino_t node, const char *path, uint64_t ino, bool nlink1, bool lower) {
   if (node >= S.n_upper_dirs) {
     size_t n = S.n_upper_dirs ? S.n_upper_dirs : 1024;
     while (n <= node) n *= 2;
@@ -315,15 +337,16 @@ static void upper_dir_set(fuse_ino_t node, const char *path, uint64_t ino, bool 
     d->path = strdup(path);
   }
   d->ino = ino;
-  d->gen = S.dir_gen;
+  d->gen = lower ? S.mut_gen : S.dir_gen;
   d->nlink1 = nlink1;
+  d->lower = lower;
 }
 
 // The directory's attributes, if C knows them.
 static bool upper_dir_stat(fuse_ino_t node, struct stat *st) {
   if (node >= S.n_upper_dirs) return false;
   struct upper_dir *d = &S.upper_dirs[node];
-  if (!d->path || d->gen != S.dir_gen) return false;
+  if (!upper_dir_valid(d)) return false;
   if (lstat(d->path, st) != 0 || !S_ISDIR(st->st_mode)) return false;
   st->st_ino = d->ino;
   if (d->nlink1) st->st_nlink = 1;
@@ -336,7 +359,7 @@ static bool upper_dir_stat(fuse_ino_t node, struct stat *st) {
 static bool upper_dir_lacks(fuse_ino_t node, const char *name) {
   if (node >= S.n_upper_dirs) return false;
   struct upper_dir *d = &S.upper_dirs[node];
-  if (!d->path || d->gen != S.dir_gen || d->nlink1) return false;
+  if (!upper_dir_valid(d) || d->nlink1) return false;
   if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0) return false;
   char path[PATH_MAX];
   int n = snprintf(path, sizeof(path), "%s/%s", d->path, name);
@@ -925,6 +948,7 @@ static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
   lower_file_forget(ino);
   double id = pending(req);
   if (id < 0) return;
+  mutation(id);
   SCOPE_OPEN;
   napi_value atime, mtime;
   if (to_set & FUSE_SET_ATTR_ATIME_NOW) atime = str(env, "now");
@@ -960,6 +984,7 @@ static void ll_statfs(fuse_req_t req, fuse_ino_t ino) { ll_ino_only(OP_STATFS, r
 static void ll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev) {
   double id = pending(req);
   if (id < 0) return;
+  mutation(id);
   SCOPE_OPEN;
   napi_value argv[9] = { num(env, id), num(env, (double) parent), bstr(env, name), num(env, mode), num(env, (double) rdev) };
   ctx_args(env, req, argv + 5);
@@ -970,6 +995,7 @@ static void ll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 static void ll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode) {
   double id = pending(req);
   if (id < 0) return;
+  mutation(id);
   SCOPE_OPEN;
   napi_value argv[8] = { num(env, id), num(env, (double) parent), bstr(env, name), num(env, mode) };
   ctx_args(env, req, argv + 4);
@@ -980,6 +1006,7 @@ static void ll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 static void ll_parent_name(enum op op, fuse_req_t req, fuse_ino_t parent, const char *name) {
   double id = pending(req);
   if (id < 0) return;
+  mutation(id);
   if (op == OP_RMDIR) slot_get(id)->moves_dirs = true;
   SCOPE_OPEN;
   napi_value argv[3] = { num(env, id), num(env, (double) parent), bstr(env, name) };
@@ -996,6 +1023,7 @@ static void ll_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name) {
 static void ll_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name) {
   double id = pending(req);
   if (id < 0) return;
+  mutation(id);
   SCOPE_OPEN;
   napi_value argv[8] = { num(env, id), bstr(env, link), num(env, (double) parent), bstr(env, name) };
   ctx_args(env, req, argv + 4);
@@ -1007,6 +1035,7 @@ static void ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
   S.dir_gen++; // see "Upper directories"
   double id = pending(req);
   if (id < 0) return;
+  mutation(id);
   slot_get(id)->moves_dirs = true;
   SCOPE_OPEN;
   napi_value argv[6] = { num(env, id), num(env, (double) parent), bstr(env, name), num(env, (double) newparent), bstr(env, newname), num(env, flags) };
@@ -1018,6 +1047,7 @@ static void ll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
   lower_file_forget(ino);
   double id = pending(req);
   if (id < 0) return;
+  mutation(id);
   SCOPE_OPEN;
   napi_value argv[4] = { num(env, id), num(env, (double) ino), num(env, (double) newparent), bstr(env, newname) };
   call_js(OP_LINK, id, 4, argv);
@@ -1027,6 +1057,7 @@ static void ll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 static void open_in_js(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   double id = pending(req);
   if (id < 0) return;
+  if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) mutation(id);
   slot_get(id)->node = ino;
   cached_open_add(ino, 1); // JS answers in caching mode; undone if it answers an error
   SCOPE_OPEN;
@@ -1156,6 +1187,7 @@ static void ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
   lower_file_forget(ino);
   double id = pending(req);
   if (id < 0) return;
+  mutation(id);
   SCOPE_OPEN;
   napi_value buf;
   void *data;
@@ -1196,6 +1228,7 @@ static void ll_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name) {
   lower_file_forget(ino);
   double id = pending(req);
   if (id < 0) return;
+  mutation(id);
   SCOPE_OPEN;
   napi_value argv[3] = { num(env, id), num(env, (double) ino), str(env, name) };
   call_js(OP_REMOVEXATTR, id, 3, argv);
@@ -1214,6 +1247,7 @@ static void ll_access(fuse_req_t req, fuse_ino_t ino, int mask) {
 static void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi) {
   double id = pending(req);
   if (id < 0) return;
+  mutation(id);
   SCOPE_OPEN;
   napi_value argv[9] = { num(env, id), num(env, (double) parent), bstr(env, name), num(env, mode), num(env, fi->flags) };
   ctx_args(env, req, argv + 5);
@@ -1654,7 +1688,11 @@ static void take_lower_file(napi_env env, napi_value v, fuse_ino_t node, const s
   char path[4096];
   size_t len;
   if (napi_get_value_string_latin1(env, v, path, sizeof(path), &len) != napi_ok || len >= sizeof(path) - 1) return;
-  if (S_ISDIR(attr->st_mode)) upper_dir_set(node, path, attr->st_ino, attr->st_nlink == 1);
+  if (S_ISDIR(attr->st_mode)) {
+    bool lower = len > 1 && path[len - 1] == '/';
+    if (lower) path[len - 1] = '\0';
+    upper_dir_set(node, path, attr->st_ino, attr->st_nlink == 1, lower);
+  }
   else lower_file_set(node, path, attr->st_ino);
 }
 

@@ -78,16 +78,19 @@ function lowerFileOf(node: Node): string | undefined {
   return !node.layer.upper && node.fmt === C.S_IFREG ? node.host : undefined;
 }
 
-// The host path of a directory whose winner is in upper: its attributes are that path's
-// lstat (st_nlink 1 when merged) until a directory is renamed or removed. A FUSE binding may
-// answer getattr from it while no rename or rmdir is under way.
-function upperDirOf(node: Node): string | undefined {
-  return node.layer.upper && node.fmt === C.S_IFDIR ? node.host : undefined;
+// The host path of a directory: its attributes are that path's lstat (st_nlink 1 when
+// merged) until a directory is renamed or removed, and, for a directory whose winner is a
+// lower one (the path then ends in '/'), until anything changes in the union (a copy-up makes
+// it an upper one). A FUSE binding may answer getattr from it, and, for a directory that is
+// not merged, negative lookups (a name absent there is absent from the union).
+function dirPathOf(node: Node): string | undefined {
+  if (node.fmt !== C.S_IFDIR) return undefined;
+  return node.layer.upper ? node.host : `${node.host}/`;
 }
 
-// The host path a FUSE binding may serve the node from (lowerFileOf, upperDirOf).
+// The host path a FUSE binding may serve the node from (lowerFileOf, dirPathOf).
 function hostFileOf(node: Node): string | undefined {
-  return node.layer.upper ? upperDirOf(node) : lowerFileOf(node);
+  return lowerFileOf(node) ?? dirPathOf(node);
 }
 
 // The serving process's umask, read once (setting it is the only way to read it).
@@ -158,7 +161,7 @@ export class UnionFs {
 
   // getattr, or null when nothing has that name: negative lookups are frequent (every new
   // file is looked up first), and an exception per miss would cost more than the lookup.
-  // `lowerFile`: see lowerFileOf and upperDirOf (a directory's is of the second kind).
+  // `lowerFile`: see lowerFileOf and dirPathOf (a directory's is of the second kind).
   async lookupAttr(p: string): Promise<{ attr: Attr; lowerFile?: string } | null> {
     const parts = splitPath(p);
     return this.shared(() => {

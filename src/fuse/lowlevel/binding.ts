@@ -66,8 +66,9 @@ export interface LowLevelBinding {
   replyErr(id: ReqId, errno: number): void; // 0: success without data
   // `lowerFile`: the node is a lower layer's regular file at that host path (see lowerFileOf
   // in unionfs.ts); C then answers its read-only opens alone until something changes it. For
-  // a directory: its upper directory's host path (upperDirOf), from which C answers getattr
-  // until a rename or rmdir.
+  // a directory: its host path (dirPathOf; with a '/' at the end for a lower one), from which
+  // C answers getattr, and negative lookups when it is not merged, until a rename or rmdir
+  // (a lower one: until any request that may change the union).
   replyEntry(id: ReqId, node: number, attr: Attr | null, entryTimeout: number, attrTimeout: number, lowerFile?: string): void;
   replyCreate(id: ReqId, node: number, attr: Attr, entryTimeout: number, attrTimeout: number, fh: number, bits: number): void;
   replyAttr(id: ReqId, attr: Attr, timeout: number): void;
