@@ -73,6 +73,34 @@ test('names known to be absent: new directories, failed creates, renames and lin
   t.is(await m.ok('cat low/l'), 'w\n');
 });
 
+// Directories' attributes and negative lookups are answered in C from the directory's host
+// path: for a lower directory only until anything changes the union (a copy-up moves it to
+// upper without a request on its node), for an upper one until a rename or rmdir.
+test('directory attributes and absent names follow copy-up, rename and rmdir of directories', async (t) => {
+  const m = await mountUncached(t, (l) => fill(l.lowers[0]!, 'mkdir -p a/b; echo x > a/b/x; touch -d @1000000000 a/b a'));
+  await m.ok('ls -lR a > /dev/null; ls a/b/nope a/nope 2>/dev/null; true'); // C now knows a and a/b
+  // fstat of an open directory asks for its node's attributes with no lookup first.
+  const fstats = `
+import os, subprocess
+fd = os.open('a/b', os.O_RDONLY | os.O_DIRECTORY)
+st = os.fstat(fd)
+print(st.st_nlink, int(st.st_mtime))
+subprocess.run(['touch', 'a/b/new'], check=True)  # copies a and a/b up
+st = os.fstat(fd)
+print(st.st_nlink, int(st.st_mtime))
+`;
+  const lines = (await m.ok(`python3 -c "${fstats}"`)).trim().split('\n');
+  const host = await fs.stat(path.join(m.upper!, 'a/b'));
+  t.deepEqual(lines, ['2 1000000000', `1 ${Math.floor(host.mtimeMs / 1000)}`]);
+  t.is((await m.ok('ls a/b')).trim().split('\n').join(' '), 'new x');
+  await m.ok('mkdir u; touch u/one; ls u/two 2>/dev/null; mv u v; mkdir u; touch v/two');
+  t.is((await m.sh('stat u/one')).code === 0, false);
+  t.is((await m.ok('ls v')).trim().split('\n').join(' '), 'one two');
+  t.is((await m.ok("stat -c '%h' u v")).trim().split('\n').join(' '), '2 2');
+  await m.ok('rm v/one v/two; rmdir v; mkdir v; touch v/three');
+  t.is((await m.ok('ls v')).trim(), 'three');
+});
+
 test('calls through a path whose file is open act on that file, as on ext4', async (t) => {
   const m = await mountUncached(t, (l) => fill(l.lowers[0]!, 'echo lower > lf'));
   // While each file is open for writing: chmod, chown, utimens, truncate and xattrs by path.

@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -43,14 +44,14 @@ enum op {
   OP_INIT, OP_EXIT, OP_LOOKUP, OP_FORGET, OP_GETATTR, OP_SETATTR, OP_READLINK, OP_MKNOD,
   OP_MKDIR, OP_UNLINK, OP_RMDIR, OP_SYMLINK, OP_RENAME, OP_LINK, OP_OPEN, OP_RELEASE,
   OP_READDIR, OP_RELEASEDIR, OP_STATFS, OP_SETXATTR, OP_GETXATTR, OP_LISTXATTR,
-  OP_REMOVEXATTR, OP_ACCESS, OP_CREATE, OP_DETACH, OP_COUNT
+  OP_REMOVEXATTR, OP_ACCESS, OP_CREATE, OP_DETACH, OP_FORGETS, OP_COUNT
 };
 
 static const char *const op_names[OP_COUNT] = {
   "init", "exit", "lookup", "forget", "getattr", "setattr", "readlink", "mknod",
   "mkdir", "unlink", "rmdir", "symlink", "rename", "link", "open", "release",
   "readdir", "releasedir", "statfs", "setxattr", "getxattr", "listxattr",
-  "removexattr", "access", "create", "detach",
+  "removexattr", "access", "create", "detach", "forgets",
 };
 
 // ---- pending requests: JS holds ids, never pointers ---------------------------------------
@@ -65,6 +66,8 @@ typedef struct {
   bool plus;         // readdir: readdirplus
   fuse_ino_t caps_of; // getxattr of security.capability: the node asked about
   fuse_ino_t node;   // open: the node being opened
+  bool moves_dirs;   // rename, rmdir: see "Upper directories"
+  bool mutates;      // a request that may change the union: see "Upper directories"
 } slot_t;
 
 #define SLOT_BITS 24
@@ -97,6 +100,10 @@ typedef struct {
   size_t n_node_fds;
   struct lower_file *lower_files; // by node id: see "Lower files"
   size_t n_lower_files;
+  struct upper_dir *upper_dirs; // by node id: see "Upper directories"
+  size_t n_upper_dirs;
+  uint32_t dir_gen;
+  uint32_t mut_gen;
   double attr_timeout;
   long spin_ns;      // adaptive polling (see spin_for_request); 0: off
 } session_t;
@@ -125,6 +132,8 @@ static double slot_put(fuse_req_t req) {
   s->plus = false;
   s->caps_of = 0;
   s->node = 0;
+  s->moves_dirs = false;
+  s->mutates = false;
   return (double) ((uint64_t) s->gen << SLOT_BITS | i);
 }
 
@@ -138,6 +147,8 @@ static slot_t *slot_get(double id) {
 }
 
 static void slot_free(slot_t *s) {
+  if (s->moves_dirs) S.dir_gen++; // see "Upper directories"
+  if (s->mutates) S.mut_gen++;
   uint32_t i = (uint32_t) (s - S.slots);
   s->req = NULL;
   s->next_free = S.free_head;
@@ -266,6 +277,95 @@ static void lower_file_set(fuse_ino_t node, const char *path, uint64_t ino) {
   free(S.lower_files[node].path);
   S.lower_files[node].path = strdup(path);
   S.lower_files[node].ino = ino;
+}
+
+// ---- upper directories --------------------------------------------------------------------
+// A node whose object is a directory in upper (JS names its host path with the entry): its
+// getattr is an lstat here, without JS. Creating a file in a directory makes the kernel ask
+// for the directory's attributes again before the next path walk through it, so an untar
+// asks once per file. The path stays right until a directory is renamed or removed: any
+// rename or rmdir, from its arrival until its answer, makes every path known here invalid
+// (a generation count), and the nodes go back to JS. A merged directory reports st_nlink 1
+// (JS sent 1), as JS would; one that is not merged answers negative lookups too
+// (upper_dir_lacks).
+// A directory whose winner is a lower layer's (JS sends its path with a '/' at the end) is
+// served the same way, but only until anything that may change the union arrives (any request
+// JS handles that may copy up, create, remove or rename: mutation()), from its arrival until
+// its answer: such a request can copy the directory up, which is no request on its node.
+// A read-only walk thus asks JS nothing about its directories once listed.
+
+struct upper_dir {
+  char *path;
+  uint64_t ino;   // the union's inode number
+  uint32_t gen;   // valid while S.dir_gen (S.mut_gen for a lower one) is this
+  bool nlink1;
+  bool lower;
+};
+
+// A request that may change the union (see above): lower directories known to C are not
+// served from their paths until it is answered.
+static void mutation(double id) {
+  S.mut_gen++;
+  slot_t *s = id >= 0 ? slot_get(id) : NULL;
+  if (s) s->mutates = true;
+}
+
+static bool upper_dir_valid(const struct upper_dir *d) {
+  return d->path && d->gen == (d->lower ? S.mut_gen : S.dir_gen);
+}
+
+static void upper_dir_forget(fuse_ino_t node) {
+  if (node < S.n_upper_dirs && S.upper_dirs[node].path) {
+    free(S.upper_dirs[node].path);
+    S.upper_dirs[node].path = NULL;
+  }
+}
+
+static void upper_dir_set(fuse_ino_t node, const char *path, uint64_t ino, bool nlink1, bool lower) {
+  if (node >= S.n_upper_dirs) {
+    size_t n = S.n_upper_dirs ? S.n_upper_dirs : 1024;
+    while (n <= node) n *= 2;
+    struct upper_dir *grown = realloc(S.upper_dirs, n * sizeof(*grown));
+    if (!grown) return;
+    memset(grown + S.n_upper_dirs, 0, (n - S.n_upper_dirs) * sizeof(*grown));
+    S.upper_dirs = grown;
+    S.n_upper_dirs = n;
+  }
+  struct upper_dir *d = &S.upper_dirs[node];
+  if (!d->path || strcmp(d->path, path) != 0) {
+    free(d->path);
+    d->path = strdup(path);
+  }
+  d->ino = ino;
+  d->gen = lower ? S.mut_gen : S.dir_gen;
+  d->nlink1 = nlink1;
+  d->lower = lower;
+}
+
+// The directory's attributes, if C knows them.
+static bool upper_dir_stat(fuse_ino_t node, struct stat *st) {
+  if (node >= S.n_upper_dirs) return false;
+  struct upper_dir *d = &S.upper_dirs[node];
+  if (!upper_dir_valid(d)) return false;
+  if (lstat(d->path, st) != 0 || !S_ISDIR(st->st_mode)) return false;
+  st->st_ino = d->ino;
+  if (d->nlink1) st->st_nlink = 1;
+  return true;
+}
+
+// Whether `name` is certainly absent from the directory `node`: a directory only upper makes
+// (not merged: nothing beneath shows through it) and whose upper directory has no such name.
+// Such a lookup comes before every file an untar creates; C answers it (negative) alone.
+static bool upper_dir_lacks(fuse_ino_t node, const char *name) {
+  if (node >= S.n_upper_dirs) return false;
+  struct upper_dir *d = &S.upper_dirs[node];
+  if (!upper_dir_valid(d) || d->nlink1) return false;
+  if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0) return false;
+  char path[PATH_MAX];
+  int n = snprintf(path, sizeof(path), "%s/%s", d->path, name);
+  if (n < 0 || (size_t) n >= sizeof(path)) return false;
+  struct stat st;
+  return lstat(path, &st) != 0 && errno == ENOENT;
 }
 
 // ---- passthrough -----------------------------------------------------------------------
@@ -696,6 +796,13 @@ static void ll_init(void *userdata, struct fuse_conn_info *conn) {
 }
 
 static void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
+  if (upper_dir_lacks(parent, name)) {
+    struct fuse_entry_param e;
+    memset(&e, 0, sizeof(e));
+    e.entry_timeout = S.attr_timeout; // a negative entry the kernel may keep, as JS answers
+    fuse_reply_entry(req, &e);
+    return;
+  }
   double id = pending(req);
   if (id < 0) return;
   SCOPE_OPEN;
@@ -716,10 +823,24 @@ static void ll_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
   SCOPE_CLOSE;
 }
 
+// A walk of a big tree makes the kernel forget inodes by the ten thousand, in batches: one
+// call into JS per batch (node, count pairs in a Float64Array), not one per inode.
 static void ll_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets) {
   fuse_reply_none(req);
   SCOPE_OPEN;
-  for (size_t i = 0; i < count; i++) forget_one(env, forgets[i].ino, forgets[i].nlookup);
+  napi_value ab, pairs;
+  void *data;
+  if (napi_create_arraybuffer(env, count * 2 * sizeof(double), &data, &ab) == napi_ok &&
+      napi_create_typedarray(env, napi_float64_array, count * 2, ab, 0, &pairs) == napi_ok) {
+    double *d = data;
+    for (size_t i = 0; i < count; i++) {
+      d[2 * i] = (double) forgets[i].ino;
+      d[2 * i + 1] = (double) forgets[i].nlookup;
+    }
+    call_js(OP_FORGETS, -1, 1, &pairs);
+  } else {
+    for (size_t i = 0; i < count; i++) forget_one(env, forgets[i].ino, forgets[i].nlookup);
+  }
   SCOPE_CLOSE;
 }
 
@@ -747,6 +868,10 @@ static void ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
   // for the atime).
   if (fd < 0 && ino < S.n_lower_files && S.lower_files[ino].path && lstat(S.lower_files[ino].path, &st) == 0 && S_ISREG(st.st_mode)) {
     st.st_ino = S.lower_files[ino].ino;
+    fuse_reply_attr(req, &st, S.attr_timeout);
+    return;
+  }
+  if (fd < 0 && upper_dir_stat(ino, &st)) {
     fuse_reply_attr(req, &st, S.attr_timeout);
     return;
   }
@@ -823,6 +948,7 @@ static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
   lower_file_forget(ino);
   double id = pending(req);
   if (id < 0) return;
+  mutation(id);
   SCOPE_OPEN;
   napi_value atime, mtime;
   if (to_set & FUSE_SET_ATTR_ATIME_NOW) atime = str(env, "now");
@@ -858,6 +984,7 @@ static void ll_statfs(fuse_req_t req, fuse_ino_t ino) { ll_ino_only(OP_STATFS, r
 static void ll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev) {
   double id = pending(req);
   if (id < 0) return;
+  mutation(id);
   SCOPE_OPEN;
   napi_value argv[9] = { num(env, id), num(env, (double) parent), bstr(env, name), num(env, mode), num(env, (double) rdev) };
   ctx_args(env, req, argv + 5);
@@ -868,6 +995,7 @@ static void ll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 static void ll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode) {
   double id = pending(req);
   if (id < 0) return;
+  mutation(id);
   SCOPE_OPEN;
   napi_value argv[8] = { num(env, id), num(env, (double) parent), bstr(env, name), num(env, mode) };
   ctx_args(env, req, argv + 4);
@@ -878,6 +1006,8 @@ static void ll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 static void ll_parent_name(enum op op, fuse_req_t req, fuse_ino_t parent, const char *name) {
   double id = pending(req);
   if (id < 0) return;
+  mutation(id);
+  if (op == OP_RMDIR) slot_get(id)->moves_dirs = true;
   SCOPE_OPEN;
   napi_value argv[3] = { num(env, id), num(env, (double) parent), bstr(env, name) };
   call_js(op, id, 3, argv);
@@ -885,11 +1015,15 @@ static void ll_parent_name(enum op op, fuse_req_t req, fuse_ino_t parent, const 
 }
 
 static void ll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name) { ll_parent_name(OP_UNLINK, req, parent, name); }
-static void ll_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name) { ll_parent_name(OP_RMDIR, req, parent, name); }
+static void ll_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name) {
+  S.dir_gen++; // see "Upper directories"
+  ll_parent_name(OP_RMDIR, req, parent, name);
+}
 
 static void ll_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name) {
   double id = pending(req);
   if (id < 0) return;
+  mutation(id);
   SCOPE_OPEN;
   napi_value argv[8] = { num(env, id), bstr(env, link), num(env, (double) parent), bstr(env, name) };
   ctx_args(env, req, argv + 4);
@@ -898,8 +1032,11 @@ static void ll_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, cons
 }
 
 static void ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent, const char *newname, unsigned int flags) {
+  S.dir_gen++; // see "Upper directories"
   double id = pending(req);
   if (id < 0) return;
+  mutation(id);
+  slot_get(id)->moves_dirs = true;
   SCOPE_OPEN;
   napi_value argv[6] = { num(env, id), num(env, (double) parent), bstr(env, name), num(env, (double) newparent), bstr(env, newname), num(env, flags) };
   call_js(OP_RENAME, id, 6, argv);
@@ -910,6 +1047,7 @@ static void ll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
   lower_file_forget(ino);
   double id = pending(req);
   if (id < 0) return;
+  mutation(id);
   SCOPE_OPEN;
   napi_value argv[4] = { num(env, id), num(env, (double) ino), num(env, (double) newparent), bstr(env, newname) };
   call_js(OP_LINK, id, 4, argv);
@@ -919,6 +1057,7 @@ static void ll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 static void open_in_js(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   double id = pending(req);
   if (id < 0) return;
+  if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) mutation(id);
   slot_get(id)->node = ino;
   cached_open_add(ino, 1); // JS answers in caching mode; undone if it answers an error
   SCOPE_OPEN;
@@ -1048,6 +1187,7 @@ static void ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
   lower_file_forget(ino);
   double id = pending(req);
   if (id < 0) return;
+  mutation(id);
   SCOPE_OPEN;
   napi_value buf;
   void *data;
@@ -1088,6 +1228,7 @@ static void ll_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name) {
   lower_file_forget(ino);
   double id = pending(req);
   if (id < 0) return;
+  mutation(id);
   SCOPE_OPEN;
   napi_value argv[3] = { num(env, id), num(env, (double) ino), str(env, name) };
   call_js(OP_REMOVEXATTR, id, 3, argv);
@@ -1106,6 +1247,7 @@ static void ll_access(fuse_req_t req, fuse_ino_t ino, int mask) {
 static void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi) {
   double id = pending(req);
   if (id < 0) return;
+  mutation(id);
   SCOPE_OPEN;
   napi_value argv[9] = { num(env, id), num(env, (double) parent), bstr(env, name), num(env, mode), num(env, fi->flags) };
   ctx_args(env, req, argv + 5);
@@ -1538,13 +1680,20 @@ static bool entry_param(napi_env env, napi_value *argv, struct fuse_entry_param 
 }
 
 // A lower file's host path, when the value is a string.
-static void take_lower_file(napi_env env, napi_value v, fuse_ino_t node, uint64_t ino) {
+// The host path JS sent with an entry: a lower file's (see "Lower files"), or an upper
+// directory's (see "Upper directories").
+static void take_lower_file(napi_env env, napi_value v, fuse_ino_t node, const struct stat *attr) {
   napi_valuetype t;
   if (!node || napi_typeof(env, v, &t) != napi_ok || t != napi_string) return;
   char path[4096];
   size_t len;
   if (napi_get_value_string_latin1(env, v, path, sizeof(path), &len) != napi_ok || len >= sizeof(path) - 1) return;
-  lower_file_set(node, path, ino);
+  if (S_ISDIR(attr->st_mode)) {
+    bool lower = len > 1 && path[len - 1] == '/';
+    if (lower) path[len - 1] = '\0';
+    upper_dir_set(node, path, attr->st_ino, attr->st_nlink == 1, lower);
+  }
+  else lower_file_set(node, path, attr->st_ino);
 }
 
 // replyEntry(id, nodeid, attr | null, entryTimeout, attrTimeout, lowerFile?): nodeid 0 is a
@@ -1553,7 +1702,7 @@ static napi_value js_reply_entry(napi_env env, napi_callback_info info) {
   ARGS(6);
   struct fuse_entry_param e;
   if (!entry_param(env, argv + 1, &e)) return throw_error(env, "ufs_fuse: replyEntry: bad attr");
-  take_lower_file(env, argv[5], e.ino, e.attr.st_ino);
+  take_lower_file(env, argv[5], e.ino, &e.attr);
   slot_free(s);
   fuse_reply_entry(req, &e);
   return NULL;
@@ -1781,7 +1930,7 @@ static napi_value js_reply_dir(napi_env env, napi_callback_info info) {
       entsize = fuse_add_direntry_plus(req, buf + used, size - used, name, &e, next);
       if (e.ino && entsize <= size - used) {
         napi_value lv;
-        if (napi_get_element(env, argv[7], sent, &lv) == napi_ok) take_lower_file(env, lv, e.ino, e.attr.st_ino);
+        if (napi_get_element(env, argv[7], sent, &lv) == napi_ok) take_lower_file(env, lv, e.ino, &e.attr);
       }
     } else {
       entsize = fuse_add_direntry(req, buf + used, size - used, name, &e.attr, next);
@@ -1803,6 +1952,7 @@ static napi_value js_drop_node(napi_env env, napi_callback_info info) {
   fuse_ino_t node = (fuse_ino_t) get_double(env, argv[0], 0);
   if (!node) return NULL;
   lower_file_forget(node);
+  upper_dir_forget(node);
   no_caps_set(node, false);
   if (node < S.n_node_fds) S.node_fds[node] = 0;
   if (node < n_pt_nodes) pt_nodes[node].cached_opens = 0; // the kernel has no open of it left

@@ -12,6 +12,7 @@ export function withLowLevelOpStats(ops: LowLevelHandlers, file: string | undefi
   for (const [name, fn] of Object.entries(ops) as [string, (...a: unknown[]) => void][]) {
     wrapped[name] = (...args: unknown[]) => {
       counts[name] = (counts[name] ?? 0) + 1;
+      if (name === 'forgets') counts['forget'] = (counts['forget'] ?? 0) + (args[0] as Float64Array).length / 2;
       if (name === 'getxattr') counts[`getxattr:${String(args[2])}`] = (counts[`getxattr:${String(args[2])}`] ?? 0) + 1;
       fn(...args);
     };

@@ -26,6 +26,8 @@ import type { Layer } from './layers.js';
 import { OPAQUE_MARKER, isReservedName, whiteoutName } from './whiteout.js';
 
 const S_IFDIR = fs.constants.S_IFDIR;
+// The `dirs` of every non-directory node: shared, never changed.
+const NO_DIRS: LayerDir[] = Object.freeze([]) as unknown as LayerDir[];
 
 // A real directory of one layer that contributes to a merged directory.
 export interface LayerDir {
@@ -59,11 +61,14 @@ interface Entry {
   derived?: unknown; // a value computed from the listing and its entries (see derived())
 }
 
-const MAX_ENTRIES = 200_000;
+// The resolved tree is dropped whole once it holds this many entries: a walk of a big root
+// keeps the serving process's heap bounded, and what the walk needs next is resolved again
+// from the layer caches below.
+const MAX_ENTRIES = 16_384;
 // Lower stats and listings are read again when forgotten: these bound the heap, not the
 // work (a listing's lookups and a readdirplus's stats come in one batch per directory).
-const MAX_LOWER_STATS = 4096;
-const MAX_LOWER_LISTS = 1024;
+const MAX_LOWER_STATS = 1024;
+const MAX_LOWER_LISTS = 256;
 
 // Names of upper directories read once for a batch of lookups (readdir) under the lock.
 export type Snapshot = Map<string, Set<string>>;
@@ -198,11 +203,15 @@ export class Resolver {
     const whiteout = whiteoutName(name);
     let first: (LayerDir & { fmt: number }) | undefined;
     const dirs: LayerDir[] = [];
-    for (const d of parent.dirs) {
+    const bottom = this.layers[this.layers.length - 1];
+    const last = parent.dirs.length - 1;
+    for (let i = 0; i <= last; i++) {
+      const d = parent.dirs[i]!;
       const host = `${d.host}/${name}`;
       const st = this.entryStat(d, name, host, snap);
       if (!st) {
-        if (this.has(d, whiteout, snap)) break;
+        // A whiteout matters only to the parent's directories further down.
+        if (i === last || this.has(d, whiteout, snap)) break;
         continue;
       }
       const dir = st.isDirectory();
@@ -213,6 +222,11 @@ export class Resolver {
         break; // a non-directory does not merge and hides what is beneath it
       }
       dirs.push({ layer: d.layer, host, ino: st.ino });
+      // Nothing can merge beneath the bottom layer; beneath the parent's last directory only
+      // through a redirect. Skipping the checks there saves a walk of a single-layer tree
+      // an lstat and a listxattr per directory.
+      if (d.layer === bottom) break;
+      if (i === last && this.redirectOf(d.layer, host) === undefined) break;
       if (this.exists(d.layer, `${host}/${OPAQUE_MARKER}`) || this.has(d, whiteout, snap)) break;
       const redirect = this.redirectOf(d.layer, host);
       if (redirect !== undefined) {
@@ -220,7 +234,7 @@ export class Resolver {
         break;
       }
     }
-    return first ? this.makeNode(path, first, dirs) : null;
+    return first ? this.makeNode(path, first, dirs.length === 0 ? NO_DIRS : dirs) : null;
   }
 
   // Resolves many names of one directory at once (readdir), reading each upper directory once.

@@ -78,6 +78,21 @@ function lowerFileOf(node: Node): string | undefined {
   return !node.layer.upper && node.fmt === C.S_IFREG ? node.host : undefined;
 }
 
+// The host path of a directory: its attributes are that path's lstat (st_nlink 1 when
+// merged) until a directory is renamed or removed, and, for a directory whose winner is a
+// lower one (the path then ends in '/'), until anything changes in the union (a copy-up makes
+// it an upper one). A FUSE binding may answer getattr from it, and, for a directory that is
+// not merged, negative lookups (a name absent there is absent from the union).
+function dirPathOf(node: Node): string | undefined {
+  if (node.fmt !== C.S_IFDIR) return undefined;
+  return node.layer.upper ? node.host : `${node.host}/`;
+}
+
+// The host path a FUSE binding may serve the node from (lowerFileOf, dirPathOf).
+function hostFileOf(node: Node): string | undefined {
+  return lowerFileOf(node) ?? dirPathOf(node);
+}
+
 // The serving process's umask, read once (setting it is the only way to read it).
 function currentUmask(): number {
   const mask = process.umask(0);
@@ -146,7 +161,7 @@ export class UnionFs {
 
   // getattr, or null when nothing has that name: negative lookups are frequent (every new
   // file is looked up first), and an exception per miss would cost more than the lookup.
-  // `lowerFile`: see lowerFileOf.
+  // `lowerFile`: see lowerFileOf and dirPathOf (a directory's is of the second kind).
   async lookupAttr(p: string): Promise<{ attr: Attr; lowerFile?: string } | null> {
     const parts = splitPath(p);
     return this.shared(() => {
@@ -154,7 +169,7 @@ export class UnionFs {
       const node = r.lookup(parts);
       const st = node && r.stat(node.layer, node.host);
       if (!node || !st) return null;
-      const lowerFile = lowerFileOf(node);
+      const lowerFile = hostFileOf(node);
       return lowerFile ? { attr: nodeAttr(st, node), lowerFile } : { attr: nodeAttr(st, node) };
     });
   }
@@ -216,7 +231,7 @@ export class UnionFs {
       for (const { entry, node } of readMergedDir(r, parts)) {
         const st = r.stat(node.layer, node.host);
         if (!st) continue;
-        const lowerFile = lowerFileOf(node);
+        const lowerFile = hostFileOf(node);
         entries.push(lowerFile ? { name: entry.name, attr: nodeAttr(st, node), lowerFile } : { name: entry.name, attr: nodeAttr(st, node) });
       }
       return { ...this.dotEntries(parts), entries };

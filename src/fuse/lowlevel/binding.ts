@@ -22,6 +22,7 @@ export interface LowLevelHandlers {
   exit(): void; // unmounted (from anywhere) or the connection was aborted
   lookup(id: ReqId, parent: number, name: string): void;
   forget(node: number, nlookup: number): void; // no reply
+  forgets(pairs: Float64Array): void; // many forgets at once: node, nlookup, node, nlookup, ...; no reply
   getattr(id: ReqId, node: number, fh: number): void;
   // Fields not to change are undefined (times: 'omit').
   setattr(id: ReqId, node: number, fh: number, mode: number | undefined, uid: number | undefined, gid: number | undefined, size: bigint | undefined, atime: TimeSpec, mtime: TimeSpec, toSet: number): void;
@@ -64,7 +65,10 @@ export interface LowLevelBinding {
   start(mountpoint: string, args: string[], handlers: LowLevelHandlers, attrTimeout: number, spinUs: number, passthrough?: boolean): void;
   replyErr(id: ReqId, errno: number): void; // 0: success without data
   // `lowerFile`: the node is a lower layer's regular file at that host path (see lowerFileOf
-  // in unionfs.ts); C then answers its read-only opens alone until something changes it.
+  // in unionfs.ts); C then answers its read-only opens alone until something changes it. For
+  // a directory: its host path (dirPathOf; with a '/' at the end for a lower one), from which
+  // C answers getattr, and negative lookups when it is not merged, until a rename or rmdir
+  // (a lower one: until any request that may change the union).
   replyEntry(id: ReqId, node: number, attr: Attr | null, entryTimeout: number, attrTimeout: number, lowerFile?: string): void;
   replyCreate(id: ReqId, node: number, attr: Attr, entryTimeout: number, attrTimeout: number, fh: number, bits: number): void;
   replyAttr(id: ReqId, attr: Attr, timeout: number): void;

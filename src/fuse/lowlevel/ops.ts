@@ -11,6 +11,7 @@ import { ERRNO, idArg, refusedXattr, toErrno, type Log } from '../answers.js';
 import {
   OPEN_KEEP_CACHE, OPEN_UPPER, type EntryAttr, type LowLevelBinding, type LowLevelHandlers, type ReqId,
 } from './binding.js';
+import { keepYoungGenerationSmall } from './heap.js';
 import { NodeTable, type LlNode } from './nodes.js';
 
 // renameat2(2) flags.
@@ -72,6 +73,7 @@ export interface LowLevelEvents {
 }
 
 export function makeLowLevelOps(union: UnionFs, rootAttr: Attr, ll: LowLevelBinding, timeout: number, events: LowLevelEvents, log: Log): LowLevelHandlers {
+  keepYoungGenerationSmall();
   const nodes = new NodeTable(rootAttr.ino, (id) => ll.dropNode(id));
   const dirs = new Map<number, DirHandle>(); // by the handle C gave the kernel
 
@@ -104,7 +106,9 @@ export function makeLowLevelOps(union: UnionFs, rootAttr: Attr, ll: LowLevelBind
     const parent = nodes.get(parentId);
     const p = nodes.childPath(parent, name);
     await make(p);
-    entry(id, parent, name, await union.getattr(p));
+    const found = await union.lookupAttr(p);
+    if (!found) throw fsError('ENOENT', 'gone just after it was made');
+    entry(id, parent, name, found.attr, found.lowerFile);
   }
 
   // Attributes of an object by node: by path, or by an open handle once it has no name left.
@@ -146,6 +150,10 @@ export function makeLowLevelOps(union: UnionFs, rootAttr: Attr, ll: LowLevelBind
 
     forget(id, n) {
       nodes.forget(id, n);
+    },
+
+    forgets(pairs) {
+      for (let i = 0; i + 1 < pairs.length; i += 2) nodes.forget(pairs[i]!, pairs[i + 1]!);
     },
 
     getattr(id, nodeId, fh) {
