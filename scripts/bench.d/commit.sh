@@ -25,50 +25,8 @@ done
 [ "$(id -u)" = 0 ] || { echo "commit.sh: run as root" >&2; exit 1; }
 command -v podman >/dev/null || { echo "commit.sh: podman not installed (scripts/setup)" >&2; exit 1; }
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/ufs-bench-commit.XXXXXX")
-export UFS_ROOT=$work/ufs UFS_RUN_DIR=$work/run
-mkdir -p "$UFS_RUN_DIR"
-ufs() { node "$main" "$@"; }
-hard_nofile=$(ulimit -Hn); hard_nproc=$(ulimit -Hu)
-cap() { if [ "$1" = unlimited ] || [ "$1" -gt "$2" ]; then echo "$2"; else echo "$1"; fi; }
-cat > "$work/containers.conf" <<CONF
-[containers]
-default_ulimits = ["nofile=$(cap "$hard_nofile" 1048576):$(cap "$hard_nofile" 1048576)", "nproc=$(cap "$hard_nproc" 4096):$(cap "$hard_nproc" 4096)"]
-[engine]
-runtime = "runc"
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-CONF
-export CONTAINERS_CONF=$work/containers.conf
-pod() { podman --root "$work/podman" --runroot "$work/podman-run" --storage-driver overlay "$@"; }
-
-cleanup() {
-  local rc=$? ids m
-  trap - EXIT INT TERM
-  pod rm -af >/dev/null 2>&1 || true
-  pod system reset -f >/dev/null 2>&1 || true
-  if [ -d "$UFS_ROOT/containers" ]; then
-    ids=$(ls "$UFS_ROOT/containers" | grep -E '^[0-9a-f]{64}$' || true)
-    [ -z "$ids" ] || ufs rm -f $ids >/dev/null 2>&1 || true
-  fi
-  for m in $(awk -v p="$work/" 'index($5, p) == 1 {print $5}' /proc/self/mountinfo | sort -r); do
-    fusermount -uz "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
-  done
-  if awk -v p="$work/" 'index($5, p) == 1 {f=1} END {exit !f}' /proc/self/mountinfo; then
-    echo "commit.sh: mounts remain under $work; not removing it" >&2
-  else
-    rm -rf --one-file-system "$work"
-  fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-now() { date +%s%N; }
-ms() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", (b - a) / 1e6 }'; }
-median() { sort -n | awk '{a[NR]=$1} END { if (NR % 2) print a[(NR+1)/2]; else printf "%.0f", (a[NR/2] + a[NR/2+1]) / 2 }'; }
-progress() { [ -t 2 ] && printf '\rcommit.sh: %s   ' "$*" >&2 || true; }
+name=commit.sh
+. "$repo/scripts/bench.d/peer-env.sh"
 # timed VAR CMD...: appends CMD's wall time (ms) to the array VAR; its output is dropped
 timed() { local v=$1 t0 t1; shift; t0=$(now); "$@" >/dev/null; t1=$(now); eval "$v+=($(ms "$t0" "$t1"))"; }
 

@@ -37,6 +37,16 @@ const stopContainer = lazy('stopContainer');
 
 // run, ps, start, stop, kill, rm, logs, exec, diff, commit (issue 4).
 
+// stop/restart -t: the grace period before SIGKILL, or undefined for the container's own.
+function graceSeconds(time: string | undefined): number | undefined {
+  const seconds = time === undefined ? undefined : Number(time);
+  if (seconds !== undefined && (!Number.isFinite(seconds) || seconds < 0)) throw new UfsError(`invalid time: ${time}`);
+  return seconds;
+}
+
+// A problem the library tells without failing the command: one line on stderr.
+const warnLine = (message: string): void => void process.stderr.write(`ufs: ${message}\n`);
+
 // Repeatable options (no default, so help does not print "(default: [])").
 const collect = (v: string, prev: string[] | undefined) => [...(prev ?? []), v];
 
@@ -200,7 +210,7 @@ function addVerbs(parent: Command, family: boolean): void {
       try {
         const store = await openStore(cmd);
         await pullForRun(store, image, opts.pull, opts.platform);
-        result = await runContainer(store, createOptions(image, command, opts));
+        result = await runContainer(store, { ...createOptions(image, command, opts), warn: warnLine });
       } catch (err) {
         // Anything that kept the container from running is ufs's error: 125, as Docker's.
         if (err instanceof UfsError && err.exitCode === 1 && /not a TTY/.test(err.message)) throw err;
@@ -258,7 +268,7 @@ function addVerbs(parent: Command, family: boolean): void {
     .argument('<container>')
     .action(async (ref: string, opts, cmd: Command) => {
       const store = await openStore(cmd);
-      const status = await startContainer(store, ref, { attach: !!opts.attach || !!opts.interactive, interactive: !!opts.interactive });
+      const status = await startContainer(store, ref, { attach: !!opts.attach || !!opts.interactive, interactive: !!opts.interactive, warn: warnLine });
       if (status === undefined) {
         process.stdout.write(`${ref}\n`);
         return;
@@ -272,8 +282,7 @@ function addVerbs(parent: Command, family: boolean): void {
     .option('-t, --time <seconds>', "seconds to wait before killing (default: the container's --stop-timeout, or 10)")
     .argument('<container...>')
     .action(async (refs: string[], opts, cmd: Command) => {
-      const seconds = opts.time === undefined ? undefined : Number(opts.time);
-      if (seconds !== undefined && (!Number.isFinite(seconds) || seconds < 0)) throw new UfsError(`invalid time: ${opts.time}`);
+      const seconds = graceSeconds(opts.time);
       const store = await openStore(cmd);
       await eachRef(refs, async (ref) => stopContainer(store, ref, seconds));
     });
@@ -483,8 +492,7 @@ function addLifecycleVerbs(parent: Command): void {
     .option('-t, --time <seconds>', "seconds to wait before killing (default: the container's --stop-timeout, or 10)")
     .argument('<container...>')
     .action(async (refs: string[], opts, cmd: Command) => {
-      const seconds = opts.time === undefined ? undefined : Number(opts.time);
-      if (seconds !== undefined && (!Number.isFinite(seconds) || seconds < 0)) throw new UfsError(`invalid time: ${opts.time}`);
+      const seconds = graceSeconds(opts.time);
       const store = await openStore(cmd);
       const { restartContainer } = await import('../runtime/restart.js');
       await eachRef(refs, async (ref) => restartContainer(store, ref, seconds));

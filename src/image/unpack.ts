@@ -241,8 +241,7 @@ export class Unpacker {
         setXattrSync(file, name, value);
       } catch (err) {
         // user.* cannot exist on symlinks or devices; unprivileged cannot set trusted.*
-        const msg = err instanceof Error ? err.message.split('\n')[0] : String(err);
-        if (process.env.UFS_DEBUG) process.stderr.write(`ufs: entry ${quoted(raw)}: xattr ${name} not kept: ${msg}\n`);
+        // (dropped quietly, as the image's other metadata this store cannot hold)
       }
     }
   }

@@ -67,7 +67,7 @@ export async function signalContainer(store: Store, id: string, sig: NodeJS.Sign
   }
 }
 
-export interface StartOptions { attach: boolean; interactive: boolean }
+export interface StartOptions { attach: boolean; interactive: boolean; warn?: (message: string) => void }
 
 // Runs an existing container again on the same writable layer. Returns the exit status
 // when attached, undefined when started in the background.
@@ -88,7 +88,7 @@ export async function startContainer(store: Store, ref: string, opts: StartOptio
   if (opts.attach) {
     const relay = new SignalRelay().install();
     try {
-      return await runMonitor(store, rec.Id, { attach: true, stdin: opts.interactive ? 'inherit' : 'none', relay });
+      return await runMonitor(store, rec.Id, { attach: true, stdin: opts.interactive ? 'inherit' : 'none', relay, ...(opts.warn ? { warn: opts.warn } : {}) });
     } finally {
       relay.dispose();
     }

@@ -38,6 +38,9 @@ export interface MonitorOptions {
   // The record as the caller just created it, naming this process as its monitor
   // (createContainer's `monitor`): already claimed.
   created?: ContainerRecord;
+  // A teardown step that failed after the container ended (told, not thrown: the exit
+  // status stands). The CLI prints it; the detached monitor's entry logs it.
+  warn?: (message: string) => void;
 }
 
 // UFS_RUNTIME_RESIDENT=1: detached containers keep the runtime's `run` as their parent, as
@@ -215,12 +218,12 @@ async function monitorWith(store: Store, id: string, opts: MonitorOptions, host:
     await Promise.all([
       networked &&
         stopNetwork(store, id).catch((err: unknown) => {
-          process.stderr.write(`ufs: ${(err as Error).message}\n`);
+          opts.warn?.((err as Error).message);
         }),
       mounted &&
         host.unmount().catch((err: unknown) => {
           // Leave it to the next command that meets it (reconcile), but say so.
-          process.stderr.write(`ufs: unmounting ${paths.merged}: ${(err as Error).message}\n`);
+          opts.warn?.(`unmounting ${paths.merged}: ${(err as Error).message}`);
         }),
     ]);
     safeUpdate(dir, id, {

@@ -21,7 +21,7 @@ export async function monitorMain(root: string, id: string, stdin: 'none' | 'hol
   };
   try {
     const store = await Store.open(root);
-    return await runMonitor(store, id, { attach: false, stdin, relay, onReady: report, waitAttach });
+    return await runMonitor(store, id, { attach: false, stdin, relay, onReady: report, waitAttach, warn: (m) => process.stderr.write(`ufs monitor: ${m}\n`) });
   } catch (err) {
     report(err instanceof Error ? err : new Error(String(err)));
     throw err;

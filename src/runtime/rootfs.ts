@@ -7,10 +7,17 @@ import { errnoCode } from '../common/errors.js';
 
 const MAX_LINKS = 40;
 
-// Host path for container path `p` under `root`. Components that do not exist are kept as
+// What the walk below needs to know of one path, and the answers it takes: an lstat ('link',
+// 'other' or 'missing') or a symlink's target.
+export type RootQuestion = { kind: 'lstat'; path: string } | { kind: 'readlink'; path: string };
+export type RootAnswer = 'link' | 'other' | 'missing' | { target: string };
+
+// The walk of container path `p` under `root`, asking its caller about each component: the
+// one rule shared by the synchronous and asynchronous resolvers here and by readers of an
+// image that is not mounted (runtime/volumefill.ts). Components that do not exist are kept as
 // they are (so the result can be created). With `followLast` false the last component is not
 // followed (it is what gets replaced). Throws ELOOP on too many links.
-export function resolveInRoot(root: string, p: string, followLast = true): string {
+export function* walkInRoot(root: string, p: string, followLast = true): Generator<RootQuestion, string, RootAnswer> {
   const done: string[] = [];
   const todo = p.split('/').filter((c) => c !== '' && c !== '.');
   let links = 0;
@@ -25,19 +32,15 @@ export function resolveInRoot(root: string, p: string, followLast = true): strin
       break;
     }
     const host = path.join(root, ...done, c);
-    let st: fs.Stats;
-    try {
-      st = fs.lstatSync(host);
-    } catch (err) {
-      if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') {
-        done.push(c, ...todo.filter((x) => x !== '..'));
-        break;
-      }
-      throw err;
+    const kind = yield { kind: 'lstat', path: host };
+    if (kind === 'missing') {
+      done.push(c, ...todo.filter((x) => x !== '..'));
+      break;
     }
-    if (st.isSymbolicLink()) {
+    if (kind === 'link') {
       if (++links > MAX_LINKS) throw Object.assign(new Error(`too many levels of symbolic links: ${p}`), { code: 'ELOOP' });
-      const target = fs.readlinkSync(host);
+      const answer = yield { kind: 'readlink', path: host };
+      const target = typeof answer === 'object' ? answer.target : '';
       if (target.startsWith('/')) done.length = 0;
       todo.unshift(...target.split('/').filter((x) => x !== '' && x !== '.'));
       continue;
@@ -47,43 +50,51 @@ export function resolveInRoot(root: string, p: string, followLast = true): strin
   return path.join(root, ...done);
 }
 
+function absent(err: unknown): boolean {
+  return errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR';
+}
+
+// Host path for container path `p` under `root` (see walkInRoot).
+export function resolveInRoot(root: string, p: string, followLast = true): string {
+  const walk = walkInRoot(root, p, followLast);
+  for (let step = walk.next(); ; ) {
+    if (step.done) return step.value;
+    const q = step.value;
+    if (q.kind === 'readlink') {
+      step = walk.next({ target: fs.readlinkSync(q.path) });
+      continue;
+    }
+    let kind: RootAnswer;
+    try {
+      kind = fs.lstatSync(q.path).isSymbolicLink() ? 'link' : 'other';
+    } catch (err) {
+      if (!absent(err)) throw err;
+      kind = 'missing';
+    }
+    step = walk.next(kind);
+  }
+}
+
 // resolveInRoot with asynchronous calls only: for the process that serves the mount itself
 // (fuse/host.ts), which must never wait on it synchronously.
 export async function resolveInRootAsync(root: string, p: string, followLast = true): Promise<string> {
-  const done: string[] = [];
-  const todo = p.split('/').filter((c) => c !== '' && c !== '.');
-  let links = 0;
-  while (todo.length > 0) {
-    const c = todo.shift() as string;
-    if (c === '..') {
-      done.pop();
+  const walk = walkInRoot(root, p, followLast);
+  for (let step = walk.next(); ; ) {
+    if (step.done) return step.value;
+    const q = step.value;
+    if (q.kind === 'readlink') {
+      step = walk.next({ target: await fsp.readlink(q.path) });
       continue;
     }
-    if (todo.length === 0 && !followLast) {
-      done.push(c);
-      break;
-    }
-    const host = path.join(root, ...done, c);
-    let st: fs.Stats;
+    let kind: RootAnswer;
     try {
-      st = await fsp.lstat(host);
+      kind = (await fsp.lstat(q.path)).isSymbolicLink() ? 'link' : 'other';
     } catch (err) {
-      if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') {
-        done.push(c, ...todo.filter((x) => x !== '..'));
-        break;
-      }
-      throw err;
+      if (!absent(err)) throw err;
+      kind = 'missing';
     }
-    if (st.isSymbolicLink()) {
-      if (++links > MAX_LINKS) throw Object.assign(new Error(`too many levels of symbolic links: ${p}`), { code: 'ELOOP' });
-      const target = await fsp.readlink(host);
-      if (target.startsWith('/')) done.length = 0;
-      todo.unshift(...target.split('/').filter((x) => x !== '' && x !== '.'));
-      continue;
-    }
-    done.push(c);
+    step = walk.next(kind);
   }
-  return path.join(root, ...done);
 }
 
 function missingInRoot(err: unknown): boolean {

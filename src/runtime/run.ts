@@ -8,7 +8,10 @@ import { SignalRelay } from './launch.js';
 import { runMonitor } from './monitor.js';
 import { removeContainerFiles } from './remove.js';
 
-export interface RunOptions extends CreateOptions { detach: boolean }
+export interface RunOptions extends CreateOptions {
+  detach: boolean;
+  warn?: (message: string) => void; // a foreground run's teardown problem (the exit status stands)
+}
 
 export type RunResult = { detached: true; id: string } | { detached: false; status: number };
 
@@ -45,7 +48,7 @@ export async function runContainer(store: Store, opts: RunOptions): Promise<RunR
   const host = UnionHost.start();
   try {
     const rec = await createContainer(store, opts, true);
-    const status = await runMonitor(store, rec.Id, { attach: true, stdin: opts.interactive ? 'inherit' : 'none', relay, host, created: rec });
+    const status = await runMonitor(store, rec.Id, { attach: true, stdin: opts.interactive ? 'inherit' : 'none', relay, host, created: rec, ...(opts.warn ? { warn: opts.warn } : {}) });
     return { detached: false, status };
   } finally {
     relay.dispose();

@@ -8,43 +8,34 @@
 import fs from 'node:fs';
 import { UnionFs, type Attr } from '../unionfs/index.js';
 import { devMajor, devMinor, mknodSync, setTimesNsSync } from '../image/native.js';
+import { walkInRoot } from './rootfs.js';
 
 const C = fs.constants;
-const MAX_LINKS = 40; // as the kernel's limit on symlinks followed in one lookup
 
 // Byte strings (one character per byte) are the union's names; fs takes them as Buffers.
 const bytes = (s: string): string => Buffer.from(s, 'utf8').toString('latin1');
 const host = (s: string): Buffer => Buffer.from(s, 'latin1');
 
-// The image's path `target` as the container sees it: each symlink on the way is followed
-// inside the image's root, as the kernel would in the container. Undefined when it is not
-// there or not a directory.
+// The image's directory at `target` as the container sees it: each symlink on the way is
+// followed inside the image's root (walkInRoot's rule). Undefined when it is not there or
+// not a directory.
 async function resolveDir(union: UnionFs, target: string): Promise<string | undefined> {
-  let todo = bytes(target).split('/').filter(Boolean);
-  const done: string[] = [];
-  let links = 0;
-  while (todo.length) {
-    const name = todo.shift()!;
-    if (name === '.') continue;
-    if (name === '..') {
-      done.pop();
-      continue;
+  const walk = walkInRoot('/', bytes(target));
+  let step = walk.next();
+  try {
+    while (!step.done) {
+      const q = step.value;
+      if (q.kind === 'readlink') step = walk.next({ target: await union.readlink(q.path) });
+      else {
+        const found = await union.lookupAttr(q.path);
+        step = walk.next(!found ? 'missing' : (found.attr.mode & C.S_IFMT) === C.S_IFLNK ? 'link' : 'other');
+      }
     }
-    const p = `/${[...done, name].join('/')}`;
-    const found = await union.lookupAttr(p);
-    if (!found) return undefined;
-    if ((found.attr.mode & C.S_IFMT) === C.S_IFLNK) {
-      if (++links > MAX_LINKS) return undefined;
-      const to = await union.readlink(p);
-      todo = [...to.split('/').filter(Boolean), ...todo];
-      if (to.startsWith('/')) done.length = 0;
-      continue;
-    }
-    done.push(name);
+  } catch {
+    return undefined; // a loop of links, or a name the union refuses: nothing to copy
   }
-  const dir = `/${done.join('/')}`;
-  const attr = await union.getattr(dir);
-  return (attr.mode & C.S_IFMT) === C.S_IFDIR ? dir : undefined;
+  const found = await union.lookupAttr(step.value);
+  return found && (found.attr.mode & C.S_IFMT) === C.S_IFDIR ? step.value : undefined;
 }
 
 function setMeta(dest: Buffer, attr: Attr, isLink: boolean): void {
