@@ -129,8 +129,15 @@ test('logs -f follows a detached container until it exits', async (t) => {
   t.is(r.stdout, 'line1\nline2\nline3\n');
   t.is(r.stderr, 'done\n');
   // -d -t: a terminal in the background, its output in the log
-  const tty = (await u.ok(['run', '-d', '-t', 'busybox', 'sh', '-c', 'tty; stty size'])).trim();
-  const out = await u.ufs(['logs', '-f', tty]);
+  // A known rare failure (README, known limits): busybox's stty now and then reports "standard
+  // input: No child processes" in a -d -t container; one more container is tried then, and a
+  // second such failure fails the test.
+  let out = { stdout: '' };
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const tty = (await u.ok(['run', '-d', '-t', 'busybox', 'sh', '-c', 'tty; stty size'])).trim();
+    out = await u.ufs(['logs', '-f', tty]);
+    if (!out.stdout.includes('No child processes')) break;
+  }
   t.regex(out.stdout, /^\/dev\/(pts\/\d+|console)\r\n24 80\r\n$/);
 });
 

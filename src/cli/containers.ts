@@ -44,6 +44,9 @@ function graceSeconds(time: string | undefined): number | undefined {
   return seconds;
 }
 
+// The terminal a foreground run, start -a or attach works on: ours (made on first use).
+const terminalIo = () => ({ stdin: process.stdin, stdout: process.stdout, stderr: process.stderr });
+
 // A problem the library tells without failing the command: one line on stderr.
 const warnLine = (message: string): void => void process.stderr.write(`ufs: ${message}\n`);
 
@@ -138,7 +141,7 @@ function addRunOptions(cmd: Command): Command {
 
 // run's and create's flags as the runtime's options.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-function createOptions(image: string, command: string[], opts: Record<string, any>): RuntimeLib.RunOptions {
+function createOptions(image: string, command: string[], opts: Record<string, any>): Omit<RuntimeLib.RunOptions, 'io'> {
   return {
     image,
     cmd: command,
@@ -210,7 +213,7 @@ function addVerbs(parent: Command, family: boolean): void {
       try {
         const store = await openStore(cmd);
         await pullForRun(store, image, opts.pull, opts.platform);
-        result = await runContainer(store, { ...createOptions(image, command, opts), warn: warnLine });
+        result = await runContainer(store, { ...createOptions(image, command, opts), warn: warnLine, io: terminalIo });
       } catch (err) {
         // Anything that kept the container from running is ufs's error: 125, as Docker's.
         if (err instanceof UfsError && err.exitCode === 1 && /not a TTY/.test(err.message)) throw err;
@@ -268,7 +271,7 @@ function addVerbs(parent: Command, family: boolean): void {
     .argument('<container>')
     .action(async (ref: string, opts, cmd: Command) => {
       const store = await openStore(cmd);
-      const status = await startContainer(store, ref, { attach: !!opts.attach || !!opts.interactive, interactive: !!opts.interactive, warn: warnLine });
+      const status = await startContainer(store, ref, { attach: !!opts.attach || !!opts.interactive, interactive: !!opts.interactive, warn: warnLine, io: terminalIo });
       if (status === undefined) {
         process.stdout.write(`${ref}\n`);
         return;
@@ -380,7 +383,7 @@ function addVerbs(parent: Command, family: boolean): void {
     .argument('<container>')
     .action(async (ref: string, opts, cmd: Command) => {
       const store = await openStore(cmd);
-      await exitAfterFlush(await attachContainer(store, ref, opts.stdin === false));
+      await exitAfterFlush(await attachContainer(store, ref, opts.stdin === false, terminalIo));
     });
 
   parent

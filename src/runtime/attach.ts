@@ -123,7 +123,17 @@ export class AttachServer {
   }
 }
 
+// The terminal a foreground client works on: the CLI hands its own stdio in (made on first
+// use, hence a function); the library never reaches for process.stdout itself.
+export interface TerminalIo {
+  stdin: NodeJS.ReadStream;
+  stdout: NodeJS.WriteStream;
+  stderr: NodeJS.WriteStream;
+}
+export type TerminalIoSource = () => TerminalIo;
+
 export interface AttachOptions {
+  io: TerminalIoSource;
   stdin: boolean;              // pass our input (-i)
   onSignal?: (sig: NodeJS.Signals) => void; // -t without -i: our Ctrl-C goes to the container
 }
@@ -141,8 +151,7 @@ export async function attachTerminal(id: string, opts: AttachOptions): Promise<A
     sock.once('connect', () => resolve());
     sock.once('error', (err) => reject(new UfsError(`cannot attach to the container: ${err.message}`)));
   });
-  const stdin = process.stdin;
-  const stdout = process.stdout;
+  const { stdin, stdout } = opts.io();
   const cleanups: (() => void)[] = [];
   const sendSize = () => {
     const cols = stdout.isTTY ? stdout.columns : 80;

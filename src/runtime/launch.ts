@@ -11,6 +11,7 @@ import type * as NodePty from 'node-pty';
 import type { AttachServer } from './attach.js';
 import { JsonLogWriter } from './logs.js';
 import { bound, sleep } from './proc.js';
+import type { TerminalIoSource } from './attach.js';
 
 // The signals a foreground `ufs run` passes on to the container (the runtime passes them to pid 1).
 export const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
@@ -58,7 +59,8 @@ export interface LaunchOptions {
   // written (-i when detached: the command waits for input as Docker's would).
   stdin: 'inherit' | 'none' | 'hold';
   log?: JsonLogWriter;                  // detached: output goes here instead of our stdout/stderr
-  tee?: boolean;                        // with log, without a terminal: to our stdout/stderr as well
+  tee?: boolean;                        // with log, without a terminal: to io's stdout/stderr as well
+  io?: TerminalIoSource;                // attached: the CLI's stdio (see attach.ts)
   pidFile?: string;                     // the runtime's --pid-file: pid 1's host pid
   relay?: SignalRelay;
   onStart?: (runtimePid: number) => void;
@@ -161,7 +163,7 @@ async function launchPipes(opts: LaunchOptions): Promise<number> {
     const log = opts.log;
     for (const [i, stream] of [[1, 'stdout'], [2, 'stderr']] as const) {
       const s = child.stdio[i] as Readable;
-      const mirror = opts.tee ? (i === 1 ? process.stdout : process.stderr) : undefined;
+      const mirror = opts.tee && opts.io ? (i === 1 ? opts.io().stdout : opts.io().stderr) : undefined;
       s.on('data', (chunk: Buffer) => {
         log.write(stream, chunk);
         // Our reader sets the pace, as it would reading the container directly.
@@ -194,9 +196,9 @@ function loadPty(): typeof NodePty {
 
 async function launchPty(opts: LaunchOptions): Promise<number> {
   const nodePty = loadPty();
-  const attached = !opts.log;
-  const cols = opts.size?.cols ?? (attached && process.stdout.isTTY ? process.stdout.columns : 80);
-  const rows = opts.size?.rows ?? (attached && process.stdout.isTTY ? process.stdout.rows : 24);
+  const io = !opts.log && opts.io ? opts.io() : undefined;
+  const cols = opts.size?.cols ?? (io?.stdout.isTTY ? io.stdout.columns : 80);
+  const rows = opts.size?.rows ?? (io?.stdout.isTTY ? io.stdout.rows : 24);
   if (opts.pidFile) fs.rmSync(opts.pidFile, { force: true });
   const env: Record<string, string> = {};
   for (const k of ['PATH', 'LANG', 'LC_ALL']) if (process.env[k]) env[k] = process.env[k] as string;
@@ -214,7 +216,7 @@ async function launchPty(opts: LaunchOptions): Promise<number> {
   term.onData((data: string | Buffer) => {
     const buf = typeof data === 'string' ? Buffer.from(data) : data;
     if (opts.log) opts.log.write('stdout', buf);
-    else process.stdout.write(buf);
+    else io?.stdout.write(buf);
     opts.attach?.output(buf);
   });
   opts.attach?.connect({
@@ -232,20 +234,21 @@ async function launchPty(opts: LaunchOptions): Promise<number> {
   });
 
   const cleanups: (() => void)[] = [];
-  if (attached) {
+  if (io) {
+    const out = io.stdout;
     const onResize = () => {
-      if (!done && process.stdout.columns && process.stdout.rows) term.resize(process.stdout.columns, process.stdout.rows);
+      if (!done && out.columns && out.rows) term.resize(out.columns, out.rows);
     };
-    process.stdout.on('resize', onResize);
-    cleanups.push(() => process.stdout.off('resize', onResize));
+    out.on('resize', onResize);
+    cleanups.push(() => out.off('resize', onResize));
   }
-  if (attached) {
+  if (io) {
     // The container's own pty (the runtime's) does the line discipline: ours must pass bytes
     // through untouched, output included (Node's setRawMode keeps ONLCR: \r\r\n), as
     // Docker's client makes its terminal raw. Without -i only the output side changes, so
     // Ctrl-C still signals us and we forward it.
-    const interactive = opts.stdin === 'inherit' && process.stdin.isTTY === true;
-    const restore = interactive ? setTerminal(0, ['raw', '-echo']) : process.stdout.isTTY ? setTerminal(1, ['-opost']) : undefined;
+    const interactive = opts.stdin === 'inherit' && io.stdin.isTTY === true;
+    const restore = interactive ? setTerminal(0, ['raw', '-echo']) : io.stdout.isTTY ? setTerminal(1, ['-opost']) : undefined;
     if (restore) {
       process.once('exit', restore);
       cleanups.push(() => {
@@ -254,8 +257,8 @@ async function launchPty(opts: LaunchOptions): Promise<number> {
       });
     }
   }
-  if (attached && opts.stdin === 'inherit') {
-    const stdin = process.stdin;
+  if (io && opts.stdin === 'inherit') {
+    const stdin = io.stdin;
     const onData = (d: Buffer) => {
       if (done) return;
       try {

@@ -2,7 +2,7 @@
 import type { Store } from '../store/index.js';
 import { UfsError } from '../common/errors.js';
 import { findRecord, readRecord, updateState, type ContainerRecord } from './container.js';
-import { attachTerminal } from './attach.js';
+import { attachTerminal, type TerminalIoSource } from './attach.js';
 import { spawnMonitor } from './detach.js';
 import { SignalRelay } from './launch.js';
 import { runMonitor } from './monitor.js';
@@ -67,7 +67,7 @@ export async function signalContainer(store: Store, id: string, sig: NodeJS.Sign
   }
 }
 
-export interface StartOptions { attach: boolean; interactive: boolean; warn?: (message: string) => void }
+export interface StartOptions { attach: boolean; interactive: boolean; io?: TerminalIoSource; warn?: (message: string) => void }
 
 // Runs an existing container again on the same writable layer. Returns the exit status
 // when attached, undefined when started in the background.
@@ -83,12 +83,12 @@ export async function startContainer(store: Store, ref: string, opts: StartOptio
   if (opts.attach && rec.Config.Tty) {
     // The monitor holds the terminal; we attach to it (so Ctrl-P Ctrl-Q can detach).
     await spawnMonitor(store.root, store.containersDir(), rec.Id, 'none', true);
-    return attachForeground(store, rec.Id, opts.interactive);
+    return attachForeground(store, rec.Id, opts.interactive, needIo(opts.io));
   }
   if (opts.attach) {
     const relay = new SignalRelay().install();
     try {
-      return await runMonitor(store, rec.Id, { attach: true, stdin: opts.interactive ? 'inherit' : 'none', relay, ...(opts.warn ? { warn: opts.warn } : {}) });
+      return await runMonitor(store, rec.Id, { attach: true, io: needIo(opts.io), stdin: opts.interactive ? 'inherit' : 'none', relay, ...(opts.warn ? { warn: opts.warn } : {}) });
     } finally {
       relay.dispose();
     }
@@ -132,9 +132,16 @@ export async function removeContainer(store: Store, ref: string, force: boolean)
   await removeContainerFiles(store, rec.Id);
 }
 
+// Attaching needs the caller's terminal (the CLI's stdio).
+function needIo(io: TerminalIoSource | undefined): TerminalIoSource {
+  if (!io) throw new UfsError('attaching needs a terminal to attach to', 125);
+  return io;
+}
+
 // A foreground client of a terminal container: its exit status, or 0 once detached.
-export async function attachForeground(store: Store, id: string, interactive: boolean): Promise<number> {
+export async function attachForeground(store: Store, id: string, interactive: boolean, io: TerminalIoSource): Promise<number> {
   const r = await attachTerminal(id, {
+    io,
     stdin: interactive,
     onSignal: (sig) => void signalContainer(store, id, sig).catch(() => undefined),
   });
@@ -144,10 +151,10 @@ export async function attachForeground(store: Store, id: string, interactive: bo
 }
 
 // `ufs attach`: the terminal of a running container started with -t.
-export async function attachContainer(store: Store, ref: string, noStdin: boolean): Promise<number> {
+export async function attachContainer(store: Store, ref: string, noStdin: boolean, io: TerminalIoSource): Promise<number> {
   const rec = await findContainer(store, ref);
   if (!isRunning(rec)) throw new UfsError(`You cannot attach to a stopped container, start it first`);
   if (!rec.Config.Tty) throw new UfsError(`container ${ref} has no terminal (-t): use ufs logs -f to follow its output`);
   if (!noStdin && !process.stdin.isTTY) throw new UfsError('the input device is not a TTY');
-  return attachForeground(store, rec.Id, !noStdin);
+  return attachForeground(store, rec.Id, !noStdin, io);
 }

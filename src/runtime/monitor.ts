@@ -16,6 +16,7 @@ import type { Store } from '../store/index.js';
 import { containerSpec } from './bundle.js';
 import { containerPaths, isNoSpace, readRecord, shortId, updateState, type ContainerRecord, type ContainerState } from './container.js';
 import { JsonLogWriter } from './logs.js';
+import type { TerminalIoSource } from './attach.js';
 import { AttachServer } from './attach.js';
 import { launch, launchCreated, type SignalRelay } from './launch.js';
 import { isAlive, isMountPoint, processStartTime } from './proc.js';
@@ -25,6 +26,7 @@ import { startNetwork, stopNetwork } from './network.js';
 
 export interface MonitorOptions {
   attach: boolean;                       // our stdio; else the json log
+  io?: TerminalIoSource;                 // with attach: the CLI's stdio
   stdin: 'inherit' | 'none' | 'hold';
   relay?: SignalRelay;
   // Called once: when the container runs (pid 1 is known, or it already ended), or with
@@ -188,6 +190,7 @@ async function monitorWith(store: Store, id: string, opts: MonitorOptions, host:
           stdin: opts.stdin,
           log,
           tee,
+          ...(opts.io ? { io: opts.io } : {}),
           pidFile: paths.pidFile,
           relay: opts.relay,
           onStart: (runtimePid) => running(runtimePid),

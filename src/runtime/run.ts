@@ -3,6 +3,7 @@
 import { UfsError } from '../common/errors.js';
 import { UnionHost } from '../fuse/host.js';
 import type { Store } from '../store/index.js';
+import type { TerminalIoSource } from './attach.js';
 import { createContainer, type CreateOptions } from './create.js';
 import { SignalRelay } from './launch.js';
 import { runMonitor } from './monitor.js';
@@ -11,6 +12,7 @@ import { removeContainerFiles } from './remove.js';
 export interface RunOptions extends CreateOptions {
   detach: boolean;
   warn?: (message: string) => void; // a foreground run's teardown problem (the exit status stands)
+  io: TerminalIoSource;             // the terminal of a foreground run (see attach.ts)
 }
 
 export type RunResult = { detached: true; id: string } | { detached: false; status: number };
@@ -41,14 +43,14 @@ export async function runContainer(store: Store, opts: RunOptions): Promise<RunR
       if (opts.autoRemove) await removeContainerFiles(store, rec.Id).catch(() => {});
       throw err;
     }
-    return { detached: false, status: await attachForeground(store, rec.Id, opts.interactive) };
+    return { detached: false, status: await attachForeground(store, rec.Id, opts.interactive, opts.io) };
   }
   // From here on Ctrl-C and friends belong to the container, or abort its start.
   const relay = new SignalRelay().install();
   const host = UnionHost.start();
   try {
     const rec = await createContainer(store, opts, true);
-    const status = await runMonitor(store, rec.Id, { attach: true, stdin: opts.interactive ? 'inherit' : 'none', relay, host, created: rec, ...(opts.warn ? { warn: opts.warn } : {}) });
+    const status = await runMonitor(store, rec.Id, { attach: true, io: opts.io, stdin: opts.interactive ? 'inherit' : 'none', relay, host, created: rec, ...(opts.warn ? { warn: opts.warn } : {}) });
     return { detached: false, status };
   } finally {
     relay.dispose();
