@@ -34,19 +34,13 @@ ufs() { node "$main" "$@"; }
 driver=overlay
 bh() { buildah --root "$work/bh/root" --runroot "$work/bh/run" --storage-driver "$driver" "$@"; }
 
+. "$(dirname "${BASH_SOURCE[0]}")/workdir.sh"
 cleanup() {
-  local rc=$? m
+  local rc=$?
   trap - EXIT INT TERM
   bh rm --all >/dev/null 2>&1 || true
   bh rmi --all --force >/dev/null 2>&1 || true
-  for m in $(awk -v p="$work/" 'index($5, p) == 1 {print $5}' /proc/self/mountinfo | sort -r); do
-    fusermount -uz "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
-  done
-  if awk -v p="$work/" 'index($5, p) == 1 {f=1} END {exit !f}' /proc/self/mountinfo; then
-    echo "build.sh: mounts remain under $work; not removing it" >&2
-  else
-    rm -rf --one-file-system "$work"
-  fi
+  remove_work_dir build.sh "$work"
   exit "$rc"
 }
 trap cleanup EXIT

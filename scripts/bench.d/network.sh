@@ -36,6 +36,7 @@ pod() { podman --root "$work/podman/root" --runroot "$work/podman/run" --cgroup-
 # podman's default rlimits (nofile 1048576, nproc 32768) are refused in this VM: give ones it takes.
 pod_limits=(--ulimit "nofile=1024:$(ulimit -Hn)" --ulimit nproc=1024:1024)
 
+. "$(dirname "${BASH_SOURCE[0]}")/workdir.sh"
 cleanup() {
   local rc=$? ids m
   trap - EXIT INT TERM
@@ -53,14 +54,7 @@ cleanup() {
     pod rmi -af >/dev/null 2>&1 || true
     for m in $(awk -v p="$work/podman/" 'index($5, p) == 1 {print $5}' /proc/self/mountinfo | sort -r); do umount -l "$m" 2>/dev/null || true; done
   fi
-  for m in $(awk -v p="$work/" 'index($5, p) == 1 {print $5}' /proc/self/mountinfo | sort -r); do
-    fusermount -uz "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
-  done
-  if awk -v p="$work/" 'index($5, p) == 1 {f=1} END {exit !f}' /proc/self/mountinfo; then
-    echo "network.sh: mounts remain under $work; not removing it" >&2
-  else
-    rm -rf --one-file-system "$work"
-  fi
+  remove_work_dir network.sh "$work"
   exit "$rc"
 }
 trap cleanup EXIT

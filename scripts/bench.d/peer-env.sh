@@ -27,8 +27,9 @@ CONF
 export CONTAINERS_CONF=$work/containers.conf
 pod() { podman --root "$work/podman" --runroot "$work/podman-run" --storage-driver overlay "$@"; }
 
+. "$(dirname "${BASH_SOURCE[0]}")/workdir.sh"
 cleanup() {
-  local rc=$? ids m
+  local rc=$? ids
   trap - EXIT INT TERM
   pod rm -af >/dev/null 2>&1 || true
   pod system reset -f >/dev/null 2>&1 || true
@@ -36,14 +37,7 @@ cleanup() {
     ids=$(ls "$UFS_ROOT/containers" | grep -E '^[0-9a-f]{64}$' || true)
     [ -z "$ids" ] || ufs rm -f $ids >/dev/null 2>&1 || true
   fi
-  for m in $(awk -v p="$work/" 'index($5, p) == 1 {print $5}' /proc/self/mountinfo | sort -r); do
-    fusermount -uz "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
-  done
-  if awk -v p="$work/" 'index($5, p) == 1 {f=1} END {exit !f}' /proc/self/mountinfo; then
-    echo "$name: mounts remain under $work; not removing it" >&2
-  else
-    rm -rf --one-file-system "$work"
-  fi
+  remove_work_dir "$name" "$work"
   exit "$rc"
 }
 trap cleanup EXIT

@@ -12,7 +12,8 @@ import { errnoCode, UfsError } from '../common/errors.js';
 import { unmountUnion, mountUnion } from '../fuse/index.js';
 import { resolveImage } from '../image/index.js';
 import { devMajor, devMinor, mknodSync, setTimesNsSync } from '../image/native.js';
-import { readTar, type TarType } from '../image/tar/reader.js';
+import { readTar } from '../image/tar/reader.js';
+import { tarTypeOf } from '../image/tar/walk-dir.js';
 import { packTar, type WriteEntry } from '../image/tar/writer.js';
 import type { Store } from '../store/index.js';
 import { containerPaths, findRecord, readRecord, shortId, type BindMount, type ContainerRecord } from './container.js';
@@ -114,16 +115,6 @@ async function* fileBody(file: string): AsyncGenerator<Buffer> {
   }
 }
 
-function tarType(st: fs.Stats): TarType | undefined {
-  if (st.isFile()) return 'file';
-  if (st.isDirectory()) return 'dir';
-  if (st.isSymbolicLink()) return 'symlink';
-  if (st.isCharacterDevice()) return 'char';
-  if (st.isBlockDevice()) return 'block';
-  if (st.isFIFO()) return 'fifo';
-  return undefined; // sockets are not copied (as Docker's archives leave them out)
-}
-
 // Entries for `src` named `top` (and top/...), or, with top '', for its contents only.
 // Only the source itself is followed (with -L); nothing below it ever is.
 async function* packEntries(src: string, top: string, follow: boolean): AsyncGenerator<WriteEntry> {
@@ -131,7 +122,7 @@ async function* packEntries(src: string, top: string, follow: boolean): AsyncGen
   const stack: { host: string; name: string; st: fs.Stats }[] = [{ host: src, name: top, st: follow ? fs.statSync(src) : fs.lstatSync(src) }];
   while (stack.length) {
     const { host, name, st } = stack.pop()!;
-    const type = tarType(st);
+    const type = tarTypeOf(st);
     if (!type) continue;
     if (name !== '') {
       const header = { name, type, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtimeSec: Math.floor(st.mtimeMs / 1000), mtimeNs: BigInt(Math.round(st.mtimeMs * 1e6)) };

@@ -24,14 +24,16 @@ function byBytes(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0; // byte strings: code unit order is byte order
 }
 
-function typeOf(st: fs.BigIntStats): TarType | null {
+// The tar type of a file as lstat saw it; undefined for a socket, which no archive holds
+// (Docker's leave them out too). Shared with `ufs cp` (runtime/cp.ts).
+export function tarTypeOf(st: fs.Stats | fs.BigIntStats): TarType | undefined {
   if (st.isFile()) return 'file';
   if (st.isDirectory()) return 'dir';
   if (st.isSymbolicLink()) return 'symlink';
   if (st.isCharacterDevice()) return 'char';
   if (st.isBlockDevice()) return 'block';
   if (st.isFIFO()) return 'fifo';
-  return null; // socket
+  return undefined;
 }
 
 export function* walkDirectory(root: string): Generator<DirEntry> {
@@ -43,7 +45,7 @@ export function* walkDirectory(root: string): Generator<DirEntry> {
     const rel = stack.pop()!;
     const file = nameBytes(`${rootBytes}/${rel}`);
     const st = fs.lstatSync(file, { bigint: true });
-    const type = typeOf(st);
+    const type = tarTypeOf(st);
     if (!type) continue;
     const h: WriteHeader = {
       name: rel,
