@@ -6,21 +6,20 @@
 // fresh directory, by name, never through a symlink: a symlink from the image is copied as a
 // symlink, and nothing is created through one.
 import fs from 'node:fs';
-import { UnionFs, type Attr } from '../unionfs/index.js';
+import { toBytes, UnionFs, type Attr } from '../unionfs/index.js';
 import { devMajor, devMinor, mknodSync, setTimesNsSync } from '../image/native.js';
 import { walkInRoot } from './rootfs.js';
 
 const C = fs.constants;
 
-// Byte strings (one character per byte) are the union's names; fs takes them as Buffers.
-const bytes = (s: string): string => Buffer.from(s, 'utf8').toString('latin1');
+// Byte strings (one character per byte, toBytes) are the union's names; fs takes them as Buffers.
 const host = (s: string): Buffer => Buffer.from(s, 'latin1');
 
 // The image's directory at `target` as the container sees it: each symlink on the way is
 // followed inside the image's root (walkInRoot's rule). Undefined when it is not there or
 // not a directory.
-async function resolveDir(union: UnionFs, target: string): Promise<string | undefined> {
-  const walk = walkInRoot('/', bytes(target));
+async function resolveDir(union: UnionFs, target: string): Promise<{ dir: string; attr: Attr } | undefined> {
+  const walk = walkInRoot('/', toBytes(target));
   let step = walk.next();
   try {
     while (!step.done) {
@@ -35,7 +34,7 @@ async function resolveDir(union: UnionFs, target: string): Promise<string | unde
     return undefined; // a loop of links, or a name the union refuses: nothing to copy
   }
   const found = await union.lookupAttr(step.value);
-  return found && (found.attr.mode & C.S_IFMT) === C.S_IFDIR ? step.value : undefined;
+  return found && (found.attr.mode & C.S_IFMT) === C.S_IFDIR ? { dir: step.value, attr: found.attr } : undefined;
 }
 
 function setMeta(dest: Buffer, attr: Attr, isLink: boolean): void {
@@ -77,10 +76,10 @@ export async function fillVolumeFromImage(layerDirs: string[], target: string, v
   if (fs.readdirSync(volumeDir).length > 0) return false;
   const union = new UnionFs({ lowers: layerDirs });
   await union.init();
-  const dir = await resolveDir(union, target);
-  if (!dir) return false;
-  const root = bytes(volumeDir);
-  await copyTree(union, dir, root);
-  setMeta(host(root), await union.getattr(dir), false);
+  const source = await resolveDir(union, target);
+  if (!source) return false;
+  const root = toBytes(volumeDir);
+  await copyTree(union, source.dir, root);
+  setMeta(host(root), source.attr, false);
   return true;
 }
