@@ -22,6 +22,8 @@
 #include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <sys/xattr.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <time.h>
@@ -502,7 +504,7 @@ static napi_value js_umount2(napi_env env, napi_callback_info info) {
 // spawnWait(file, argv, env, stdinNull, setsid): starts `file` with posix_spawn (glibc's is
 // a vfork-style clone: no copy of this process's page tables, which Node's fork-based spawn
 // pays for, ~10 ms here) and returns { pid, exited: Promise<{ code, signal }> }. stdout and
-// stderr are ours; stdin ours or /dev/null. The child gets every signal's default action and
+// stderr are ours or files; stdin ours, /dev/null or a file. The child gets every signal's default action and
 // an empty mask, as libuv's children do. Its end is watched through a pidfd polled on the
 // event loop (no thread waits), and it is reaped here: libuv does not know it.
 
@@ -592,9 +594,39 @@ static char **arg_strings(napi_env env, napi_value arr, const char *fn, const ch
   return v;
 }
 
+// The optional sixth argument, [stdin, stdout, stderr], names files for those that are not
+// ours (null keeps ours): stdin opened for reading, stdout and stderr made anew (mode 0600).
+static int arg_redirects(napi_env env, napi_value v, char *out[3]) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) == napi_ok && t == napi_undefined) return 1;
+  bool is_array = false;
+  uint32_t n = 0;
+  if (napi_is_array(env, v, &is_array) != napi_ok || !is_array || napi_get_array_length(env, v, &n) != napi_ok || n != 3) {
+    throw_type(env, "spawnWait", "stdio must be an array of three paths or nulls");
+    return 0;
+  }
+  for (uint32_t i = 0; i < 3; i++) {
+    napi_value e;
+    napi_get_element(env, v, i, &e);
+    if (napi_typeof(env, e, &t) != napi_ok) return 0;
+    if (t == napi_null || t == napi_undefined) continue;
+    if ((out[i] = arg_string(env, e, "spawnWait", "stdio entries must be paths or nulls")) == NULL) return 0;
+  }
+  return 1;
+}
+
 #define FN "spawnWait"
 static napi_value js_spawn_wait(napi_env env, napi_callback_info info) {
-  ARGS(5)
+  napi_value argv[6];
+  size_t argc = 6;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 5) return throw_type(env, FN, "expected 5 arguments");
+  if (argc < 6) napi_get_undefined(env, &argv[5]);
+  char *redirect[3] = { NULL, NULL, NULL };
+  if (!arg_redirects(env, argv[5], redirect)) {
+    for (int i = 0; i < 3; i++) free(redirect[i]);
+    return NULL;
+  }
   bool stdin_null = false, new_session = false;
   if (napi_get_value_bool(env, argv[3], &stdin_null) != napi_ok || napi_get_value_bool(env, argv[4], &new_session) != napi_ok) {
     return throw_type(env, FN, "stdinNull and setsid must be booleans");
@@ -620,10 +652,13 @@ static napi_value js_spawn_wait(napi_env env, napi_callback_info info) {
   posix_spawnattr_setflags(&attr, flags);
   // Node marks its stdio close-on-exec once it used them; dup2 onto itself clears that in
   // the child (POSIX 2017, glibc 2.29+).
-  if (stdin_null) posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  if (redirect[0]) posix_spawn_file_actions_addopen(&fa, 0, redirect[0], O_RDONLY, 0);
+  else if (stdin_null) posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
   else posix_spawn_file_actions_adddup2(&fa, 0, 0);
-  posix_spawn_file_actions_adddup2(&fa, 1, 1);
-  posix_spawn_file_actions_adddup2(&fa, 2, 2);
+  for (int i = 1; i < 3; i++) {
+    if (redirect[i]) posix_spawn_file_actions_addopen(&fa, i, redirect[i], O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    else posix_spawn_file_actions_adddup2(&fa, i, i);
+  }
   pid_t pid;
   int err = posix_spawn(&pid, file, &fa, &attr, args, envp);
   posix_spawn_file_actions_destroy(&fa);
@@ -665,7 +700,73 @@ out:
   free(file);
   free_strings(args);
   free_strings(envp);
+  for (int i = 0; i < 3; i++) free(redirect[i]);
   return result;
+}
+#undef FN
+
+// ---- network namespaces -------------------------------------------------------------------
+// bindNetns(file): a new network namespace kept alive by a bind mount on `file` (which must
+// exist), as `ip netns add` keeps one under /run/netns, without starting `ip`. The namespace
+// is made on a thread of its own: unshare(CLONE_NEWNET) moves only the calling thread, so the
+// event loop's thread never leaves the host's namespace. The directory of `file` is made a
+// shared mount first (as ip does), so the bind's removal reaches copies of it that other
+// mount namespaces hold and the namespace really goes with `umount2(file, MNT_DETACH)`.
+
+typedef struct {
+  const char *file;
+  int err;
+  const char *syscall;
+} netns_job_t;
+
+static void *netns_thread(void *data) {
+  netns_job_t *j = data;
+  if (unshare(CLONE_NEWNET) < 0) {
+    j->err = errno;
+    j->syscall = "unshare";
+  } else if (mount("/proc/thread-self/ns/net", j->file, "none", MS_BIND, NULL) < 0) {
+    j->err = errno;
+    j->syscall = "mount";
+  }
+  return NULL;
+}
+
+static int make_shared_dir(const char *dir) {
+  if (mount("", dir, "none", MS_SHARED | MS_REC, NULL) == 0) return 0;
+  if (errno != EINVAL) return -1;
+  // Not a mount point of its own yet: bind it onto itself, then share it.
+  if (mount(dir, dir, "none", MS_BIND | MS_REC, NULL) < 0) return -1;
+  return mount("", dir, "none", MS_SHARED | MS_REC, NULL);
+}
+
+#define FN "bindNetns"
+static napi_value js_bind_netns(napi_env env, napi_callback_info info) {
+  ARGS(1)
+  char *file = arg_string(env, argv[0], FN, "file must be a string");
+  if (file == NULL) return NULL;
+  char *dir = strdup(file);
+  char *slash = dir ? strrchr(dir, '/') : NULL;
+  if (slash == NULL || slash == dir) {
+    free(dir);
+    free(file);
+    return throw_type(env, FN, "file must be an absolute path below a directory");
+  }
+  *slash = 0;
+  if (make_shared_dir(dir) < 0) {
+    throw_errno(env, errno, "mount", dir, NULL);
+  } else {
+    netns_job_t job = { file, 0, NULL };
+    pthread_t t;
+    int e = pthread_create(&t, NULL, netns_thread, &job);
+    if (e != 0) throw_errno(env, e, "pthread_create", file, NULL);
+    else {
+      pthread_join(t, NULL);
+      if (job.err != 0) throw_errno(env, job.err, job.syscall, file, NULL);
+    }
+  }
+  free(dir);
+  free(file);
+  return NULL;
 }
 #undef FN
 
@@ -686,6 +787,7 @@ static napi_value init(napi_env env, napi_value exports) {
     { "umount2", NULL, js_umount2, NULL, NULL, NULL, napi_enumerable, NULL },
     { "setChildSubreaper", NULL, js_set_child_subreaper, NULL, NULL, NULL, napi_enumerable, NULL },
     { "spawnWait", NULL, js_spawn_wait, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "bindNetns", NULL, js_bind_netns, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   return exports;

@@ -2,12 +2,12 @@
 // network options on stdin. It makes the bridge, the veth pair, the addresses and routes,
 // the NAT and port-forwarding rules (iptables, which is iptables-nft on Debian 12), and feeds
 // aardvark-dns the names of user networks.
-import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { UfsError } from '../common/errors.js';
 import { withFileLock } from '../store/index.js';
+import { sys } from '../sys/index.js';
 import type { NetavarkOptions, NetavarkStatus } from './types.js';
 
 export const NETAVARK = process.env.UFS_NETAVARK ?? '/usr/lib/podman/netavark';
@@ -55,30 +55,44 @@ async function runNetavark(storeRoot: string, command: 'setup' | 'teardown', nsP
   return withFileLock(MACHINE_LOCK, () => spawnNetavark(config, command, nsPath, options));
 }
 
-function spawnNetavark(config: string, command: 'setup' | 'teardown', nsPath: string, options: NetavarkOptions): Promise<string> {
-  return new Promise<string>((resolve, reject) => {
-    const child = spawn(NETAVARK, ['--config', config, '--aardvark-binary', AARDVARK, command, nsPath], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...process.env, PATH: `/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin` },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', (err) => reject(new NetavarkError(command, err.message)));
-    child.on('close', (code) => {
-      if (code === 0) return resolve(stdout);
-      let detail = stderr.split('\n').filter((l) => l && !l.includes('syslog')).join('; ');
-      try {
-        detail = (JSON.parse(stdout) as { error?: string }).error ?? detail;
-      } catch {
-        // not JSON: keep stderr
-      }
-      reject(new NetavarkError(command, detail.trim() || `exit status ${code}`));
-    });
-    child.stdin.on('error', () => {});
-    child.stdin.end(JSON.stringify(options));
-  });
+let calls = 0;
+
+// posix_spawn (native/sys spawnWait), not Node's fork-based spawn: netavark runs twice per
+// bridged container. Its options go in and its answer comes out through files in its
+// config directory (tmpfs), removed once read.
+async function spawnNetavark(config: string, command: 'setup' | 'teardown', nsPath: string, options: NetavarkOptions): Promise<string> {
+  const base = path.join(config, `.${command}-${process.pid}-${++calls}`);
+  const [input, output, errors] = [`${base}.in`, `${base}.out`, `${base}.err`];
+  try {
+    fs.writeFileSync(input, JSON.stringify(options), { mode: 0o600 });
+    const env = Object.entries({ ...process.env, PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' }).map(([k, v]) => `${k}=${v}`);
+    let end: { code: number | null; signal: number | null };
+    try {
+      const child = sys.spawnWait(NETAVARK, [NETAVARK, '--config', config, '--aardvark-binary', AARDVARK, command, nsPath], env, true, false, [input, output, errors]);
+      end = await child.exited;
+    } catch (err) {
+      throw new NetavarkError(command, (err as Error).message);
+    }
+    const stdout = readOr(output);
+    if (end.code === 0) return stdout;
+    let detail = readOr(errors).split('\n').filter((l) => l && !l.includes('syslog')).join('; ');
+    try {
+      detail = (JSON.parse(stdout) as { error?: string }).error ?? detail;
+    } catch {
+      // not JSON: keep stderr
+    }
+    throw new NetavarkError(command, detail.trim() || (end.signal !== null ? `killed by signal ${end.signal}` : `exit status ${end.code}`));
+  } finally {
+    for (const f of [input, output, errors]) fs.rmSync(f, { force: true });
+  }
+}
+
+function readOr(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
 }
 
 export async function netavarkSetup(storeRoot: string, nsPath: string, options: NetavarkOptions): Promise<Record<string, NetavarkStatus>> {

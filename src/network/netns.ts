@@ -1,10 +1,13 @@
-// Named network namespaces made exactly as `ip netns add` makes them (a bind mount under
-// /run/netns), so `ip netns exec ufs-...` works on them and they outlive any process: a
-// crashed container's namespace is still there for netavark to tear down.
+// Named network namespaces made as `ip netns add` makes them (a bind mount under /run/netns),
+// so `ip netns exec ufs-...` works on them and they outlive any process: a crashed
+// container's namespace is still there for netavark to tear down. Made and removed with our
+// own system calls (native/sys bindNetns, umount2): two starts of `ip` were 20 ms of a
+// bridged run.
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { UfsError } from '../common/errors.js';
+import { MNT_DETACH, sys } from '../sys/index.js';
 
 export const NETNS_DIR = '/run/netns';
 
@@ -33,12 +36,34 @@ export function netnsExists(nsPath: string): boolean {
 
 export async function createNetns(nsPath: string): Promise<void> {
   if (netnsExists(nsPath)) return;
-  await ip(['netns', 'add', path.basename(nsPath)]);
+  fs.mkdirSync(path.dirname(nsPath), { recursive: true, mode: 0o755 });
+  try {
+    fs.closeSync(fs.openSync(nsPath, fs.constants.O_RDONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return; // made meanwhile by another start
+    throw new UfsError(`creating network namespace ${path.basename(nsPath)}: ${(err as Error).message}`);
+  }
+  try {
+    sys.bindNetns(nsPath);
+  } catch (err) {
+    fs.rmSync(nsPath, { force: true });
+    throw new UfsError(`creating network namespace ${path.basename(nsPath)}: ${(err as Error).message}`);
+  }
 }
 
 export async function deleteNetns(nsPath: string): Promise<void> {
   if (!netnsExists(nsPath)) return;
-  await ip(['netns', 'delete', path.basename(nsPath)]);
+  try {
+    sys.umount2(nsPath, MNT_DETACH);
+  } catch (err) {
+    // Not mounted (a half-made one) is fine to unlink; anything else is an error.
+    if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw new UfsError(`deleting network namespace ${path.basename(nsPath)}: ${(err as Error).message}`);
+  }
+  try {
+    fs.unlinkSync(nsPath);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new UfsError(`deleting network namespace ${path.basename(nsPath)}: ${(err as Error).message}`);
+  }
 }
 
 // A stand-in for an interface that vanished with its namespace, so that netavark's teardown

@@ -51,7 +51,18 @@ interface NativeSys {
   // new session if asked, every signal at its default: no fork of this process (Node's spawn
   // forks it, which costs milliseconds per start). Reaped here once it ends (a pidfd polled
   // on the event loop).
-  spawnWait(file: string, argv: string[], env: string[], stdinNull: boolean, setsid: boolean): { pid: number; exited: Promise<{ code: number | null; signal: number | null }> };
+  // `stdio` names files in place of ours: stdin read from one, stdout/stderr written anew (0600).
+  spawnWait(
+    file: string,
+    argv: string[],
+    env: string[],
+    stdinNull: boolean,
+    setsid: boolean,
+    stdio?: [string | null, string | null, string | null],
+  ): { pid: number; exited: Promise<{ code: number | null; signal: number | null }> };
+  // A new network namespace held by a bind mount on `file` (an existing empty file), as
+  // `ip netns add` makes one; the file's directory becomes a shared mount.
+  bindNetns(file: string): void;
 }
 
 const require = createRequire(import.meta.url);
