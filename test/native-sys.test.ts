@@ -1,13 +1,19 @@
 // The syscall addon (native/sys/ufs_native.c through src/sys/index.ts), on a real filesystem
 // under os.tmpdir(). Runs as root (trusted.* xattrs, device nodes, RENAME_WHITEOUT).
 import test from 'ava';
+import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT, sys, UTIME_NOW, UTIME_OMIT, XATTR_CREATE,
+  MNT_DETACH, RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT, sys, UTIME_NOW, UTIME_OMIT, XATTR_CREATE,
   XATTR_REPLACE,
 } from '../src/sys/index.js';
+import { PROJECT_ROOT } from '../src/common/paths.js';
+
+// The addon itself, for a child process that loads it with require.
+const SYS_CJS = path.join(PROJECT_ROOT, 'native', 'build', 'Release', 'ufs_native.node');
 
 // glibc's makedev (what st_rdev holds).
 function makedev(major: number, minor: number): number {
@@ -196,4 +202,54 @@ test('renameat2: NOREPLACE, EXCHANGE and WHITEOUT', async (t) => {
 
   sys.renameat2(c, path.join(dir, 'd'), 0);
   t.is(await fsp.readFile(path.join(dir, 'd'), 'utf8'), 'B');
+});
+
+test('bindNetns makes a network namespace of its own held by a bind mount, gone with its unmount', async (t) => {
+  const dir = await tmpdir(t);
+  const file = path.join(dir, 'ns');
+  await fsp.writeFile(file, '');
+  // The directory becomes a mount of its own (shared, as /run/netns): undone before the rm.
+  t.teardown(() => {
+    for (const m of [file, dir]) {
+      try {
+        sys.umount2(m, MNT_DETACH);
+      } catch {
+        // not mounted
+      }
+    }
+  });
+  sys.bindNetns(file);
+  const ns = await fsp.stat(file);
+  const ours = await fsp.stat('/proc/self/ns/net');
+  t.not(ns.ino, ours.ino, 'a namespace other than ours');
+  // This process (every thread of it that runs JS) stayed in its own namespace.
+  t.is((await fsp.stat('/proc/thread-self/ns/net')).ino, ours.ino);
+  const links = execFileSync('nsenter', [`--net=${file}`, 'ip', '-o', 'link'], { encoding: 'utf8' }).trim().split('\n');
+  t.is(links.length, 1);
+  t.regex(links[0]!, /: lo: /);
+  t.regex(execFileSync('findmnt', ['-n', '-o', 'PROPAGATION', dir], { encoding: 'utf8' }), /shared/);
+  sys.umount2(file, MNT_DETACH);
+  t.not((await fsp.stat(file)).dev, ns.dev, 'the file is a plain file again');
+  t.is(nodeError(() => sys.bindNetns(path.join(dir, 'missing'))).code, 'ENOENT');
+});
+
+test('unmapCleanCode unmaps the clean pages of the node binary and the process runs on', (t) => {
+  const script = `
+    const fs = require('node:fs');
+    const sys = require(process.argv[1]);
+    const file = () => Number(/RssFile:\\s+(\\d+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'))[1]);
+    const before = file();
+    const dropped = sys.unmapCleanCode(fs.realpathSync(process.execPath));
+    const after = file();
+    // Code and data of the binary mapped back as it runs: the same answers as before.
+    const hash = require('node:crypto').createHash('sha256').update('ufs').digest('hex');
+    const sorted = [3, 1, 2].sort().join();
+    console.log(JSON.stringify({ before, dropped, after, hash, sorted, re: /a+b/.test('xaab') }));`;
+  const out = JSON.parse(execFileSync(process.execPath, ['-e', script, SYS_CJS], { encoding: 'utf8' })) as Record<string, unknown>;
+  t.true((out.dropped as number) > 5000, `dropped ${String(out.dropped)} kB`);
+  t.true((out.after as number) < (out.before as number) - 5000, `RssFile ${String(out.before)} -> ${String(out.after)} kB`);
+  t.is(out.hash, crypto.createHash('sha256').update('ufs').digest('hex'));
+  t.is(out.sorted, '1,2,3');
+  t.is(out.re, true);
+  t.is(sys.unmapCleanCode('/no/such/binary'), 0);
 });

@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <malloc.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -770,6 +772,70 @@ static napi_value js_bind_netns(napi_env env, napi_callback_info info) {
 }
 #undef FN
 
+// ---- memory ---------------------------------------------------------------------------------
+// unmapCleanCode(file): drops from this process's page tables the pages of `file`'s
+// read-only private mappings that hold nothing of their own (no anonymous page: never written,
+// never relocated), and returns what malloc keeps free to the system. For a long-lived
+// process that ran a large program once (a monitor after its start), this is most of its
+// resident size. The pages stay in the page cache, shared with every other process of the
+// same binary; what this process touches again is mapped back by a minor fault.
+// Returns the kB no longer resident in those mappings.
+#define FN "unmapCleanCode"
+static napi_value js_unmap_clean_code(napi_env env, napi_callback_info info) {
+  ARGS(1)
+  char *file = arg_string(env, argv[0], FN, "file must be a string");
+  if (file == NULL) return NULL;
+  FILE *f = fopen("/proc/self/smaps", "re");
+  if (f == NULL) {
+    free(file);
+    return throw_errno(env, errno, "open", "/proc/self/smaps", NULL);
+  }
+  // Collected first, advised after: madvise while reading smaps would change what it lists.
+  struct { uintptr_t start, end; long rss; } ranges[64];
+  int n = 0;
+  char line[4352];
+  uintptr_t start = 0, end = 0;
+  int candidate = 0;
+  long rss = 0;
+  while (fgets(line, sizeof(line), f) != NULL) {
+    unsigned long a, b, off;
+    char perms[8], dev[16], path[4096];
+    unsigned long inode;
+    path[0] = 0;
+    int k = sscanf(line, "%lx-%lx %7s %lx %15s %lu %4095s", &a, &b, perms, &off, dev, &inode, path);
+    if (k >= 6 && strchr(line, '-') < strchr(line, ' ')) {
+      start = a;
+      end = b;
+      candidate = k == 7 && strcmp(path, file) == 0 && perms[1] == '-' && perms[3] == 'p';
+      rss = 0;
+      continue;
+    }
+    if (!candidate) continue;
+    long v;
+    if (sscanf(line, "Rss: %ld kB", &v) == 1) rss = v;
+    else if (sscanf(line, "Anonymous: %ld kB", &v) == 1) {
+      if (v == 0 && rss > 0 && n < 64) {
+        ranges[n].start = start;
+        ranges[n].end = end;
+        ranges[n].rss = rss;
+        n++;
+      }
+      candidate = 0;
+    }
+  }
+  fclose(f);
+  free(file);
+  long dropped = 0;
+  for (int i = 0; i < n; i++) {
+    if (madvise((void *) ranges[i].start, ranges[i].end - ranges[i].start, MADV_DONTNEED) == 0) dropped += ranges[i].rss;
+  }
+  malloc_trim(0);
+  napi_value result;
+  napi_create_int64(env, dropped, &result);
+  return result;
+}
+#undef FN
+
 // ---- module -------------------------------------------------------------------------------
 
 static napi_value init(napi_env env, napi_value exports) {
@@ -788,6 +854,7 @@ static napi_value init(napi_env env, napi_value exports) {
     { "setChildSubreaper", NULL, js_set_child_subreaper, NULL, NULL, NULL, napi_enumerable, NULL },
     { "spawnWait", NULL, js_spawn_wait, NULL, NULL, NULL, napi_enumerable, NULL },
     { "bindNetns", NULL, js_bind_netns, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "unmapCleanCode", NULL, js_unmap_clean_code, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   return exports;

@@ -8,6 +8,7 @@ import { Store } from '../store/index.js';
 import { reportReady } from './detach.js';
 import { SignalRelay } from './launch.js';
 import { runMonitor } from './monitor.js';
+import { shedStartupMemory } from './monitormem.js';
 
 export async function monitorMain(root: string, id: string, stdin: 'none' | 'hold', readyFd?: number, waitAttach = false): Promise<number> {
   // SIGTERM/SIGINT/SIGHUP to the monitor reach the container, as they would a foreground run.
@@ -18,6 +19,15 @@ export async function monitorMain(root: string, id: string, stdin: 'none' | 'hol
     if (reported) return;
     reported = true;
     reportReady(readyFd, err);
+    if (!err) {
+      setImmediate(() => {
+        try {
+          shedStartupMemory();
+        } catch (e) {
+          process.stderr.write(`ufs monitor: releasing start-up memory: ${(e as Error).message}\n`);
+        }
+      });
+    }
   };
   try {
     const store = await Store.open(root);

@@ -63,6 +63,9 @@ interface NativeSys {
   // A new network namespace held by a bind mount on `file` (an existing empty file), as
   // `ip netns add` makes one; the file's directory becomes a shared mount.
   bindNetns(file: string): void;
+  // Unmaps the pages of `file`'s read-only private mappings that hold no anonymous page (they
+  // stay in the page cache) and trims malloc's free memory; returns the kB unmapped.
+  unmapCleanCode(file: string): number;
 }
 
 const require = createRequire(import.meta.url);
