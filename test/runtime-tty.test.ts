@@ -95,3 +95,13 @@ test('-it with a stdin that is not a terminal: run, start and exec refuse, as Do
   const again = u.pty(['start', '-ai', 'st']);
   t.is(await again.exit, 0);
 });
+
+test('run -it on a terminal that sends nothing: the output is exactly the command\'s, every time', async (t) => {
+  const u = await makeEnv(t);
+  // The issue saw a stray NUL (or a pty write error) in about half the runs.
+  for (let i = 0; i < 5; i++) {
+    const s = u.pty(['run', '-it', '--rm', 'busybox', 'tty']);
+    t.is(await s.exit, 0);
+    t.is(s.output, '/dev/pts/0\r\n', `run ${i + 1}: ${JSON.stringify(s.output)}`);
+  }
+});
