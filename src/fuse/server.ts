@@ -9,6 +9,7 @@
 import { execFile } from 'node:child_process';
 import fsSync, { promises as fs } from 'node:fs';
 import { UfsError } from '../common/errors.js';
+import { shedStartupMemory } from '../common/memory.js';
 import { MOUNT_FAILURE, parseHelperArgs } from './helperargs.js';
 import { serverSpecFor } from './mount.js';
 import { firstLine, serveUnion, writeRecord } from './serve.js';
@@ -170,3 +171,8 @@ try {
 }
 await send({ type: 'ready', pid: process.pid });
 if (process.connected) process.disconnect();
+try {
+  log(`start-up memory released: ${shedStartupMemory()} kB of the node binary unmapped`);
+} catch (err) {
+  log(`releasing start-up memory: ${firstLine(err)}`);
+}

@@ -13,10 +13,9 @@ export const READY_FD = 3;
 const MONITOR_ENTRY = fileURLToPath(new URL('./monitormain.js', import.meta.url));
 
 // A monitor is mostly idle and lives as long as its container: a small young generation (the
-// default lets it grow to 48 MiB of mostly garbage before it is collected), one GC thread,
-// and gc() for the full collection once the container runs (monitormem.ts).
+// default lets it grow to 48 MiB of mostly garbage before it is collected) and one GC thread.
 // UFS_MONITOR_NODE_ARGS adds flags (profiling).
-export const MONITOR_NODE_ARGS = ['--max-semi-space-size=1', '--single-threaded-gc', '--expose-gc'];
+export const MONITOR_NODE_ARGS = ['--max-semi-space-size=1', '--single-threaded-gc'];
 
 function monitorNodeArgs(): string[] {
   return [...MONITOR_NODE_ARGS, ...(process.env.UFS_MONITOR_NODE_ARGS ?? '').split(' ').filter(Boolean)];

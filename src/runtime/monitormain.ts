@@ -4,11 +4,11 @@
 // It owns the container until it exits (runMonitor): the union is served on this process's
 // own event loop (fuse/host.ts), output goes to the json log.
 import { pathToFileURL } from 'node:url';
+import { shedStartupMemory } from '../common/memory.js';
 import { Store } from '../store/index.js';
 import { reportReady } from './detach.js';
 import { SignalRelay } from './launch.js';
 import { runMonitor } from './monitor.js';
-import { shedStartupMemory } from './monitormem.js';
 
 export async function monitorMain(root: string, id: string, stdin: 'none' | 'hold', readyFd?: number, waitAttach = false): Promise<number> {
   // SIGTERM/SIGINT/SIGHUP to the monitor reach the container, as they would a foreground run.
