@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { UfsError } from '../common/errors.js';
 import { withFileLock } from '../store/index.js';
-import { sys } from '../sys/index.js';
+import { envList, sys } from '../sys/index.js';
 import type { NetavarkOptions, NetavarkStatus } from './types.js';
 
 export const NETAVARK = process.env.UFS_NETAVARK ?? '/usr/lib/podman/netavark';
@@ -65,7 +65,7 @@ async function spawnNetavark(config: string, command: 'setup' | 'teardown', nsPa
   const [input, output, errors] = [`${base}.in`, `${base}.out`, `${base}.err`];
   try {
     fs.writeFileSync(input, JSON.stringify(options), { mode: 0o600 });
-    const env = Object.entries({ ...process.env, PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' }).map(([k, v]) => `${k}=${v}`);
+    const env = envList({ ...process.env, PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' });
     let end: { code: number | null; signal: number | null };
     try {
       const child = sys.spawnWait(NETAVARK, [NETAVARK, '--config', config, '--aardvark-binary', AARDVARK, command, nsPath], env, true, false, [input, output, errors]);

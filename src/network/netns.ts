@@ -34,6 +34,10 @@ export function netnsExists(nsPath: string): boolean {
   return fs.existsSync(nsPath);
 }
 
+function netnsError(doing: string, nsPath: string, err: unknown): UfsError {
+  return new UfsError(`${doing} network namespace ${path.basename(nsPath)}: ${(err as Error).message}`);
+}
+
 export async function createNetns(nsPath: string): Promise<void> {
   if (netnsExists(nsPath)) return;
   fs.mkdirSync(path.dirname(nsPath), { recursive: true, mode: 0o755 });
@@ -41,13 +45,13 @@ export async function createNetns(nsPath: string): Promise<void> {
     fs.closeSync(fs.openSync(nsPath, fs.constants.O_RDONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0));
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return; // made meanwhile by another start
-    throw new UfsError(`creating network namespace ${path.basename(nsPath)}: ${(err as Error).message}`);
+    throw netnsError('creating', nsPath, err);
   }
   try {
     sys.bindNetns(nsPath);
   } catch (err) {
     fs.rmSync(nsPath, { force: true });
-    throw new UfsError(`creating network namespace ${path.basename(nsPath)}: ${(err as Error).message}`);
+    throw netnsError('creating', nsPath, err);
   }
 }
 
@@ -57,12 +61,12 @@ export async function deleteNetns(nsPath: string): Promise<void> {
     sys.umount2(nsPath, MNT_DETACH);
   } catch (err) {
     // Not mounted (a half-made one) is fine to unlink; anything else is an error.
-    if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw new UfsError(`deleting network namespace ${path.basename(nsPath)}: ${(err as Error).message}`);
+    if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw netnsError('deleting', nsPath, err);
   }
   try {
     fs.unlinkSync(nsPath);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new UfsError(`deleting network namespace ${path.basename(nsPath)}: ${(err as Error).message}`);
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw netnsError('deleting', nsPath, err);
   }
 }
 

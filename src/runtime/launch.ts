@@ -119,9 +119,9 @@ async function watchPidFile(file: string, isDone: () => boolean, onPid: (pid: nu
 // Attached to our own stdio (a foreground run without a terminal): nothing to pipe, so the
 // runtime starts through posix_spawn (native/sys), not Node's fork-based spawn.
 async function launchInherited(opts: LaunchOptions): Promise<number> {
-  const { sys } = await import('../sys/index.js');
+  const { envList, sys } = await import('../sys/index.js');
   if (opts.pidFile) fs.rmSync(opts.pidFile, { force: true });
-  const env = Object.entries(process.env).map(([k, v]) => `${k}=${v ?? ''}`);
+  const env = envList(process.env);
   // Its own session: a Ctrl-C on our terminal reaches the container once, through us.
   const child = sys.spawnWait(opts.binary, [opts.binary, ...opts.args], env, opts.stdin !== 'inherit', true);
   let done = false;

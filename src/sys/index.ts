@@ -70,3 +70,8 @@ interface NativeSys {
 
 const require = createRequire(import.meta.url);
 export const sys: NativeSys = require(path.join(PROJECT_ROOT, 'native', 'build', 'Release', 'ufs_native.node')) as NativeSys;
+
+// An environment as spawnWait takes it: NAME=value strings.
+export function envList(env: NodeJS.ProcessEnv): string[] {
+  return Object.entries(env).map(([k, v]) => `${k}=${v ?? ''}`);
+}
