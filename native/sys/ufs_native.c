@@ -803,7 +803,7 @@ static napi_value js_unmap_clean_code(napi_env env, napi_callback_info info) {
     unsigned long inode;
     path[0] = 0;
     int k = sscanf(line, "%lx-%lx %7s %lx %15s %lu %4095s", &a, &b, perms, &off, dev, &inode, path);
-    if (k >= 6 && strchr(line, '-') < strchr(line, ' ')) {
+    if (k >= 6) { // a mapping's header line (field lines do not parse as hex ranges)
       start = a;
       end = b;
       candidate = k == 7 && strcmp(path, file) == 0 && perms[1] == '-' && perms[3] == 'p';
