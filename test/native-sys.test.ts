@@ -253,3 +253,37 @@ test('unmapCleanCode unmaps the clean pages of the node binary and the process r
   t.is(out.re, true);
   t.is(sys.unmapCleanCode('/no/such/binary'), 0);
 });
+
+test('warmDirs reads directories ahead on a thread of its own and leaves their atimes alone', async (t) => {
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'ufs-warm-'));
+  t.teardown(() => fsp.rm(dir, { recursive: true, force: true }));
+  const dirs = [dir];
+  for (let i = 0; i < 20; i++) {
+    const sub = path.join(dir, `d${i}`);
+    await fsp.mkdir(sub);
+    dirs.push(sub);
+    for (let j = 0; j < 100; j++) await fsp.writeFile(path.join(sub, `f${j}`), '');
+  }
+  await fsp.symlink('/etc', path.join(dir, 'link'));
+  const old = new Date('2001-02-03T04:05:06Z');
+  for (const d of dirs) await fsp.utimes(d, old, (await fsp.stat(d)).mtime); // older than mtime: relatime would update it
+  const script = `
+    const fs = require('node:fs');
+    const sys = require(process.argv[1]);
+    let typeError = false;
+    try { sys.warmDirs('not a list'); } catch (e) { typeError = e instanceof TypeError; }
+    sys.warmDirs([]);
+    sys.warmDirs(['/no/such/dir', process.argv[2] + '/link', process.argv[2]]);
+    const task = () => fs.readdirSync('/proc/self/task').find((id) => fs.readFileSync('/proc/self/task/' + id + '/comm', 'utf8').trim() === 'ufs-warm');
+    const runtime = (id) => Number(fs.readFileSync('/proc/self/task/' + id + '/schedstat', 'utf8').split(' ')[0]);
+    const tid = task();
+    let last = -1, now = tid ? runtime(tid) : 0;
+    const until = Date.now() + 5000;
+    while (tid && now !== last && Date.now() < until) { last = now; Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200); now = runtime(tid); }
+    console.log(JSON.stringify({ typeError, thread: Boolean(tid), runtimeNs: now }));`;
+  const out = JSON.parse(execFileSync(process.execPath, ['-e', script, SYS_CJS, dir], { encoding: 'utf8' })) as { typeError: boolean; thread: boolean; runtimeNs: number };
+  t.true(out.typeError, 'a bad argument is a TypeError');
+  t.true(out.thread, 'the read-ahead thread runs');
+  t.true(out.runtimeNs > 0, 'and did some work');
+  for (const d of dirs) t.is((await fsp.stat(d)).atime.getTime(), old.getTime(), `${d}: atime untouched`);
+});

@@ -7,6 +7,8 @@
 #include <uv.h>
 
 #include <ctype.h>
+#include <dirent.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -836,6 +838,136 @@ static napi_value js_unmap_clean_code(napi_env env, napi_callback_info info) {
 }
 #undef FN
 
+// ---- directory read-ahead -------------------------------------------------------------------
+// warmDirs(paths): reads each directory and lstats its entries on a thread of our own, and
+// goes on into its subdirectories (WARM_DEPTH levels), so that the kernel's dentry and inode
+// caches (and the disk blocks under them) are filled by the time the union lists them. The
+// union's serving thread answers every request in turn and its own lstats are synchronous
+// (src/unionfs/hostfs.ts): without this, a walk of a cold tree waits for the disk once per
+// directory block and inode, on that one thread, between the walker's round trips.
+// A depth-first walk (find, tar, du, cp -a) lists next the children of the directory it
+// listed last, so the newest directories go first (a stack), and this thread, which makes no
+// round trips, runs ahead of it. Bounded: a full stack drops its oldest entries, and a
+// directory warmed lately is skipped. Nothing is written: O_NOATIME where the kernel allows it
+// (the owner or CAP_FOWNER); the lstat results are not kept.
+#define WARM_MAX 4096
+#define WARM_DEPTH 3
+#define WARM_SEEN 16384
+struct warm_item {
+  char *path;
+  int depth; // levels still to go below this directory
+};
+static struct {
+  pthread_mutex_t lock;
+  pthread_cond_t more;
+  struct warm_item items[WARM_MAX]; // a ring: `base` is the oldest, `base + count - 1` the newest
+  size_t base, count;
+  uint64_t seen[WARM_SEEN]; // hashes of directories warmed lately (direct-mapped)
+  bool started;
+} warm = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, { { NULL, 0 } }, 0, 0, { 0 }, false };
+
+static uint64_t warm_hash(const char *s) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (; *s; s++) h = (h ^ (unsigned char) *s) * 0x100000001b3ULL;
+  return h | 1; // 0 marks an empty slot
+}
+
+// With warm.lock held. Takes `path`.
+static void warm_push(char *path, int depth) {
+  if (warm.count == WARM_MAX) { // full: the oldest request goes
+    free(warm.items[warm.base].path);
+    warm.base = (warm.base + 1) % WARM_MAX;
+    warm.count--;
+  }
+  warm.items[(warm.base + warm.count) % WARM_MAX] = (struct warm_item) { path, depth };
+  warm.count++;
+}
+
+static void warm_dir(const char *path, int depth) {
+  int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
+  if (fd < 0 && errno == EPERM) fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return;
+  DIR *d = fdopendir(fd);
+  if (d == NULL) {
+    close(fd);
+    return;
+  }
+  size_t plen = strlen(path);
+  char *subdirs[256];
+  int n_sub = 0;
+  struct dirent *e;
+  struct stat st;
+  while ((e = readdir(d)) != NULL) {
+    const char *n = e->d_name;
+    if (n[0] == '.' && (n[1] == 0 || (n[1] == '.' && n[2] == 0))) continue;
+    if (fstatat(fd, n, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode)) continue;
+    if (depth <= 0 || n_sub == 256) continue;
+    size_t nlen = strlen(n);
+    char *sub = malloc(plen + nlen + 2);
+    if (sub == NULL) continue;
+    memcpy(sub, path, plen);
+    sub[plen] = '/';
+    memcpy(sub + plen + 1, n, nlen + 1);
+    subdirs[n_sub++] = sub;
+  }
+  closedir(d);
+  pthread_mutex_lock(&warm.lock);
+  while (n_sub > 0) warm_push(subdirs[--n_sub], depth - 1);
+  pthread_mutex_unlock(&warm.lock);
+}
+
+static void *warm_main(void *arg) {
+  for (;;) {
+    pthread_mutex_lock(&warm.lock);
+    while (warm.count == 0) pthread_cond_wait(&warm.more, &warm.lock);
+    warm.count--;
+    struct warm_item it = warm.items[(warm.base + warm.count) % WARM_MAX];
+    uint64_t h = warm_hash(it.path);
+    bool fresh = warm.seen[h % WARM_SEEN] != h;
+    warm.seen[h % WARM_SEEN] = h;
+    pthread_mutex_unlock(&warm.lock);
+    if (fresh) warm_dir(it.path, it.depth);
+    free(it.path);
+  }
+  return NULL;
+}
+
+// Queues the directories of `list` (byte strings: one character per byte), the first on top.
+#define FN "warmDirs"
+static napi_value js_warm_dirs(napi_env env, napi_callback_info info) {
+  ARGS(1)
+  uint32_t n = 0;
+  bool is_array = false;
+  if (napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array || napi_get_array_length(env, argv[0], &n) != napi_ok) {
+    return throw_type(env, FN, "paths must be an array of strings");
+  }
+  pthread_mutex_lock(&warm.lock);
+  if (!warm.started) {
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 256 * 1024);
+    warm.started = pthread_create(&t, &attr, warm_main, NULL) == 0;
+    if (warm.started) pthread_setname_np(t, "ufs-warm");
+    pthread_attr_destroy(&attr);
+  }
+  // Pushed last to first, so that the first is taken first.
+  for (uint32_t i = n; warm.started && i-- > 0;) {
+    napi_value v;
+    size_t len;
+    if (napi_get_element(env, argv[0], i, &v) != napi_ok || napi_get_value_string_latin1(env, v, NULL, 0, &len) != napi_ok) continue;
+    char *path = malloc(len + 1);
+    if (path == NULL) break;
+    napi_get_value_string_latin1(env, v, path, len + 1, &len);
+    warm_push(path, WARM_DEPTH - 1);
+  }
+  pthread_cond_signal(&warm.more);
+  pthread_mutex_unlock(&warm.lock);
+  return NULL;
+}
+#undef FN
+
 // ---- module -------------------------------------------------------------------------------
 
 static napi_value init(napi_env env, napi_value exports) {
@@ -855,6 +987,7 @@ static napi_value init(napi_env env, napi_value exports) {
     { "spawnWait", NULL, js_spawn_wait, NULL, NULL, NULL, napi_enumerable, NULL },
     { "bindNetns", NULL, js_bind_netns, NULL, NULL, NULL, napi_enumerable, NULL },
     { "unmapCleanCode", NULL, js_unmap_clean_code, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "warmDirs", NULL, js_warm_dirs, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   return exports;

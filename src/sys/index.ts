@@ -66,6 +66,10 @@ interface NativeSys {
   // Unmaps the pages of `file`'s read-only private mappings that hold no anonymous page (they
   // stay in the page cache) and trims malloc's free memory; returns the kB unmapped.
   unmapCleanCode(file: string): number;
+  // Reads these directories and lstats their entries on a background thread, newest request
+  // first, to fill the kernel's caches ahead of a walk (paths as byte strings: one character
+  // per byte). Returns at once; a full queue drops its oldest requests.
+  warmDirs(paths: string[]): void;
 }
 
 const require = createRequire(import.meta.url);

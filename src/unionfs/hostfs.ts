@@ -182,6 +182,12 @@ function native<K extends SysFn>(name: K): (typeof sys)[K] {
   return (fn as (...args: unknown[]) => unknown).bind(sys) as (typeof sys)[K];
 }
 
+// Directories a walk is likely to list soon (see warmDirs in src/sys/index.ts). Only a hint:
+// nothing happens without the native module.
+export function warmDirs(dirs: string[]): void {
+  if (dirs.length > 0 && typeof sys.warmDirs === 'function') sys.warmDirs(dirs);
+}
+
 export function hasNative(name: SysFn): boolean {
   return typeof (sys as unknown as Record<string, unknown>)[name] === 'function';
 }

@@ -33,7 +33,7 @@ import { CopyUp, removeQuietly } from './copyup.js';
 import { fsError, hasCode } from './errors.js';
 import {
   closeFd, fchmodFd, fchownFd, fdatasyncFd, fstatFd, fsyncFd, ftruncateFd, getXattr,
-  getXattrStrict, listXattrs, mknod as hostMknod, openFd, removeTree, removeXattr, setTimes, setXattr,
+  getXattrStrict, listXattrs, mknod as hostMknod, openFd, removeTree, removeXattr, setTimes, setXattr, warmDirs,
 } from './hostfs.js';
 import { UPPER_TAG, composeIno, isAclXattr, isPrivateXattr, probeOriginSupport } from './inode.js';
 import { makeLayers } from './layers.js';
@@ -228,7 +228,13 @@ export class UnionFs {
     return this.shared(() => {
       const r = this.ctx.resolver;
       const entries: { name: string; attr: Attr; lowerFile?: string }[] = [];
-      for (const { entry, node } of readMergedDir(r, parts)) {
+      // The subdirectories are what a walk lists next: their layer directories are read
+      // ahead, off this thread, while this listing is answered.
+      const subdirs: string[] = [];
+      const merged = readMergedDir(r, parts);
+      for (const { node } of merged) if (isDir(node)) for (const d of node.dirs) subdirs.push(d.host);
+      warmDirs(subdirs);
+      for (const { entry, node } of merged) {
         const st = r.stat(node.layer, node.host);
         if (!st) continue;
         const lowerFile = hostFileOf(node);
