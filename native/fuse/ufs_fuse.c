@@ -94,6 +94,7 @@ typedef struct {
   struct bitset no_caps;   // by node id: known to have no security.capability
   struct bitset dirs_in_js; // by directory handle: JS has state for it (it listed it)
   uint64_t next_dir_handle;
+  bool no_opendir; // the kernel opens directories without asking (see ll_opendir)
   struct fh_info *fhs; // by fd: the handles C may serve alone (see "Handles")
   size_t nfhs;
   int32_t *node_fds; // by node id: fd + 1 of an open upper handle of the node, 0: none
@@ -674,17 +675,10 @@ static bool attr_i64(napi_env env, napi_value obj, enum attr_key k, int64_t *out
   return get_i64(env, v, out);
 }
 
-static bool get_stat_loaded(napi_env env, napi_value obj, struct stat *st);
-
 // An Attr (src/unionfs/types.ts) as a struct stat. Only ino and mode are required (a bare
 // directory entry); everything else defaults to 0.
 static bool get_stat(napi_env env, napi_value obj, struct stat *st) {
   if (!load_attr_keys(env)) return false;
-  return get_stat_loaded(env, obj, st);
-}
-
-// get_stat, with attr_keys loaded in this handle scope already (many entries at once).
-static bool get_stat_loaded(napi_env env, napi_value obj, struct stat *st) {
   memset(st, 0, sizeof(*st));
   int64_t v[K_COUNT] = { 0 };
   v[K_NLINK] = 1;
@@ -786,6 +780,7 @@ static void ll_init(void *userdata, struct fuse_conn_info *conn) {
   if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
   if (conn->capable & FUSE_CAP_CACHE_SYMLINKS) conn->want |= FUSE_CAP_CACHE_SYMLINKS;
   if (conn->capable & FUSE_CAP_PARALLEL_DIROPS) conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+  S.no_opendir = (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) != 0;
   conn->time_gran = 1;
   conn->max_background = 64;
   conn->congestion_threshold = 48;
@@ -1107,10 +1102,19 @@ static void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   open_in_js(req, ino, fi);
 }
 
-// Directory handles are numbers C hands out: opening a directory needs no union decision
-// (the kernel only opendirs directories), and with cached listings most never reach JS.
-// JS keeps state for a handle only once it lists it, and hears of its release only then.
+// Opening a directory needs no union decision (the kernel only opendirs directories), and
+// JS's listings do not depend on the handle (src/fuse/lowlevel/ops.ts: offsets are name
+// cookies). So where the kernel offers it (Linux 5.1+), the first OPENDIR answers ENOSYS: from
+// then on the kernel opens and releases directories without a round trip to us, with the
+// flags we would give (keep_cache, cache_readdir), and every READDIR comes with handle 0.
+// That is two requests fewer per directory a walk enters.
+// Otherwise directory handles are numbers C hands out; JS keeps state for a handle only once
+// it lists it, and hears of its release only then.
 static void ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  if (S.no_opendir) {
+    fuse_reply_err(req, ENOSYS);
+    return;
+  }
   struct fuse_file_info out;
   memset(&out, 0, sizeof(out));
   out.fh = ++S.next_dir_handle;
@@ -1679,21 +1683,27 @@ static bool entry_param(napi_env env, napi_value *argv, struct fuse_entry_param 
   return true;
 }
 
-// A lower file's host path, when the value is a string.
 // The host path JS sent with an entry: a lower file's (see "Lower files"), or an upper
 // directory's (see "Upper directories").
-static void take_lower_file(napi_env env, napi_value v, fuse_ino_t node, const struct stat *attr) {
-  napi_valuetype t;
-  if (!node || napi_typeof(env, v, &t) != napi_ok || t != napi_string) return;
+static void take_lower_path(const char *name, size_t len, fuse_ino_t node, const struct stat *attr) {
   char path[4096];
-  size_t len;
-  if (napi_get_value_string_latin1(env, v, path, sizeof(path), &len) != napi_ok || len >= sizeof(path) - 1) return;
+  if (!node || len >= sizeof(path) - 1) return;
+  memcpy(path, name, len + 1);
   if (S_ISDIR(attr->st_mode)) {
     bool lower = len > 1 && path[len - 1] == '/';
     if (lower) path[len - 1] = '\0';
     upper_dir_set(node, path, attr->st_ino, attr->st_nlink == 1, lower);
   }
   else lower_file_set(node, path, attr->st_ino);
+}
+
+static void take_lower_file(napi_env env, napi_value v, fuse_ino_t node, const struct stat *attr) {
+  napi_valuetype t;
+  if (!node || napi_typeof(env, v, &t) != napi_ok || t != napi_string) return;
+  char path[4096];
+  size_t len;
+  if (napi_get_value_string_latin1(env, v, path, sizeof(path), &len) != napi_ok || len >= sizeof(path) - 1) return;
+  take_lower_path(path, len, node, attr);
 }
 
 // replyEntry(id, nodeid, attr | null, entryTimeout, attrTimeout, lowerFile?): nodeid 0 is a
@@ -1868,76 +1878,92 @@ static napi_value js_reply_statfs(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-// replyDir(id, offset, names: string[], attrs: Attr[], nodeids: number[], entryTimeout,
-// attrTimeout, lowerFiles: (string | null)[]) -> how many entries were sent. Entry i has directory offset offset+i; the
-// kernel continues with offset+count. For readdirplus, every entry sent with a non-zero node
-// id counts as a lookup of that node (the caller bumps its count by the return value's worth).
-// With a 9th argument, offsets: number[], entry i's directory offset is offsets[i] instead:
-// the cookie the kernel hands back to continue after that entry.
+// A latin1 string argument as a malloc'd copy (NUL-terminated; embedded NULs are kept), or
+// NULL. `*len` is its length.
+static char *latin1_copy(napi_env env, napi_value v, size_t *len) {
+  if (napi_get_value_string_latin1(env, v, NULL, 0, len) != napi_ok) return NULL;
+  char *b = malloc(*len + 1);
+  if (b && napi_get_value_string_latin1(env, v, b, *len + 1, len) != napi_ok) {
+    free(b);
+    return NULL;
+  }
+  return b;
+}
+
+// The elements of a typed array argument of `type`, if it has at least `min` of them.
+static void *typed_array(napi_env env, napi_value v, napi_typedarray_type type, size_t min) {
+  napi_typedarray_type t;
+  size_t length;
+  void *data;
+  if (napi_get_typedarray_info(env, v, &t, &length, &data, NULL, NULL) != napi_ok || t != type || length < min) return NULL;
+  return data;
+}
+
+// replyDir(id, names, nums: Float64Array, bigs: BigInt64Array, count, entryTimeout,
+// attrTimeout, lowerFiles) -> how many entries were sent. The entries of a DirPack
+// (src/fuse/lowlevel/dirpack.ts): names and lower files ('' for none) NUL-separated, per entry
+// DIR_NUMS numbers (mode, uid, gid, nlink, rdev, blksize, node id, the directory offset the
+// kernel hands back to continue after it) and DIR_BIGS bigints (ino, size, blocks, atime,
+// mtime, ctime in ns). For readdirplus, every entry sent with a non-zero node id counts as a
+// lookup of that node (the caller bumps its count by the return value's worth).
+#define DIR_NUMS 8
+#define DIR_BIGS 6
 static napi_value js_reply_dir(napi_env env, napi_callback_info info) {
-  ARGS(9);
-  napi_valuetype offsets_type = napi_undefined;
-  if (argc > 8) napi_typeof(env, argv[8], &offsets_type);
-  bool cookies = offsets_type == napi_object;
-  double offset = get_double(env, argv[1], 0);
-  uint32_t n;
-  if (napi_get_array_length(env, argv[2], &n) != napi_ok) return throw_error(env, "ufs_fuse: replyDir: names must be an array");
+  ARGS(8);
+  uint32_t n = (uint32_t) get_double(env, argv[4], 0);
+  const double *nums = typed_array(env, argv[2], napi_float64_array, (size_t) n * DIR_NUMS);
+  const int64_t *bigs = typed_array(env, argv[3], napi_bigint64_array, (size_t) n * DIR_BIGS);
   double entry_timeout = get_double(env, argv[5], 0), attr_timeout = get_double(env, argv[6], 0);
+  size_t names_len = 0, lowers_len = 0;
+  char *names = latin1_copy(env, argv[1], &names_len);
+  char *lowers = latin1_copy(env, argv[7], &lowers_len);
   size_t size = s->size, used = 0;
   bool plus = s->plus;
   char *buf = malloc(size ? size : 1);
-  if (!buf) {
-    slot_free(s);
-    fuse_reply_err(req, ENOMEM);
-    return num(env, 0);
-  }
-  uint32_t sent = 0;
-  char name[1024];
-  if (!load_attr_keys(env)) {
+  if (!nums || !bigs || !names || !lowers || !buf) {
+    free(names);
+    free(lowers);
     free(buf);
-    return throw_error(env, "ufs_fuse: replyDir: no attribute names");
+    return throw_error(env, "ufs_fuse: replyDir: bad arguments"); // JS answers the request
   }
-  for (; sent < n; sent++) {
-    napi_value nv, av, iv;
-    size_t len;
-    if (napi_get_element(env, argv[2], sent, &nv) != napi_ok ||
-        napi_get_value_string_latin1(env, nv, name, sizeof(name), &len) != napi_ok ||
-        napi_get_element(env, argv[3], sent, &av) != napi_ok) {
-      free(buf);
-      return throw_error(env, "ufs_fuse: replyDir: bad entry");
-    }
+  const char *name = names, *lower = lowers;
+  const char *names_end = names + names_len, *lowers_end = lowers + lowers_len;
+  uint32_t sent = 0;
+  for (; sent < n && name <= names_end && lower <= lowers_end; sent++) {
+    const double *m = nums + (size_t) sent * DIR_NUMS;
+    const int64_t *b = bigs + (size_t) sent * DIR_BIGS;
     struct fuse_entry_param e;
     memset(&e, 0, sizeof(e));
-    if (!get_stat_loaded(env, av, &e.attr)) {
-      free(buf);
-      return throw_error(env, "ufs_fuse: replyDir: bad attr");
-    }
-    off_t next = (off_t) offset + sent + 1;
-    if (cookies) {
-      napi_value ov;
-      if (napi_get_element(env, argv[8], sent, &ov) != napi_ok) {
-        free(buf);
-        return throw_error(env, "ufs_fuse: replyDir: bad offset");
-      }
-      next = (off_t) get_double(env, ov, 0);
-    }
+    e.attr.st_mode = (mode_t) m[0];
+    e.attr.st_uid = (uid_t) m[1];
+    e.attr.st_gid = (gid_t) m[2];
+    e.attr.st_nlink = (nlink_t) m[3];
+    e.attr.st_rdev = (dev_t) m[4];
+    e.attr.st_blksize = (blksize_t) m[5];
+    e.attr.st_ino = (ino_t) b[0];
+    e.attr.st_size = (off_t) b[1];
+    e.attr.st_blocks = (blkcnt_t) b[2];
+    ns_to_timespec(b[3], &e.attr.st_atim);
+    ns_to_timespec(b[4], &e.attr.st_mtim);
+    ns_to_timespec(b[5], &e.attr.st_ctim);
+    off_t next = (off_t) m[7];
     size_t entsize;
     if (plus) {
-      napi_get_element(env, argv[4], sent, &iv);
-      e.ino = (fuse_ino_t) get_double(env, iv, 0);
+      e.ino = (fuse_ino_t) m[6];
       e.entry_timeout = e.ino ? entry_timeout : 0;
       e.attr_timeout = e.ino ? attr_timeout : 0;
       entsize = fuse_add_direntry_plus(req, buf + used, size - used, name, &e, next);
-      if (e.ino && entsize <= size - used) {
-        napi_value lv;
-        if (napi_get_element(env, argv[7], sent, &lv) == napi_ok) take_lower_file(env, lv, e.ino, &e.attr);
-      }
+      if (e.ino && entsize <= size - used && *lower) take_lower_path(lower, strlen(lower), e.ino, &e.attr);
     } else {
       entsize = fuse_add_direntry(req, buf + used, size - used, name, &e.attr, next);
     }
     if (entsize > size - used) break;
     used += entsize;
+    name += strlen(name) + 1;
+    lower += strlen(lower) + 1;
   }
+  free(names);
+  free(lowers);
   slot_free(s);
   fuse_reply_buf(req, buf, used);
   free(buf);

@@ -79,9 +79,10 @@ export interface LowLevelBinding {
   replyXattr(id: ReqId, value: Buffer): void; // size query and ERANGE handled in C
   replyXattrList(id: ReqId, names: string[]): void;
   replyStatfs(id: ReqId, st: StatFs): void;
-  // Entry i gets directory offset offsets[i] (without offsets: offset+i+1) as the place to
-  // continue after it; returns how many fitted.
-  replyDir(id: ReqId, offset: number, names: string[], attrs: EntryAttr[], nodes: number[], entryTimeout: number, attrTimeout: number, lowerFiles: (string | null)[], offsets?: number[]): number;
+  // The first `count` entries of a DirPack (dirpack.ts): names and lower files ('' for none)
+  // NUL-separated, the numbers in nums and bigs. Returns how many fitted; for readdirplus,
+  // each one sent with a node id counts as a lookup of that node.
+  replyDir(id: ReqId, names: string, nums: Float64Array, bigs: BigInt64Array, count: number, entryTimeout: number, attrTimeout: number, lowerFiles: string): number;
   // The node is gone from the node table (forgotten by the kernel): C drops what it keeps.
   dropNode(node: number): void;
   // What INIT negotiated about kernel passthrough, whether it is in use, and the errno that

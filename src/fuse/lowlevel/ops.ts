@@ -11,6 +11,7 @@ import { ERRNO, idArg, refusedXattr, toErrno, type Log } from '../answers.js';
 import {
   OPEN_KEEP_CACHE, OPEN_UPPER, type EntryAttr, type LowLevelBinding, type LowLevelHandlers, type ReqId,
 } from './binding.js';
+import { DIR_NUMS, DirPack } from './dirpack.js';
 import { keepYoungGenerationSmall } from './heap.js';
 import { NodeTable, type LlNode } from './nodes.js';
 
@@ -27,12 +28,21 @@ function direntSize(name: string, plus: boolean): number {
 }
 
 
-// A directory handle's listing: read once, at its first readdir (or a rewind), and kept until
-// releasedir, so that one handle lists one consistent snapshot. Entries are ordered by their
-// cookie, a hash of the name, which is also the directory offset the kernel gets back to go
-// on after that entry (as ext4's hashed offsets): an offset means the same place in any listing
-// of the directory, so the kernel's cached listings (cache_readdir) and a handle that first
-// reads at an offset learned elsewhere never see a name twice or miss an unchanged one.
+// A directory's listing: read at a readdir from offset 0 (a new listing or a rewind) and kept
+// for the readdirs that go on from there. Entries are ordered by their cookie, a hash of the
+// name, which is also the directory offset the kernel gets back to go on after that entry (as
+// ext4's hashed offsets): an offset means the same place in any listing of the directory, so
+// the kernel's cached listings (cache_readdir), a reader that goes on in a listing read for
+// another, and one that first reads at an offset learned elsewhere never see a name twice or
+// miss an unchanged one. So a listing is only a cache: kept by handle where the kernel sends
+// OPENDIR (until releasedir), else by directory (the kernel opens directories without asking
+// and every handle is 0: see ll_opendir in native/fuse/ufs_fuse.c), dropped once read to the
+// end, and the oldest go beyond MAX_LISTINGS.
+const MAX_LISTINGS = 256;
+function listingKey(fh: number, nodeId: number): number {
+  return fh !== 0 ? fh : -nodeId;
+}
+
 interface DirHandle {
   node: LlNode;
   names?: string[];
@@ -75,7 +85,8 @@ export interface LowLevelEvents {
 export function makeLowLevelOps(union: UnionFs, rootAttr: Attr, ll: LowLevelBinding, timeout: number, events: LowLevelEvents, log: Log): LowLevelHandlers {
   keepYoungGenerationSmall();
   const nodes = new NodeTable(rootAttr.ino, (id) => ll.dropNode(id));
-  const dirs = new Map<number, DirHandle>(); // by the handle C gave the kernel
+  const dirs = new Map<number, DirHandle>(); // by listingKey
+  const pack = new DirPack(); // one reply at a time: replies are built and sent synchronously
 
   // Runs one request: whatever happens, the kernel gets exactly one answer (an unanswered
   // request hangs its caller forever).
@@ -300,10 +311,12 @@ export function makeLowLevelOps(union: UnionFs, rootAttr: Attr, ll: LowLevelBind
 
     readdir(id, nodeId, fh, offset, plus, size) {
       serve(id, 'readdir', [nodeId, fh, offset, plus], async () => {
-        let dir = dirs.get(fh);
+        const key = listingKey(fh, nodeId);
+        let dir = dirs.get(key);
         if (!dir) {
           dir = { node: nodes.get(nodeId) };
-          dirs.set(fh, dir);
+          dirs.set(key, dir);
+          if (dirs.size > MAX_LISTINGS) dirs.delete(dirs.keys().next().value!);
         }
         if (offset === 0 || !dir.names) {
           const list = await union.readdirAttrs(nodes.path(dir.node));
@@ -314,40 +327,33 @@ export function makeLowLevelOps(union: UnionFs, rootAttr: Attr, ll: LowLevelBind
           dir.cookies = [...DOT_COOKIES, ...entries.map(({ cookie }) => cookie)];
         }
         const cookies = dir.cookies!;
-        const names: string[] = [];
-        const attrs: EntryAttr[] = [];
-        const ids: number[] = [];
-        const lowerFiles: (string | null)[] = [];
         const made: LlNode[] = [];
-        const offsets: number[] = [];
         let room = size;
+        pack.reset(Math.ceil(size / DIRENT_BASE));
         for (let i = resumeIndex(cookies, offset); i < dir.names.length; i++) {
           const name = dir.names[i]!;
           const need = direntSize(name, plus);
           if (need > room) break;
           room -= need;
           const attr = dir.attrs![i]!;
-          names.push(name);
-          offsets.push(cookies[i]!);
-          attrs.push(attr);
-          lowerFiles.push(dir.lowerFiles![i]!);
+          let nodeId = 0;
           if (plus && i >= 2 && 'nlink' in attr) {
             const node = nodes.found(dir.node, name, attr);
             made.push(node);
-            ids.push(node.id);
-          } else {
-            ids.push(0);
+            nodeId = node.id;
           }
+          pack.add(name, attr, nodeId, cookies[i]!, dir.lowerFiles![i]!);
         }
-        const sent = ll.replyDir(id, offset, names, attrs, ids, timeout, timeout, lowerFiles, offsets);
+        const count = pack.count;
+        const sent = ll.replyDir(id, pack.names.join('\0'), pack.nums, pack.bigs, count, timeout, timeout, pack.lowerFiles.join('\0'));
         // Entries sent with a node id count as lookups; nodes made for nothing go again.
-        let k = 0;
-        for (let i = 0; i < names.length; i++) {
-          if (ids[i] === 0) continue;
+        for (let k = 0, i = 0; i < count; i++) {
+          if (pack.nums[i * DIR_NUMS + 6] === 0) continue;
           const node = made[k++]!;
           if (i < sent) nodes.counted(node);
           else nodes.dropIfUnused(node);
         }
+        if (count === 0 && fh === 0) dirs.delete(key); // read to the end
       });
     },
 
