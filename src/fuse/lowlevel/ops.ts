@@ -43,12 +43,14 @@ function listingKey(fh: number, nodeId: number): number {
   return fh !== 0 ? fh : -nodeId;
 }
 
-interface DirHandle {
+// Every field is set at creation (one object shape: the code that reads them stays optimized).
+interface DirListing {
   node: LlNode;
-  names?: string[];
-  attrs?: EntryAttr[];
-  lowerFiles?: (string | null)[];
-  cookies?: number[];
+  read: boolean; // names..cookies hold the directory's entries, "." and ".." first
+  names: string[];
+  attrs: EntryAttr[];
+  lowerFiles: (string | null)[];
+  cookies: number[];
 }
 
 // "." and ".." come first, at cookies 1 and 2; names hash into [3, 2^52 + 3), exact in a double.
@@ -85,7 +87,7 @@ export interface LowLevelEvents {
 export function makeLowLevelOps(union: UnionFs, rootAttr: Attr, ll: LowLevelBinding, timeout: number, events: LowLevelEvents, log: Log): LowLevelHandlers {
   keepYoungGenerationSmall();
   const nodes = new NodeTable(rootAttr.ino, (id) => ll.dropNode(id));
-  const dirs = new Map<number, DirHandle>(); // by listingKey
+  const dirs = new Map<number, DirListing>(); // by listingKey
   const pack = new DirPack(); // one reply at a time: replies are built and sent synchronously
 
   // Runs one request: whatever happens, the kernel gets exactly one answer (an unanswered
@@ -110,6 +112,59 @@ export function makeLowLevelOps(union: UnionFs, rootAttr: Attr, ll: LowLevelBind
     const node = nodes.found(parent, name, attr);
     ll.replyEntry(id, node.id, attr, timeout, timeout, lowerFile);
     nodes.counted(node);
+  }
+
+  function listingOf(key: number, nodeId: number): DirListing {
+    let dir = dirs.get(key);
+    if (!dir) {
+      dir = { node: nodes.get(nodeId), read: false, names: [], attrs: [], lowerFiles: [], cookies: [] };
+      dirs.set(key, dir);
+      if (dirs.size > MAX_LISTINGS) dirs.delete(dirs.keys().next().value!);
+    }
+    return dir;
+  }
+
+  async function readListing(dir: DirListing): Promise<void> {
+    const list = await union.readdirAttrs(nodes.path(dir.node));
+    const entries = list.entries.map((e) => ({ e, cookie: nameCookie(e.name) })).sort((x, y) => x.cookie - y.cookie);
+    dir.names = ['.', '..', ...entries.map(({ e }) => e.name)];
+    dir.attrs = [list.self, list.parent, ...entries.map(({ e }) => e.attr)];
+    dir.lowerFiles = [null, null, ...entries.map(({ e }) => e.lowerFile ?? null)];
+    dir.cookies = [...DOT_COOKIES, ...entries.map(({ cookie }) => cookie)];
+    dir.read = true;
+  }
+
+  // Answers a readdir(plus) from `offset` on with what fits in `size` bytes; returns how many
+  // entries that was (0: the end).
+  function replyListing(id: ReqId, dir: DirListing, offset: number, plus: boolean, size: number): number {
+    const cookies = dir.cookies;
+    const made: LlNode[] = [];
+    let room = size;
+    pack.reset(Math.ceil(size / DIRENT_BASE));
+    for (let i = resumeIndex(cookies, offset); i < dir.names.length; i++) {
+      const name = dir.names[i]!;
+      const need = direntSize(name, plus);
+      if (need > room) break;
+      room -= need;
+      const attr = dir.attrs[i]!;
+      let nodeId = 0;
+      if (plus && i >= 2 && 'nlink' in attr) {
+        const node = nodes.found(dir.node, name, attr);
+        made.push(node);
+        nodeId = node.id;
+      }
+      pack.add(name, attr, nodeId, cookies[i]!, dir.lowerFiles[i]!);
+    }
+    const count = pack.count;
+    const sent = ll.replyDir(id, pack.names.join('\0'), pack.nums, pack.bigs, count, timeout, timeout, pack.lowerFiles.join('\0'));
+    // Entries sent with a node id count as lookups; nodes made for nothing go again.
+    for (let k = 0, i = 0; i < count; i++) {
+      if (pack.nums[i * DIR_NUMS + 6] === 0) continue;
+      const node = made[k++]!;
+      if (i < sent) nodes.counted(node);
+      else nodes.dropIfUnused(node);
+    }
+    return count;
   }
 
   // mknod, mkdir, symlink: `make` creates parent/name in the union, then the kernel gets its entry.
@@ -312,47 +367,9 @@ export function makeLowLevelOps(union: UnionFs, rootAttr: Attr, ll: LowLevelBind
     readdir(id, nodeId, fh, offset, plus, size) {
       serve(id, 'readdir', [nodeId, fh, offset, plus], async () => {
         const key = listingKey(fh, nodeId);
-        let dir = dirs.get(key);
-        if (!dir) {
-          dir = { node: nodes.get(nodeId) };
-          dirs.set(key, dir);
-          if (dirs.size > MAX_LISTINGS) dirs.delete(dirs.keys().next().value!);
-        }
-        if (offset === 0 || !dir.names) {
-          const list = await union.readdirAttrs(nodes.path(dir.node));
-          const entries = list.entries.map((e) => ({ e, cookie: nameCookie(e.name) })).sort((x, y) => x.cookie - y.cookie);
-          dir.names = ['.', '..', ...entries.map(({ e }) => e.name)];
-          dir.attrs = [list.self, list.parent, ...entries.map(({ e }) => e.attr)];
-          dir.lowerFiles = [null, null, ...entries.map(({ e }) => e.lowerFile ?? null)];
-          dir.cookies = [...DOT_COOKIES, ...entries.map(({ cookie }) => cookie)];
-        }
-        const cookies = dir.cookies!;
-        const made: LlNode[] = [];
-        let room = size;
-        pack.reset(Math.ceil(size / DIRENT_BASE));
-        for (let i = resumeIndex(cookies, offset); i < dir.names.length; i++) {
-          const name = dir.names[i]!;
-          const need = direntSize(name, plus);
-          if (need > room) break;
-          room -= need;
-          const attr = dir.attrs![i]!;
-          let nodeId = 0;
-          if (plus && i >= 2 && 'nlink' in attr) {
-            const node = nodes.found(dir.node, name, attr);
-            made.push(node);
-            nodeId = node.id;
-          }
-          pack.add(name, attr, nodeId, cookies[i]!, dir.lowerFiles![i]!);
-        }
-        const count = pack.count;
-        const sent = ll.replyDir(id, pack.names.join('\0'), pack.nums, pack.bigs, count, timeout, timeout, pack.lowerFiles.join('\0'));
-        // Entries sent with a node id count as lookups; nodes made for nothing go again.
-        for (let k = 0, i = 0; i < count; i++) {
-          if (pack.nums[i * DIR_NUMS + 6] === 0) continue;
-          const node = made[k++]!;
-          if (i < sent) nodes.counted(node);
-          else nodes.dropIfUnused(node);
-        }
+        const dir = listingOf(key, nodeId);
+        if (offset === 0 || !dir.read) await readListing(dir);
+        const count = replyListing(id, dir, offset, plus, size);
         if (count === 0 && fh === 0) dirs.delete(key); // read to the end
       });
     },
