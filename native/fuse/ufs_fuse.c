@@ -66,6 +66,7 @@ typedef struct {
   bool plus;         // readdir: readdirplus
   fuse_ino_t caps_of; // getxattr of security.capability: the node asked about
   fuse_ino_t node;   // open: the node being opened
+  fuse_ino_t listed; // readdir: the directory being listed
   bool moves_dirs;   // rename, rmdir: see "Upper directories"
   bool mutates;      // a request that may change the union: see "Upper directories"
 } slot_t;
@@ -76,6 +77,12 @@ typedef struct {
 struct bitset {
   uint8_t *bits;
   size_t bytes;
+};
+
+struct dir_end {
+  off_t off;    // the offset after the last entry
+  uint32_t gen; // valid while S.mut_gen is this
+  bool valid;
 };
 
 typedef struct {
@@ -95,6 +102,8 @@ typedef struct {
   struct bitset dirs_in_js; // by directory handle: JS has state for it (it listed it)
   uint64_t next_dir_handle;
   bool no_opendir; // the kernel opens directories without asking (see ll_opendir)
+  struct dir_end *dir_ends; // by node id: where its listing ends (see "Listing ends")
+  size_t n_dir_ends;
   struct fh_info *fhs; // by fd: the handles C may serve alone (see "Handles")
   size_t nfhs;
   int32_t *node_fds; // by node id: fd + 1 of an open upper handle of the node, 0: none
@@ -133,6 +142,7 @@ static double slot_put(fuse_req_t req) {
   s->plus = false;
   s->caps_of = 0;
   s->node = 0;
+  s->listed = 0;
   s->moves_dirs = false;
   s->mutates = false;
   return (double) ((uint64_t) s->gen << SLOT_BITS | i);
@@ -352,6 +362,32 @@ static bool upper_dir_stat(fuse_ino_t node, struct stat *st) {
   st->st_ino = d->ino;
   if (d->nlink1) st->st_nlink = 1;
   return true;
+}
+
+// ---- listing ends ----------------------------------------------------------------------
+// Reading a directory ends with a READDIR at the offset after its last entry, answered with
+// nothing. When JS has sent a listing through to its end, C keeps that offset and answers the
+// closing request alone, while nothing that may change the union has arrived since (the same
+// rule as lower directories above): one trip into JS fewer per directory a walk lists.
+static void dir_end_set(fuse_ino_t node, off_t off) {
+  if (node >= S.n_dir_ends) {
+    size_t n = S.n_dir_ends ? S.n_dir_ends : 1024;
+    while (n <= node) n *= 2;
+    struct dir_end *grown = realloc(S.dir_ends, n * sizeof(*grown));
+    if (!grown) return;
+    memset(grown + S.n_dir_ends, 0, (n - S.n_dir_ends) * sizeof(*grown));
+    S.dir_ends = grown;
+    S.n_dir_ends = n;
+  }
+  S.dir_ends[node] = (struct dir_end) { off, S.mut_gen, true };
+}
+
+static bool at_dir_end(fuse_ino_t node, off_t off) {
+  return node < S.n_dir_ends && S.dir_ends[node].valid && S.dir_ends[node].gen == S.mut_gen && S.dir_ends[node].off == off;
+}
+
+static void dir_end_forget(fuse_ino_t node) {
+  if (node < S.n_dir_ends) S.dir_ends[node].valid = false;
 }
 
 // Whether `name` is certainly absent from the directory `node`: a directory only upper makes
@@ -1164,11 +1200,16 @@ static void ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 }
 
 static void ll_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi, bool plus) {
+  if (off != 0 && at_dir_end(ino, off)) {
+    fuse_reply_buf(req, NULL, 0);
+    return;
+  }
   double id = pending(req);
   if (id < 0) return;
   slot_t *s = slot_get(id);
   s->size = size;
   s->plus = plus;
+  s->listed = ino;
   bit_put(&S.dirs_in_js, fi->fh, true);
   SCOPE_OPEN;
   napi_value plusv;
@@ -1900,7 +1941,8 @@ static void *typed_array(napi_env env, napi_value v, napi_typedarray_type type, 
 }
 
 // replyDir(id, names, nums: Float64Array, bigs: BigInt64Array, count, entryTimeout,
-// attrTimeout, lowerFiles) -> how many entries were sent. The entries of a DirPack
+// attrTimeout, lowerFiles, atEnd) -> how many entries were sent. `atEnd`: the last of them
+// is the listing's last entry (see "Listing ends"). The entries of a DirPack
 // (src/fuse/lowlevel/dirpack.ts): names and lower files ('' for none) NUL-separated, per entry
 // DIR_NUMS numbers (mode, uid, gid, nlink, rdev, blksize, node id, the directory offset the
 // kernel hands back to continue after it) and DIR_BIGS bigints (ino, size, blocks, atime,
@@ -1909,7 +1951,9 @@ static void *typed_array(napi_env env, napi_value v, napi_typedarray_type type, 
 #define DIR_NUMS 8
 #define DIR_BIGS 6
 static napi_value js_reply_dir(napi_env env, napi_callback_info info) {
-  ARGS(8);
+  ARGS(9);
+  bool at_end = false;
+  napi_get_value_bool(env, argv[8], &at_end);
   uint32_t n = (uint32_t) get_double(env, argv[4], 0);
   const double *nums = typed_array(env, argv[2], napi_float64_array, (size_t) n * DIR_NUMS);
   const int64_t *bigs = typed_array(env, argv[3], napi_bigint64_array, (size_t) n * DIR_BIGS);
@@ -1929,6 +1973,7 @@ static napi_value js_reply_dir(napi_env env, napi_callback_info info) {
   const char *name = names, *lower = lowers;
   const char *names_end = names + names_len, *lowers_end = lowers + lowers_len;
   uint32_t sent = 0;
+  off_t last = 0;
   for (; sent < n && name <= names_end && lower <= lowers_end; sent++) {
     const double *m = nums + (size_t) sent * DIR_NUMS;
     const int64_t *b = bigs + (size_t) sent * DIR_BIGS;
@@ -1959,11 +2004,13 @@ static napi_value js_reply_dir(napi_env env, napi_callback_info info) {
     }
     if (entsize > size - used) break;
     used += entsize;
+    last = next;
     name += strlen(name) + 1;
     lower += strlen(lower) + 1;
   }
   free(names);
   free(lowers);
+  if (at_end && sent == n && n > 0) dir_end_set(s->listed, last);
   slot_free(s);
   fuse_reply_buf(req, buf, used);
   free(buf);
@@ -1979,6 +2026,7 @@ static napi_value js_drop_node(napi_env env, napi_callback_info info) {
   if (!node) return NULL;
   lower_file_forget(node);
   upper_dir_forget(node);
+  dir_end_forget(node);
   no_caps_set(node, false);
   if (node < S.n_node_fds) S.node_fds[node] = 0;
   if (node < n_pt_nodes) pt_nodes[node].cached_opens = 0; // the kernel has no open of it left

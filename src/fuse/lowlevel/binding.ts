@@ -80,9 +80,10 @@ export interface LowLevelBinding {
   replyXattrList(id: ReqId, names: string[]): void;
   replyStatfs(id: ReqId, st: StatFs): void;
   // The first `count` entries of a DirPack (dirpack.ts): names and lower files ('' for none)
-  // NUL-separated, the numbers in nums and bigs. Returns how many fitted; for readdirplus,
-  // each one sent with a node id counts as a lookup of that node.
-  replyDir(id: ReqId, names: string, nums: Float64Array, bigs: BigInt64Array, count: number, entryTimeout: number, attrTimeout: number, lowerFiles: string): number;
+  // NUL-separated, the numbers in nums and bigs; `atEnd`: the last of them ends the listing
+  // (C then answers the closing readdir itself while nothing changes). Returns how many
+  // fitted; for readdirplus, each one sent with a node id counts as a lookup of that node.
+  replyDir(id: ReqId, names: string, nums: Float64Array, bigs: BigInt64Array, count: number, entryTimeout: number, attrTimeout: number, lowerFiles: string, atEnd: boolean): number;
   // The node is gone from the node table (forgotten by the kernel): C drops what it keeps.
   dropNode(node: number): void;
   // What INIT negotiated about kernel passthrough, whether it is in use, and the errno that

@@ -134,14 +134,15 @@ export function makeLowLevelOps(union: UnionFs, rootAttr: Attr, ll: LowLevelBind
     dir.read = true;
   }
 
-  // Answers a readdir(plus) from `offset` on with what fits in `size` bytes; returns how many
-  // entries that was (0: the end).
-  function replyListing(id: ReqId, dir: DirListing, offset: number, plus: boolean, size: number): number {
+  // Answers a readdir(plus) from `offset` on with what fits in `size` bytes; returns whether
+  // that went to the end of the listing.
+  function replyListing(id: ReqId, dir: DirListing, offset: number, plus: boolean, size: number): boolean {
     const cookies = dir.cookies;
     const made: LlNode[] = [];
     let room = size;
     pack.reset(Math.ceil(size / DIRENT_BASE));
-    for (let i = resumeIndex(cookies, offset); i < dir.names.length; i++) {
+    let i = resumeIndex(cookies, offset);
+    for (; i < dir.names.length; i++) {
       const name = dir.names[i]!;
       const need = direntSize(name, plus);
       if (need > room) break;
@@ -156,7 +157,8 @@ export function makeLowLevelOps(union: UnionFs, rootAttr: Attr, ll: LowLevelBind
       pack.add(name, attr, nodeId, cookies[i]!, dir.lowerFiles[i]!);
     }
     const count = pack.count;
-    const sent = ll.replyDir(id, pack.names.join('\0'), pack.nums, pack.bigs, count, timeout, timeout, pack.lowerFiles.join('\0'));
+    const atEnd = i === dir.names.length;
+    const sent = ll.replyDir(id, pack.names.join('\0'), pack.nums, pack.bigs, count, timeout, timeout, pack.lowerFiles.join('\0'), atEnd);
     // Entries sent with a node id count as lookups; nodes made for nothing go again.
     for (let k = 0, i = 0; i < count; i++) {
       if (pack.nums[i * DIR_NUMS + 6] === 0) continue;
@@ -164,7 +166,7 @@ export function makeLowLevelOps(union: UnionFs, rootAttr: Attr, ll: LowLevelBind
       if (i < sent) nodes.counted(node);
       else nodes.dropIfUnused(node);
     }
-    return count;
+    return atEnd && sent === count;
   }
 
   // mknod, mkdir, symlink: `make` creates parent/name in the union, then the kernel gets its entry.
@@ -369,8 +371,8 @@ export function makeLowLevelOps(union: UnionFs, rootAttr: Attr, ll: LowLevelBind
         const key = listingKey(fh, nodeId);
         const dir = listingOf(key, nodeId);
         if (offset === 0 || !dir.read) await readListing(dir);
-        const count = replyListing(id, dir, offset, plus, size);
-        if (count === 0 && fh === 0) dirs.delete(key); // read to the end
+        // Read to the end (C answers the closing request when it can: "Listing ends").
+        if (replyListing(id, dir, offset, plus, size) && fh === 0) dirs.delete(key);
       });
     },
 
