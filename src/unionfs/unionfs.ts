@@ -238,7 +238,9 @@ export class UnionFs {
         const st = r.stat(node.layer, node.host);
         if (!st) continue;
         const lowerFile = hostFileOf(node);
-        entries.push(lowerFile ? { name: entry.name, attr: nodeAttr(st, node), lowerFile } : { name: entry.name, attr: nodeAttr(st, node) });
+        // One object shape for every entry (lowerFile present, maybe undefined): the readdir
+        // code that reads them stays optimized.
+        entries.push({ name: entry.name, attr: nodeAttr(st, node), lowerFile });
       }
       return { ...this.dotEntries(parts), entries };
     });

@@ -50,11 +50,12 @@ interface DirListing {
   names: string[];
   attrs: EntryAttr[];
   lowerFiles: (string | null)[];
-  cookies: number[];
+  cookies: Float64Array;
 }
 
 // "." and ".." come first, at cookies 1 and 2; names hash into [3, 2^52 + 3), exact in a double.
 const DOT_COOKIES = [1, 2];
+const NO_COOKIES = new Float64Array(0);
 export function nameCookie(name: string): number {
   let a = 0x811c9dc5;
   let b = 0x9747b28c;
@@ -68,7 +69,7 @@ export function nameCookie(name: string): number {
 }
 
 // The first index whose cookie is past `offset` (cookies ascending).
-function resumeIndex(cookies: readonly number[], offset: number): number {
+function resumeIndex(cookies: Float64Array, offset: number): number {
   let lo = 0;
   let hi = cookies.length;
   while (lo < hi) {
@@ -117,7 +118,7 @@ export function makeLowLevelOps(union: UnionFs, rootAttr: Attr, ll: LowLevelBind
   function listingOf(key: number, nodeId: number): DirListing {
     let dir = dirs.get(key);
     if (!dir) {
-      dir = { node: nodes.get(nodeId), read: false, names: [], attrs: [], lowerFiles: [], cookies: [] };
+      dir = { node: nodes.get(nodeId), read: false, names: [], attrs: [], lowerFiles: [], cookies: NO_COOKIES };
       dirs.set(key, dir);
       if (dirs.size > MAX_LISTINGS) dirs.delete(dirs.keys().next().value!);
     }
@@ -126,11 +127,31 @@ export function makeLowLevelOps(union: UnionFs, rootAttr: Attr, ll: LowLevelBind
 
   async function readListing(dir: DirListing): Promise<void> {
     const list = await union.readdirAttrs(nodes.path(dir.node));
-    const entries = list.entries.map((e) => ({ e, cookie: nameCookie(e.name) })).sort((x, y) => x.cookie - y.cookie);
-    dir.names = ['.', '..', ...entries.map(({ e }) => e.name)];
-    dir.attrs = [list.self, list.parent, ...entries.map(({ e }) => e.attr)];
-    dir.lowerFiles = [null, null, ...entries.map(({ e }) => e.lowerFile ?? null)];
-    dir.cookies = [...DOT_COOKIES, ...entries.map(({ cookie }) => cookie)];
+    const entries = list.entries;
+    const n = entries.length;
+    const hashes = new Float64Array(n);
+    const order: number[] = [];
+    for (let i = 0; i < n; i++) {
+      hashes[i] = nameCookie(entries[i]!.name);
+      order.push(i);
+    }
+    order.sort((a, b) => hashes[a]! - hashes[b]!);
+    const names = ['.', '..'];
+    const attrs: EntryAttr[] = [list.self, list.parent];
+    const lowerFiles: (string | null)[] = [null, null];
+    const cookies = new Float64Array(n + 2);
+    cookies.set(DOT_COOKIES);
+    for (let k = 0; k < n; k++) {
+      const e = entries[order[k]!]!;
+      names.push(e.name);
+      attrs.push(e.attr);
+      lowerFiles.push(e.lowerFile ?? null);
+      cookies[k + 2] = hashes[order[k]!]!;
+    }
+    dir.names = names;
+    dir.attrs = attrs;
+    dir.lowerFiles = lowerFiles;
+    dir.cookies = cookies;
     dir.read = true;
   }
 
