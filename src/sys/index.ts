@@ -70,6 +70,10 @@ interface NativeSys {
   // first, to fill the kernel's caches ahead of a walk (paths as byte strings: one character
   // per byte). Returns at once; a full queue drops its oldest requests.
   warmDirs(paths: string[]): void;
+  // lstat(2) of a byte-string path into the caller's arrays: nums = dev, mode, nlink, uid,
+  // gid, rdev, blksize; bigs = ino, size, blocks, atime, mtime, ctime (ns). Returns 0 or the
+  // errno (positive); throws only for bad arguments.
+  lstatInto(path: string, nums: Float64Array, bigs: BigInt64Array): number;
 }
 
 const require = createRequire(import.meta.url);

@@ -1,13 +1,12 @@
 // Host stat -> the union's Attr.
-import type { BigIntStats } from 'node:fs';
-import { hfs as fs } from './hostfs.js';
+import { hfs as fs, type HostStat } from './hostfs.js';
 import type { Node } from './lookup.js';
 import type { Attr } from './types.js';
 
 // `ino` is the union's number (inode.ts). A directory merged from several layers reports
 // st_nlink 1, as overlayfs does: its real link count is unknown, and 1 tells find(1) not to
 // use the link count to skip subdirectories.
-export function toAttr(st: BigIntStats, ino: bigint, merged = false): Attr {
+export function toAttr(st: HostStat, ino: bigint, merged = false): Attr {
   const mode = Number(st.mode);
   return {
     mode,
@@ -26,6 +25,6 @@ export function toAttr(st: BigIntStats, ino: bigint, merged = false): Attr {
   };
 }
 
-export function nodeAttr(st: BigIntStats, node: Node): Attr {
+export function nodeAttr(st: HostStat, node: Node): Attr {
   return toAttr(st, node.ino, node.dirs.length > 1);
 }

@@ -8,9 +8,8 @@
 // An opaque directory is listed as C (or A) and everything in it as A, as Docker shows it:
 // the lower entries it hides are not listed one by one. The union's temporary names
 // (`.wh..wh..ufs.*`), the opaque marker and other `.wh..wh.` metadata are skipped.
-import type { BigIntStats } from 'node:fs';
 import path from 'node:path';
-import { fromBytes, hfs, toBytes } from './hostfs.js';
+import { fromBytes, hfs, lstatStrict, toBytes, type HostStat } from './hostfs.js';
 import { makeLayers } from './layers.js';
 import { Resolver, isDir, type Node } from './lookup.js';
 import { OPAQUE_MARKER, WH_META_PREFIX, WH_PREFIX, whitedOutName } from './whiteout.js';
@@ -32,12 +31,12 @@ class Below {
     }
   }
 
-  stat(node: Node): BigIntStats {
+  stat(node: Node): HostStat {
     return this.resolver!.statOf(node);
   }
 }
 
-function metadataDiffers(a: BigIntStats, b: BigIntStats): boolean {
+function metadataDiffers(a: HostStat, b: HostStat): boolean {
   return a.mode !== b.mode || a.uid !== b.uid || a.gid !== b.gid || a.mtimeNs !== b.mtimeNs;
 }
 
@@ -83,7 +82,7 @@ async function walk(host: string, parts: string[], below: Below, showsBelow: boo
       if (dir) await walk(childHost, childParts, below, false, out);
       continue;
     }
-    const st = hfs.lstatSync(childHost, { bigint: true });
+    const st = lstatStrict(childHost);
     const opaque = hfs.readdirSync(childHost).includes(OPAQUE_MARKER) || present.has(WH_PREFIX + name);
     const at = out.length;
     const inner = await walk(childHost, childParts, below, !opaque, out);

@@ -10,8 +10,7 @@
 // metadata calls are synchronous (hostfs.ts). Missing parent directories are
 // copied up too, with the lower's metadata. Placing an object must not change the merged
 // parent's times, so the parent's atime/mtime are restored afterwards (as overlayfs does).
-import type { BigIntStats } from 'node:fs';
-import { hfs as fs } from './hostfs.js';
+import { hfs as fs, type HostStat } from './hostfs.js';
 import { tempPath, upperOf, type UnionCtx } from './context.js';
 import { fsError, hasCode } from './errors.js';
 import { closeFd, copyData, fmtOf, getXattrStrict, hasNative, listXattrs, lstatOrNull, mknod, openFd, removeTree, setTimes, setXattr } from './hostfs.js';
@@ -38,7 +37,7 @@ function copyXattrs(src: string, dst: string): void {
 
 // Owner, mode, xattrs, origin, then times (anything after would touch them again). chown
 // comes before chmod because chown clears set-id bits.
-export function copyMetadata(src: string, st: BigIntStats, dst: string, origin?: bigint): void {
+export function copyMetadata(src: string, st: HostStat, dst: string, origin?: bigint): void {
   const fmt = fmtOf(st.mode);
   fs.lchownSync(dst, Number(st.uid), Number(st.gid));
   if (fmt !== C.S_IFLNK) fs.chmodSync(dst, Number(st.mode) & 0o7777); // dst is ours, not a link
@@ -50,7 +49,7 @@ export function copyMetadata(src: string, st: BigIntStats, dst: string, origin?:
 // Creates `dst` (which must not exist) as a copy of the lower object `src` whose lstat is
 // `st`. Directories are created empty. Synchronous (returns undefined) unless a big file's
 // data has to move.
-export function materialize(src: string, st: BigIntStats, dst: string, opts: { data: boolean; origin?: bigint }): Promise<void> | undefined {
+export function materialize(src: string, st: HostStat, dst: string, opts: { data: boolean; origin?: bigint }): Promise<void> | undefined {
   switch (fmtOf(st.mode)) {
     case C.S_IFREG:
       if (opts.data) {
@@ -127,7 +126,7 @@ export class CopyUp {
 
   // Renames a finished temporary object into place, keeping the parent's times. For a
   // directory, `dirStat` gives the times to set on it once in place.
-  placeLocked(tmp: string, parentHost: string, name: string, dirStat?: BigIntStats): void {
+  placeLocked(tmp: string, parentHost: string, name: string, dirStat?: HostStat): void {
     const pst = lstatOrNull(parentHost);
     const dest = `${parentHost}/${name}`;
     fs.renameSync(tmp, dest);
@@ -176,7 +175,7 @@ export class CopyUp {
     const st = this.ctx.resolver.statOf(node);
     const dest = `${parentHost}/${name}`;
     const key = `${node.layer.index}:${st.ino}`;
-    const first = st.nlink > 1n ? links.get(key) : undefined;
+    const first = st.nlink > 1 ? links.get(key) : undefined;
     if (first) {
       const pst = lstatOrNull(parentHost);
       fs.linkSync(first, dest);
@@ -192,7 +191,7 @@ export class CopyUp {
       removeQuietly(tmp);
       throw err;
     }
-    if (st.nlink > 1n) links.set(key, dest);
+    if (st.nlink > 1) links.set(key, dest);
   }
 }
 

@@ -16,8 +16,7 @@
 //
 // Everything here is synchronous (see hostfs.ts): a resolution runs start to end without
 // another request in between.
-import type { BigIntStats } from 'node:fs';
-import { hfs as fs } from './hostfs.js';
+import { hfs as fs, type HostStat } from './hostfs.js';
 import { BoundedMap } from './bounded.js';
 import { fsError } from './errors.js';
 import { fmtOf, listXattrs, lstatOrNull } from './hostfs.js';
@@ -74,7 +73,7 @@ const MAX_LOWER_LISTS = 256;
 export type Snapshot = Map<string, Set<string>>;
 
 export class Resolver {
-  private readonly lowerStats = new BoundedMap<string, BigIntStats | null>(MAX_LOWER_STATS);
+  private readonly lowerStats = new BoundedMap<string, HostStat | null>(MAX_LOWER_STATS);
   private readonly lowerLists = new BoundedMap<string, { names: string[]; set: Set<string> }>(MAX_LOWER_LISTS);
   private readonly lowerNoSecXattrs = new BoundedMap<string, boolean>(MAX_LOWER_STATS);
   private readonly lowerRedirects = new BoundedMap<string, string | null>(MAX_LOWER_STATS);
@@ -86,7 +85,7 @@ export class Resolver {
 
   // ---- per-layer primitives -------------------------------------------------------------
 
-  stat(layer: Layer, host: string): BigIntStats | null {
+  stat(layer: Layer, host: string): HostStat | null {
     if (layer.upper) return lstatOrNull(host);
     const known = this.lowerStats.get(host);
     if (known !== undefined) return known;
@@ -109,7 +108,7 @@ export class Resolver {
   }
 
   // lstat of `name` in the layer directory `d`, skipping the call when a listing says it is absent.
-  private entryStat(d: { layer: Layer; host: string }, name: string, host: string, snap?: Snapshot): BigIntStats | null {
+  private entryStat(d: { layer: Layer; host: string }, name: string, host: string, snap?: Snapshot): HostStat | null {
     const known = d.layer.upper ? snap?.get(d.host) : undefined;
     if (d.layer.upper && !known) return lstatOrNull(host);
     return this.has(d, name, snap) ? this.stat(d.layer, host) : null;
@@ -322,7 +321,7 @@ export class Resolver {
   }
 
   // Attributes of a node's winning object: fresh for upper, cached for (immutable) lowers.
-  statOf(node: Node): BigIntStats {
+  statOf(node: Node): HostStat {
     const st = this.stat(node.layer, node.host);
     if (!st) throw fsError('ENOENT');
     return st;
@@ -350,7 +349,7 @@ export class Resolver {
 
   // Records the non-directory just made in upper at `parts` (fresh: no origin, nothing
   // merges with it), instead of resolving it again on the next request.
-  rememberNew(parts: readonly string[], host: string, st: BigIntStats): Node | null {
+  rememberNew(parts: readonly string[], host: string, st: HostStat): Node | null {
     const upper = this.layers[0];
     if (!upper?.upper || parts.length === 0) return null;
     const fmt = fmtOf(st.mode);

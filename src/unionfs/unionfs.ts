@@ -24,8 +24,7 @@
 //   overlayfs before 4.19 and fuse-overlayfs do).
 // - Host paths used here come from lookup.ts (a layer root plus components each checked to be
 //   a real directory of that layer) and are used under the lock (lock.ts).
-import type { BigIntStats } from 'node:fs';
-import { hfs as fs } from './hostfs.js';
+import { hfs as fs, type HostStat } from './hostfs.js';
 import path from 'node:path';
 import { nodeAttr, toAttr } from './attr.js';
 import { tempPath, upperOf, type UnionCtx } from './context.js';
@@ -33,7 +32,7 @@ import { CopyUp, removeQuietly } from './copyup.js';
 import { fsError, hasCode } from './errors.js';
 import {
   closeFd, fchmodFd, fchownFd, fdatasyncFd, fstatFd, fsyncFd, ftruncateFd, getXattr,
-  getXattrStrict, listXattrs, mknod as hostMknod, openFd, removeTree, removeXattr, setTimes, setXattr, warmDirs,
+  getXattrStrict, listXattrs, lstatStrict, mknod as hostMknod, openFd, removeTree, removeXattr, setTimes, setXattr, warmDirs,
 } from './hostfs.js';
 import { UPPER_TAG, composeIno, isAclXattr, isPrivateXattr, probeOriginSupport } from './inode.js';
 import { makeLayers } from './layers.js';
@@ -138,7 +137,7 @@ export class UnionFs {
     const upper = this.ctx.upper;
     if (upper) {
       // Leftovers of a crash go; a fresh work dir comes; the root's times stay as they were.
-      const st = fs.lstatSync(upper.root, { bigint: true });
+      const st = lstatStrict(upper.root);
       for (const name of fs.readdirSync(upper.root)) {
         if (isTempName(name)) removeTree(`${upper.root}/${name}`);
       }
@@ -658,7 +657,7 @@ export class UnionFs {
 
   // Who owns a new object in the upper directory `parentHost`.
   private ownerFor(parentHost: string, caller: Caller): Owner {
-    const pst = fs.lstatSync(parentHost, { bigint: true });
+    const pst = lstatStrict(parentHost);
     const sgid = (Number(pst.mode) & S_ISGID) !== 0;
     return { uid: caller.uid, gid: sgid ? Number(pst.gid) : caller.gid, sgid };
   }
@@ -675,7 +674,7 @@ export class UnionFs {
   private createInPlace(parts: readonly string[], parentHost: string, name: string, openFlags: number, perm: number): number {
     const dest = `${parentHost}/${name}`;
     const fd = openFd(dest, openFlags, perm);
-    let st: BigIntStats;
+    let st: HostStat;
     try {
       if (this.umask !== 0 || (perm & 0o7000) !== 0) fchmodFd(fd, perm);
       st = fstatFd(fd);
