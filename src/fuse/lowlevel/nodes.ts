@@ -21,6 +21,8 @@ export class LlNode {
   nlookup = 0;
   links: readonly Link[] = NO_LINKS;
   handles: Set<number> | undefined = undefined; // open file handles (fds) of this node
+  // A directory's children by name, as the kernel knows them (only while it knows some).
+  children: Map<string, LlNode> | undefined = undefined;
   constructor(readonly id: number, readonly ino: bigint, readonly isDir: boolean) {}
 
   get openCount(): number {
@@ -28,15 +30,21 @@ export class LlNode {
   }
 }
 
-function key(parent: LlNode, name: string): string {
-  return `${parent.id}/${name}`;
+function named(parent: LlNode, name: string): LlNode | undefined {
+  return parent.children?.get(name);
+}
+
+function unname(parent: LlNode, name: string): void {
+  const children = parent.children;
+  if (!children) return;
+  children.delete(name);
+  if (children.size === 0) parent.children = undefined;
 }
 
 export class NodeTable {
   readonly root: LlNode;
   private readonly byId = new Map<number, LlNode>();
   private readonly byIno = new Map<bigint, LlNode>();
-  private readonly byName = new Map<string, LlNode>();
   private nextId = ROOT_ID + 1; // never reused: a stale id can never name a newer inode
 
   // `onDrop`: called with the id of each node that leaves the table.
@@ -120,9 +128,9 @@ export class NodeTable {
   // the object it named has no other name left (`lastName`), its inode number may be reused
   // by the host for a new file: it must not find this node again.
   unlinked(parent: LlNode, name: string, lastName: boolean): LlNode | undefined {
-    const node = this.byName.get(key(parent, name));
+    const node = named(parent, name);
     if (!node) return undefined;
-    this.byName.delete(key(parent, name));
+    unname(parent, name);
     node.links = node.links.filter((l) => !(l.parent === parent && l.name === name));
     if (lastName && this.byIno.get(node.ino) === node) this.byIno.delete(node.ino);
     return node;
@@ -142,7 +150,7 @@ export class NodeTable {
   detach(node: LlNode): void {
     if (node === this.root) return;
     if (this.byIno.get(node.ino) === node) this.byIno.delete(node.ino);
-    for (const l of node.links) if (this.byName.get(key(l.parent, l.name)) === node) this.byName.delete(key(l.parent, l.name));
+    for (const l of node.links) if (named(l.parent, l.name) === node) unname(l.parent, l.name);
   }
 
   opened(node: LlNode, fh: number): void {
@@ -166,14 +174,13 @@ export class NodeTable {
   }
 
   private addLink(node: LlNode, parent: LlNode, name: string): void {
-    const k = key(parent, name);
-    const current = this.byName.get(k);
+    const current = named(parent, name);
     if (current === node) return;
     if (current) current.links = current.links.filter((l) => !(l.parent === parent && l.name === name));
-    this.byName.set(k, node);
+    (parent.children ??= new Map()).set(name, node);
     if (node.isDir) {
       // A directory has one name: the new one replaces whatever the kernel knew before.
-      for (const l of node.links) if (this.byName.get(key(l.parent, l.name)) === node) this.byName.delete(key(l.parent, l.name));
+      for (const l of node.links) if (named(l.parent, l.name) === node) unname(l.parent, l.name);
       node.links = [{ parent, name }];
     } else {
       node.links = node.links.length === 0 ? [{ parent, name }] : [...node.links, { parent, name }];
@@ -184,7 +191,7 @@ export class NodeTable {
     this.byId.delete(node.id);
     this.onDrop(node.id);
     if (this.byIno.get(node.ino) === node) this.byIno.delete(node.ino);
-    for (const l of node.links) if (this.byName.get(key(l.parent, l.name)) === node) this.byName.delete(key(l.parent, l.name));
+    for (const l of node.links) if (named(l.parent, l.name) === node) unname(l.parent, l.name);
     node.links = NO_LINKS;
   }
 }
