@@ -24,3 +24,29 @@ export function shedStartupMemory(): number {
   fullGc();
   return sys.unmapCleanCode(fs.realpathSync(process.execPath));
 }
+
+// After start-up, a serving process's memory grows with what it serves (a walk of a big tree
+// maps the compiler and GC code back, and leaves garbage and emptied heap pages): checked
+// every CHECK_MS, once the resident size has grown by GROWTH_BYTES since the last shed and
+// stopped growing (the burst is over), it sheds again. One full GC per burst, at most one per
+// CHECK_MS; the timer keeps no process alive.
+const CHECK_MS = 5_000;
+const GROWTH_BYTES = 16 << 20;
+
+export function shedAfterBursts(log: (message: string) => void): void {
+  let base = process.memoryUsage.rss();
+  let last = base;
+  setInterval(() => {
+    const rss = process.memoryUsage.rss();
+    const settled = rss <= last;
+    last = rss;
+    if (!settled || rss - base < GROWTH_BYTES) return;
+    try {
+      shedStartupMemory();
+    } catch (err) {
+      log(`releasing memory: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    base = last = process.memoryUsage.rss();
+    log(`memory released after a burst: ${Math.round(rss / 1048576)} -> ${Math.round(base / 1048576)} MiB resident`);
+  }, CHECK_MS).unref();
+}

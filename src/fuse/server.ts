@@ -9,7 +9,7 @@
 import { execFile } from 'node:child_process';
 import fsSync, { promises as fs } from 'node:fs';
 import { UfsError } from '../common/errors.js';
-import { shedStartupMemory } from '../common/memory.js';
+import { shedAfterBursts, shedStartupMemory } from '../common/memory.js';
 import { MOUNT_FAILURE, parseHelperArgs } from './helperargs.js';
 import { serverSpecFor } from './mount.js';
 import { firstLine, serveUnion, writeRecord } from './serve.js';
@@ -176,3 +176,4 @@ try {
 } catch (err) {
   log(`releasing start-up memory: ${firstLine(err)}`);
 }
+shedAfterBursts(log);
