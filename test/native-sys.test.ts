@@ -287,3 +287,24 @@ test('warmDirs reads directories ahead on a thread of its own and leaves their a
   t.true(out.runtimeNs > 0, 'and did some work');
   for (const d of dirs) t.is((await fsp.stat(d)).atime.getTime(), old.getTime(), `${d}: atime untouched`);
 });
+
+test('lstatInto gives what lstat gives, for names of any bytes, without following links', async (t) => {
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'ufs-lstat-'));
+  t.teardown(() => fsp.rm(dir, { recursive: true, force: true }));
+  const latin1 = Buffer.from([0x66, 0xe9, 0x0a, 0xff]); // "f\xe9\n\xff": not UTF-8
+  const file = Buffer.concat([Buffer.from(`${dir}/`), latin1]);
+  await fsp.writeFile(file, 'data');
+  await fsp.symlink('/etc/passwd', path.join(dir, 'link'));
+  const nums = new Float64Array(7);
+  const bigs = new BigInt64Array(6);
+  for (const p of [file, Buffer.from(path.join(dir, 'link')), Buffer.from(dir)]) {
+    t.is(sys.lstatInto(p.toString('latin1'), nums, bigs), 0);
+    const st = await fsp.lstat(p, { bigint: true });
+    t.deepEqual([...nums], [st.dev, st.mode, st.nlink, st.uid, st.gid, st.rdev, st.blksize].map(Number));
+    t.deepEqual([...bigs], [st.ino, st.size, st.blocks, st.atimeNs, st.mtimeNs, st.ctimeNs]);
+  }
+  t.is(sys.lstatInto(`${dir}/missing`, nums, bigs), os.constants.errno.ENOENT);
+  t.is(sys.lstatInto(`${dir}/link/x`, nums, bigs), os.constants.errno.ENOTDIR);
+  t.is(sys.lstatInto(`/${'a'.repeat(5000)}`, nums, bigs), os.constants.errno.ENAMETOOLONG);
+  t.throws(() => sys.lstatInto(dir, new Float64Array(2), bigs), { instanceOf: TypeError });
+});
