@@ -33,7 +33,7 @@ export function shedStartupMemory(): number {
 const CHECK_MS = 5_000;
 const GROWTH_BYTES = 16 << 20;
 
-export function shedAfterBursts(log: (message: string) => void): void {
+export function shedAfterBursts(problem: (message: string) => void, shed: (message: string) => void = () => {}): void {
   let base = process.memoryUsage.rss();
   let last = base;
   setInterval(() => {
@@ -44,9 +44,9 @@ export function shedAfterBursts(log: (message: string) => void): void {
     try {
       shedStartupMemory();
     } catch (err) {
-      log(`releasing memory: ${err instanceof Error ? err.message : String(err)}`);
+      problem(`releasing memory: ${err instanceof Error ? err.message : String(err)}`);
     }
     base = last = process.memoryUsage.rss();
-    log(`memory released after a burst: ${Math.round(rss / 1048576)} -> ${Math.round(base / 1048576)} MiB resident`);
+    shed(`memory released after a burst: ${Math.round(rss / 1048576)} -> ${Math.round(base / 1048576)} MiB resident`);
   }, CHECK_MS).unref();
 }

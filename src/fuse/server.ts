@@ -176,4 +176,4 @@ try {
 } catch (err) {
   log(`releasing start-up memory: ${firstLine(err)}`);
 }
-shedAfterBursts(log);
+shedAfterBursts(log, log);

@@ -4,7 +4,7 @@
 // It owns the container until it exits (runMonitor): the union is served on this process's
 // own event loop (fuse/host.ts), output goes to the json log.
 import { pathToFileURL } from 'node:url';
-import { shedStartupMemory } from '../common/memory.js';
+import { shedAfterBursts, shedStartupMemory } from '../common/memory.js';
 import { Store } from '../store/index.js';
 import { reportReady } from './detach.js';
 import { SignalRelay } from './launch.js';
@@ -26,6 +26,8 @@ export async function monitorMain(root: string, id: string, stdin: 'none' | 'hol
         } catch (e) {
           process.stderr.write(`ufs monitor: releasing start-up memory: ${(e as Error).message}\n`);
         }
+        // The container's union is served here too: what a burst of its I/O leaves goes again.
+        shedAfterBursts((m) => process.stderr.write(`ufs monitor: ${m}\n`));
       });
     }
   };
