@@ -166,6 +166,23 @@ static void slot_free(slot_t *s) {
   S.free_head = i;
 }
 
+// ---- tables by index -----------------------------------------------------------------------
+
+// A table indexed by node id, fd or byte: `arr` has `*len` elements of `size` bytes. Returns
+// it grown (doubling from `first`) to hold index `i`, the new elements zeroed and `*len`
+// updated; or NULL, with `arr` and `*len` as they were, when memory is short (every such table
+// is a cache or an optimization: its caller then does without).
+static void *grow_zeroed(void *arr, size_t *len, size_t size, uint64_t i, size_t first) {
+  if (i < *len) return arr;
+  size_t n = *len ? *len : first;
+  while (n <= i) n *= 2;
+  char *grown = realloc(arr, n * size);
+  if (!grown) return NULL;
+  memset(grown + *len * size, 0, (n - *len) * size);
+  *len = n;
+  return grown;
+}
+
 // ---- nodes known to have no security.capability -------------------------------------------
 // The kernel asks for security.capability before every write and chown of a regular file
 // (to clear file capabilities); nearly every file has none. The first ENODATA from JS is
@@ -182,13 +199,9 @@ static void bit_put(struct bitset *b, uint64_t i, bool on) {
   size_t byte = i / 8;
   if (byte >= b->bytes) {
     if (!on) return;
-    size_t n = b->bytes ? b->bytes : 4096;
-    while (n <= byte) n *= 2;
-    uint8_t *grown = realloc(b->bits, n);
+    uint8_t *grown = grow_zeroed(b->bits, &b->bytes, 1, byte, 4096);
     if (!grown) return; // only a cache
-    memset(grown + b->bytes, 0, n - b->bytes);
     b->bits = grown;
-    b->bytes = n;
   }
   if (on) b->bits[byte] |= (uint8_t) (1u << (i % 8));
   else b->bits[byte] &= (uint8_t) ~(1u << (i % 8));
@@ -213,15 +226,9 @@ struct fh_info {
 
 static void fh_remember(uint64_t fh, uint64_t ino, bool upper, bool c_only) {
   if (fh > INT32_MAX) return;
-  if (fh >= S.nfhs) {
-    size_t n = S.nfhs ? S.nfhs : 1024;
-    while (n <= fh) n *= 2;
-    struct fh_info *grown = realloc(S.fhs, n * sizeof(*grown));
-    if (!grown) return; // C just will not serve it
-    memset(grown + S.nfhs, 0, (n - S.nfhs) * sizeof(*grown));
-    S.fhs = grown;
-    S.nfhs = n;
-  }
+  struct fh_info *fhs = grow_zeroed(S.fhs, &S.nfhs, sizeof(*fhs), fh, 1024);
+  if (!fhs) return; // C just will not serve it
+  S.fhs = fhs;
   S.fhs[fh] = (struct fh_info) { .ino = ino, .upper = upper, .c_only = c_only };
 }
 
@@ -229,15 +236,9 @@ static void fh_remember(uint64_t fh, uint64_t ino, bool upper, bool c_only) {
 // futimens and most getattrs name just the node. Any open upper handle of the node is that
 // node's object, so it serves those too.
 static void node_fd_set(fuse_ino_t node, int fd) {
-  if (node >= S.n_node_fds) {
-    size_t n = S.n_node_fds ? S.n_node_fds : 4096;
-    while (n <= node) n *= 2;
-    int32_t *grown = realloc(S.node_fds, n * sizeof(*grown));
-    if (!grown) return;
-    memset(grown + S.n_node_fds, 0, (n - S.n_node_fds) * sizeof(*grown));
-    S.node_fds = grown;
-    S.n_node_fds = n;
-  }
+  int32_t *fds = grow_zeroed(S.node_fds, &S.n_node_fds, sizeof(*fds), node, 4096);
+  if (!fds) return;
+  S.node_fds = fds;
   S.node_fds[node] = fd + 1;
 }
 
@@ -275,15 +276,9 @@ static void lower_file_forget(fuse_ino_t node) {
 }
 
 static void lower_file_set(fuse_ino_t node, const char *path, uint64_t ino) {
-  if (node >= S.n_lower_files) {
-    size_t n = S.n_lower_files ? S.n_lower_files : 4096;
-    while (n <= node) n *= 2;
-    struct lower_file *grown = realloc(S.lower_files, n * sizeof(*grown));
-    if (!grown) return;
-    memset(grown + S.n_lower_files, 0, (n - S.n_lower_files) * sizeof(*grown));
-    S.lower_files = grown;
-    S.n_lower_files = n;
-  }
+  struct lower_file *files = grow_zeroed(S.lower_files, &S.n_lower_files, sizeof(*files), node, 4096);
+  if (!files) return;
+  S.lower_files = files;
   if (S.lower_files[node].path && strcmp(S.lower_files[node].path, path) == 0) return;
   free(S.lower_files[node].path);
   S.lower_files[node].path = strdup(path);
@@ -333,15 +328,9 @@ static void upper_dir_forget(fuse_ino_t node) {
 }
 
 static void upper_dir_set(fuse_ino_t node, const char *path, uint64_t ino, bool nlink1, bool lower) {
-  if (node >= S.n_upper_dirs) {
-    size_t n = S.n_upper_dirs ? S.n_upper_dirs : 1024;
-    while (n <= node) n *= 2;
-    struct upper_dir *grown = realloc(S.upper_dirs, n * sizeof(*grown));
-    if (!grown) return;
-    memset(grown + S.n_upper_dirs, 0, (n - S.n_upper_dirs) * sizeof(*grown));
-    S.upper_dirs = grown;
-    S.n_upper_dirs = n;
-  }
+  struct upper_dir *dirs = grow_zeroed(S.upper_dirs, &S.n_upper_dirs, sizeof(*dirs), node, 1024);
+  if (!dirs) return;
+  S.upper_dirs = dirs;
   struct upper_dir *d = &S.upper_dirs[node];
   if (!d->path || strcmp(d->path, path) != 0) {
     free(d->path);
@@ -370,15 +359,9 @@ static bool upper_dir_stat(fuse_ino_t node, struct stat *st) {
 // closing request alone, while nothing that may change the union has arrived since (the same
 // rule as lower directories above): one trip into JS fewer per directory a walk lists.
 static void dir_end_set(fuse_ino_t node, off_t off) {
-  if (node >= S.n_dir_ends) {
-    size_t n = S.n_dir_ends ? S.n_dir_ends : 1024;
-    while (n <= node) n *= 2;
-    struct dir_end *grown = realloc(S.dir_ends, n * sizeof(*grown));
-    if (!grown) return;
-    memset(grown + S.n_dir_ends, 0, (n - S.n_dir_ends) * sizeof(*grown));
-    S.dir_ends = grown;
-    S.n_dir_ends = n;
-  }
+  struct dir_end *ends = grow_zeroed(S.dir_ends, &S.n_dir_ends, sizeof(*ends), node, 1024);
+  if (!ends) return;
+  S.dir_ends = ends;
   S.dir_ends[node] = (struct dir_end) { off, S.mut_gen, true };
 }
 
@@ -469,13 +452,9 @@ static size_t n_pt_nodes;
 static struct pt_node *pt_node(fuse_ino_t node, bool grow) {
   if (node >= n_pt_nodes) {
     if (!grow) return NULL;
-    size_t n = n_pt_nodes ? n_pt_nodes : 4096;
-    while (n <= node) n *= 2;
-    struct pt_node *grown = realloc(pt_nodes, n * sizeof(*grown));
+    struct pt_node *grown = grow_zeroed(pt_nodes, &n_pt_nodes, sizeof(*grown), node, 4096);
     if (!grown) return NULL;
-    memset(grown + n_pt_nodes, 0, (n - n_pt_nodes) * sizeof(*grown));
     pt_nodes = grown;
-    n_pt_nodes = n;
   }
   return &pt_nodes[node];
 }
