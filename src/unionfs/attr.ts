@@ -7,17 +7,17 @@ import type { Attr } from './types.js';
 // st_nlink 1, as overlayfs does: its real link count is unknown, and 1 tells find(1) not to
 // use the link count to skip subdirectories.
 export function toAttr(st: HostStat, ino: bigint, merged = false): Attr {
-  const mode = Number(st.mode);
+  const mode = st.mode;
   return {
     mode,
-    uid: Number(st.uid),
-    gid: Number(st.gid),
+    uid: st.uid,
+    gid: st.gid,
     size: st.size,
-    dev: Number(st.dev),
-    nlink: merged && (mode & fs.constants.S_IFMT) === fs.constants.S_IFDIR ? 1 : Number(st.nlink),
+    dev: st.dev,
+    nlink: merged && (mode & fs.constants.S_IFMT) === fs.constants.S_IFDIR ? 1 : st.nlink,
     ino,
-    rdev: Number(st.rdev),
-    blksize: Number(st.blksize),
+    rdev: st.rdev,
+    blksize: st.blksize,
     blocks: st.blocks,
     atimeNs: st.atimeNs,
     mtimeNs: st.mtimeNs,

@@ -39,8 +39,8 @@ function copyXattrs(src: string, dst: string): void {
 // comes before chmod because chown clears set-id bits.
 export function copyMetadata(src: string, st: HostStat, dst: string, origin?: bigint): void {
   const fmt = fmtOf(st.mode);
-  fs.lchownSync(dst, Number(st.uid), Number(st.gid));
-  if (fmt !== C.S_IFLNK) fs.chmodSync(dst, Number(st.mode) & 0o7777); // dst is ours, not a link
+  fs.lchownSync(dst, st.uid, st.gid);
+  if (fmt !== C.S_IFLNK) fs.chmodSync(dst, st.mode & 0o7777); // dst is ours, not a link
   copyXattrs(src, dst);
   if (origin !== undefined) writeOrigin(dst, origin);
   setTimes(dst, st.atimeNs, st.mtimeNs);
@@ -66,7 +66,7 @@ export function materialize(src: string, st: HostStat, dst: string, opts: { data
       fs.mkdirSync(dst, 0o700);
       break;
     default: // fifo, socket, character or block device
-      mknod(dst, Number(st.mode), Number(st.rdev));
+      mknod(dst, st.mode, st.rdev);
   }
   copyMetadata(src, st, dst, opts.origin);
   return undefined;

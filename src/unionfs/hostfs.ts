@@ -76,7 +76,6 @@ const names = (list: Buffer[]): string[] => list.map((b) => b.toString('latin1')
 // node:fs for byte-string paths (see above). Only what the union calls.
 export const hfs = {
   constants: C,
-  lstatSync: (p: string, opts: { bigint: true }): BigIntStats => fs.lstatSync(hostArg(p), opts),
   statSync: (p: string): fs.Stats => fs.statSync(hostArg(p)),
   realpathSync: (p: string): string => fs.realpathSync(hostArg(p), { encoding: 'buffer' }).toString('latin1'),
   readdirSync: (p: string): string[] => names(fs.readdirSync(hostArg(p), { encoding: 'buffer' })),
@@ -201,8 +200,8 @@ export function lstatStrict(file: string): HostStat {
   return st;
 }
 
-export function fmtOf(mode: number | bigint): number {
-  return Number(mode) & C.S_IFMT;
+export function fmtOf(mode: number): number {
+  return mode & C.S_IFMT;
 }
 
 // Removes a tree (rm -rf; never follows symlinks), quietly if it is already gone.

@@ -302,7 +302,7 @@ export class UnionFs {
       if (mode & C.W_OK && !this.ctx.upper) throw fsError('EROFS');
       if (mode & C.X_OK && !isDir(node)) {
         const st = this.ctx.resolver.statOf(node);
-        if ((Number(st.mode) & 0o111) === 0) throw fsError('EACCES');
+        if ((st.mode & 0o111) === 0) throw fsError('EACCES');
       }
     });
   }
@@ -658,8 +658,8 @@ export class UnionFs {
   // Who owns a new object in the upper directory `parentHost`.
   private ownerFor(parentHost: string, caller: Caller): Owner {
     const pst = lstatStrict(parentHost);
-    const sgid = (Number(pst.mode) & S_ISGID) !== 0;
-    return { uid: caller.uid, gid: sgid ? Number(pst.gid) : caller.gid, sgid };
+    const sgid = (pst.mode & S_ISGID) !== 0;
+    return { uid: caller.uid, gid: sgid ? pst.gid : caller.gid, sgid };
   }
 
   // Does creating a file as this process give it `owner` by itself? (The kernel gives a new
