@@ -230,3 +230,25 @@ test('redirectDir: a renamed lower directory keeps its contents below and a redi
   await u2.rename('/sub2', '/sub3');
   t.is(await read(u2, '/sub3/g'), 'deep');
 });
+
+test('a name made again in a directory moved to where a new one stood drops the whiteout the move brought', async (t) => {
+  // /f is made here (so no whiteout in it) and moved away; /d, which holds a whiteout and keeps
+  // its lower contents by redirect, takes its place: /f is no longer whiteout-free.
+  const { lowers, upper } = await stack(t, {
+    setup: async ({ lowers: [l0] }) => {
+      await put(l0!, 'd/x', 'x');
+      await put(l0!, 'd/y', 'y');
+    },
+  });
+  const { UnionFs } = await import('../src/unionfs/index.js');
+  const u = new UnionFs({ lowers, upper, redirectDir: true });
+  await u.init();
+  await u.unlink('/d/x');
+  await u.mkdir('/f', 0o755, ROOT);
+  await u.rename('/f', '/g');
+  await u.rename('/d', '/f');
+  t.deepEqual(await fsp.readdir(path.join(upper, 'f')), ['.wh.x']);
+  await u.release(await u.create('/f/x', 0o644, C.O_WRONLY, ROOT));
+  t.deepEqual(await names(u, '/f'), ['x', 'y']);
+  t.deepEqual(await fsp.readdir(path.join(upper, 'f')), ['x']);
+});

@@ -37,12 +37,12 @@ import {
 import { UPPER_TAG, composeIno, isAclXattr, isPrivateXattr, probeOriginSupport } from './inode.js';
 import { makeLayers } from './layers.js';
 import { RwLock } from './lock.js';
-import { Resolver, isDir, type Node } from './lookup.js';
+import { Resolver, hasLower, isDir, type Node } from './lookup.js';
 import { splitParent, splitPath } from './path.js';
 import { mergedNames, readMergedDir } from './readdir.js';
 import { renameLocked } from './rename.js';
 import type { Attr, Caller, DirEntry, StatFs, TimeSpec, UnionOptions } from './types.js';
-import { WORK_DIR, isReservedName, isTempName, makeOpaque, makeWhiteout, removeWhiteout } from './whiteout.js';
+import { WORK_DIR, WhiteoutFreeDirs, isReservedName, isTempName, makeOpaque, makeWhiteout, removeWhiteout } from './whiteout.js';
 
 const C = fs.constants;
 const XATTR_CREATE = 1;
@@ -113,7 +113,7 @@ export class UnionFs {
       opts.upper === undefined ? undefined : path.resolve(opts.upper),
     );
     const resolver = new Resolver(layers);
-    this.ctx = { layers, upper: layers.find((l) => l.upper), resolver, lock: new RwLock(), origins: false, redirectDir: opts.redirectDir === true };
+    this.ctx = { layers, upper: layers.find((l) => l.upper), resolver, lock: new RwLock(), whiteoutFree: new WhiteoutFreeDirs(), origins: false, redirectDir: opts.redirectDir === true };
     this.copyUp = new CopyUp(this.ctx);
   }
 
@@ -330,22 +330,35 @@ export class UnionFs {
   }
 
   async create(p: string, mode: number, flags: number, caller: Caller): Promise<number> {
+    return (await this.createAttr(p, mode, flags, caller)).fd;
+  }
+
+  // create, and the attributes of what it opened (those of a new file come from the fstat
+  // that made its node: one fstat per create, not two).
+  async createAttr(p: string, mode: number, flags: number, caller: Caller): Promise<{ fd: number; attr: Attr }> {
     const parts = splitPath(p);
     if (parts.length === 0) throw fsError('EISDIR');
     const { parent, name } = splitParent(parts);
     this.checkNewName(name);
-    const fd = await this.exclusive(() => {
+    const made = await this.exclusive((): { fd: number; attr: Attr } | undefined => {
       const r = this.ctx.resolver;
-      r.resolveDir(parent);
+      const dir = r.resolveDir(parent);
+      const openFlags = (flags & ~(C.O_CREAT | C.O_EXCL | C.O_TRUNC | C.O_APPEND)) | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW | C.O_NOCTTY;
+      const perm = mode & 0o7777;
+      // A directory only upper has (nothing beneath shows through it), and a caller the
+      // kernel gives a new file's owner to: O_EXCL alone tells whether the name exists, so the
+      // file is made without looking the name or the directory up first.
+      if (!hasLower(dir) && caller.uid === this.euid && caller.gid === this.egid) {
+        const fresh = this.createInPlace(parts, dir.host, name, openFlags, perm, true);
+        if (fresh) return fresh;
+      }
       if (r.lookup(parts)) {
         if (flags & C.O_EXCL) throw fsError('EEXIST');
         return undefined; // exists: a plain open
       }
-      const openFlags = (flags & ~(C.O_CREAT | C.O_EXCL | C.O_TRUNC | C.O_APPEND)) | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW | C.O_NOCTTY;
-      const perm = mode & 0o7777;
       const parentHost = this.copyUp.dirChainLocked(parent);
       const owner = this.ownerFor(parentHost, caller);
-      if (this.kernelGivesOwner(owner)) return this.createInPlace(parts, parentHost, name, openFlags, perm);
+      if (this.kernelGivesOwner(owner)) return this.createInPlace(parts, parentHost, name, openFlags, perm, false)!;
       let fd = -1;
       try {
         this.makeNew(parts, parentHost, owner, false, (tmp) => {
@@ -357,9 +370,17 @@ export class UnionFs {
         if (fd >= 0) closeQuietly(fd);
         throw err;
       }
-      return this.track(fd, r.resolve(parts));
+      const node = r.resolve(parts);
+      return { fd: this.track(fd, node), attr: toAttr(fstatFd(fd), node.ino) };
     });
-    return fd ?? this.open(p, flags & ~C.O_CREAT);
+    if (made) return made;
+    const fd = await this.open(p, flags & ~C.O_CREAT);
+    try {
+      return { fd, attr: await this.fgetattr(fd, p) };
+    } catch (err) {
+      await this.release(fd);
+      throw err;
+    }
   }
 
   // A handle closed by someone else (the FUSE binding's C side): only forget what it was.
@@ -548,6 +569,7 @@ export class UnionFs {
       const node = r.resolve(parts);
       if (isDir(node)) throw fsError('EISDIR');
       const below = r.existsBelow(r.resolveDir(parent), name);
+      if (below || !node.layer.upper) this.ctx.whiteoutFree.forgetAll();
       if (node.layer.upper) {
         // Whiteout first: a crash in between leaves the file, not a resurrected lower one.
         if (below) makeWhiteout(path.dirname(node.host), name);
@@ -570,6 +592,7 @@ export class UnionFs {
       if (!isDir(node)) throw fsError('ENOTDIR');
       if (mergedNames(r, node).length > 0) throw fsError('ENOTEMPTY');
       const below = r.existsBelow(r.resolveDir(parent), name);
+      this.ctx.whiteoutFree.forgetAll();
       if (node.layer.upper) {
         // Out of the way first (it may hold whiteouts), then the whiteout, then delete it.
         const tmp = tempPath(this.ctx);
@@ -590,7 +613,10 @@ export class UnionFs {
     this.checkNewName(splitParent(dst).name);
     this.requireUpper();
     for (let round = 0; round < MAX_ROUNDS; round++) {
-      const result = await this.exclusive(() => renameLocked(this.ctx, this.copyUp, src, dst));
+      const result = await this.exclusive(() => {
+        this.ctx.whiteoutFree.forgetAll();
+        return renameLocked(this.ctx, this.copyUp, src, dst);
+      });
       if (result === 'done') return;
       await this.copyUp.ensure(src, { data: true });
     }
@@ -670,23 +696,30 @@ export class UnionFs {
 
   // A new regular file made in place with open(O_CREAT|O_EXCL): it has its owner and (with
   // umask 0, as the server runs) its mode from the start. A whiteout there stays hidden
-  // behind the file until it is removed just after. Lock held exclusive.
-  private createInPlace(parts: readonly string[], parentHost: string, name: string, openFlags: number, perm: number): number {
+  // behind the file until it is removed just after. With `mayExist`, a name that exists
+  // already (EEXIST) returns undefined. Lock held exclusive.
+  private createInPlace(parts: readonly string[], parentHost: string, name: string, openFlags: number, perm: number, mayExist: boolean): { fd: number; attr: Attr } | undefined {
     const dest = `${parentHost}/${name}`;
-    const fd = openFd(dest, openFlags, perm);
+    let fd: number;
+    try {
+      fd = openFd(dest, openFlags, perm);
+    } catch (err) {
+      if (mayExist && hasCode(err, 'EEXIST')) return undefined;
+      throw err;
+    }
     let st: HostStat;
     try {
       if (this.umask !== 0 || (perm & 0o7000) !== 0) fchmodFd(fd, perm);
       st = fstatFd(fd);
-      removeWhiteout(parentHost, name);
+      if (!this.ctx.whiteoutFree.has(parentHost)) removeWhiteout(parentHost, name);
     } catch (err) {
       closeQuietly(fd);
       removeQuietly(dest);
       this.ctx.resolver.invalidate(parts);
       throw err;
     }
-    const node = this.ctx.resolver.rememberNew(parts, dest, st);
-    return node ? this.track(fd, node) : this.track(fd, this.ctx.resolver.resolve(parts));
+    const node = this.ctx.resolver.rememberNew(parts, dest, st) ?? this.ctx.resolver.resolve(parts);
+    return { fd: this.track(fd, node), attr: toAttr(st, node.ino) };
   }
 
   private makeNewFor(parts: readonly string[], caller: Caller, dir: boolean, build: (tmp: string, owner: Owner, opaque: boolean) => void): void {
@@ -710,7 +743,8 @@ export class UnionFs {
       removeQuietly(tmp);
       throw err;
     }
-    removeWhiteout(parentHost, name);
+    if (!this.ctx.whiteoutFree.has(parentHost)) removeWhiteout(parentHost, name);
+    if (dir) this.ctx.whiteoutFree.add(`${parentHost}/${name}`); // new: nothing in it yet
     r.invalidate(parts);
   }
 }

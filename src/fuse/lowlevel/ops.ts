@@ -358,14 +358,7 @@ export function makeLowLevelOps(union: UnionFs, rootAttr: Attr, ll: LowLevelBind
         const parent = nodes.get(parentId);
         const p = nodes.childPath(parent, name);
         const caller: Caller = { uid, gid, pid, umask };
-        const fd = await union.create(p, mode, flags, caller);
-        let attr: Attr;
-        try {
-          attr = await union.fgetattr(fd, p);
-        } catch (err) {
-          await union.release(fd);
-          throw err;
-        }
+        const { fd, attr } = await union.createAttr(p, mode, flags, caller);
         const node = nodes.found(parent, name, attr);
         nodes.opened(node, fd);
         ll.replyCreate(id, node.id, attr, timeout, timeout, fd, OPEN_KEEP_CACHE);
