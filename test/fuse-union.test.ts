@@ -3,7 +3,7 @@
 import test from 'ava';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { fill, type Layers, mountWith } from './helpers/mount.js';
+import { fill, type Layers, mountWith, shAs } from './helpers/mount.js';
 
 // Everything under dir (relative names, sorted), skipping the union's temp names.
 async function tree(dir: string): Promise<string[]> {
@@ -228,4 +228,20 @@ test('upper holds the OCI form after a mixed session', async (t) => {
     '.wh.readme', 'etc/', 'etc/conf', 'etc/passwd', 'fresh/', 'fresh/file', 'var/', 'var/log/', 'var/log/.wh..wh..opq', 'var/log/new',
   ]);
   t.is(await m.ok('find . -type f | sort | xargs cat'), 'c\nchanged\np\nf\nnew\n');
+});
+
+test('files made in a directory only upper has: owner, mode and whiteouts as the union rules say', async (t) => {
+  // d exists only in upper and holds a stale whiteout of x; u is made through the mount.
+  const m = await mountWith(t, { setup: async (l) => fill(l.upper!, 'mkdir d; : > d/.wh.x; chmod 0 d/.wh.x') });
+  await m.ok('echo new > d/x; echo y > d/y; mkdir -m 777 u; umask 027; echo z > u/z');
+  t.deepEqual(await tree(m.upper!), ['d/', 'd/x', 'd/y', 'u/', 'u/z'], 'the whiteout under the new name is gone');
+  t.is(await m.ok('cat d/x d/y; stat -c "%a %u %g" d/y u/z'), 'new\ny\n644 0 0\n640 0 0\n');
+  // made by another user: theirs, not the server's
+  const r = await shAs(1000, 1000, 'echo mine > u/mine && stat -c "%u %g" u/mine', { cwd: m.mnt });
+  t.is(r.stdout, '1000 1000\n', r.stderr);
+  const st = await fs.lstat(path.join(m.upper!, 'u', 'mine'));
+  t.deepEqual([st.uid, st.gid], [1000, 1000]);
+  // an existing name opens (O_EXCL refused in C, the plain open in JS), and O_EXCL says EEXIST
+  t.is(await m.ok('echo again >> d/y; cat d/y'), 'y\nagain\n');
+  t.regex((await m.sh('set -C; echo no > d/y')).stderr, /exists/);
 });

@@ -3,7 +3,7 @@
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
-import { promises as fsp } from 'node:fs';
+import fs, { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
@@ -288,7 +288,7 @@ test('warmDirs reads directories ahead on a thread of its own and leaves their a
   for (const d of dirs) t.is((await fsp.stat(d)).atime.getTime(), old.getTime(), `${d}: atime untouched`);
 });
 
-test('lstatInto gives what lstat gives, for names of any bytes, without following links', async (t) => {
+test('lstatInto and fstatInto give what lstat and fstat give, for names of any bytes, without following links', async (t) => {
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'ufs-lstat-'));
   t.teardown(() => fsp.rm(dir, { recursive: true, force: true }));
   const latin1 = Buffer.from([0x66, 0xe9, 0x0a, 0xff]); // "f\xe9\n\xff": not UTF-8
@@ -307,4 +307,16 @@ test('lstatInto gives what lstat gives, for names of any bytes, without followin
   t.is(sys.lstatInto(`${dir}/link/x`, nums, bigs), os.constants.errno.ENOTDIR);
   t.is(sys.lstatInto(`/${'a'.repeat(5000)}`, nums, bigs), os.constants.errno.ENAMETOOLONG);
   t.throws(() => sys.lstatInto(dir, new Float64Array(2), bigs), { instanceOf: TypeError });
+  // fstatInto: the same fields, of an open fd
+  const fd = fs.openSync(file, 'r');
+  try {
+    t.is(sys.fstatInto(fd, nums, bigs), 0);
+    const st = fs.fstatSync(fd, { bigint: true });
+    t.deepEqual([...nums], [st.dev, st.mode, st.nlink, st.uid, st.gid, st.rdev, st.blksize].map(Number));
+    t.deepEqual([...bigs], [st.ino, st.size, st.blocks, st.atimeNs, st.mtimeNs, st.ctimeNs]);
+  } finally {
+    fs.closeSync(fd);
+  }
+  t.is(sys.fstatInto(fd, nums, bigs), os.constants.errno.EBADF);
+  t.throws(() => sys.fstatInto(fd, nums, new BigInt64Array(1)), { instanceOf: TypeError });
 });

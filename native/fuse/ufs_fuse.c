@@ -44,14 +44,14 @@ enum op {
   OP_INIT, OP_EXIT, OP_LOOKUP, OP_FORGET, OP_GETATTR, OP_SETATTR, OP_READLINK, OP_MKNOD,
   OP_MKDIR, OP_UNLINK, OP_RMDIR, OP_SYMLINK, OP_RENAME, OP_LINK, OP_OPEN, OP_RELEASE,
   OP_READDIR, OP_RELEASEDIR, OP_STATFS, OP_SETXATTR, OP_GETXATTR, OP_LISTXATTR,
-  OP_REMOVEXATTR, OP_ACCESS, OP_CREATE, OP_DETACH, OP_FORGETS, OP_COUNT
+  OP_REMOVEXATTR, OP_ACCESS, OP_CREATE, OP_DETACH, OP_FORGETS, OP_CREATED, OP_COUNT
 };
 
 static const char *const op_names[OP_COUNT] = {
   "init", "exit", "lookup", "forget", "getattr", "setattr", "readlink", "mknod",
   "mkdir", "unlink", "rmdir", "symlink", "rename", "link", "open", "release",
   "readdir", "releasedir", "statfs", "setxattr", "getxattr", "listxattr",
-  "removexattr", "access", "create", "detach", "forgets",
+  "removexattr", "access", "create", "detach", "forgets", "created",
 };
 
 // ---- pending requests: JS holds ids, never pointers ---------------------------------------
@@ -1268,10 +1268,67 @@ static void ll_access(fuse_req_t req, fuse_ino_t ino, int mask) {
   SCOPE_CLOSE;
 }
 
+// ---- files made in C ------------------------------------------------------------------------
+// A new regular file in a directory only upper has (see "Upper directories": not merged, so
+// nothing beneath can have the name), by a caller with this process's own uid and gid and a
+// mode without special bits: the union's rule for it (unionfs.ts, createAttr) is one
+// open(O_CREAT|O_EXCL) in the upper directory, which already gives the owner and mode, and the
+// whiteout of the name removed if there is one. C makes the file here (an untar creates one
+// per file) and JS only takes the new node and answers (the "created" handler). Anything else,
+// or any failure (the name exists: EEXIST; a whiteout is there), goes to JS's create, which
+// finds the same state.
+static uid_t my_uid;
+static gid_t my_gid;
+static bool umask_zero; // the kernel applied the caller's umask: open's mode is the mode
+
+static bool create_here(double id, fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi) {
+  const struct fuse_ctx *ctx = fuse_req_ctx(req);
+  if (!umask_zero || !S_ISREG(mode) || (mode & 07000) != 0 || ctx->uid != my_uid || ctx->gid != my_gid) return false;
+  if (parent >= S.n_upper_dirs) return false;
+  struct upper_dir *d = &S.upper_dirs[parent];
+  if (!upper_dir_valid(d) || d->lower || d->nlink1) return false;
+  if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0 || strncmp(name, ".wh.", 4) == 0) return false;
+  char path[PATH_MAX], wh[PATH_MAX];
+  int n = snprintf(path, sizeof(path), "%s/%s", d->path, name);
+  if (n < 0 || (size_t) n >= sizeof(path)) return false;
+  n = snprintf(wh, sizeof(wh), "%s/.wh.%s", d->path, name);
+  struct stat st;
+  if (n < 0 || (size_t) n >= sizeof(wh)) return false;
+  if (lstat(wh, &st) == 0 || (errno != ENOENT && errno != ENAMETOOLONG)) return false;
+  int flags = (fi->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_APPEND)) | O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC;
+  int fd = open(path, flags, mode & 07777);
+  if (fd < 0) return false;
+  if (fstat(fd, &st) != 0) {
+    close(fd);
+    unlink(path);
+    return false;
+  }
+  napi_env env = S.env;
+  napi_handle_scope hs;
+  if (napi_open_handle_scope(env, &hs) != napi_ok) {
+    close(fd);
+    unlink(path);
+    return false;
+  }
+  napi_value argv[17] = {
+    num(env, id), num(env, (double) parent), bstr(env, name), num(env, fd),
+    num(env, (double) st.st_dev), num(env, st.st_mode), num(env, (double) st.st_nlink), num(env, st.st_uid),
+    num(env, st.st_gid), num(env, (double) st.st_rdev), num(env, (double) st.st_blksize),
+    bigint_u64(env, st.st_ino), bigint_u64(env, (uint64_t) st.st_size), bigint_u64(env, (uint64_t) st.st_blocks),
+    bigint_u64(env, (uint64_t) (st.st_atim.tv_sec * 1000000000LL + st.st_atim.tv_nsec)),
+    bigint_u64(env, (uint64_t) (st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec)),
+    bigint_u64(env, (uint64_t) (st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec)),
+  };
+  call_js(OP_CREATED, id, 17, argv);
+  napi_close_handle_scope(env, hs);
+  return true;
+}
+
 static void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi) {
   double id = pending(req);
   if (id < 0) return;
   mutation(id);
+  if (create_here(id, req, parent, name, mode, fi)) return;
   SCOPE_OPEN;
   napi_value argv[9] = { num(env, id), num(env, (double) parent), bstr(env, name), num(env, mode), num(env, fi->flags) };
   ctx_args(env, req, argv + 5);
@@ -1628,6 +1685,11 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
   CHECK(napi_async_init(env, argv[2], str(env, "ufs_fuse"), &S.actx));
   S.env = env;
   S.free_head = NO_SLOT;
+  my_uid = geteuid();
+  my_gid = getegid();
+  mode_t mask = umask(0);
+  umask(mask);
+  umask_zero = mask == 0;
 
   struct fuse_args args = FUSE_ARGS_INIT((int) n + 1, fargv);
   S.se = fuse_session_new(&args, &ll_ops, sizeof(ll_ops), NULL);

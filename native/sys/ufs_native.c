@@ -839,23 +839,51 @@ static napi_value js_unmap_clean_code(napi_env env, napi_callback_info info) {
 }
 #undef FN
 
-// ---- lstat ---------------------------------------------------------------------------------
+// ---- lstat and fstat -----------------------------------------------------------------------
 // lstatInto(path, nums: Float64Array, bigs: BigInt64Array) -> 0 or the errno: lstat(2) of a
 // byte-string path (one character per byte), written where the caller reads it: nums gets
 // dev, mode, nlink, uid, gid, rdev, blksize; bigs gets ino, size, blocks and the three times
 // in ns. For the union's resolution, which lstats every entry of every listing: no Buffer for
 // the path, no Stats object of eighteen bigints, no exception for a missing name.
+// fstatInto(fd, nums, bigs): the same for fstat(2).
+
+static bool stat_arrays(napi_env env, napi_value a1, napi_value a2, double **nums, int64_t **bigs) {
+  napi_typedarray_type t1, t2;
+  size_t n1, n2;
+  void *d1, *d2;
+  if (napi_get_typedarray_info(env, a1, &t1, &n1, &d1, NULL, NULL) != napi_ok || t1 != napi_float64_array || n1 < 7 ||
+      napi_get_typedarray_info(env, a2, &t2, &n2, &d2, NULL, NULL) != napi_ok || t2 != napi_bigint64_array || n2 < 6) {
+    return false;
+  }
+  *nums = d1;
+  *bigs = d2;
+  return true;
+}
+
+static void stat_fill(const struct stat *st, double *nums, int64_t *bigs) {
+  nums[0] = (double) st->st_dev;
+  nums[1] = st->st_mode;
+  nums[2] = (double) st->st_nlink;
+  nums[3] = st->st_uid;
+  nums[4] = st->st_gid;
+  nums[5] = (double) st->st_rdev;
+  nums[6] = (double) st->st_blksize;
+  bigs[0] = (int64_t) st->st_ino;
+  bigs[1] = st->st_size;
+  bigs[2] = st->st_blocks;
+  bigs[3] = (int64_t) st->st_atim.tv_sec * 1000000000 + st->st_atim.tv_nsec;
+  bigs[4] = (int64_t) st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+  bigs[5] = (int64_t) st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
+}
+
 #define FN "lstatInto"
 static napi_value js_lstat_into(napi_env env, napi_callback_info info) {
   ARGS(3)
   char path[PATH_MAX + 1];
   size_t len;
-  napi_typedarray_type t1, t2;
-  size_t n1, n2;
-  void *d1, *d2;
-  if (napi_get_value_string_latin1(env, argv[0], path, sizeof(path), &len) != napi_ok ||
-      napi_get_typedarray_info(env, argv[1], &t1, &n1, &d1, NULL, NULL) != napi_ok || t1 != napi_float64_array || n1 < 7 ||
-      napi_get_typedarray_info(env, argv[2], &t2, &n2, &d2, NULL, NULL) != napi_ok || t2 != napi_bigint64_array || n2 < 6) {
+  double *nums;
+  int64_t *bigs;
+  if (napi_get_value_string_latin1(env, argv[0], path, sizeof(path), &len) != napi_ok || !stat_arrays(env, argv[1], argv[2], &nums, &bigs)) {
     return throw_type(env, FN, "expected (path: string, Float64Array(7), BigInt64Array(6))");
   }
   int err = 0;
@@ -863,23 +891,25 @@ static napi_value js_lstat_into(napi_env env, napi_callback_info info) {
   if (len >= sizeof(path) - 1) err = ENAMETOOLONG;
   else if (memchr(path, 0, len) != NULL) err = EINVAL;
   else if (fstatat(AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) != 0) err = errno;
-  if (err == 0) {
-    double *nums = d1;
-    int64_t *bigs = d2;
-    nums[0] = (double) st.st_dev;
-    nums[1] = st.st_mode;
-    nums[2] = (double) st.st_nlink;
-    nums[3] = st.st_uid;
-    nums[4] = st.st_gid;
-    nums[5] = (double) st.st_rdev;
-    nums[6] = (double) st.st_blksize;
-    bigs[0] = (int64_t) st.st_ino;
-    bigs[1] = st.st_size;
-    bigs[2] = st.st_blocks;
-    bigs[3] = (int64_t) st.st_atim.tv_sec * 1000000000 + st.st_atim.tv_nsec;
-    bigs[4] = (int64_t) st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-    bigs[5] = (int64_t) st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec;
+  if (err == 0) stat_fill(&st, nums, bigs);
+  napi_value result;
+  napi_create_int32(env, err, &result);
+  return result;
+}
+#undef FN
+
+#define FN "fstatInto"
+static napi_value js_fstat_into(napi_env env, napi_callback_info info) {
+  ARGS(3)
+  int32_t fd;
+  double *nums;
+  int64_t *bigs;
+  if (napi_get_value_int32(env, argv[0], &fd) != napi_ok || !stat_arrays(env, argv[1], argv[2], &nums, &bigs)) {
+    return throw_type(env, FN, "expected (fd: number, Float64Array(7), BigInt64Array(6))");
   }
+  struct stat st;
+  int err = fstat(fd, &st) == 0 ? 0 : errno;
+  if (err == 0) stat_fill(&st, nums, bigs);
   napi_value result;
   napi_create_int32(env, err, &result);
   return result;
@@ -1037,6 +1067,7 @@ static napi_value init(napi_env env, napi_value exports) {
     { "unmapCleanCode", NULL, js_unmap_clean_code, NULL, NULL, NULL, napi_enumerable, NULL },
     { "warmDirs", NULL, js_warm_dirs, NULL, NULL, NULL, napi_enumerable, NULL },
     { "lstatInto", NULL, js_lstat_into, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "fstatInto", NULL, js_fstat_into, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   return exports;

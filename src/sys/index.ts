@@ -74,6 +74,8 @@ interface NativeSys {
   // gid, rdev, blksize; bigs = ino, size, blocks, atime, mtime, ctime (ns). Returns 0 or the
   // errno (positive); throws only for bad arguments.
   lstatInto(path: string, nums: Float64Array, bigs: BigInt64Array): number;
+  // The same for fstat(2) of an open fd.
+  fstatInto(fd: number, nums: Float64Array, bigs: BigInt64Array): number;
 }
 
 const require = createRequire(import.meta.url);

@@ -101,7 +101,12 @@ export const hfs = {
 
 export const openFd = (file: string, flags: number, mode = 0o600): number => fs.openSync(hostArg(file), flags, mode);
 export const closeFd = (fd: number): void => fs.closeSync(fd);
-export const fstatFd = (fd: number): HostStat => HostStat.of(fs.fstatSync(fd, { bigint: true }));
+export function fstatFd(fd: number): HostStat {
+  if (typeof sys.fstatInto !== 'function') return HostStat.of(fs.fstatSync(fd, { bigint: true }));
+  const e = sys.fstatInto(fd, statNums, statBigs);
+  if (e !== 0) throw fsError(ERRNO_CODES.get(e) ?? 'EIO', `fstat of fd ${fd}`);
+  return statFromArrays();
+}
 // Through a read-only fd (open(O_RDONLY|O_TRUNC) hands one over) ftruncate says EINVAL: the
 // size changes through a second, writable open of the same file (permission was the kernel's).
 export function ftruncateFd(fd: number, size: number): void {
@@ -167,6 +172,12 @@ export class HostStat {
 
 const statNums = new Float64Array(7);
 const statBigs = new BigInt64Array(6);
+// What lstatInto or fstatInto just wrote.
+function statFromArrays(): HostStat {
+  const n = statNums;
+  const b = statBigs;
+  return new HostStat(n[0]!, n[1]!, n[2]!, n[3]!, n[4]!, n[5]!, n[6]!, b[0]!, b[1]!, b[2]!, b[3]!, b[4]!, b[5]!);
+}
 const LSTAT_OPTS = { bigint: true, throwIfNoEntry: false } as const;
 const ERRNO_CODES = new Map(Object.entries(os.constants.errno).map(([code, n]) => [n, code]));
 const { ENOENT, ENOTDIR, ENAMETOOLONG } = os.constants.errno;
@@ -184,11 +195,7 @@ export function lstatOrNull(file: string): HostStat | null {
     }
   }
   const e = sys.lstatInto(shortPath(file), statNums, statBigs);
-  if (e === 0) {
-    const n = statNums;
-    const b = statBigs;
-    return new HostStat(n[0]!, n[1]!, n[2]!, n[3]!, n[4]!, n[5]!, n[6]!, b[0]!, b[1]!, b[2]!, b[3]!, b[4]!, b[5]!);
-  }
+  if (e === 0) return statFromArrays();
   if (e === ENOENT || e === ENOTDIR || e === ENAMETOOLONG) return null;
   throw fsError(ERRNO_CODES.get(e) ?? 'EIO', `lstat ${fromBytes(file)}`);
 }

@@ -383,6 +383,28 @@ export class UnionFs {
     }
   }
 
+  // A new file the FUSE binding's C side made in the upper directory of `p`'s parent, by the
+  // rule of createAttr's first case (a directory only upper has; see create_here in
+  // native/fuse/ufs_fuse.c): remembered and tracked as if made here. On failure the file is
+  // closed and removed again, and the error thrown.
+  adoptCreated(p: string, fd: number, st: HostStat): Attr {
+    const parts = splitPath(p);
+    const { parent, name } = splitParent(parts);
+    const r = this.ctx.resolver;
+    let dest: string | undefined;
+    try {
+      dest = `${r.resolveDir(parent).host}/${name}`;
+      const node = r.rememberNew(parts, dest, st) ?? r.resolve(parts);
+      this.track(fd, node);
+      return toAttr(st, node.ino);
+    } catch (err) {
+      closeQuietly(fd);
+      if (dest !== undefined) removeQuietly(dest);
+      r.invalidate(parts);
+      throw err;
+    }
+  }
+
   // A handle closed by someone else (the FUSE binding's C side): only forget what it was.
   forgetHandle(fh: number): void {
     this.handles.delete(fh);

@@ -49,6 +49,11 @@ export interface LowLevelHandlers {
   // file and a request would change it; the next lookup of any of its names must give a new
   // node (C answers that request ESTALE, and the kernel looks the name up again).
   detach(id: ReqId, node: number): void;
+  // A create C served up to the answer (create_here in ufs_fuse.c): it made the file `name` in
+  // the upper directory of `parent`, open as `fd`, with these fstat fields; JS takes the node
+  // and answers with replyCreate.
+  created(id: ReqId, parent: number, name: string, fd: number, dev: number, mode: number, nlink: number, uid: number, gid: number, rdev: number,
+    blksize: number, ino: bigint, size: bigint, blocks: bigint, atimeNs: bigint, mtimeNs: bigint, ctimeNs: bigint): void;
 }
 
 // replyOpen/replyCreate bits.

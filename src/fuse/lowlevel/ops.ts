@@ -5,7 +5,7 @@
 // Caching: lower layers never change and every change to upper passes through here, so the
 // kernel may keep entries, attributes, negative entries, pages (keep_cache), directory
 // listings (cache_readdir) and symlink targets as long as it likes: `timeout` seconds.
-import type { Attr, Caller, UnionFs } from '../../unionfs/index.js';
+import { HostStat, type Attr, type Caller, type UnionFs } from '../../unionfs/index.js';
 import { fsError } from '../../unionfs/errors.js';
 import { ERRNO, idArg, refusedXattr, toErrno, type Log } from '../answers.js';
 import {
@@ -364,6 +364,21 @@ export function makeLowLevelOps(union: UnionFs, rootAttr: Attr, ll: LowLevelBind
         ll.replyCreate(id, node.id, attr, timeout, timeout, fd, OPEN_KEEP_CACHE);
         nodes.counted(node);
       });
+    },
+
+    created(id, parentId, name, fd, dev, mode, nlink, uid, gid, rdev, blksize, ino, size, blocks, atimeNs, mtimeNs, ctimeNs) {
+      // Synchronous, like the C side that made the file: no trip through the promise queue.
+      try {
+        const parent = nodes.get(parentId);
+        const st = new HostStat(dev, mode, nlink, uid, gid, rdev, blksize, ino, size, blocks, atimeNs, mtimeNs, ctimeNs);
+        const attr = union.adoptCreated(nodes.childPath(parent, name), fd, st);
+        const node = nodes.found(parent, name, attr);
+        nodes.opened(node, fd);
+        ll.replyCreate(id, node.id, attr, timeout, timeout, fd, OPEN_KEEP_CACHE);
+        nodes.counted(node);
+      } catch (err) {
+        ll.replyErr(id, -toErrno(err, 'create', [parentId, name], log));
+      }
     },
 
     release(id, nodeId, fh) {
