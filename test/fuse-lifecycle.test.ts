@@ -2,6 +2,7 @@
 import test from 'ava';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { SERVING_NODE_ARGS } from '../src/common/serving.js';
 import { fill, isMounted, makeLayers, mount, pidAlive, records, sh, ufs } from './helpers/mount.js';
 
 async function waitGone(pid: number, ms = 15000): Promise<boolean> {
@@ -26,6 +27,9 @@ test('mount prints nothing, is ready on return, is listed, and umount ends its s
   const line = info.split('\n').find((x) => x.split(' ')[4] === l.mnt)!;
   t.regex(line, / - fuse\.ufs ufs:/);
   t.true(pidAlive(m.pid));
+  // the server runs with a serving process's flags (src/common/serving.ts)
+  const cmdline = (await fs.readFile(`/proc/${m.pid}/cmdline`, 'utf8')).split('\0');
+  t.deepEqual(cmdline.slice(1, 1 + SERVING_NODE_ARGS.length), [...SERVING_NODE_ARGS]);
 
   const list = await ufs(['mounts'], l.env);
   t.is(list.code, 0);

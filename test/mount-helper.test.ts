@@ -6,6 +6,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fill, isMounted, makeLayers, records, run, ufs } from './helpers/mount.js';
+import { SERVING_NODE_ARGS } from '../src/common/serving.js';
 import { pidAlive } from './helpers/runtime.js'; // a zombie counts as gone (pid 1 here may reap late)
 
 const HELPER = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'native', 'build', 'Release', 'ufs-mount-helper');
@@ -29,6 +30,8 @@ test('the C helper mounts, returns ready, keeps no stdio, and ufs umount ends it
   const [rec] = await records(l.runDir);
   t.truthy(rec);
   t.regex((await fs.readFile(`/proc/${rec!.pid}/cmdline`, 'utf8')).replace(/\0/g, ' '), /server\.js --mount-helper /, 'the helper exec\'d the server itself');
+  const argv = (await fs.readFile(`/proc/${rec!.pid}/cmdline`, 'utf8')).split('\0');
+  t.deepEqual(argv.slice(1, 1 + SERVING_NODE_ARGS.length), [...SERVING_NODE_ARGS], 'with a serving process\'s flags');
   const listed = await ufs(['mounts'], l.env);
   t.true(listed.stdout.includes(l.mnt), listed.stdout);
   const u = await ufs(['umount', l.mnt], l.env);

@@ -69,11 +69,15 @@ int main(int argc, char **argv) {
     dup2(null, 2);
     if (dup2(pipefd[1], READY_FD) < 0) _exit(MOUNT_FAILURE); // dup2 clears close-on-exec
     if (null > READY_FD) close(null);
-    char **args = calloc((size_t) argc + 4, sizeof(char *));
+    char **args = calloc((size_t) argc + 7, sizeof(char *));
     if (!args) _exit(MOUNT_FAILURE);
     const char *node = node_path();
     int k = 0;
     args[k++] = (char *) node;
+    // The flags of a serving process: SERVING_NODE_ARGS in src/common/serving.ts.
+    args[k++] = "--no-opt";
+    args[k++] = "--max-semi-space-size=1";
+    args[k++] = "--heap-growing-percent=20";
     args[k++] = server;
     args[k++] = "--mount-helper";
     for (int i = 1; i < argc; i++) args[k++] = argv[i];

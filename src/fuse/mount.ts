@@ -10,6 +10,7 @@ import { constants as fsc, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UfsError, errnoCode } from '../common/errors.js';
+import { SERVING_NODE_ARGS } from '../common/serving.js';
 import { readMountInfo, UFS_FSTYPE, type MountInfo } from './mountinfo.js';
 import { fsnameOption } from './options.js';
 import { mountsDir, type MountRecord, type MountSpec, type ServerMessage, type ServerSpec } from './spec.js';
@@ -208,7 +209,7 @@ export async function mountUnion(spec: MountSpec): Promise<{ pid: number }> {
   const logFd = await fs.open(log, 'w', 0o600);
   let child;
   try {
-    child = spawn(process.execPath, [...serverNodeArgs(), SERVER, JSON.stringify(serverSpec)], {
+    child = spawn(process.execPath, [...SERVING_NODE_ARGS, ...serverNodeArgs(), SERVER, JSON.stringify(serverSpec)], {
       detached: true, // its own session: it outlives us and our terminal
       cwd: '/', // holding no directory (a cwd on some other mount would keep that one busy)
       stdio: ['ignore', logFd.fd, logFd.fd, 'ipc'],

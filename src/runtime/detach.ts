@@ -6,16 +6,17 @@ import fs from 'node:fs';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { UfsError } from '../common/errors.js';
+import { SERVING_NODE_ARGS } from '../common/serving.js';
 import { containerPaths } from './container.js';
 
 export const READY_FD = 3;
 
 const MONITOR_ENTRY = fileURLToPath(new URL('./monitormain.js', import.meta.url));
 
-// A monitor is mostly idle and lives as long as its container: a small young generation (the
-// default lets it grow to 48 MiB of mostly garbage before it is collected) and one GC thread.
+// A monitor is mostly idle, lives as long as its container and serves its union: the flags
+// of a serving process (a small heap, no TurboFan) and one GC thread.
 // UFS_MONITOR_NODE_ARGS adds flags (profiling).
-export const MONITOR_NODE_ARGS = ['--max-semi-space-size=1', '--single-threaded-gc'];
+export const MONITOR_NODE_ARGS = [...SERVING_NODE_ARGS, '--single-threaded-gc'];
 
 function monitorNodeArgs(): string[] {
   return [...MONITOR_NODE_ARGS, ...(process.env.UFS_MONITOR_NODE_ARGS ?? '').split(' ').filter(Boolean)];
