@@ -1280,6 +1280,8 @@ static void ll_access(fuse_req_t req, fuse_ino_t ino, int mask) {
 static uid_t my_uid;
 static gid_t my_gid;
 static bool umask_zero; // the kernel applied the caller's umask: open's mode is the mode
+static struct stat made_stat; // of the file create_here made, while JS takes it
+static int made_fd = -1;
 
 static bool create_here(double id, fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi) {
   const struct fuse_ctx *ctx = fuse_req_ctx(req);
@@ -1310,16 +1312,12 @@ static bool create_here(double id, fuse_req_t req, fuse_ino_t parent, const char
     unlink(path);
     return false;
   }
-  napi_value argv[17] = {
-    num(env, id), num(env, (double) parent), bstr(env, name), num(env, fd),
-    num(env, (double) st.st_dev), num(env, st.st_mode), num(env, (double) st.st_nlink), num(env, st.st_uid),
-    num(env, st.st_gid), num(env, (double) st.st_rdev), num(env, (double) st.st_blksize),
-    bigint_u64(env, st.st_ino), bigint_u64(env, (uint64_t) st.st_size), bigint_u64(env, (uint64_t) st.st_blocks),
-    bigint_u64(env, (uint64_t) (st.st_atim.tv_sec * 1000000000LL + st.st_atim.tv_nsec)),
-    bigint_u64(env, (uint64_t) (st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec)),
-    bigint_u64(env, (uint64_t) (st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec)),
-  };
-  call_js(OP_CREATED, id, 17, argv);
+  // JS answers with replyCreated, which sends these attributes under the union's number.
+  made_stat = st;
+  made_fd = fd;
+  napi_value argv[6] = { num(env, id), num(env, (double) parent), bstr(env, name), num(env, fd), num(env, st.st_mode), bigint_u64(env, st.st_ino) };
+  call_js(OP_CREATED, id, 6, argv);
+  made_fd = -1;
   napi_close_handle_scope(env, hs);
   return true;
 }
@@ -1809,14 +1807,11 @@ static void open_bits(napi_env env, napi_value v, struct fuse_file_info *fi) {
 }
 
 // replyCreate(id, nodeid, attr, entryTimeout, attrTimeout, fh, bits)
-static napi_value js_reply_create(napi_env env, napi_callback_info info) {
-  ARGS(7);
-  struct fuse_entry_param e;
-  if (!entry_param(env, argv + 1, &e)) return throw_error(env, "ufs_fuse: replyCreate: bad attr");
-  struct fuse_file_info fi;
-  memset(&fi, 0, sizeof(fi));
-  fi.fh = (uint64_t) get_double(env, argv[5], 0);
-  open_bits(env, argv[6], &fi);
+// Sends a create's answer (the slot is freed here): the new node's entry and its open handle,
+// an fd C then serves.
+static napi_value reply_create(slot_t *s, fuse_req_t req, const struct fuse_entry_param *entry, struct fuse_file_info *handle) {
+  struct fuse_entry_param e = *entry;
+  struct fuse_file_info fi = *handle;
   slot_free(s);
   // A file just made has no xattrs, and its fd is its upper object.
   no_caps_set(e.ino, true);
@@ -1833,7 +1828,37 @@ static napi_value js_reply_create(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static napi_value js_reply_create(napi_env env, napi_callback_info info) {
+  ARGS(7);
+  struct fuse_entry_param e;
+  if (!entry_param(env, argv + 1, &e)) return throw_error(env, "ufs_fuse: replyCreate: bad attr");
+  struct fuse_file_info fi;
+  memset(&fi, 0, sizeof(fi));
+  fi.fh = (uint64_t) get_double(env, argv[5], 0);
+  open_bits(env, argv[6], &fi);
+  return reply_create(s, req, &e, &fi);
+}
+
 // replyAttr(id, attr, timeout)
+// replyCreated(id, node, ino): the answer to a create C served up to it (create_here), with
+// the attributes C has, under the union's inode number `ino`.
+static napi_value js_reply_created(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  if (made_fd < 0) return throw_error(env, "ufs_fuse: replyCreated: no file made in C is being answered");
+  struct fuse_entry_param e;
+  memset(&e, 0, sizeof(e));
+  e.ino = (fuse_ino_t) get_double(env, argv[1], 0);
+  e.attr = made_stat;
+  if (!get_u64(env, argv[2], &e.attr.st_ino)) return throw_error(env, "ufs_fuse: replyCreated: bad ino");
+  e.entry_timeout = S.attr_timeout;
+  e.attr_timeout = S.attr_timeout;
+  struct fuse_file_info fi;
+  memset(&fi, 0, sizeof(fi));
+  fi.fh = (uint64_t) made_fd;
+  fi.keep_cache = 1;
+  return reply_create(s, req, &e, &fi);
+}
+
 static napi_value js_reply_attr(napi_env env, napi_callback_info info) {
   ARGS(3);
   struct stat st;
@@ -2106,6 +2131,7 @@ static napi_value init(napi_env env, napi_value exports) {
   EXPORT("replyErr", js_reply_err);
   EXPORT("replyEntry", js_reply_entry);
   EXPORT("replyCreate", js_reply_create);
+  EXPORT("replyCreated", js_reply_created);
   EXPORT("replyAttr", js_reply_attr);
   EXPORT("replyReadlink", js_reply_readlink);
   EXPORT("replyOpen", js_reply_open);

@@ -3,6 +3,6 @@ export { UnionFs, type DirEntryPlus, type HandleInfo, type Pin, type Stable } fr
 export { listChanges } from './changes.js';
 export type { Attr, Caller, Change, DirEntry, StatFs, TimeSpec, UnionOptions } from './types.js';
 export { FsError } from './errors.js';
-export { HostStat, toBytes } from './hostfs.js';
+export { toBytes } from './hostfs.js';
 export { ORIGIN_XATTR, PRIVATE_XATTR_PREFIX, isPrivateXattr } from './inode.js';
 export { OPAQUE_MARKER, TEMP_PREFIX, WH_PREFIX, isReservedName, isTempName } from './whiteout.js';

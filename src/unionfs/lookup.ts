@@ -349,12 +349,12 @@ export class Resolver {
 
   // Records the non-directory just made in upper at `parts` (fresh: no origin, nothing
   // merges with it), instead of resolving it again on the next request.
-  rememberNew(parts: readonly string[], host: string, st: HostStat): Node | null {
+  rememberNew(parts: readonly string[], host: string, mode: number, hostIno: bigint): Node | null {
     const upper = this.layers[0];
     if (!upper?.upper || parts.length === 0) return null;
-    const fmt = fmtOf(st.mode);
+    const fmt = fmtOf(mode);
     if (fmt === S_IFDIR) return null;
-    const node: Node = { path: '/' + parts.join('/'), layer: upper, host, fmt, dirs: [], ino: composeIno(UPPER_TAG, st.ino) };
+    const node: Node = { path: '/' + parts.join('/'), layer: upper, host, fmt, dirs: [], ino: composeIno(UPPER_TAG, hostIno) };
     const parent = this.findEntry(parts.slice(0, -1));
     if (!parent || !parent.node || !isDir(parent.node)) return node;
     parent.listing = undefined;

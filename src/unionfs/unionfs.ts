@@ -385,18 +385,19 @@ export class UnionFs {
 
   // A new file the FUSE binding's C side made in the upper directory of `p`'s parent, by the
   // rule of createAttr's first case (a directory only upper has; see create_here in
-  // native/fuse/ufs_fuse.c): remembered and tracked as if made here. On failure the file is
-  // closed and removed again, and the error thrown.
-  adoptCreated(p: string, fd: number, st: HostStat): Attr {
+  // native/fuse/ufs_fuse.c), open as `fd`: remembered and tracked as if made here. Returns
+  // its inode number in the union. On failure the file is closed and removed again, and the
+  // error thrown.
+  adoptCreated(p: string, fd: number, mode: number, hostIno: bigint): bigint {
     const parts = splitPath(p);
     const { parent, name } = splitParent(parts);
     const r = this.ctx.resolver;
     let dest: string | undefined;
     try {
       dest = `${r.resolveDir(parent).host}/${name}`;
-      const node = r.rememberNew(parts, dest, st) ?? r.resolve(parts);
+      const node = r.rememberNew(parts, dest, mode, hostIno) ?? r.resolve(parts);
       this.track(fd, node);
-      return toAttr(st, node.ino);
+      return node.ino;
     } catch (err) {
       closeQuietly(fd);
       if (dest !== undefined) removeQuietly(dest);
@@ -740,7 +741,7 @@ export class UnionFs {
       this.ctx.resolver.invalidate(parts);
       throw err;
     }
-    const node = this.ctx.resolver.rememberNew(parts, dest, st) ?? this.ctx.resolver.resolve(parts);
+    const node = this.ctx.resolver.rememberNew(parts, dest, st.mode, st.ino) ?? this.ctx.resolver.resolve(parts);
     return { fd: this.track(fd, node), attr: toAttr(st, node.ino) };
   }
 

@@ -49,11 +49,10 @@ export interface LowLevelHandlers {
   // file and a request would change it; the next lookup of any of its names must give a new
   // node (C answers that request ESTALE, and the kernel looks the name up again).
   detach(id: ReqId, node: number): void;
-  // A create C served up to the answer (create_here in ufs_fuse.c): it made the file `name` in
-  // the upper directory of `parent`, open as `fd`, with these fstat fields; JS takes the node
-  // and answers with replyCreate.
-  created(id: ReqId, parent: number, name: string, fd: number, dev: number, mode: number, nlink: number, uid: number, gid: number, rdev: number,
-    blksize: number, ino: bigint, size: bigint, blocks: bigint, atimeNs: bigint, mtimeNs: bigint, ctimeNs: bigint): void;
+  // A create C served up to the answer (create_here in ufs_fuse.c): it made the file `name`
+  // in the upper directory of `parent`, open as `fd`, of this mode and host inode number. JS
+  // takes the node and answers with replyCreated (or replyErr).
+  created(id: ReqId, parent: number, name: string, fd: number, mode: number, hostIno: bigint): void;
 }
 
 // replyOpen/replyCreate bits.
@@ -76,6 +75,8 @@ export interface LowLevelBinding {
   // (a lower one: until any request that may change the union).
   replyEntry(id: ReqId, node: number, attr: Attr | null, entryTimeout: number, attrTimeout: number, lowerFile?: string): void;
   replyCreate(id: ReqId, node: number, attr: Attr, entryTimeout: number, attrTimeout: number, fh: number, bits: number): void;
+  // The answer to a `created`: C sends the attributes it has, under the union's number `ino`.
+  replyCreated(id: ReqId, node: number, ino: bigint): void;
   replyAttr(id: ReqId, attr: Attr, timeout: number): void;
   replyReadlink(id: ReqId, target: string | Buffer): void;
   // With `ino` (a file's fd and the inode number it reports), C serves the handle's release

@@ -5,7 +5,7 @@
 // Caching: lower layers never change and every change to upper passes through here, so the
 // kernel may keep entries, attributes, negative entries, pages (keep_cache), directory
 // listings (cache_readdir) and symlink targets as long as it likes: `timeout` seconds.
-import { HostStat, type Attr, type Caller, type UnionFs } from '../../unionfs/index.js';
+import type { Attr, Caller, UnionFs } from '../../unionfs/index.js';
 import { fsError } from '../../unionfs/errors.js';
 import { ERRNO, idArg, refusedXattr, toErrno, type Log } from '../answers.js';
 import {
@@ -366,15 +366,14 @@ export function makeLowLevelOps(union: UnionFs, rootAttr: Attr, ll: LowLevelBind
       });
     },
 
-    created(id, parentId, name, fd, dev, mode, nlink, uid, gid, rdev, blksize, ino, size, blocks, atimeNs, mtimeNs, ctimeNs) {
+    created(id, parentId, name, fd, mode, hostIno) {
       // Synchronous, like the C side that made the file: no trip through the promise queue.
       try {
         const parent = nodes.get(parentId);
-        const st = new HostStat(dev, mode, nlink, uid, gid, rdev, blksize, ino, size, blocks, atimeNs, mtimeNs, ctimeNs);
-        const attr = union.adoptCreated(nodes.childPath(parent, name), fd, st);
-        const node = nodes.found(parent, name, attr);
+        const ino = union.adoptCreated(nodes.childPath(parent, name), fd, mode, hostIno);
+        const node = nodes.found(parent, name, { ino, mode });
         nodes.opened(node, fd);
-        ll.replyCreate(id, node.id, attr, timeout, timeout, fd, OPEN_KEEP_CACHE);
+        ll.replyCreated(id, node.id, ino);
         nodes.counted(node);
       } catch (err) {
         ll.replyErr(id, -toErrno(err, 'create', [parentId, name], log));
