@@ -373,17 +373,23 @@ static void dir_end_forget(fuse_ino_t node) {
   if (node < S.n_dir_ends) S.dir_ends[node].valid = false;
 }
 
+// The directory `node` if C knows its path and it is not merged (nothing beneath shows
+// through it), with the host path of its entry `name` written to `path`; else NULL.
+static struct upper_dir *unmerged_child(fuse_ino_t node, const char *name, char path[PATH_MAX]) {
+  if (node >= S.n_upper_dirs) return NULL;
+  struct upper_dir *d = &S.upper_dirs[node];
+  if (!upper_dir_valid(d) || d->nlink1) return NULL;
+  if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0) return NULL;
+  int n = snprintf(path, PATH_MAX, "%s/%s", d->path, name);
+  return n < 0 || n >= PATH_MAX ? NULL : d;
+}
+
 // Whether `name` is certainly absent from the directory `node`: a directory only upper makes
 // (not merged: nothing beneath shows through it) and whose upper directory has no such name.
 // Such a lookup comes before every file an untar creates; C answers it (negative) alone.
 static bool upper_dir_lacks(fuse_ino_t node, const char *name) {
-  if (node >= S.n_upper_dirs) return false;
-  struct upper_dir *d = &S.upper_dirs[node];
-  if (!upper_dir_valid(d) || d->nlink1) return false;
-  if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0) return false;
   char path[PATH_MAX];
-  int n = snprintf(path, sizeof(path), "%s/%s", d->path, name);
-  if (n < 0 || (size_t) n >= sizeof(path)) return false;
+  if (!unmerged_child(node, name, path)) return false;
   struct stat st;
   return lstat(path, &st) != 0 && errno == ENOENT;
 }
@@ -1286,16 +1292,12 @@ static int made_fd = -1;
 static bool create_here(double id, fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi) {
   const struct fuse_ctx *ctx = fuse_req_ctx(req);
   if (!umask_zero || !S_ISREG(mode) || (mode & 07000) != 0 || ctx->uid != my_uid || ctx->gid != my_gid) return false;
-  if (parent >= S.n_upper_dirs) return false;
-  struct upper_dir *d = &S.upper_dirs[parent];
-  if (!upper_dir_valid(d) || d->lower || d->nlink1) return false;
-  if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0 || strncmp(name, ".wh.", 4) == 0) return false;
   char path[PATH_MAX], wh[PATH_MAX];
-  int n = snprintf(path, sizeof(path), "%s/%s", d->path, name);
-  if (n < 0 || (size_t) n >= sizeof(path)) return false;
-  n = snprintf(wh, sizeof(wh), "%s/.wh.%s", d->path, name);
-  struct stat st;
+  struct upper_dir *d = unmerged_child(parent, name, path);
+  if (!d || d->lower || strncmp(name, ".wh.", 4) == 0) return false;
+  int n = snprintf(wh, sizeof(wh), "%s/.wh.%s", d->path, name);
   if (n < 0 || (size_t) n >= sizeof(wh)) return false;
+  struct stat st;
   if (lstat(wh, &st) == 0 || (errno != ENOENT && errno != ENAMETOOLONG)) return false;
   int flags = (fi->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_APPEND)) | O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC;
   int fd = open(path, flags, mode & 07777);

@@ -876,6 +876,14 @@ static void stat_fill(const struct stat *st, double *nums, int64_t *bigs) {
   bigs[5] = (int64_t) st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
 }
 
+// 0 or the errno, as lstatInto and fstatInto return it; the fields written on success.
+static napi_value stat_result(napi_env env, int err, const struct stat *st, double *nums, int64_t *bigs) {
+  if (err == 0) stat_fill(st, nums, bigs);
+  napi_value result;
+  napi_create_int32(env, err, &result);
+  return result;
+}
+
 #define FN "lstatInto"
 static napi_value js_lstat_into(napi_env env, napi_callback_info info) {
   ARGS(3)
@@ -891,10 +899,7 @@ static napi_value js_lstat_into(napi_env env, napi_callback_info info) {
   if (len >= sizeof(path) - 1) err = ENAMETOOLONG;
   else if (memchr(path, 0, len) != NULL) err = EINVAL;
   else if (fstatat(AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) != 0) err = errno;
-  if (err == 0) stat_fill(&st, nums, bigs);
-  napi_value result;
-  napi_create_int32(env, err, &result);
-  return result;
+  return stat_result(env, err, &st, nums, bigs);
 }
 #undef FN
 
@@ -909,10 +914,7 @@ static napi_value js_fstat_into(napi_env env, napi_callback_info info) {
   }
   struct stat st;
   int err = fstat(fd, &st) == 0 ? 0 : errno;
-  if (err == 0) stat_fill(&st, nums, bigs);
-  napi_value result;
-  napi_create_int32(env, err, &result);
-  return result;
+  return stat_result(env, err, &st, nums, bigs);
 }
 #undef FN
 
