@@ -233,7 +233,7 @@ test('redirectDir: a renamed lower directory keeps its contents below and a redi
 
 test('a name made again in a directory moved to where a new one stood drops the whiteout the move brought', async (t) => {
   // /f is made here (so no whiteout in it) and moved away; /d, which holds a whiteout and keeps
-  // its lower contents by redirect, takes its place: /f is no longer whiteout-free.
+  // its lower contents by redirect, takes its place: a file made there must drop the whiteout.
   const { lowers, upper } = await stack(t, {
     setup: async ({ lowers: [l0] }) => {
       await put(l0!, 'd/x', 'x');

@@ -3,14 +3,13 @@ import { fsError } from './errors.js';
 import type { Layer } from './layers.js';
 import type { RwLock } from './lock.js';
 import type { Resolver } from './lookup.js';
-import { WORK_DIR, newTempName, type WhiteoutFreeDirs } from './whiteout.js';
+import { WORK_DIR, newTempName } from './whiteout.js';
 
 export interface UnionCtx {
   readonly layers: Layer[];
   readonly upper: Layer | undefined;
   readonly resolver: Resolver;
   readonly lock: RwLock;
-  readonly whiteoutFree: WhiteoutFreeDirs; // see WhiteoutFreeDirs: kept by every whiteout, rename and rmdir
   origins: boolean; // record trusted.ufs.origin on copy-up (upper keeps trusted xattrs)
   readonly redirectDir: boolean; // UnionOptions.redirectDir (and upper keeps trusted xattrs)
 }

@@ -42,7 +42,7 @@ import { splitParent, splitPath } from './path.js';
 import { mergedNames, readMergedDir } from './readdir.js';
 import { renameLocked } from './rename.js';
 import type { Attr, Caller, DirEntry, StatFs, TimeSpec, UnionOptions } from './types.js';
-import { WORK_DIR, WhiteoutFreeDirs, isReservedName, isTempName, makeOpaque, makeWhiteout, removeWhiteout } from './whiteout.js';
+import { WORK_DIR, isReservedName, isTempName, makeOpaque, makeWhiteout, removeWhiteout } from './whiteout.js';
 
 const C = fs.constants;
 const XATTR_CREATE = 1;
@@ -113,7 +113,7 @@ export class UnionFs {
       opts.upper === undefined ? undefined : path.resolve(opts.upper),
     );
     const resolver = new Resolver(layers);
-    this.ctx = { layers, upper: layers.find((l) => l.upper), resolver, lock: new RwLock(), whiteoutFree: new WhiteoutFreeDirs(), origins: false, redirectDir: opts.redirectDir === true };
+    this.ctx = { layers, upper: layers.find((l) => l.upper), resolver, lock: new RwLock(), origins: false, redirectDir: opts.redirectDir === true };
     this.copyUp = new CopyUp(this.ctx);
   }
 
@@ -592,7 +592,6 @@ export class UnionFs {
       const node = r.resolve(parts);
       if (isDir(node)) throw fsError('EISDIR');
       const below = r.existsBelow(r.resolveDir(parent), name);
-      if (below || !node.layer.upper) this.ctx.whiteoutFree.forgetAll();
       if (node.layer.upper) {
         // Whiteout first: a crash in between leaves the file, not a resurrected lower one.
         if (below) makeWhiteout(path.dirname(node.host), name);
@@ -615,7 +614,6 @@ export class UnionFs {
       if (!isDir(node)) throw fsError('ENOTDIR');
       if (mergedNames(r, node).length > 0) throw fsError('ENOTEMPTY');
       const below = r.existsBelow(r.resolveDir(parent), name);
-      this.ctx.whiteoutFree.forgetAll();
       if (node.layer.upper) {
         // Out of the way first (it may hold whiteouts), then the whiteout, then delete it.
         const tmp = tempPath(this.ctx);
@@ -636,10 +634,7 @@ export class UnionFs {
     this.checkNewName(splitParent(dst).name);
     this.requireUpper();
     for (let round = 0; round < MAX_ROUNDS; round++) {
-      const result = await this.exclusive(() => {
-        this.ctx.whiteoutFree.forgetAll();
-        return renameLocked(this.ctx, this.copyUp, src, dst);
-      });
+      const result = await this.exclusive(() => renameLocked(this.ctx, this.copyUp, src, dst));
       if (result === 'done') return;
       await this.copyUp.ensure(src, { data: true });
     }
@@ -734,7 +729,7 @@ export class UnionFs {
     try {
       if (this.umask !== 0 || (perm & 0o7000) !== 0) fchmodFd(fd, perm);
       st = fstatFd(fd);
-      if (!this.ctx.whiteoutFree.has(parentHost)) removeWhiteout(parentHost, name);
+      removeWhiteout(parentHost, name);
     } catch (err) {
       closeQuietly(fd);
       removeQuietly(dest);
@@ -766,8 +761,7 @@ export class UnionFs {
       removeQuietly(tmp);
       throw err;
     }
-    if (!this.ctx.whiteoutFree.has(parentHost)) removeWhiteout(parentHost, name);
-    if (dir) this.ctx.whiteoutFree.add(`${parentHost}/${name}`); // new: nothing in it yet
+    removeWhiteout(parentHost, name);
     r.invalidate(parts);
   }
 }

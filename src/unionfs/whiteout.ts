@@ -78,25 +78,3 @@ export function removeWhiteout(dirHost: string, name: string): void {
 export function makeOpaque(dirHost: string): void {
   makeMarker(`${dirHost}/${OPAQUE_MARKER}`);
 }
-
-// Upper directories this mount made (host paths) and that hold no whiteout: a name made in
-// one needs no look for a whiteout to drop, one lstat fewer per file an untar creates. What
-// could put a whiteout under a remembered path (a whiteout made anywhere, a rename, an rmdir)
-// forgets them all. Bounded: past MAX entries it starts again empty.
-export class WhiteoutFreeDirs {
-  private static readonly MAX = 4096;
-  private readonly dirs = new Set<string>();
-
-  add(host: string): void {
-    if (this.dirs.size >= WhiteoutFreeDirs.MAX) this.dirs.clear();
-    this.dirs.add(host);
-  }
-
-  has(host: string): boolean {
-    return this.dirs.has(host);
-  }
-
-  forgetAll(): void {
-    this.dirs.clear();
-  }
-}
