@@ -320,3 +320,38 @@ test('lstatInto and fstatInto give what lstat and fstat give, for names of any b
   t.is(sys.fstatInto(fd, nums, bigs), os.constants.errno.EBADF);
   t.throws(() => sys.fstatInto(fd, nums, new BigInt64Array(1)), { instanceOf: TypeError });
 });
+
+test('readdirNames and lstatNamesInto list and lstat a whole directory, names of any bytes', async (t) => {
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'ufs-dirnames-'));
+  t.teardown(() => fsp.rm(dir, { recursive: true, force: true }));
+  t.is(sys.readdirNames(dir), '', 'an empty directory');
+  const latin1 = Buffer.from([0x66, 0xe9, 0x0a, 0xff]).toString('latin1'); // not UTF-8
+  await fsp.writeFile(Buffer.from(`${dir}/${latin1}`, 'latin1'), 'data');
+  await fsp.symlink('/etc/passwd', path.join(dir, 'link'));
+  await fsp.mkdir(path.join(dir, 'sub'));
+  // enough long names to grow the native name buffer (16 KiB at first) several times
+  const many = Array.from({ length: 600 }, (_, i) => `${String(i).padStart(4, '0')}-${'n'.repeat(120)}`);
+  for (const n of many) await fsp.writeFile(path.join(dir, n), '');
+  const listed = sys.readdirNames(dir);
+  t.is(typeof listed, 'string');
+  const expected = fs.readdirSync(Buffer.from(dir), { encoding: 'buffer' }).map((b) => b.toString('latin1'));
+  t.deepEqual((listed as string).split('\0'), expected, 'sorted as readdirSync sorts, byte names, no dot entries');
+  t.is(sys.readdirNames(`${dir}/missing`), os.constants.errno.ENOENT);
+  t.is(sys.readdirNames(`${dir}/link`), os.constants.errno.ENOTDIR);
+
+  const names = [latin1, 'link', 'missing', 'sub', ...many];
+  const nums = new Float64Array(7 * names.length);
+  const bigs = new BigInt64Array(6 * names.length);
+  const errs = new Int32Array(names.length).fill(-1);
+  t.is(sys.lstatNamesInto(dir, names.join('\0'), nums, bigs, errs), 0);
+  t.deepEqual([...errs.slice(0, 4)], [0, 0, os.constants.errno.ENOENT, 0]);
+  t.true(errs.slice(4).every((e) => e === 0));
+  for (const i of [0, 1, 3, 4 + 599]) {
+    const st = await fsp.lstat(Buffer.from(`${dir}/${names[i]}`, 'latin1'), { bigint: true });
+    t.deepEqual([...nums.slice(i * 7, i * 7 + 7)], [st.dev, st.mode, st.nlink, st.uid, st.gid, st.rdev, st.blksize].map(Number), names[i]);
+    t.deepEqual([...bigs.slice(i * 6, i * 6 + 6)], [st.ino, st.size, st.blocks, st.atimeNs, st.mtimeNs, st.ctimeNs], names[i]);
+  }
+  t.is(sys.lstatNamesInto(`${dir}/missing`, 'x', nums, bigs, errs), os.constants.errno.ENOENT);
+  t.is(sys.lstatNamesInto(dir, '', nums, bigs, errs), 0, 'no names: nothing to do');
+  t.throws(() => sys.lstatNamesInto(dir, 'x', nums, bigs, new Float64Array(1) as unknown as Int32Array), { instanceOf: TypeError });
+});

@@ -918,6 +918,149 @@ static napi_value js_fstat_into(napi_env env, napi_callback_info info) {
 }
 #undef FN
 
+// ---- whole directories ------------------------------------------------------------------------
+// readdirNames(dir) -> string | errno: the names of a directory but "." and "..", sorted by
+// strcmp as node's readdirSync gives them (a commit's tar lists a directory in this order),
+// joined by NUL into one byte string (one character per byte); or the errno (positive) when
+// it cannot be read. node's readdirSync with byte names makes a Buffer, and the union a
+// string of it, per name: a walk of a big tree lists every directory of it.
+// lstatNamesInto(dir, names, nums, bigs, errs) -> 0 or errno: fstatat(AT_SYMLINK_NOFOLLOW) of
+// each of the NUL-joined `names` in `dir`, entry i written at nums[7i..], bigs[6i..] as
+// lstatInto writes them, and its errno (0 on success) at errs[i]; the errno returned is
+// opening `dir`'s. One call and one open per directory for the stats a readdirplus sends.
+
+// Per thread: a union may be served on a worker thread of its own.
+static _Thread_local char *names_buf, *joined_buf;
+static _Thread_local size_t names_cap, joined_cap;
+static _Thread_local size_t *name_at;
+static _Thread_local size_t name_at_cap;
+
+static bool grow(void **buf, size_t *cap, size_t need, size_t size) {
+  if (need <= *cap) return true;
+  size_t n = *cap ? *cap : 16384 / size;
+  while (n < need) n *= 2;
+  void *b = realloc(*buf, n * size);
+  if (!b) return false;
+  *buf = b;
+  *cap = n;
+  return true;
+}
+
+// Buffers grown for a huge directory are not kept.
+static void names_shrink(void) {
+  if (names_cap + joined_cap + name_at_cap * sizeof(size_t) > (1u << 20)) {
+    free(names_buf);
+    free(joined_buf);
+    free(name_at);
+    names_buf = joined_buf = NULL;
+    name_at = NULL;
+    names_cap = joined_cap = name_at_cap = 0;
+  }
+}
+
+static int by_name(const void *a, const void *b) {
+  return strcmp(names_buf + *(const size_t *) a, names_buf + *(const size_t *) b);
+}
+
+#define FN "readdirNames"
+static napi_value js_readdir_names(napi_env env, napi_callback_info info) {
+  ARGS(1)
+  char path[PATH_MAX + 1];
+  size_t len;
+  if (napi_get_value_string_latin1(env, argv[0], path, sizeof(path), &len) != napi_ok) return throw_type(env, FN, "expected (dir: string)");
+  int err = 0;
+  DIR *dir = NULL;
+  if (len >= sizeof(path) - 1) err = ENAMETOOLONG;
+  else if (memchr(path, 0, len) != NULL) err = EINVAL;
+  else if (!(dir = opendir(path))) err = errno;
+  size_t used = 0, count = 0;
+  while (dir) {
+    errno = 0;
+    struct dirent *e = readdir(dir);
+    if (!e) {
+      err = errno;
+      break;
+    }
+    const char *n = e->d_name;
+    if (n[0] == '.' && (n[1] == '\0' || (n[1] == '.' && n[2] == '\0'))) continue;
+    size_t nl = strlen(n) + 1;
+    if (!grow((void **) &names_buf, &names_cap, used + nl, 1) || !grow((void **) &name_at, &name_at_cap, count + 1, sizeof(size_t))) {
+      err = ENOMEM;
+      break;
+    }
+    memcpy(names_buf + used, n, nl);
+    name_at[count++] = used;
+    used += nl;
+  }
+  if (dir) closedir(dir);
+  napi_value result;
+  if (!err && count > 0 && !grow((void **) &joined_buf, &joined_cap, used, 1)) err = ENOMEM;
+  if (err) {
+    napi_create_int32(env, err, &result);
+  } else {
+    qsort(name_at, count, sizeof(size_t), by_name);
+    size_t out = 0;
+    for (size_t i = 0; i < count; i++) {
+      const char *n = names_buf + name_at[i];
+      size_t nl = strlen(n);
+      if (i > 0) joined_buf[out++] = '\0';
+      memcpy(joined_buf + out, n, nl);
+      out += nl;
+    }
+    napi_create_string_latin1(env, count ? joined_buf : "", out, &result);
+  }
+  names_shrink();
+  return result;
+}
+#undef FN
+
+#define FN "lstatNamesInto"
+static napi_value js_lstat_names_into(napi_env env, napi_callback_info info) {
+  ARGS(5)
+  char path[PATH_MAX + 1];
+  size_t len, nlen;
+  napi_typedarray_type t1, t2, t3;
+  size_t n1, n2, n3;
+  void *d1, *d2, *d3;
+  if (napi_get_value_string_latin1(env, argv[0], path, sizeof(path), &len) != napi_ok ||
+      napi_get_value_string_latin1(env, argv[1], NULL, 0, &nlen) != napi_ok ||
+      napi_get_typedarray_info(env, argv[2], &t1, &n1, &d1, NULL, NULL) != napi_ok || t1 != napi_float64_array ||
+      napi_get_typedarray_info(env, argv[3], &t2, &n2, &d2, NULL, NULL) != napi_ok || t2 != napi_bigint64_array ||
+      napi_get_typedarray_info(env, argv[4], &t3, &n3, &d3, NULL, NULL) != napi_ok || t3 != napi_int32_array) {
+    return throw_type(env, FN, "expected (dir: string, names: string, Float64Array, BigInt64Array, Int32Array)");
+  }
+  if (!grow((void **) &names_buf, &names_cap, nlen + 1, 1)) return throw_errno(env, ENOMEM, "lstat", path, NULL);
+  napi_get_value_string_latin1(env, argv[1], names_buf, nlen + 1, &nlen);
+  napi_value result;
+  int err = 0, dfd = -1;
+  if (len >= sizeof(path) - 1) err = ENAMETOOLONG;
+  else if (memchr(path, 0, len) != NULL) err = EINVAL;
+  else if ((dfd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) err = errno;
+  double *nums = d1;
+  int64_t *bigs = d2;
+  int32_t *errs = d3;
+  size_t i = 0;
+  for (size_t at = 0; dfd >= 0 && at <= nlen && nlen > 0; i++) {
+    size_t end = at;
+    while (end < nlen && names_buf[end] != '\0') end++;
+    names_buf[end] = '\0';
+    if (i >= n3 || (i + 1) * 7 > n1 || (i + 1) * 6 > n2) break;
+    struct stat st;
+    if (fstatat(dfd, names_buf + at, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+      stat_fill(&st, nums + i * 7, bigs + i * 6);
+      errs[i] = 0;
+    } else {
+      errs[i] = errno;
+    }
+    at = end + 1;
+  }
+  if (dfd >= 0) close(dfd);
+  names_shrink();
+  napi_create_int32(env, err, &result);
+  return result;
+}
+#undef FN
+
 // ---- directory read-ahead -------------------------------------------------------------------
 // warmDirs(paths): reads each directory and lstats its entries on a thread of our own, and
 // goes on into its subdirectories (WARM_DEPTH levels), so that the kernel's dentry and inode
@@ -1070,6 +1213,8 @@ static napi_value init(napi_env env, napi_value exports) {
     { "warmDirs", NULL, js_warm_dirs, NULL, NULL, NULL, napi_enumerable, NULL },
     { "lstatInto", NULL, js_lstat_into, NULL, NULL, NULL, napi_enumerable, NULL },
     { "fstatInto", NULL, js_fstat_into, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "readdirNames", NULL, js_readdir_names, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "lstatNamesInto", NULL, js_lstat_names_into, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   return exports;

@@ -76,6 +76,13 @@ interface NativeSys {
   lstatInto(path: string, nums: Float64Array, bigs: BigInt64Array): number;
   // The same for fstat(2) of an open fd.
   fstatInto(fd: number, nums: Float64Array, bigs: BigInt64Array): number;
+  // The names in a directory but "." and "..", sorted by strcmp as node's readdirSync sorts
+  // them, joined by NUL into one byte string; or the errno (positive) when it cannot be read.
+  readdirNames(dir: string): string | number;
+  // lstat of each NUL-joined name in `dir`, one open of `dir` for all: entry i into
+  // nums[7i..] and bigs[6i..] as lstatInto writes them, its errno (0: ok) into errs[i].
+  // Returns 0, or the errno of opening `dir` (then nothing is written).
+  lstatNamesInto(dir: string, names: string, nums: Float64Array, bigs: BigInt64Array, errs: Int32Array): number;
 }
 
 const require = createRequire(import.meta.url);

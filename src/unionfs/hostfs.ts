@@ -78,7 +78,7 @@ export const hfs = {
   constants: C,
   statSync: (p: string): fs.Stats => fs.statSync(hostArg(p)),
   realpathSync: (p: string): string => fs.realpathSync(hostArg(p), { encoding: 'buffer' }).toString('latin1'),
-  readdirSync: (p: string): string[] => names(fs.readdirSync(hostArg(p), { encoding: 'buffer' })),
+  readdirSync: (p: string): string[] => readdirNames(p),
   readdirTypes: (p: string): { name: string; isDirectory(): boolean }[] =>
     fs.readdirSync(hostArg(p), { encoding: 'buffer', withFileTypes: true }).map((d) => ({ name: (d.name as unknown as Buffer).toString('latin1'), isDirectory: () => d.isDirectory() })),
   readlinkSync: (p: string): string => fs.readlinkSync(hostArg(p), { encoding: 'buffer' }).toString('latin1'),
@@ -198,6 +198,56 @@ export function lstatOrNull(file: string): HostStat | null {
   if (e === 0) return statFromArrays();
   if (e === ENOENT || e === ENOTDIR || e === ENAMETOOLONG) return null;
   throw fsError(ERRNO_CODES.get(e) ?? 'EIO', `lstat ${fromBytes(file)}`);
+}
+
+// The names in a directory (without "." and "..", sorted as node:fs sorts them), as byte
+// strings: one native call per directory where node:fs makes a Buffer per name.
+function readdirNames(dir: string): string[] {
+  if (typeof sys.readdirNames !== 'function') return names(fs.readdirSync(hostArg(dir), { encoding: 'buffer' }));
+  const r = sys.readdirNames(shortPath(dir));
+  if (typeof r === 'number') throw fsError(ERRNO_CODES.get(r) ?? 'EIO', `scandir ${fromBytes(dir)}`);
+  return r === '' ? [] : r.split('\0');
+}
+
+let batchNums = new Float64Array(7 * 256);
+let batchBigs = new BigInt64Array(6 * 256);
+let batchErrs = new Int32Array(256);
+
+// lstat of each of `names` in the directory `dir` (a listing's entries, for a readdirplus),
+// with one native call: per name its HostStat, null where lstatOrNull says null, undefined
+// where it would throw (the caller asks lstatOrNull for those). Undefined for all when the
+// directory cannot be opened or the native module is missing.
+export function lstatNames(dir: string, list: readonly string[]): (HostStat | null | undefined)[] | undefined {
+  if (typeof sys.lstatNamesInto !== 'function') return undefined;
+  const n = list.length;
+  if (n > batchErrs.length) {
+    const room = Math.max(n, batchErrs.length * 2);
+    batchNums = new Float64Array(7 * room);
+    batchBigs = new BigInt64Array(6 * room);
+    batchErrs = new Int32Array(room);
+  }
+  let short: string;
+  try {
+    short = shortPath(dir);
+  } catch {
+    return undefined;
+  }
+  if (sys.lstatNamesInto(short, list.join('\0'), batchNums, batchBigs, batchErrs) !== 0) return undefined;
+  const out: (HostStat | null | undefined)[] = new Array(n);
+  const nums = batchNums;
+  const bigs = batchBigs;
+  for (let i = 0; i < n; i++) {
+    const e = batchErrs[i]!;
+    if (e === 0) {
+      const a = i * 7;
+      const b = i * 6;
+      out[i] = new HostStat(nums[a]!, nums[a + 1]!, nums[a + 2]!, nums[a + 3]!, nums[a + 4]!, nums[a + 5]!, nums[a + 6]!,
+        bigs[b]!, bigs[b + 1]!, bigs[b + 2]!, bigs[b + 3]!, bigs[b + 4]!, bigs[b + 5]!);
+    } else {
+      out[i] = e === ENOENT || e === ENOTDIR || e === ENAMETOOLONG ? null : undefined;
+    }
+  }
+  return out;
 }
 
 // lstat that throws (ENOENT included).

@@ -19,7 +19,7 @@
 import { hfs as fs, type HostStat } from './hostfs.js';
 import { BoundedMap } from './bounded.js';
 import { fsError } from './errors.js';
-import { fmtOf, listXattrs, lstatOrNull } from './hostfs.js';
+import { fmtOf, listXattrs, lstatNames, lstatOrNull } from './hostfs.js';
 import { UPPER_TAG, composeIno, readOrigin, readRedirect } from './inode.js';
 import type { Layer } from './layers.js';
 import { OPAQUE_MARKER, isReservedName, whiteoutName } from './whiteout.js';
@@ -71,6 +71,8 @@ const MAX_LOWER_LISTS = 256;
 
 // Names of upper directories read once for a batch of lookups (readdir) under the lock.
 export type Snapshot = Map<string, Set<string>>;
+// lstats of a batch of names in one layer directory (Resolver.prestat).
+type Prestat = (HostStat | null | undefined)[];
 
 export class Resolver {
   private readonly lowerStats = new BoundedMap<string, HostStat | null>(MAX_LOWER_STATS);
@@ -196,7 +198,10 @@ export class Resolver {
   }
 
   // Resolves `name` inside the merged directory `parent`; null when it does not exist.
-  child(parent: Node, name: string, snap?: Snapshot): Node | null {
+  // `pre[i][k]`, where given, is the lstat of `name` in the parent's directory i, made for a
+  // batch of names (children): null when the name is not there.
+  // `won.st` is set to the lstat of the winning object, where one was made.
+  child(parent: Node, name: string, snap?: Snapshot, pre?: readonly (Prestat | undefined)[], k = 0, won?: { st: HostStat | undefined }): Node | null {
     if (isReservedName(name)) return null;
     const path = parent.path === '/' ? `/${name}` : `${parent.path}/${name}`;
     const whiteout = whiteoutName(name);
@@ -207,7 +212,8 @@ export class Resolver {
     for (let i = 0; i <= last; i++) {
       const d = parent.dirs[i]!;
       const host = `${d.host}/${name}`;
-      const st = this.entryStat(d, name, host, snap);
+      const given = pre?.[i]?.[k];
+      const st = given !== undefined ? given : this.entryStat(d, name, host, snap);
       if (!st) {
         // A whiteout matters only to the parent's directories further down.
         if (i === last || this.has(d, whiteout, snap)) break;
@@ -216,6 +222,7 @@ export class Resolver {
       const dir = st.isDirectory();
       if (!first) {
         first = { layer: d.layer, host, ino: st.ino, fmt: fmtOf(st.mode) };
+        if (won) won.st = st;
         if (!dir) break;
       } else if (!dir) {
         break; // a non-directory does not merge and hides what is beneath it
@@ -237,15 +244,21 @@ export class Resolver {
   }
 
   // Resolves many names of one directory at once (readdir), reading each upper directory once.
-  children(parts: readonly string[], names: readonly string[]): (Node | null)[] {
+  // `stats[k]`, if given, gets the lstat of node k's winning object where one was made.
+  children(parts: readonly string[], names: readonly string[], stats?: (HostStat | undefined)[]): (Node | null)[] {
     const parent = this.resolveDir(parts);
     const entry = this.findEntry(parts);
     const snap: Snapshot = new Map();
     for (const d of parent.dirs) if (d.layer.upper) snap.set(d.host, new Set(fs.readdirSync(d.host)));
-    return names.map((name) => {
+    // Each layer directory's entries lstat'ed in one call (a readdirplus sends them all).
+    const pre = parent.dirs.map((d) => this.prestat(d, names, entry?.children, snap));
+    const won: { st: HostStat | undefined } = { st: undefined };
+    return names.map((name, k) => {
       const known = entry?.children?.get(name);
       if (known) return known.node;
-      const node = this.child(parent, name, snap);
+      won.st = undefined;
+      const node = this.child(parent, name, snap, pre, k, won);
+      if (stats) stats[k] = won.st;
       if (entry && entry.node === parent) {
         entry.children ??= new Map();
         if (!entry.children.has(name)) {
@@ -255,6 +268,27 @@ export class Resolver {
       }
       return node;
     });
+  }
+
+  // lstat of those of `names` (not yet resolved in `known`) that the layer directory `d` has,
+  // in one call; by index in `names`, null for those it does not have.
+  private prestat(d: LayerDir, names: readonly string[], known: Map<string, Entry> | undefined, snap: Snapshot): Prestat | undefined {
+    const set = d.layer.upper ? snap.get(d.host) : this.lowerListing(d.host).set;
+    if (!set) return undefined;
+    const out: Prestat = new Array(names.length).fill(null);
+    const want: string[] = [];
+    const at: number[] = [];
+    names.forEach((name, k) => {
+      if (!known?.has(name) && set.has(name) && !isReservedName(name)) {
+        want.push(name);
+        at.push(k);
+      }
+    });
+    if (want.length === 0) return out;
+    const stats = lstatNames(d.host, want);
+    if (!stats) return undefined;
+    for (let j = 0; j < at.length; j++) out[at[j]!] = stats[j];
+    return out;
   }
 
   // The node at `parts`, or null if it does not exist; ENOTDIR when a component on the way

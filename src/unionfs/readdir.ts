@@ -3,6 +3,7 @@
 // (Opacity is already in `node.dirs`: it stops at the opaque layer.)
 import type { Resolver, Node } from './lookup.js';
 import { isReservedName, whitedOutName } from './whiteout.js';
+import type { HostStat } from './hostfs.js';
 import type { DirEntry } from './types.js';
 
 export function mergedNames(resolver: Resolver, node: Node): string[] {
@@ -28,14 +29,16 @@ export function mergedNames(resolver: Resolver, node: Node): string[] {
 }
 
 // The entries of the merged directory at `parts`, each with the inode number and type
-// getattr reports for it, and its node.
-export function readMergedDir(resolver: Resolver, parts: readonly string[]): { entry: DirEntry; node: Node }[] {
+// getattr reports for it, its node, and the lstat of its object where resolving it made one
+// just now (else the caller asks the resolver).
+export function readMergedDir(resolver: Resolver, parts: readonly string[]): { entry: DirEntry; node: Node; st: HostStat | undefined }[] {
   const names = resolver.listing(parts, (node) => mergedNames(resolver, node));
-  const nodes = resolver.children(parts, names);
-  const out: { entry: DirEntry; node: Node }[] = [];
+  const stats: (HostStat | undefined)[] = new Array(names.length);
+  const nodes = resolver.children(parts, names, stats);
+  const out: { entry: DirEntry; node: Node; st: HostStat | undefined }[] = [];
   names.forEach((name, i) => {
     const node = nodes[i];
-    if (node) out.push({ entry: { name, ino: node.ino, mode: node.fmt }, node });
+    if (node) out.push({ entry: { name, ino: node.ino, mode: node.fmt }, node, st: stats[i] });
   });
   return out;
 }

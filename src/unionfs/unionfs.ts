@@ -233,8 +233,8 @@ export class UnionFs {
       const merged = readMergedDir(r, parts);
       for (const { node } of merged) if (isDir(node)) for (const d of node.dirs) subdirs.push(d.host);
       warmDirs(subdirs);
-      for (const { entry, node } of merged) {
-        const st = r.stat(node.layer, node.host);
+      for (const { entry, node, st: made } of merged) {
+        const st = made ?? r.stat(node.layer, node.host);
         if (!st) continue;
         const lowerFile = hostFileOf(node);
         // One object shape for every entry (lowerFile present, maybe undefined): the readdir
