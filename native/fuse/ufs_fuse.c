@@ -1808,7 +1808,6 @@ static void open_bits(napi_env env, napi_value v, struct fuse_file_info *fi) {
   fi->noflush = (bits & 8) != 0;
 }
 
-// replyCreate(id, nodeid, attr, entryTimeout, attrTimeout, fh, bits)
 // Sends a create's answer (the slot is freed here): the new node's entry and its open handle,
 // an fd C then serves.
 static napi_value reply_create(slot_t *s, fuse_req_t req, const struct fuse_entry_param *entry, struct fuse_file_info *handle) {
@@ -1830,6 +1829,7 @@ static napi_value reply_create(slot_t *s, fuse_req_t req, const struct fuse_entr
   return NULL;
 }
 
+// replyCreate(id, nodeid, attr, entryTimeout, attrTimeout, fh, bits)
 static napi_value js_reply_create(napi_env env, napi_callback_info info) {
   ARGS(7);
   struct fuse_entry_param e;
@@ -1841,7 +1841,6 @@ static napi_value js_reply_create(napi_env env, napi_callback_info info) {
   return reply_create(s, req, &e, &fi);
 }
 
-// replyAttr(id, attr, timeout)
 // replyCreated(id, node, ino): the answer to a create C served up to it (create_here), with
 // the attributes C has, under the union's inode number `ino`.
 static napi_value js_reply_created(napi_env env, napi_callback_info info) {
@@ -1861,6 +1860,7 @@ static napi_value js_reply_created(napi_env env, napi_callback_info info) {
   return reply_create(s, req, &e, &fi);
 }
 
+// replyAttr(id, attr, timeout)
 static napi_value js_reply_attr(napi_env env, napi_callback_info info) {
   ARGS(3);
   struct stat st;

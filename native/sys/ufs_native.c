@@ -847,7 +847,9 @@ static napi_value js_unmap_clean_code(napi_env env, napi_callback_info info) {
 // the path, no Stats object of eighteen bigints, no exception for a missing name.
 // fstatInto(fd, nums, bigs): the same for fstat(2).
 
-static bool stat_arrays(napi_env env, napi_value a1, napi_value a2, double **nums, int64_t **bigs) {
+// The caller's arrays for stats: a Float64Array and a BigInt64Array with room for at least
+// one; `entries` (if given) gets how many stats they hold.
+static bool stat_arrays(napi_env env, napi_value a1, napi_value a2, double **nums, int64_t **bigs, size_t *entries) {
   napi_typedarray_type t1, t2;
   size_t n1, n2;
   void *d1, *d2;
@@ -857,6 +859,16 @@ static bool stat_arrays(napi_env env, napi_value a1, napi_value a2, double **num
   }
   *nums = d1;
   *bigs = d2;
+  if (entries) *entries = n1 / 7 < n2 / 6 ? n1 / 7 : n2 / 6;
+  return true;
+}
+
+// A byte-string path argument (one character per byte) into `path`: false if it is not a
+// string; else *err is 0, or ENAMETOOLONG or EINVAL for a path no syscall could take.
+static bool path_arg(napi_env env, napi_value v, char path[PATH_MAX + 1], int *err) {
+  size_t len;
+  if (napi_get_value_string_latin1(env, v, path, PATH_MAX + 1, &len) != napi_ok) return false;
+  *err = len >= PATH_MAX ? ENAMETOOLONG : memchr(path, 0, len) != NULL ? EINVAL : 0;
   return true;
 }
 
@@ -888,17 +900,14 @@ static napi_value stat_result(napi_env env, int err, const struct stat *st, doub
 static napi_value js_lstat_into(napi_env env, napi_callback_info info) {
   ARGS(3)
   char path[PATH_MAX + 1];
-  size_t len;
+  int err;
   double *nums;
   int64_t *bigs;
-  if (napi_get_value_string_latin1(env, argv[0], path, sizeof(path), &len) != napi_ok || !stat_arrays(env, argv[1], argv[2], &nums, &bigs)) {
+  if (!path_arg(env, argv[0], path, &err) || !stat_arrays(env, argv[1], argv[2], &nums, &bigs, NULL)) {
     return throw_type(env, FN, "expected (path: string, Float64Array(7), BigInt64Array(6))");
   }
-  int err = 0;
   struct stat st;
-  if (len >= sizeof(path) - 1) err = ENAMETOOLONG;
-  else if (memchr(path, 0, len) != NULL) err = EINVAL;
-  else if (fstatat(AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) != 0) err = errno;
+  if (!err && fstatat(AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) != 0) err = errno;
   return stat_result(env, err, &st, nums, bigs);
 }
 #undef FN
@@ -909,7 +918,7 @@ static napi_value js_fstat_into(napi_env env, napi_callback_info info) {
   int32_t fd;
   double *nums;
   int64_t *bigs;
-  if (napi_get_value_int32(env, argv[0], &fd) != napi_ok || !stat_arrays(env, argv[1], argv[2], &nums, &bigs)) {
+  if (napi_get_value_int32(env, argv[0], &fd) != napi_ok || !stat_arrays(env, argv[1], argv[2], &nums, &bigs, NULL)) {
     return throw_type(env, FN, "expected (fd: number, Float64Array(7), BigInt64Array(6))");
   }
   struct stat st;
@@ -966,13 +975,10 @@ static int by_name(const void *a, const void *b) {
 static napi_value js_readdir_names(napi_env env, napi_callback_info info) {
   ARGS(1)
   char path[PATH_MAX + 1];
-  size_t len;
-  if (napi_get_value_string_latin1(env, argv[0], path, sizeof(path), &len) != napi_ok) return throw_type(env, FN, "expected (dir: string)");
-  int err = 0;
+  int err;
+  if (!path_arg(env, argv[0], path, &err)) return throw_type(env, FN, "expected (dir: string)");
   DIR *dir = NULL;
-  if (len >= sizeof(path) - 1) err = ENAMETOOLONG;
-  else if (memchr(path, 0, len) != NULL) err = EINVAL;
-  else if (!(dir = opendir(path))) err = errno;
+  if (!err && !(dir = opendir(path))) err = errno;
   size_t used = 0, count = 0;
   while (dir) {
     errno = 0;
@@ -1018,33 +1024,30 @@ static napi_value js_readdir_names(napi_env env, napi_callback_info info) {
 static napi_value js_lstat_names_into(napi_env env, napi_callback_info info) {
   ARGS(5)
   char path[PATH_MAX + 1];
-  size_t len, nlen;
-  napi_typedarray_type t1, t2, t3;
-  size_t n1, n2, n3;
-  void *d1, *d2, *d3;
-  if (napi_get_value_string_latin1(env, argv[0], path, sizeof(path), &len) != napi_ok ||
+  int err;
+  size_t nlen, room, n3;
+  double *nums;
+  int64_t *bigs;
+  napi_typedarray_type t3;
+  void *d3;
+  if (!path_arg(env, argv[0], path, &err) ||
       napi_get_value_string_latin1(env, argv[1], NULL, 0, &nlen) != napi_ok ||
-      napi_get_typedarray_info(env, argv[2], &t1, &n1, &d1, NULL, NULL) != napi_ok || t1 != napi_float64_array ||
-      napi_get_typedarray_info(env, argv[3], &t2, &n2, &d2, NULL, NULL) != napi_ok || t2 != napi_bigint64_array ||
+      !stat_arrays(env, argv[2], argv[3], &nums, &bigs, &room) ||
       napi_get_typedarray_info(env, argv[4], &t3, &n3, &d3, NULL, NULL) != napi_ok || t3 != napi_int32_array) {
     return throw_type(env, FN, "expected (dir: string, names: string, Float64Array, BigInt64Array, Int32Array)");
   }
+  if (n3 < room) room = n3;
   if (!grow((void **) &names_buf, &names_cap, nlen + 1, 1)) return throw_errno(env, ENOMEM, "lstat", path, NULL);
   napi_get_value_string_latin1(env, argv[1], names_buf, nlen + 1, &nlen);
   napi_value result;
-  int err = 0, dfd = -1;
-  if (len >= sizeof(path) - 1) err = ENAMETOOLONG;
-  else if (memchr(path, 0, len) != NULL) err = EINVAL;
-  else if ((dfd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) err = errno;
-  double *nums = d1;
-  int64_t *bigs = d2;
+  int dfd = -1;
+  if (!err && (dfd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) err = errno;
   int32_t *errs = d3;
   size_t i = 0;
-  for (size_t at = 0; dfd >= 0 && at <= nlen && nlen > 0; i++) {
+  for (size_t at = 0; dfd >= 0 && at <= nlen && nlen > 0 && i < room; i++) {
     size_t end = at;
     while (end < nlen && names_buf[end] != '\0') end++;
     names_buf[end] = '\0';
-    if (i >= n3 || (i + 1) * 7 > n1 || (i + 1) * 6 > n2) break;
     struct stat st;
     if (fstatat(dfd, names_buf + at, &st, AT_SYMLINK_NOFOLLOW) == 0) {
       stat_fill(&st, nums + i * 7, bigs + i * 6);

@@ -105,7 +105,7 @@ export function fstatFd(fd: number): HostStat {
   if (typeof sys.fstatInto !== 'function') return HostStat.of(fs.fstatSync(fd, { bigint: true }));
   const e = sys.fstatInto(fd, statNums, statBigs);
   if (e !== 0) throw fsError(ERRNO_CODES.get(e) ?? 'EIO', `fstat of fd ${fd}`);
-  return statFromArrays();
+  return statAt(statNums, statBigs, 0);
 }
 // Through a read-only fd (open(O_RDONLY|O_TRUNC) hands one over) ftruncate says EINVAL: the
 // size changes through a second, writable open of the same file (permission was the kernel's).
@@ -172,11 +172,12 @@ export class HostStat {
 
 const statNums = new Float64Array(7);
 const statBigs = new BigInt64Array(6);
-// What lstatInto or fstatInto just wrote.
-function statFromArrays(): HostStat {
-  const n = statNums;
-  const b = statBigs;
-  return new HostStat(n[0]!, n[1]!, n[2]!, n[3]!, n[4]!, n[5]!, n[6]!, b[0]!, b[1]!, b[2]!, b[3]!, b[4]!, b[5]!);
+// Stat i of the arrays lstatInto, fstatInto or lstatNamesInto wrote.
+function statAt(nums: Float64Array, bigs: BigInt64Array, i: number): HostStat {
+  const a = i * 7;
+  const b = i * 6;
+  return new HostStat(nums[a]!, nums[a + 1]!, nums[a + 2]!, nums[a + 3]!, nums[a + 4]!, nums[a + 5]!, nums[a + 6]!,
+    bigs[b]!, bigs[b + 1]!, bigs[b + 2]!, bigs[b + 3]!, bigs[b + 4]!, bigs[b + 5]!);
 }
 const LSTAT_OPTS = { bigint: true, throwIfNoEntry: false } as const;
 const ERRNO_CODES = new Map(Object.entries(os.constants.errno).map(([code, n]) => [n, code]));
@@ -195,7 +196,7 @@ export function lstatOrNull(file: string): HostStat | null {
     }
   }
   const e = sys.lstatInto(shortPath(file), statNums, statBigs);
-  if (e === 0) return statFromArrays();
+  if (e === 0) return statAt(statNums, statBigs, 0);
   if (e === ENOENT || e === ENOTDIR || e === ENAMETOOLONG) return null;
   throw fsError(ERRNO_CODES.get(e) ?? 'EIO', `lstat ${fromBytes(file)}`);
 }
@@ -234,18 +235,10 @@ export function lstatNames(dir: string, list: readonly string[]): (HostStat | nu
   }
   if (sys.lstatNamesInto(short, list.join('\0'), batchNums, batchBigs, batchErrs) !== 0) return undefined;
   const out: (HostStat | null | undefined)[] = new Array(n);
-  const nums = batchNums;
-  const bigs = batchBigs;
   for (let i = 0; i < n; i++) {
     const e = batchErrs[i]!;
-    if (e === 0) {
-      const a = i * 7;
-      const b = i * 6;
-      out[i] = new HostStat(nums[a]!, nums[a + 1]!, nums[a + 2]!, nums[a + 3]!, nums[a + 4]!, nums[a + 5]!, nums[a + 6]!,
-        bigs[b]!, bigs[b + 1]!, bigs[b + 2]!, bigs[b + 3]!, bigs[b + 4]!, bigs[b + 5]!);
-    } else {
-      out[i] = e === ENOENT || e === ENOTDIR || e === ENAMETOOLONG ? null : undefined;
-    }
+    if (e === 0) out[i] = statAt(batchNums, batchBigs, i);
+    else out[i] = e === ENOENT || e === ENOTDIR || e === ENAMETOOLONG ? null : undefined;
   }
   return out;
 }
