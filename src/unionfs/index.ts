@@ -1,5 +1,5 @@
 // The union file system's rules in plain TypeScript (no FUSE): see unionfs.ts.
-export { UnionFs, type DirEntryPlus, type HandleInfo, type Pin, type Stable } from './unionfs.js';
+export { UnionFs, type HandleInfo } from './unionfs.js';
 export { listChanges } from './changes.js';
 export type { Attr, Caller, Change, DirEntry, StatFs, TimeSpec, UnionOptions } from './types.js';
 export { FsError } from './errors.js';

@@ -19,7 +19,7 @@
 import { hfs as fs, type HostStat } from './hostfs.js';
 import { BoundedMap } from './bounded.js';
 import { fsError } from './errors.js';
-import { fmtOf, listXattrs, lstatNames, lstatOrNull } from './hostfs.js';
+import { fmtOf, lstatNames, lstatOrNull } from './hostfs.js';
 import { UPPER_TAG, composeIno, readOrigin, readRedirect } from './inode.js';
 import type { Layer } from './layers.js';
 import { OPAQUE_MARKER, isReservedName, whiteoutName } from './whiteout.js';
@@ -57,7 +57,6 @@ interface Entry {
   node: Node | null; // null: the name does not exist in the merged view
   children?: Map<string, Entry>;
   listing?: string[]; // merged names of a directory, in order
-  derived?: unknown; // a value computed from the listing and its entries (see derived())
 }
 
 // The resolved tree is dropped whole once it holds this many entries: a walk of a big root
@@ -77,7 +76,6 @@ type Prestat = (HostStat | null | undefined)[];
 export class Resolver {
   private readonly lowerStats = new BoundedMap<string, HostStat | null>(MAX_LOWER_STATS);
   private readonly lowerLists = new BoundedMap<string, { names: string[]; set: Set<string> }>(MAX_LOWER_LISTS);
-  private readonly lowerNoSecXattrs = new BoundedMap<string, boolean>(MAX_LOWER_STATS);
   private readonly lowerRedirects = new BoundedMap<string, string | null>(MAX_LOWER_STATS);
   private readonly below = new Map<number, Resolver>(); // the layers under layer index k
   private rootEntry: Entry | undefined;
@@ -339,21 +337,6 @@ export class Resolver {
     return false;
   }
 
-  // Whether the lower object at `host` has no security.* xattrs (so getxattr of any such
-  // name says ENODATA); false when its file system cannot tell (no xattr support).
-  lowerHasNoSecurityXattrs(host: string): boolean {
-    let known = this.lowerNoSecXattrs.get(host);
-    if (known === undefined) {
-      try {
-        known = !listXattrs(host).some((n) => n.startsWith('security.'));
-      } catch {
-        known = false;
-      }
-      this.lowerNoSecXattrs.set(host, known);
-    }
-    return known;
-  }
-
   // Attributes of a node's winning object: fresh for upper, cached for (immutable) lowers.
   statOf(node: Node): HostStat {
     const st = this.stat(node.layer, node.host);
@@ -392,24 +375,11 @@ export class Resolver {
     const parent = this.findEntry(parts.slice(0, -1));
     if (!parent || !parent.node || !isDir(parent.node)) return node;
     parent.listing = undefined;
-    parent.derived = undefined;
     parent.children ??= new Map();
     const name = parts[parts.length - 1]!;
     if (!parent.children.has(name)) this.entries++;
     parent.children.set(name, { node });
     return node;
-  }
-
-  // A value computed from the directory's listing and its entries' nodes, kept as long as the
-  // listing is: any change of an entry drops both.
-  derived<T>(parts: readonly string[], compute: (node: Node) => T): T {
-    const node = this.resolveDir(parts);
-    const entry = this.findEntry(parts);
-    if (entry?.derived !== undefined && entry.listing && entry.node === node) return entry.derived as T;
-    const value = compute(node);
-    const again = this.findEntry(parts);
-    if (again && again.listing && again.node === node) again.derived = value;
-    return value;
   }
 
   // Forgets what is known about `parts` and everything under it, and the parent's listing.
@@ -422,16 +392,12 @@ export class Resolver {
     const parent = this.findEntry(parts.slice(0, -1));
     if (!parent) return;
     parent.listing = undefined;
-    parent.derived = undefined;
     parent.children?.delete(parts[parts.length - 1]!);
   }
 
   // Forgets only a directory's listing (a whiteout or marker changed inside it).
   invalidateListing(parts: readonly string[]): void {
     const entry = this.findEntry(parts);
-    if (entry) {
-      entry.listing = undefined;
-      entry.derived = undefined;
-    }
+    if (entry) entry.listing = undefined;
   }
 }

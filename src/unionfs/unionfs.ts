@@ -57,18 +57,6 @@ type Owner = { uid: number; gid: number; sgid: boolean };
 // object its path names (an upper object) rather than a read-only view of a lower one.
 export interface HandleInfo { ino: bigint; upper: boolean }
 
-// An object whose attributes (and security xattrs) can only change through this union's own
-// operations: its winner lies in a lower layer, which never changes. `host` is its path in
-// that layer, to open for reading. For a cache below the union (fuse/ hands it to C).
-export interface Stable { host: string; noSecurityXattrs: boolean }
-
-export interface DirEntryPlus { entry: DirEntry; attr?: Attr; stable?: Stable }
-
-// An fd of an upper directory, opened as the path resolves now, whose fstat gives the
-// directory's attributes for as long as the path names it (until it is renamed or removed);
-// st_nlink is 1 for a merged directory (nlink1). The receiver owns it.
-export interface Pin { fd: number; nlink1: boolean }
-
 // The host path of a regular file whose object lies in a lower layer. Lower layers never
 // change, so until the union object is changed through the union itself (which copies it up
 // first), reading that path reads exactly what the union holds: a FUSE binding may open it
@@ -173,22 +161,6 @@ export class UnionFs {
     });
   }
 
-  // getattr, and whether the object is stable (see Stable); with `pin`, an upper directory
-  // comes with a Pin.
-  async getattrPlus(p: string, pin = false): Promise<{ attr: Attr; stable?: Stable; pin?: Pin }> {
-    const parts = splitPath(p);
-    return this.shared(() => {
-      const r = this.ctx.resolver;
-      const node = r.resolve(parts);
-      const attr = nodeAttr(r.statOf(node), node);
-      if (!node.layer.upper) return { attr, stable: this.stableOf(node) };
-      if (!pin || !isDir(node)) return { attr };
-      // Opened as resolved just now, under the lock: the fd is this path's directory.
-      const fd = openFd(node.host, C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW);
-      return { attr, pin: { fd, nlink1: node.dirs.length > 1 } };
-    });
-  }
-
   async fgetattr(fh: number, p: string | null): Promise<Attr> {
     const st = fstatFd(fh);
     let ino = this.handles.get(fh)?.ino;
@@ -204,24 +176,9 @@ export class UnionFs {
     return this.shared(() => readMergedDir(this.ctx.resolver, parts).map((e) => e.entry));
   }
 
-  // readdir, with the attributes of the stable entries (see Stable), and the directory's own
-  // and its parent's number and type. Kept until the listing changes: do not modify.
-  async readdirPlus(p: string): Promise<{ self: DirEntry; parent: DirEntry; entries: readonly DirEntryPlus[] }> {
-    const parts = splitPath(p);
-    return this.shared(() => {
-      const r = this.ctx.resolver;
-      const entries = r.derived(parts, () =>
-        readMergedDir(r, parts).map(({ entry, node }): DirEntryPlus => {
-          if (node.layer.upper) return { entry };
-          return { entry, attr: nodeAttr(r.statOf(node), node), stable: this.stableOf(node) };
-        }),
-      );
-      return { ...this.dotEntries(parts), entries };
-    });
-  }
-
-  // readdir with the attributes getattr gives for every entry (for readdirplus): lower ones
-  // from the cache, upper ones fresh. An entry that vanished meanwhile is left out.
+  // readdir with the attributes getattr gives for every entry (for readdirplus), from the
+  // lstat that resolved it just now, or the resolver's for an entry it knew (lower ones
+  // cached, upper ones fresh). An entry that vanished meanwhile is left out.
   async readdirAttrs(p: string): Promise<{ self: DirEntry; parent: DirEntry; entries: { name: string; attr: Attr; lowerFile?: string }[] }> {
     const parts = splitPath(p);
     return this.shared(() => {
@@ -671,10 +628,6 @@ export class UnionFs {
   private track(fd: number, node: Node): number {
     this.handles.set(fd, { ino: node.ino, upper: node.layer.upper });
     return fd;
-  }
-
-  private stableOf(node: Node): Stable {
-    return { host: node.host, noSecurityXattrs: this.ctx.resolver.lowerHasNoSecurityXattrs(node.host) };
   }
 
   // The parent must be a directory and the name free. Lock held.
