@@ -195,6 +195,39 @@ test('the server runs in its own session with a thread pool larger than the defa
   t.regex(await m.serverLog(), /mounted/);
 });
 
+// src/fuse/warmup.ts: once up, the server makes its first requests itself, through a
+// detached copy of the mount and on a scratch union in the work dir.
+test('the server warms up after it is mounted, changes nothing in the union, and an unmount at once still works', async (t) => {
+  const l = await makeLayers(t, { lowers: 2 });
+  await fill(l.lowers[0]!, 'mkdir -p etc/ssh; echo top > a; ln -s a link; echo cfg > etc/ssh/cfg');
+  await fill(l.lowers[1]!, 'mkdir -p usr/bin; echo b > b; echo x > usr/bin/x');
+  const tree = () => sh(`cd ${l.lowers[0]} && find . -printf '%p %s %T@\\n' | sort; cd ${l.lowers[1]} && find . -printf '%p %s %T@\\n' | sort`);
+  const before = (await tree()).stdout;
+  const m = await mount(t, l);
+  const end = Date.now() + 10_000;
+  while (!/warmed up in \d+ ms/.test(await m.serverLog()) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+  const log = await m.serverLog();
+  t.regex(log, /warmed up in \d+ ms/);
+  t.notRegex(log, /warming up:/);
+  // Nothing to see: the upper holds its empty work dir only, the lowers are as they were.
+  t.deepEqual(await fs.readdir(l.upper!), ['.wh..wh..ufs.work']);
+  t.deepEqual(await fs.readdir(path.join(l.upper!, '.wh..wh..ufs.work')), []);
+  t.is((await tree()).stdout, before);
+  t.deepEqual((await fs.readdir(l.mnt)).sort(), ['a', 'b', 'etc', 'link', 'usr']);
+  t.is((await m.umount()).code, 0);
+  t.true(await waitGone(m.pid));
+
+  // Unmounted with umount(8) the moment it is up, while the server still warms up.
+  for (let i = 0; i < 5; i++) {
+    const again = await mount(t, l);
+    const r = await sh(`umount ${l.mnt}`);
+    t.is(r.code, 0, r.stderr);
+    t.false(await isMounted(l.mnt));
+    t.true(await waitGone(again.pid), 'the server ends once its file system is gone');
+  }
+  t.deepEqual(await records(l.runDir), []);
+});
+
 test('mount options: allow_other, default_permissions, read-write', async (t) => {
   const l = await makeLayers(t);
   await mount(t, l);

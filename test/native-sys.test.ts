@@ -233,6 +233,40 @@ test('bindNetns makes a network namespace of its own held by a bind mount, gone 
   t.is(nodeError(() => sys.bindNetns(path.join(dir, 'missing'))).code, 'ENOENT');
 });
 
+test('openTreeClone reaches a mount through a detached copy that does not keep the mount busy', async (t) => {
+  const dir = await tmpdir(t);
+  const mnt = path.join(dir, 'mnt');
+  await fsp.mkdir(mnt);
+  execFileSync('mount', ['-t', 'tmpfs', 'tmpfs', mnt]);
+  t.teardown(() => {
+    try {
+      sys.umount2(mnt, MNT_DETACH);
+    } catch {
+      // unmounted by the test
+    }
+  });
+  await fsp.writeFile(path.join(mnt, 'f'), 'inside');
+  const fd = sys.openTreeClone(mnt);
+  try {
+    const root = `/proc/self/fd/${fd}`;
+    t.deepEqual(await fsp.readdir(root), ['f']);
+    const file = await fsp.open(`${root}/f`, 'r');
+    try {
+      // The copy is mounted nowhere, and does not hold the mount itself.
+      const listed = (await fsp.readFile('/proc/self/mountinfo', 'utf8')).split('\n').filter((x) => x.split(' ')[4] === mnt);
+      t.is(listed.length, 1);
+      sys.umount2(mnt, 0);
+      t.deepEqual(await fsp.readdir(mnt), [], 'the mountpoint is a plain directory again');
+      t.is(await file.readFile('utf8'), 'inside', 'the file system lives on through the copy');
+    } finally {
+      await file.close();
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  t.is(nodeError(() => sys.openTreeClone(path.join(dir, 'missing'))).code, 'ENOENT');
+});
+
 test('unmapCleanCode unmaps the clean pages of the node binary and the process runs on', (t) => {
   const script = `
     const fs = require('node:fs');

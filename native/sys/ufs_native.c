@@ -505,6 +505,30 @@ static napi_value js_umount2(napi_env env, napi_callback_info info) {
 }
 #undef FN
 
+// openTreeClone(path): a file descriptor (close-on-exec) on a detached copy of the mount at
+// `path` (open_tree(2), OPEN_TREE_CLONE; kernel 5.2). Paths under /proc/self/fd/FD reach the
+// same file system, and the mount at `path` is not busy for them: it can still be unmounted,
+// the file system then lives on until FD is closed. Needs CAP_SYS_ADMIN.
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#endif
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
+#define FN "openTreeClone"
+static napi_value js_open_tree_clone(napi_env env, napi_callback_info info) {
+  ARGS(1)
+  char *target = arg_string(env, argv[0], FN, "path must be a string");
+  if (target == NULL) return NULL;
+  int fd = (int) syscall(SYS_open_tree, AT_FDCWD, target, OPEN_TREE_CLONE | O_CLOEXEC);
+  napi_value out = NULL;
+  if (fd < 0) throw_errno(env, errno, FN, target, NULL);
+  else napi_create_int32(env, fd, &out);
+  free(target);
+  return out;
+}
+#undef FN
+
 // ---- spawning without fork ----------------------------------------------------------------
 // spawnWait(file, argv, env, stdinNull, setsid): starts `file` with posix_spawn (glibc's is
 // a vfork-style clone: no copy of this process's page tables, which Node's fork-based spawn
@@ -1209,6 +1233,7 @@ static napi_value init(napi_env env, napi_value exports) {
     { "flockWait", NULL, js_flock_wait, NULL, NULL, NULL, napi_enumerable, NULL },
     { "waitpid", NULL, js_waitpid, NULL, NULL, NULL, napi_enumerable, NULL },
     { "umount2", NULL, js_umount2, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "openTreeClone", NULL, js_open_tree_clone, NULL, NULL, NULL, napi_enumerable, NULL },
     { "setChildSubreaper", NULL, js_set_child_subreaper, NULL, NULL, NULL, napi_enumerable, NULL },
     { "spawnWait", NULL, js_spawn_wait, NULL, NULL, NULL, napi_enumerable, NULL },
     { "bindNetns", NULL, js_bind_netns, NULL, NULL, NULL, napi_enumerable, NULL },

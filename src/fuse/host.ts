@@ -85,7 +85,7 @@ export class UnionHost {
     log.write(`starting: ${JSON.stringify(serverSpec)}`);
     let options: string[];
     try {
-      options = await served.serveUnion(serverSpec, {
+      ({ options } = await served.serveUnion(serverSpec, {
         log: (m) => log.write(m),
         problem: (m) => log.problem(m),
         unmounted: () => {
@@ -95,7 +95,7 @@ export class UnionHost {
           log.close(serverSpec.log);
           this.onGone?.();
         },
-      });
+      }));
     } catch (err) {
       const message = served.firstLine(err);
       log.write(`mount failed: ${message}`);

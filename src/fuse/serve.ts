@@ -23,7 +23,7 @@ export function firstLine(err: unknown): string {
 
 // Mounts and serves `spec`; resolves once the kernel's INIT arrived (the loop serves), with
 // the libfuse options used. Rejects with a one-line reason when it cannot mount.
-export async function serveUnion(spec: ServerSpec, hooks: ServeHooks): Promise<string[]> {
+export async function serveUnion(spec: ServerSpec, hooks: ServeHooks): Promise<{ options: string[]; union: UnionFs }> {
   const union = new UnionFs({ lowers: spec.lowers, ...(spec.upper ? { upper: spec.upper } : {}), ...(spec.redirectDir ? { redirectDir: true } : {}) });
   await union.init();
   // Last check before mounting, against a concurrent mount of the same mountpoint.
@@ -40,7 +40,7 @@ export async function serveUnion(spec: ServerSpec, hooks: ServeHooks): Promise<s
   });
   // INIT is answered (and passthrough settled) just after the ready event.
   setImmediate(() => hooks.log(`passthrough: ${JSON.stringify(ll.passthroughState())}`));
-  return options;
+  return { options, union };
 }
 
 // The mount's record (<run dir>/mounts/<id>.json), written atomically once it serves.

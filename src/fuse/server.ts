@@ -14,6 +14,7 @@ import { MOUNT_FAILURE, parseHelperArgs } from './helperargs.js';
 import { serverSpecFor } from './mount.js';
 import { firstLine, serveUnion, writeRecord } from './serve.js';
 import type { ServerMessage, ServerSpec } from './spec.js';
+import { warmServing } from './warmup.js';
 
 // libuv's pool serves the union's copy-ups of file data and fsyncs (metadata calls are
 // synchronous): a few threads so that one slow copy-up does not hold up the rest. Read by
@@ -154,14 +155,11 @@ process.on('SIGINT', () => void terminate('SIGINT'));
 // The FUSE session may leave its handles unreferenced; we decide when to exit, not the event loop.
 setInterval(() => {}, 1 << 30);
 
-let options: string[] = [];
-try {
-  // The FUSE loop ended: unmounted from anywhere (ufs umount, fusermount -u, umount).
-  options = await serveUnion(spec, { log, problem: logProblem, unmounted: () => void exitClean(0, 'unmounted') });
-} catch (err) {
-  // libfuse prints its reason ("fuse: ...") on our stderr, the log, which the parent reads.
-  await fail(firstLine(err));
-}
+// The FUSE loop ending means unmounted from anywhere (ufs umount, fusermount -u, umount).
+// libfuse prints why a mount fails ("fuse: ...") on our stderr, the log, which the parent reads.
+const { options, union } = await serveUnion(spec, { log, problem: logProblem, unmounted: () => void exitClean(0, 'unmounted') }).catch(
+  (err: unknown) => fail(firstLine(err)),
+);
 mounted = true;
 log(`mounted ${spec.mountpoint} (${options.join(',')}) ${performance.now().toFixed(0)} ms after the process started`);
 try {
@@ -175,5 +173,12 @@ try {
   log(`start-up memory released: ${shedStartupMemory()} kB of the node binary unmapped`);
 } catch (err) {
   log(`releasing start-up memory: ${firstLine(err)}`);
+}
+try {
+  const started = performance.now();
+  await warmServing(spec.mountpoint, union);
+  log(`warmed up in ${(performance.now() - started).toFixed(0)} ms`);
+} catch (err) {
+  log(`warming up: ${firstLine(err)}`); // serving goes on: only the first requests are slower
 }
 shedAfterBursts(log, log);

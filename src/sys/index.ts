@@ -45,6 +45,9 @@ interface NativeSys {
   waitpid(pid: number): Promise<{ code: number | null; signal: number | null }>;
   // umount2(2); flags MNT_DETACH for a lazy unmount.
   umount2(target: string, flags: number): void;
+  // open_tree(2) with OPEN_TREE_CLONE: an fd on a detached copy of the mount at `path`,
+  // reached through /proc/self/fd/FD without keeping the mount itself busy.
+  openTreeClone(path: string): number;
   // prctl(PR_SET_CHILD_SUBREAPER).
   setChildSubreaper(on: boolean): void;
   // posix_spawn(3) of `file` (a path) with our stdout/stderr, stdin ours or /dev/null, in a

@@ -109,6 +109,11 @@ export class UnionFs {
     return this.ctx.upper === undefined;
   }
 
+  // The upper layer's directory, in the host form the layers use (see hostfs.ts).
+  get upperRoot(): string | undefined {
+    return this.ctx.upper?.root;
+  }
+
   // Checks the layer directories, and removes what a crash left at the upper root.
   async init(): Promise<void> {
     if (this.ctx.layers.length === 0) throw fsError('EINVAL', 'a union needs at least one layer');
