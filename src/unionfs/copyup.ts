@@ -109,7 +109,14 @@ export class CopyUp {
     let placed = false;
     try {
       const copying = materialize(node.host, st, tmp, { data: opts.data, origin: this.origin(node) });
-      if (copying) await copying;
+      if (copying) {
+        // The parent's chain must be in upper for the file to be placed: made while the data
+        // moves rather than after.
+        const chain = this.ctx.lock.exclusive(() => this.dirChainLocked(splitParent(parts).parent));
+        const [copied, made] = await Promise.allSettled([copying, chain]);
+        if (copied.status === 'rejected') throw copied.reason;
+        if (made.status === 'rejected') throw made.reason;
+      }
       await this.ctx.lock.exclusive(() => {
         const now = this.ctx.resolver.lookup(parts);
         if (!now || now.layer.upper || now.host !== node.host) return; // changed meanwhile
