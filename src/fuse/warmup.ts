@@ -2,9 +2,9 @@
 // used (shedStartupMemory, src/common/memory.ts). Serving needs a part of the node binary's
 // code mapped again, and its own JavaScript compiled. Left to the first real requests, they
 // pay for both, and read those pages back from disk if the page cache dropped them in the
-// meantime (memory pressure, a mount that waits for its first use): about 10 ms more for a
-// first lookup and 20 for a first copy-up here. Made now, the pages come back from the cache
-// and stay mapped while the process serves.
+// meantime (memory pressure, a mount that waits for its first use): about 15 ms more for a
+// first lookup and 30 for a first copy-up here (README, "The FUSE binding"). Made now, the
+// pages come back from the cache and stay mapped while the process serves.
 //
 // Nothing in the union changes. The reading requests go through a detached copy of the mount
 // (openTreeClone), from libuv's pool so that this thread is free to serve them: the mount
