@@ -20,20 +20,31 @@ import { rehearseWrites } from '../unionfs/rehearse.js';
 // Enough names for every lookup path (a directory, a file, a link), few enough to take no time.
 const NAMES = 8;
 
+// Each part runs even if the other fails (open_tree needs CAP_SYS_ADMIN, say); the first
+// failure is thrown at the end, for the log.
 export async function warmServing(mountpoint: string, union: UnionFs): Promise<void> {
-  // Unmounted already, the clone would be of the file system beneath.
-  if ((await readMountInfo()).some((m) => m.mountpoint === mountpoint && m.fstype === UFS_FSTYPE)) {
-    // No request of ours reaches the mount here: the walk ends at its root, which FUSE
-    // never asks about again (this thread must not wait on its own loop).
-    const clone = sys.openTreeClone(mountpoint);
-    try {
-      await readThrough(`/proc/self/fd/${clone}`);
-    } finally {
-      fs.closeSync(clone);
-    }
+  let failure: unknown;
+  try {
+    await readThroughClone(mountpoint);
+  } catch (err) {
+    failure = err;
   }
   const upper = union.upperRoot;
   if (upper !== undefined) await rehearseWrites(upper);
+  if (failure !== undefined) throw failure;
+}
+
+async function readThroughClone(mountpoint: string): Promise<void> {
+  // Unmounted already, the clone would be of the file system beneath.
+  if (!(await readMountInfo()).some((m) => m.mountpoint === mountpoint && m.fstype === UFS_FSTYPE)) return;
+  // No request of ours reaches the mount here: the walk ends at its root, which FUSE never
+  // asks about again (this thread must not wait on its own loop).
+  const clone = sys.openTreeClone(mountpoint);
+  try {
+    await readThrough(`/proc/self/fd/${clone}`);
+  } finally {
+    fs.closeSync(clone);
+  }
 }
 
 // Lookups (found and not), attributes, listings and an open of a file, all only reading.
