@@ -202,7 +202,12 @@ async function launchPty(opts: LaunchOptions): Promise<number> {
   if (opts.pidFile) fs.rmSync(opts.pidFile, { force: true });
   const env: Record<string, string> = {};
   for (const k of ['PATH', 'LANG', 'LC_ALL']) if (process.env[k]) env[k] = process.env[k] as string;
-  const term = nodePty.spawn(opts.binary, opts.args, { name: 'xterm', cols, rows, cwd: '/', env, encoding: null });
+  // The runtime makes its terminal (this pty) raw only once its copy of the container's output
+  // has started: a container quick to write could get its "\r\n" turned into "\r\r\n" by this
+  // pty's line discipline first. So the pty is raw before the runtime runs (exec keeps the pid).
+  const term = nodePty.spawn('/bin/sh', ['-c', 'stty raw -echo 2>/dev/null; exec "$0" "$@"', opts.binary, ...opts.args], {
+    name: 'xterm', cols, rows, cwd: '/', env, encoding: null,
+  });
   opts.relay?.forwardTo(term.pid);
   opts.onStart?.(term.pid);
 
