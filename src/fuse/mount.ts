@@ -11,7 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UfsError, errnoCode } from '../common/errors.js';
 import { SERVING_NODE_ARGS } from '../common/serving.js';
-import { readMountInfo, UFS_FSTYPE, type MountInfo } from './mountinfo.js';
+import { isUfsMount, readMountInfo, UFS_FSTYPE, type MountInfo } from './mountinfo.js';
 import { fsnameOption } from './options.js';
 import { mountsDir, type MountRecord, type MountSpec, type ServerMessage, type ServerSpec } from './spec.js';
 
@@ -248,7 +248,7 @@ export async function mountUnion(spec: MountSpec): Promise<{ pid: number }> {
   }
 
   // Ready means the FUSE loop runs; make sure the kernel has the mount where we asked.
-  const ours = (await readMountInfo()).some((m) => m.mountpoint === mountpoint && m.fstype === UFS_FSTYPE);
+  const ours = await isUfsMount(mountpoint);
   try {
     if (!ours) throw new Error('not in the mount table');
     await answers(mountpoint, ANSWER_TIMEOUT_MS);
@@ -290,8 +290,7 @@ async function abandon(mountpoint: string, pid: number, log: string): Promise<vo
       await waitExit(pid, 5000);
     }
   }
-  const still = (await readMountInfo()).some((m) => m.mountpoint === mountpoint && m.fstype === UFS_FSTYPE);
-  if (still) await fusermount(['-uz', mountpoint]);
+  if (await isUfsMount(mountpoint)) await fusermount(['-uz', mountpoint]);
   await removeRecord({ mountpoint });
   await fs.rm(log, { force: true });
 }

@@ -29,3 +29,8 @@ export async function readMountInfo(): Promise<MountInfo[]> {
 }
 
 export const UFS_FSTYPE = 'fuse.ufs';
+
+// Whether a ufs union is mounted at `mountpoint` (canonical path) in this mount namespace.
+export async function isUfsMount(mountpoint: string): Promise<boolean> {
+  return (await readMountInfo()).some((m) => m.mountpoint === mountpoint && m.fstype === UFS_FSTYPE);
+}

@@ -13,7 +13,7 @@
 // scratch union of their own (src/unionfs/rehearse.ts).
 import fs, { promises as fsp } from 'node:fs';
 import { sys } from '../sys/index.js';
-import { readMountInfo, UFS_FSTYPE } from './mountinfo.js';
+import { isUfsMount } from './mountinfo.js';
 import type { UnionFs } from '../unionfs/index.js';
 import { rehearseWrites } from '../unionfs/rehearse.js';
 
@@ -36,7 +36,7 @@ export async function warmServing(mountpoint: string, union: UnionFs): Promise<v
 
 async function readThroughClone(mountpoint: string): Promise<void> {
   // Unmounted already, the clone would be of the file system beneath.
-  if (!(await readMountInfo()).some((m) => m.mountpoint === mountpoint && m.fstype === UFS_FSTYPE)) return;
+  if (!(await isUfsMount(mountpoint))) return;
   // No request of ours reaches the mount here: the walk ends at its root, which FUSE never
   // asks about again (this thread must not wait on its own loop).
   const clone = sys.openTreeClone(mountpoint);

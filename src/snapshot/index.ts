@@ -15,7 +15,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { errnoCode, UfsError } from '../common/errors.js';
 import { mountUnion, unmountUnion } from '../fuse/index.js';
-import { readMountInfo, UFS_FSTYPE } from '../fuse/mountinfo.js';
+import { isUfsMount } from '../fuse/mountinfo.js';
 import { commitLayer } from '../image/commit.js';
 import { pidAlive, readJsonSync, rmTreeSync, type Store, writeFileAtomicSync } from '../store/index.js';
 
@@ -93,10 +93,6 @@ function readRecord(file: string): Snapshot | undefined {
 
 export function get(store: Store, key: string): Snapshot | undefined {
   return readRecord(recordPath(store, key));
-}
-
-async function isUfsMount(mountpoint: string): Promise<boolean> {
-  return (await readMountInfo()).some((m) => m.mountpoint === mountpoint && m.fstype === UFS_FSTYPE);
 }
 
 // Records the snapshot (under the lock, layers checked), then mounts it. A failed mount
