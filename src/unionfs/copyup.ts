@@ -106,13 +106,14 @@ export class CopyUp {
   private async copyFile(parts: readonly string[], node: Node, opts: { data: boolean }): Promise<void> {
     const st = this.ctx.resolver.statOf(node);
     const tmp = tempPath(this.ctx);
+    const { parent, name } = splitParent(parts);
     let placed = false;
     try {
       const copying = materialize(node.host, st, tmp, { data: opts.data, origin: this.origin(node) });
       if (copying) {
         // The parent's chain must be in upper for the file to be placed: made while the data
         // moves rather than after.
-        const chain = this.ctx.lock.exclusive(() => this.dirChainLocked(splitParent(parts).parent));
+        const chain = this.ctx.lock.exclusive(() => this.dirChainLocked(parent));
         const [copied, made] = await Promise.allSettled([copying, chain]);
         if (copied.status === 'rejected') throw copied.reason;
         if (made.status === 'rejected') throw made.reason;
@@ -120,7 +121,6 @@ export class CopyUp {
       await this.ctx.lock.exclusive(() => {
         const now = this.ctx.resolver.lookup(parts);
         if (!now || now.layer.upper || now.host !== node.host) return; // changed meanwhile
-        const { parent, name } = splitParent(parts);
         const parentHost = this.dirChainLocked(parent);
         this.placeLocked(tmp, parentHost, name);
         placed = true;
