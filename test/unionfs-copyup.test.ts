@@ -3,8 +3,8 @@ import test from 'ava';
 import fs, { promises as fsp } from 'node:fs';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { UnionFs } from '../src/unionfs/index.js';
-import { C, ROOT, exists, mkdirIn, names, put, read, stack, sys, write, xattrs } from './helpers/unionfs.js';
+import { TEMP_PREFIX, UnionFs, settleCopies } from '../src/unionfs/index.js';
+import { C, ROOT, exists, mkdirIn, names, put, read, stack, sys, tempDir, write, xattrs } from './helpers/unionfs.js';
 
 const T1 = 1_600_000_000_123_456_789n; // ns since the epoch, odd digits to catch rounding
 const T2 = 1_500_000_000_987_654_321n;
@@ -225,4 +225,47 @@ test('a crash mid copy-up leaves nothing under a real name, and init cleans the 
   t.deepEqual(await fsp.readdir(upper), ['.wh..wh..ufs.work']);
   t.deepEqual(await fsp.readdir(path.join(upper, '.wh..wh..ufs.work')), []);
   t.is(await read(u, '/f'), 'lower');
+});
+
+test('settleCopies waits for a background copy that runs, and finishes one whose server died', async (t) => {
+  const root = await tempDir(t, 'settle');
+  const lower = path.join(root, 'lower-big');
+  const data = Buffer.alloc(3 << 20);
+  for (let i = 0; i < data.length; i += 4) data.writeUInt32LE((i * 2654435761) >>> 0, i);
+  await fsp.writeFile(lower, data);
+  const upper = path.join(root, 'upper');
+  const work = path.join(upper, TEMP_PREFIX + 'work');
+  await fsp.mkdir(work, { recursive: true });
+  // What a copier leaves when it dies after 1 MiB: that much in place (with a write in it),
+  // the rest zeros, and its journal entry.
+  const file = path.join(upper, 'f');
+  const partial = Buffer.alloc(data.length);
+  data.copy(partial, 0, 0, 1 << 20);
+  partial.write('HEAD', 0, 'latin1');
+  await fsp.writeFile(file, partial);
+  setTimes(file, T1, T2);
+  const entry = path.join(work, 'copying.test');
+  await fsp.link(file, entry);
+  sys.lsetxattr(entry, 'trusted.ufs.copysrc', Buffer.from(lower), 0);
+  sys.lsetxattr(entry, 'trusted.ufs.copied', Buffer.from(String(1 << 20)), 0);
+  // A live copier holds the lock: a new server refuses, a committer waits.
+  const held = fs.openSync(file, 'r');
+  t.true(sys.flock(held, 2 /* LOCK_EX */ | 4 /* LOCK_NB */));
+  await t.throwsAsync(settleCopies(upper, { wait: false }), { code: 'EBUSY' });
+  let ended = false;
+  const waiting = settleCopies(upper, { wait: true }).then((n) => {
+    ended = true;
+    return n;
+  });
+  await new Promise((r) => setTimeout(r, 200));
+  t.false(ended, 'waits while the lock is held');
+  fs.closeSync(held);
+  t.is(await waiting, 1);
+  const want = Buffer.from(data);
+  want.write('HEAD', 0, 'latin1');
+  t.true((await fsp.readFile(file)).equals(want), 'the bytes before the progress are kept, the rest copied');
+  t.deepEqual(Object.keys(xattrs(file)), [], 'the journal xattrs are gone');
+  t.false(await exists(entry));
+  t.is((await fsp.stat(file, { bigint: true })).mtimeNs, T2, 'mtime kept');
+  t.is(await settleCopies(upper, { wait: false }), 0, 'nothing left to settle');
 });

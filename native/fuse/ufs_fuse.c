@@ -27,10 +27,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stddef.h>
+#include <linux/fs.h>
 #include <sys/ioctl.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/uio.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -44,14 +47,14 @@ enum op {
   OP_INIT, OP_EXIT, OP_LOOKUP, OP_FORGET, OP_GETATTR, OP_SETATTR, OP_READLINK, OP_MKNOD,
   OP_MKDIR, OP_UNLINK, OP_RMDIR, OP_SYMLINK, OP_RENAME, OP_LINK, OP_OPEN, OP_RELEASE,
   OP_READDIR, OP_RELEASEDIR, OP_STATFS, OP_SETXATTR, OP_GETXATTR, OP_LISTXATTR,
-  OP_REMOVEXATTR, OP_ACCESS, OP_CREATE, OP_DETACH, OP_FORGETS, OP_CREATED, OP_COUNT
+  OP_REMOVEXATTR, OP_ACCESS, OP_CREATE, OP_DETACH, OP_FORGETS, OP_CREATED, OP_COPIED, OP_COUNT
 };
 
 static const char *const op_names[OP_COUNT] = {
   "init", "exit", "lookup", "forget", "getattr", "setattr", "readlink", "mknod",
   "mkdir", "unlink", "rmdir", "symlink", "rename", "link", "open", "release",
   "readdir", "releasedir", "statfs", "setxattr", "getxattr", "listxattr",
-  "removexattr", "access", "create", "detach", "forgets", "created",
+  "removexattr", "access", "create", "detach", "forgets", "created", "copied",
 };
 
 // ---- pending requests: JS holds ids, never pointers ---------------------------------------
@@ -787,6 +790,382 @@ static void ctx_args(napi_env env, fuse_req_t req, napi_value *out) {
   out[3] = num(env, c->umask);
 }
 
+// ---- background copy-up --------------------------------------------------------------------
+// A big lower file opened for writing is copied up in the background (copyup.ts, "Background
+// copy-up"): JS places the upper file at its full size with the lower's metadata, hands both
+// fds here and answers the open at once; a thread copies the data front to back, in chunks.
+// Until the copy is done:
+// - a read or write of the file (by union inode number, whichever handle) waits until the copy
+//   has passed its range, and is then served by the copying thread; the copy never goes back
+//   over a range it has passed, so what a write put there stays;
+// - requests that need the whole file (fsync, fallocate, lseek, setattr through a handle)
+//   wait for the end and then run as usual, on the loop thread;
+// - after each chunk the progress is stored in the file's trusted.ufs.copied xattr before any
+//   write may land in that chunk, and the mtime is set back (to the lower's, or to the last
+//   write's), so a stat shows what a finished copy-up would.
+// JS holds an flock on the copy's fd (the thread closes it when done): a reader of the upper
+// directory waits on it, and finishes the copy from the xattrs if this process died
+// (src/unionfs/copyjournal.ts).
+
+#define BG_CHUNK ((off_t) 8 << 20)
+#define XATTR_COPIED "trusted.ufs.copied"
+#define XATTR_COPYSRC "trusted.ufs.copysrc"
+
+struct bg_wait { // a read or write waiting for its range
+  struct bg_wait *next;
+  fuse_req_t req;
+  int fd;
+  bool write;
+  off_t off;
+  size_t size;
+  char *buf; // a write's data (a copy)
+};
+
+enum bg_park_kind { BP_FSYNC, BP_FALLOCATE, BP_LSEEK, BP_SETATTR };
+
+struct bg_parked { // a request that waits for the end
+  struct bg_parked *next;
+  enum bg_park_kind kind;
+  fuse_req_t req;
+  fuse_ino_t node;
+  struct fuse_file_info fi;
+  bool has_fi;
+  struct stat attr;
+  int to_set, datasync, mode, whence;
+  off_t off, len;
+};
+
+struct bg_copy {
+  struct bg_copy *next;
+  uint64_t ino;      // the union's inode number of the file
+  int src, dst;
+  off_t size;
+  off_t copied;      // bytes in place (atomic)
+  bool done;         // under mu, like everything below
+  int err;
+  bool written;
+  struct timespec lower_atime, lower_mtime, written_mtime; // written_mtime.tv_nsec UTIME_OMIT: not known
+  char *journal;
+  pthread_mutex_t mu;
+  struct bg_wait *waits;
+  struct bg_parked *parked;
+  pthread_t thread;
+  bool reaped;       // the loop thread took the end (loop thread only)
+};
+
+static struct {
+  pthread_mutex_t mu;
+  struct bg_copy *list;
+  int live;          // copies not reaped or failed (atomic): 0 keeps every request's check cheap
+  uv_async_t async;
+  bool async_on;
+} BG = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+// The copy of this union inode that requests must wait for or fail with (loop thread).
+static struct bg_copy *bg_find(uint64_t ino) {
+  if (!ino || !__atomic_load_n(&BG.live, __ATOMIC_ACQUIRE)) return NULL;
+  pthread_mutex_lock(&BG.mu);
+  struct bg_copy *c = BG.list;
+  while (c && !(c->ino == ino && (!c->reaped || c->err))) c = c->next;
+  pthread_mutex_unlock(&BG.mu);
+  return c;
+}
+
+static uint64_t fh_ino(const struct fuse_file_info *fi) {
+  return fi && fi->fh < S.nfhs ? S.fhs[fi->fh].ino : 0;
+}
+
+// The mtime a finished copy-up would show now (c->mu held).
+static void bg_times_locked(struct bg_copy *c, struct timespec ts[2]) {
+  ts[0].tv_nsec = UTIME_OMIT;
+  ts[1] = c->written ? c->written_mtime : c->lower_mtime;
+}
+
+// A write is about to land: from now on the file's mtime is the writes' (c->mu held).
+static void bg_note_write_locked(struct bg_copy *c) {
+  c->written = true;
+  c->written_mtime.tv_nsec = UTIME_OMIT;
+}
+
+static void bg_note_written(struct bg_copy *c, int fd) {
+  struct stat st;
+  if (fstat(fd, &st) < 0) return;
+  pthread_mutex_lock(&c->mu);
+  c->written_mtime = st.st_mtim;
+  pthread_mutex_unlock(&c->mu);
+}
+
+static void bg_serve(struct bg_copy *c, struct bg_wait *w, int err) {
+  if (err) {
+    fuse_reply_err(w->req, err);
+  } else if (w->write) {
+    pthread_mutex_lock(&c->mu);
+    bg_note_write_locked(c);
+    pthread_mutex_unlock(&c->mu);
+    size_t done = 0;
+    int e = 0;
+    while (done < w->size) {
+      ssize_t n = pwrite(w->fd, w->buf + done, w->size - done, w->off + (off_t) done);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        e = errno;
+        break;
+      }
+      done += (size_t) n;
+    }
+    bg_note_written(c, w->fd);
+    if (done == 0 && e) fuse_reply_err(w->req, e);
+    else fuse_reply_write(w->req, done);
+  } else {
+    char *buf = malloc(w->size ? w->size : 1);
+    size_t done = 0;
+    int e = buf ? 0 : ENOMEM;
+    while (buf && done < w->size) {
+      ssize_t n = pread(w->fd, buf + done, w->size - done, w->off + (off_t) done);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        e = errno;
+        break;
+      }
+      if (n == 0) break;
+      done += (size_t) n;
+    }
+    if (e) fuse_reply_err(w->req, e);
+    else fuse_reply_buf(w->req, buf, done);
+    free(buf);
+  }
+  free(w->buf);
+  free(w);
+}
+
+// The copy has reached `copied` (or ended, `done`): answers the reads and writes it passed.
+static void bg_advance(struct bg_copy *c, off_t copied, bool done, int err) {
+  pthread_mutex_lock(&c->mu);
+  __atomic_store_n(&c->copied, copied, __ATOMIC_RELEASE);
+  if (done) {
+    c->done = true;
+    c->err = err;
+  }
+  struct bg_wait *ready = NULL, **pp = &c->waits;
+  while (*pp) {
+    struct bg_wait *w = *pp;
+    off_t end = w->off + (off_t) w->size;
+    if (!w->write && end > c->size) end = c->size;
+    if (done || (end <= copied && !(w->write && w->off + (off_t) w->size > c->size))) {
+      *pp = w->next;
+      w->next = ready;
+      ready = w;
+    } else {
+      pp = &w->next;
+    }
+  }
+  pthread_mutex_unlock(&c->mu);
+  while (ready) {
+    struct bg_wait *next = ready->next;
+    bg_serve(c, ready, done ? err : 0);
+    ready = next;
+  }
+}
+
+static void *bg_run(void *arg) {
+  struct bg_copy *c = arg;
+  off_t pos = 0;
+  int err = 0;
+  if (ioctl(c->dst, FICLONE, c->src) == 0) {
+    pos = c->size; // shares the lower's blocks: nothing to copy
+  } else {
+    bool cfr = true;
+    while (pos < c->size) {
+      size_t want = (size_t) (c->size - pos < BG_CHUNK ? c->size - pos : BG_CHUNK);
+      ssize_t n;
+      if (cfr) {
+        loff_t in = pos, out = pos;
+        n = copy_file_range(c->src, &in, c->dst, &out, want, 0);
+        if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)) {
+          cfr = false; // across file systems: sendfile
+          continue;
+        }
+      } else {
+        off_t in = pos;
+        n = lseek(c->dst, pos, SEEK_SET) < 0 ? -1 : sendfile(c->dst, c->src, &in, want);
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        err = n < 0 ? errno : EIO; // a lower file never shrinks: a short source is an error
+        break;
+      }
+      pos += n;
+      char at[32];
+      int len = snprintf(at, sizeof(at), "%lld", (long long) pos);
+      if (fsetxattr(c->dst, XATTR_COPIED, at, (size_t) len, 0) < 0) {
+        err = errno;
+        break;
+      }
+      struct timespec ts[2];
+      pthread_mutex_lock(&c->mu);
+      bg_times_locked(c, ts);
+      pthread_mutex_unlock(&c->mu);
+      futimens(c->dst, ts);
+      if (pos < c->size) bg_advance(c, pos, false, 0);
+    }
+  }
+  if (!err) {
+    pthread_mutex_lock(&c->mu);
+    bool written = c->written;
+    struct timespec ts[2];
+    bg_times_locked(c, ts);
+    pthread_mutex_unlock(&c->mu);
+    // Writing the data dropped file capabilities; an unwritten copy keeps the lower's (a
+    // write would have dropped them anyway).
+    char caps[256];
+    ssize_t n = written ? -1 : fgetxattr(c->src, "security.capability", caps, sizeof(caps));
+    if (n > 0) fsetxattr(c->dst, "security.capability", caps, (size_t) n, 0);
+    fremovexattr(c->dst, XATTR_COPYSRC);
+    fremovexattr(c->dst, XATTR_COPIED);
+    futimens(c->dst, ts);
+    unlink(c->journal);
+  }
+  // A failed copy keeps its journal entry: the next server to open the upper finishes it.
+  bg_advance(c, pos, true, err ? EIO : 0);
+  close(c->src);
+  close(c->dst); // releases the flock a reader of the upper waits on
+  uv_async_send(&BG.async);
+  return NULL;
+}
+
+static bool bg_wait_for_range(fuse_req_t req, struct fuse_file_info *fi, bool write, const char *buf, size_t size, off_t off) {
+  struct bg_copy *c = bg_find(fh_ino(fi));
+  if (!c) return false;
+  pthread_mutex_lock(&c->mu);
+  if (c->done) {
+    int err = c->err;
+    pthread_mutex_unlock(&c->mu);
+    if (!err) return false;
+    fuse_reply_err(req, err);
+    return true;
+  }
+  off_t end = off + (off_t) size;
+  off_t copied = __atomic_load_n(&c->copied, __ATOMIC_ACQUIRE);
+  if (!write && end > c->size) end = c->size;
+  if (end <= copied && !(write && end > c->size)) {
+    if (write) bg_note_write_locked(c);
+    pthread_mutex_unlock(&c->mu);
+    return false; // passed already: the caller goes on (and, writing, calls bg_written)
+  }
+  struct bg_wait *w = calloc(1, sizeof(*w));
+  char *data = write ? malloc(size ? size : 1) : NULL;
+  if (!w || (write && !data)) {
+    pthread_mutex_unlock(&c->mu);
+    free(w);
+    free(data);
+    fuse_reply_err(req, ENOMEM);
+    return true;
+  }
+  if (write) memcpy(data, buf, size);
+  *w = (struct bg_wait) { .next = c->waits, .req = req, .fd = (int) fi->fh, .write = write, .off = off, .size = size, .buf = data };
+  c->waits = w;
+  pthread_mutex_unlock(&c->mu);
+  return true;
+}
+
+// After a write that bg_wait_for_range let through.
+static void bg_written(struct fuse_file_info *fi) {
+  struct bg_copy *c = bg_find(fh_ino(fi));
+  if (c) bg_note_written(c, (int) fi->fh);
+}
+
+// Parks a request on the file's copy until it ends; false when there is none to wait for.
+static bool bg_park(uint64_t ino, struct bg_parked *p) {
+  struct bg_copy *c = bg_find(ino);
+  if (!c) return false;
+  pthread_mutex_lock(&c->mu);
+  if (c->done && !c->err) {
+    pthread_mutex_unlock(&c->mu);
+    return false;
+  }
+  if (c->done) {
+    int err = c->err;
+    pthread_mutex_unlock(&c->mu);
+    fuse_reply_err(p->req, err);
+    return true;
+  }
+  struct bg_parked *q = malloc(sizeof(*q));
+  if (!q) {
+    pthread_mutex_unlock(&c->mu);
+    fuse_reply_err(p->req, ENOMEM);
+    return true;
+  }
+  *q = *p;
+  q->next = c->parked;
+  c->parked = q;
+  pthread_mutex_unlock(&c->mu);
+  return true;
+}
+
+static void ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
+static void ll_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length, struct fuse_file_info *fi);
+static void ll_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi);
+static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi);
+
+static void bg_replay(struct bg_parked *p, bool ended) {
+  struct fuse_file_info *fi = p->has_fi ? &p->fi : NULL;
+  if (ended) fuse_reply_err(p->req, ENODEV);
+  else if (p->kind == BP_FSYNC) ll_fsync(p->req, p->node, p->datasync, fi);
+  else if (p->kind == BP_FALLOCATE) ll_fallocate(p->req, p->node, p->mode, p->off, p->len, fi);
+  else if (p->kind == BP_LSEEK) ll_lseek(p->req, p->node, p->off, p->whence, fi);
+  else ll_setattr(p->req, p->node, &p->attr, p->to_set, fi);
+  free(p);
+}
+
+// Loop thread: takes the copies that ended, runs what waited for them, and tells JS
+// (copied(ino, errno)). `ended`: the session is over; waits for every copy first.
+static void bg_reap(bool ended) {
+  for (;;) {
+    struct bg_copy *c = NULL;
+    pthread_mutex_lock(&BG.mu);
+    for (struct bg_copy *x = BG.list; x && !c; x = x->next) {
+      if (x->reaped) continue;
+      pthread_mutex_lock(&x->mu);
+      if (x->done || ended) c = x;
+      pthread_mutex_unlock(&x->mu);
+    }
+    pthread_mutex_unlock(&BG.mu);
+    if (!c) return;
+    pthread_join(c->thread, NULL);
+    pthread_mutex_lock(&BG.mu);
+    c->reaped = true;
+    if (!c->err) {
+      struct bg_copy **pp = &BG.list;
+      while (*pp != c) pp = &(*pp)->next;
+      *pp = c->next;
+      __atomic_sub_fetch(&BG.live, 1, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&BG.mu);
+    struct bg_parked *p = c->parked;
+    c->parked = NULL;
+    while (p) {
+      struct bg_parked *next = p->next;
+      bg_replay(p, ended);
+      p = next;
+    }
+    if (!ended) {
+      SCOPE_OPEN;
+      napi_value argv[3] = { num(env, -1), bigint_u64(env, c->ino), num(env, c->err) };
+      call_js(OP_COPIED, -1, 3, argv);
+      SCOPE_CLOSE;
+    }
+    if (!c->err) {
+      free(c->journal);
+      pthread_mutex_destroy(&c->mu);
+      free(c);
+    }
+  }
+}
+
+static void bg_on_async(uv_async_t *handle) {
+  bg_reap(false);
+}
+
 // ---- operations answered in JS -----------------------------------------------------------
 
 static void ll_init(void *userdata, struct fuse_conn_info *conn) {
@@ -946,6 +1325,11 @@ static int setattr_fd(int fd, const struct stat *attr, int to_set) {
 static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi) {
   int fd = upper_fd(ino, fi);
   if (fd >= 0) {
+    // A size or times change waits for a background copy of the file (see there) to end.
+    struct bg_parked p = { .kind = BP_SETATTR, .req = req, .node = ino, .has_fi = fi != NULL, .attr = *attr, .to_set = to_set };
+    if (fi) p.fi = *fi;
+    if ((to_set & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW)) &&
+        bg_park(S.fhs[fd].ino, &p)) return;
     int e = setattr_fd(fd, attr, to_set);
     struct stat st;
     if (e == 0 && fstat(fd, &st) < 0) e = errno;
@@ -1452,6 +1836,7 @@ static void read_rest(io_job_t *j) {
 }
 
 static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi) {
+  if (bg_wait_for_range(req, fi, false, NULL, size, off)) return;
   int fd = (int) fi->fh;
   if (size > S.read_buf_size) {
     char *grown = realloc(S.read_buf, size);
@@ -1496,6 +1881,7 @@ static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 }
 
 static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off, struct fuse_file_info *fi) {
+  if (bg_wait_for_range(req, fi, true, buf, size, off)) return;
   size_t done = 0;
   while (done < size) {
     ssize_t n = pwrite((int) fi->fh, buf + done, size - done, off + (off_t) done);
@@ -1509,6 +1895,7 @@ static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
     }
     done += (size_t) n;
   }
+  bg_written(fi);
   fuse_reply_write(req, done);
 }
 
@@ -1523,6 +1910,8 @@ static void fsync_work(io_job_t *j) {
 }
 
 static void ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi) {
+  struct bg_parked p = { .kind = BP_FSYNC, .req = req, .node = ino, .fi = *fi, .has_fi = true, .datasync = datasync };
+  if (bg_park(fh_ino(fi), &p)) return;
   io_job_t *j = calloc(1, sizeof(*j));
   if (!j) {
     fuse_reply_err(req, ENOMEM);
@@ -1542,11 +1931,15 @@ static void ll_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fus
 }
 
 static void ll_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length, struct fuse_file_info *fi) {
+  struct bg_parked p = { .kind = BP_FALLOCATE, .req = req, .node = ino, .fi = *fi, .has_fi = true, .mode = mode, .off = offset, .len = length };
+  if (bg_park(fh_ino(fi), &p)) return;
   int r = fallocate((int) fi->fh, mode, offset, length);
   fuse_reply_err(req, r < 0 ? errno : 0);
 }
 
 static void ll_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi) {
+  struct bg_parked p = { .kind = BP_LSEEK, .req = req, .node = ino, .fi = *fi, .has_fi = true, .off = off, .whence = whence };
+  if (bg_park(fh_ino(fi), &p)) return;
   off_t r = lseek((int) fi->fh, off, whence);
   if (r < 0) fuse_reply_err(req, errno);
   else fuse_reply_lseek(req, r);
@@ -1594,6 +1987,11 @@ static const struct fuse_lowlevel_ops ll_ops = {
 static void session_ended(void) {
   if (S.exited) return;
   S.exited = true;
+  if (BG.async_on) {
+    bg_reap(true); // every background copy ends first: the upper must be whole before we exit
+    uv_close((uv_handle_t *) &BG.async, NULL);
+    BG.async_on = false;
+  }
   if (S.polling) {
     // Closed, not only stopped: a worker thread's loop must have no handle left when it ends.
     uv_close((uv_handle_t *) &S.poll, NULL);
@@ -1713,6 +2111,10 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
     return throw_error(env, "ufs_fuse: cannot poll the fuse device");
   }
   S.polling = true;
+  if (uv_async_init(loop, &BG.async, bg_on_async) == 0) {
+    uv_unref((uv_handle_t *) &BG.async); // a copy's end is no reason to keep the process alive
+    BG.async_on = true;
+  }
   return undefined(env);
 napi_fail:
   return throw_error(env, "ufs_fuse: bad arguments to start");
@@ -2101,6 +2503,63 @@ static napi_value js_drop_node(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// copyInBackground(ino, src, dst, size, atimeNs, mtimeNs, journal: Buffer) -> boolean: copies
+// `size` bytes from fd `src` to fd `dst` (the upper file, placed at its full size) on a thread
+// of its own (see "Background copy-up"), and takes both fds; false (fds still the caller's)
+// when no thread could start.
+static napi_value js_copy_in_background(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value argv[7];
+  napi_value result;
+  napi_get_boolean(env, false, &result);
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 7 || !BG.async_on) return result;
+  uint64_t ino;
+  int64_t atime, mtime;
+  double src, dst, size;
+  char *jdata;
+  size_t jlen;
+  if (!get_u64(env, argv[0], &ino) || napi_get_value_double(env, argv[1], &src) != napi_ok ||
+      napi_get_value_double(env, argv[2], &dst) != napi_ok || napi_get_value_double(env, argv[3], &size) != napi_ok ||
+      !get_i64(env, argv[4], &atime) || !get_i64(env, argv[5], &mtime) ||
+      napi_get_buffer_info(env, argv[6], (void **) &jdata, &jlen) != napi_ok) {
+    return throw_error(env, "ufs_fuse: bad arguments to copyInBackground");
+  }
+  struct bg_copy *c = calloc(1, sizeof(*c));
+  char *journal = malloc(jlen + 1);
+  if (!c || !journal) {
+    free(c);
+    free(journal);
+    return result;
+  }
+  memcpy(journal, jdata, jlen);
+  journal[jlen] = 0;
+  c->ino = ino;
+  c->src = (int) src;
+  c->dst = (int) dst;
+  c->size = (off_t) size;
+  ns_to_timespec(atime, &c->lower_atime);
+  ns_to_timespec(mtime, &c->lower_mtime);
+  c->journal = journal;
+  pthread_mutex_init(&c->mu, NULL);
+  pthread_mutex_lock(&BG.mu);
+  c->next = BG.list;
+  BG.list = c;
+  __atomic_add_fetch(&BG.live, 1, __ATOMIC_RELEASE);
+  pthread_mutex_unlock(&BG.mu);
+  if (pthread_create(&c->thread, NULL, bg_run, c) != 0) {
+    pthread_mutex_lock(&BG.mu);
+    BG.list = c->next; // nobody else adds copies: it is still the head
+    __atomic_sub_fetch(&BG.live, 1, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&BG.mu);
+    pthread_mutex_destroy(&c->mu);
+    free(journal);
+    free(c);
+    return result;
+  }
+  napi_get_boolean(env, true, &result);
+  return result;
+}
+
 // passthroughState() -> { offered, on, failedErrno }: what INIT negotiated, whether backing
 // files are in use, and the errno that turned them off after INIT (0: none).
 static napi_value js_passthrough_state(napi_env env, napi_callback_info info) {
@@ -2143,6 +2602,7 @@ static napi_value init(napi_env env, napi_value exports) {
   EXPORT("replyDir", js_reply_dir);
   EXPORT("dropNode", js_drop_node);
   EXPORT("passthroughState", js_passthrough_state);
+  EXPORT("copyInBackground", js_copy_in_background);
   return exports;
 }
 

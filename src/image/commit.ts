@@ -2,6 +2,7 @@
 // container's upper) into a stored layer; createImage stacks layers on a parent image.
 import fs from 'node:fs';
 import { UfsError } from '../common/errors.js';
+import { settleCopies, toBytes } from '../unionfs/index.js';
 import { digestHex, rmTreeSync, type Store } from '../store/index.js';
 import { applyChanges } from './changes.js';
 import { discardPrepared, installLayer, type PreparedLayer } from './layer.js';
@@ -15,6 +16,8 @@ import { type ContainerConfig, type Descriptor, goArch, type HistoryEntry, type 
 // (INTERFACES.md §5: save/push make the blob once, later). The layer is leased to this
 // process until createImage uses it, so a concurrent rmi/prune cannot collect it in between.
 export async function commitLayer(store: Store, dir: string): Promise<{ diffId: string }> {
+  // A big file copied up in the background may still be on its way into `dir`.
+  await settleCopies(toBytes(dir), { wait: true });
   const tmpDir = store.tmpPath('layer');
   fs.mkdirSync(tmpDir, 0o700);
   let prepared: PreparedLayer;

@@ -3,6 +3,13 @@ import { fsError } from './errors.js';
 import type { Layer } from './layers.js';
 import type { RwLock } from './lock.js';
 import type { Resolver } from './lookup.js';
+
+// A file whose data a copier moves on a thread of its own (the FUSE binding's: see "Background
+// copy-up" in copyup.ts): from fd `src` to fd `dst`, `size` bytes; journal: its entry
+// (copyjournal.ts), as host bytes.
+export interface BackgroundJob { ino: bigint; src: number; dst: number; size: number; atimeNs: bigint; mtimeNs: bigint; journal: Buffer }
+// Takes both fds and returns true, or returns false (nothing taken) when it cannot.
+export type BackgroundCopier = (job: BackgroundJob) => boolean;
 import { WORK_DIR, newTempName } from './whiteout.js';
 
 export interface UnionCtx {
@@ -12,6 +19,8 @@ export interface UnionCtx {
   readonly lock: RwLock;
   origins: boolean; // record trusted.ufs.origin on copy-up (upper keeps trusted xattrs)
   readonly redirectDir: boolean; // UnionOptions.redirectDir (and upper keeps trusted xattrs)
+  background?: BackgroundCopier; // copies up files of backgroundMin bytes or more
+  backgroundMin: number;
 }
 
 export function upperOf(ctx: UnionCtx): Layer {

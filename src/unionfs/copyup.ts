@@ -10,10 +10,21 @@
 // metadata calls are synchronous (hostfs.ts). Missing parent directories are
 // copied up too, with the lower's metadata. Placing an object must not change the merged
 // parent's times, so the parent's atime/mtime are restored afterwards (as overlayfs does).
+//
+// Background copy-up: where the union is served by a binding that can copy on a thread of its
+// own (ctx.background, the FUSE binding's), a regular file of ctx.backgroundMin bytes or more
+// is placed at once instead, at its full size with all its metadata, and its data moves
+// afterwards, front to back: the open that asked for the copy-up is answered in milliseconds
+// instead of after the whole file. The binding makes reads and writes of the file wait until
+// the copy has passed their range, and whole-file requests (fsync, truncate, times) until its
+// end; here, truncate, utimens and O_TRUNC opens wait for it (waitWhole). The copy keeps a
+// journal (copyjournal.ts) so a crash never leaves a half-copied file for good.
 import { hfs as fs, type HostStat } from './hostfs.js';
+import { sys, LOCK_EX, LOCK_NB } from '../sys/index.js';
 import { tempPath, upperOf, type UnionCtx } from './context.js';
+import { XATTR_COPIED, XATTR_COPYSRC, journalPath } from './copyjournal.js';
 import { fsError, hasCode } from './errors.js';
-import { closeFd, copyData, fmtOf, getXattrStrict, hasNative, listXattrs, lstatOrNull, mknod, openFd, removeTree, setTimes, setXattr } from './hostfs.js';
+import { closeFd, copyData, fmtOf, ftruncateFd, getXattrStrict, hasNative, listXattrs, lstatOrNull, mknod, openFd, removeTree, setTimes, setXattr } from './hostfs.js';
 import { isPrivateXattr, writeOrigin } from './inode.js';
 import { isDir, type Node } from './lookup.js';
 import { splitParent } from './path.js';
@@ -74,6 +85,7 @@ export function materialize(src: string, st: HostStat, dst: string, opts: { data
 
 export class CopyUp {
   private readonly inflight = new Map<string, Promise<void>>();
+  private readonly background = new Map<bigint, { done: Promise<void>; resolve: () => void }>(); // by union inode number
 
   constructor(private readonly ctx: UnionCtx) {}
 
@@ -103,8 +115,24 @@ export class CopyUp {
     throw fsError('EIO', `copy-up of ${parts.join('/')} did not settle`);
   }
 
+  // The end of the background copy of the union inode `ino`, while one runs.
+  backgroundOf(ino: bigint): Promise<void> | undefined {
+    return this.background.size === 0 ? undefined : this.background.get(ino)?.done;
+  }
+
+  // The binding says the background copy of `ino` ended.
+  backgroundEnded(ino: bigint): void {
+    const b = this.background.get(ino);
+    if (!b) return;
+    this.background.delete(ino);
+    b.resolve();
+  }
+
   private async copyFile(parts: readonly string[], node: Node, opts: { data: boolean }): Promise<void> {
     const st = this.ctx.resolver.statOf(node);
+    if (opts.data && this.ctx.background && this.ctx.origins && fmtOf(st.mode) === C.S_IFREG && st.size >= BigInt(this.ctx.backgroundMin)) {
+      if ((await this.copyFileInBackground(parts, node, st)) !== 'refused') return;
+    }
     const tmp = tempPath(this.ctx);
     const { parent, name } = splitParent(parts);
     let placed = false;
@@ -127,6 +155,55 @@ export class CopyUp {
         this.ctx.resolver.invalidate(parts);
       });
     } finally {
+      if (!placed) removeQuietly(tmp);
+    }
+  }
+
+  // Places the file at `parts` at its full size with its metadata, and hands its data to the
+  // background copier (see "Background copy-up"). 'changed': the path changed meanwhile and
+  // nothing was placed; 'refused': the copier could not start.
+  private async copyFileInBackground(parts: readonly string[], node: Node, st: HostStat): Promise<'started' | 'changed' | 'refused'> {
+    const tmp = tempPath(this.ctx);
+    const journal = journalPath(upperOf(this.ctx).root);
+    const { parent, name } = splitParent(parts);
+    let src = -1;
+    let dst = -1;
+    let linked = false;
+    let handed = false;
+    let placed = false;
+    try {
+      dst = openFd(tmp, C.O_RDWR | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW | C.O_NOCTTY, 0o600);
+      ftruncateFd(dst, Number(st.size));
+      copyMetadata(node.host, st, tmp, this.origin(node));
+      fs.linkSync(tmp, journal);
+      linked = true;
+      setXattr(journal, XATTR_COPYSRC, Buffer.from(node.host, 'latin1'), 0);
+      setXattr(journal, XATTR_COPIED, Buffer.from('0'), 0);
+      if (!sys.flock(dst, LOCK_EX | LOCK_NB)) throw fsError('EIO', 'copy-up: cannot lock a file just made');
+      src = openFd(node.host, C.O_RDONLY | C.O_NOFOLLOW | C.O_NOCTTY);
+      return await this.ctx.lock.exclusive(() => {
+        const now = this.ctx.resolver.lookup(parts);
+        if (!now || now.layer.upper || now.host !== node.host) return 'changed';
+        const parentHost = this.dirChainLocked(parent);
+        const job = { ino: node.ino, src, dst, size: Number(st.size), atimeNs: st.atimeNs, mtimeNs: st.mtimeNs, journal: Buffer.from(journal, 'latin1') };
+        if (!this.ctx.background!(job)) return 'refused';
+        handed = true;
+        let resolve!: () => void;
+        const done = new Promise<void>((r) => {
+          resolve = r;
+        });
+        this.background.set(node.ino, { done, resolve });
+        this.placeLocked(tmp, parentHost, name);
+        placed = true;
+        this.ctx.resolver.invalidate(parts);
+        return 'started';
+      });
+    } finally {
+      if (!handed) {
+        if (src >= 0) closeFd(src);
+        if (dst >= 0) closeFd(dst);
+        if (linked) removeQuietly(journal);
+      }
       if (!placed) removeQuietly(tmp);
     }
   }

@@ -1,6 +1,7 @@
 // The union file system's rules in plain TypeScript (no FUSE): see unionfs.ts.
 export { UnionFs, type HandleInfo } from './unionfs.js';
 export { listChanges } from './changes.js';
+export { settleCopies } from './copyjournal.js';
 export type { Attr, Caller, Change, DirEntry, StatFs, TimeSpec, UnionOptions } from './types.js';
 export { FsError } from './errors.js';
 export { toBytes } from './hostfs.js';

@@ -27,7 +27,8 @@
 import { hfs as fs, type HostStat } from './hostfs.js';
 import path from 'node:path';
 import { nodeAttr, toAttr } from './attr.js';
-import { tempPath, upperOf, type UnionCtx } from './context.js';
+import { tempPath, upperOf, type BackgroundCopier, type UnionCtx } from './context.js';
+import { settleCopies } from './copyjournal.js';
 import { CopyUp, removeQuietly } from './copyup.js';
 import { fsError, hasCode } from './errors.js';
 import {
@@ -101,7 +102,7 @@ export class UnionFs {
       opts.upper === undefined ? undefined : path.resolve(opts.upper),
     );
     const resolver = new Resolver(layers);
-    this.ctx = { layers, upper: layers.find((l) => l.upper), resolver, lock: new RwLock(), origins: false, redirectDir: opts.redirectDir === true };
+    this.ctx = { layers, upper: layers.find((l) => l.upper), resolver, lock: new RwLock(), origins: false, redirectDir: opts.redirectDir === true, backgroundMin: Infinity };
     this.copyUp = new CopyUp(this.ctx);
   }
 
@@ -112,6 +113,17 @@ export class UnionFs {
   // The upper layer's directory, in the host form the layers use (see hostfs.ts).
   get upperRoot(): string | undefined {
     return this.ctx.upper?.root;
+  }
+
+  // Copy-ups of regular files of `minBytes` or more move their data on `copier`'s thread
+  // (copyup.ts, "Background copy-up"); the copier reports each end with backgroundEnded.
+  copyInBackground(copier: BackgroundCopier, minBytes: number): void {
+    this.ctx.background = copier;
+    this.ctx.backgroundMin = minBytes;
+  }
+
+  backgroundEnded(ino: bigint): void {
+    this.copyUp.backgroundEnded(ino);
   }
 
   // Checks the layer directories, and removes what a crash left at the upper root.
@@ -131,6 +143,7 @@ export class UnionFs {
     if (upper) {
       // Leftovers of a crash go; a fresh work dir comes; the root's times stay as they were.
       const st = lstatStrict(upper.root);
+      await settleCopies(upper.root, { wait: false }); // background copy-ups a crash cut short
       for (const name of fs.readdirSync(upper.root)) {
         if (isTempName(name)) removeTree(`${upper.root}/${name}`);
       }
@@ -283,7 +296,7 @@ export class UnionFs {
     }
     return this.onUpper(
       parts,
-      { data: (flags & C.O_TRUNC) === 0 },
+      { data: (flags & C.O_TRUNC) === 0, whole: (flags & C.O_TRUNC) !== 0 },
       (node) => {
         if (isDir(node)) throw fsError('EISDIR');
       },
@@ -394,7 +407,7 @@ export class UnionFs {
     if (size < 0) throw fsError('EINVAL');
     await this.onUpper(
       parts,
-      { data: size > 0 },
+      { data: size > 0, whole: true },
       (node) => {
         if (isDir(node)) throw fsError('EISDIR');
         if (node.fmt !== C.S_IFREG) throw fsError('EINVAL');
@@ -436,7 +449,7 @@ export class UnionFs {
       await this.shared(() => this.ctx.resolver.resolve(parts));
       return;
     }
-    await this.onUpper(parts, { data: true }, () => undefined, (node) => setTimes(node.host, atime, mtime));
+    await this.onUpper(parts, { data: true, whole: true }, () => undefined, (node) => setTimes(node.host, atime, mtime));
   }
 
   async setxattr(p: string, name: string, value: Buffer, flags: number): Promise<void> {
@@ -642,17 +655,21 @@ export class UnionFs {
   }
 
   // Runs `fn` on the upper object at `parts` under the shared lock, copying it up first if a
-  // lower one wins. `check` sees the winner before any copy-up, to fail early.
-  private async onUpper<T>(parts: readonly string[], opts: { data: boolean }, check: (node: Node) => void, fn: (node: Node) => T): Promise<T> {
+  // lower one wins. `check` sees the winner before any copy-up, to fail early. `whole`: `fn`
+  // changes the whole file (its size or times), so it waits for a background copy-up of it.
+  private async onUpper<T>(parts: readonly string[], opts: { data: boolean; whole?: boolean }, check: (node: Node) => void, fn: (node: Node) => T): Promise<T> {
     this.requireUpper();
     for (let round = 0; round < MAX_ROUNDS; round++) {
-      const result = await this.shared((): { value: T } | undefined => {
+      const result = await this.shared((): { value: T } | { copying: Promise<void> } | undefined => {
         const node = this.ctx.resolver.resolve(parts);
         check(node);
-        return node.layer.upper ? { value: fn(node) } : undefined;
+        if (!node.layer.upper) return undefined;
+        const copying = opts.whole ? this.copyUp.backgroundOf(node.ino) : undefined;
+        return copying ? { copying } : { value: fn(node) };
       });
-      if (result) return result.value;
-      await this.copyUp.ensure(parts, opts);
+      if (result && 'value' in result) return result.value;
+      if (result) await result.copying;
+      else await this.copyUp.ensure(parts, opts);
     }
     throw fsError('EIO', 'copy-up did not settle');
   }

@@ -53,6 +53,9 @@ export interface LowLevelHandlers {
   // in the upper directory of `parent`, open as `fd`, of this mode and host inode number. JS
   // takes the node and answers with replyCreated (or replyErr).
   created(id: ReqId, parent: number, name: string, fd: number, mode: number, hostIno: bigint): void;
+  // A notice (id -1): the background copy of the file with union inode number `ino` ended
+  // (errno 0) or failed (its reads and writes now fail with EIO; the journal stays).
+  copied(id: ReqId, ino: bigint, errno: number): void;
 }
 
 // replyOpen/replyCreate bits.
@@ -95,6 +98,12 @@ export interface LowLevelBinding {
   // What INIT negotiated about kernel passthrough, whether it is in use, and the errno that
   // turned it off after INIT (0: none; EPERM without CAP_SYS_ADMIN, ELOOP on a stacked fs).
   passthroughState(): { offered: boolean; on: boolean; failedErrno: number };
+  // Copies `size` bytes from fd `src` to fd `dst` on a thread of its own and takes both fds
+  // (closed when done); reads and writes of the file `ino` wait for their range meanwhile, and
+  // fsync, fallocate, lseek and a setattr of size or times for the end (ufs_fuse.c, "Background
+  // copy-up"). At the end it removes the journal's xattrs and entry `journal` (copyjournal.ts)
+  // and calls copied. False (fds still the caller's) when it cannot start.
+  copyInBackground(ino: bigint, src: number, dst: number, size: number, atimeNs: bigint, mtimeNs: bigint, journal: Buffer): boolean;
 }
 
 export function loadLowLevel(): LowLevelBinding {

@@ -80,6 +80,18 @@ function resumeIndex(cookies: Float64Array, offset: number): number {
   return lo;
 }
 
+// Copy-ups of files this big or bigger move their data in the background (copyup.ts,
+// "Background copy-up"): under 64 MiB the copy takes tens of milliseconds anyway.
+// UFS_BACKGROUND_COPY_MIN (bytes, or 'off') changes it, for tests and measurements.
+const BACKGROUND_COPY_MIN = 64 << 20;
+
+function backgroundCopyMin(): number {
+  const v = process.env.UFS_BACKGROUND_COPY_MIN;
+  if (v === 'off') return Infinity;
+  const n = v ? Number(v) : NaN;
+  return Number.isSafeInteger(n) && n >= 0 ? n : BACKGROUND_COPY_MIN;
+}
+
 export interface LowLevelEvents {
   ready(): void; // INIT done: the mount serves
   exit(): void; // the mount is gone
@@ -87,6 +99,16 @@ export interface LowLevelEvents {
 
 export function makeLowLevelOps(union: UnionFs, rootAttr: Attr, ll: LowLevelBinding, timeout: number, events: LowLevelEvents, log: Log): LowLevelHandlers {
   keepYoungGenerationSmall();
+  if (typeof ll.copyInBackground === 'function') {
+    union.copyInBackground(
+      (job) => {
+        const started = ll.copyInBackground(job.ino, job.src, job.dst, job.size, job.atimeNs, job.mtimeNs, job.journal);
+        log(started ? `copy-up of inode ${job.ino} (${job.size} bytes) goes on in the background` : `copy-up of inode ${job.ino}: no thread for a background copy, copying now`);
+        return started;
+      },
+      backgroundCopyMin(),
+    );
+  }
   const nodes = new NodeTable(rootAttr.ino, (id) => ll.dropNode(id));
   const dirs = new Map<number, DirListing>(); // by listingKey
   const pack = new DirPack(); // one reply at a time: replies are built and sent synchronously
@@ -226,6 +248,11 @@ export function makeLowLevelOps(union: UnionFs, rootAttr: Attr, ll: LowLevelBind
 
     exit() {
       events.exit();
+    },
+
+    copied(_id, ino, errno) {
+      if (errno !== 0) log(`background copy-up of inode ${ino} failed (errno ${errno}): its reads and writes fail with EIO; the next mount of this upper retries it`);
+      union.backgroundEnded(ino);
     },
 
     lookup(id, parentId, name) {
