@@ -21,6 +21,16 @@ async function checkCmd(cmd, what) {
   return r.code === 0 ? null : `${what}${r.stderr.trim() ? `: ${firstLine(r.stderr)}` : ''}`;
 }
 
+// After a 4 KiB write at the start of the big file: that 4 KiB is zero, the rest still the
+// lower's bytes, size unchanged.
+function copyUpCheck(r, X) {
+  const f = q(`${r}/${X.bigRel}`), l = q(X.lowerBig);
+  return checkCmd(
+    `test "$(stat -c %s ${f})" = ${X.bigBytes} && cmp -s -n 4096 ${f} /dev/zero && ` +
+    `cmp -s -i 4096 -n 1048576 ${f} ${l} && cmp -s <(tail -c 1048576 ${f}) <(tail -c 1048576 ${l})`,
+    'file content after copy-up is wrong');
+}
+
 /**
  * X (the stack): { bigRel, bigBytes, smallRel, smallFiles, smallDirs, entries, smallTar,
  *   lowerBig, python, randread, randCount, expect: { tarBytes, randread } }
@@ -70,14 +80,18 @@ export const sessions = [
     steps: [{
       id: 'copy-up', label: (X) => `copy-up: 4 KiB write to ${X.bigLabel} lower file`,
       cmd: (r, X) => `dd if=/dev/zero of=${q(`${r}/${X.bigRel}`)} bs=4k count=1 conv=notrunc status=none`,
-      // First 4 KiB now zero, the rest still the lower's bytes, size unchanged.
-      check: (res, r, X) => {
-        const f = q(`${r}/${X.bigRel}`), l = q(X.lowerBig);
-        return checkCmd(
-          `test "$(stat -c %s ${f})" = ${X.bigBytes} && cmp -s -n 4096 ${f} /dev/zero && ` +
-          `cmp -s -i 4096 -n 1048576 ${f} ${l} && cmp -s <(tail -c 1048576 ${f}) <(tail -c 1048576 ${l})`,
-          'file content after copy-up is wrong');
-      },
+      check: (res, r, X) => copyUpCheck(r, X),
+    }],
+  },
+  {
+    // The same write, then a read of the file's end: the whole copy is in this time for every
+    // contender, also for one that copies up in the background (ufs: see the README).
+    id: 'copyupend', prime: ['big'], writes: true, needs: ['bigRel'],
+    steps: [{
+      id: 'copy-up-end', label: 'copy-up, then read the last 4 KiB',
+      cmd: (r, X) => `dd if=/dev/zero of=${q(`${r}/${X.bigRel}`)} bs=4k count=1 conv=notrunc status=none && ` +
+        `tail -c 4096 ${q(`${r}/${X.bigRel}`)} | wc -c`,
+      check: async (res, r, X) => (await expectOut(res, 4096, 'bytes read back')) ?? copyUpCheck(r, X),
     }],
   },
   {
