@@ -62,7 +62,9 @@ test('writes during a background copy-up land, and reads, stat and the upper agr
 
 test('an unwritten background copy keeps the lower mtime; truncate, utimes, O_TRUNC and fsync wait for it', async (t) => {
   const { l, data } = await bigLower(t);
-  await fill(l.lowers[0]!, `cp -p big big2; cp -p big big3; cp -p big big4`);
+  // cap_net_raw+ep, as setcap writes it (VFS_CAP_REVISION_2): the copy's writes drop it on
+  // the upper file, and an unwritten copy must put it back.
+  await fill(l.lowers[0]!, `cp -p big big2; cp -p big big3; cp -p big big4; setfattr -n security.capability -v 0x0100000200200000000000000000000000000000 big`);
   const m = await mount(t, l);
   const r = await m.node<Record<string, unknown>>(`
     const out = {};
@@ -91,6 +93,8 @@ test('an unwritten background copy keeps the lower mtime; truncate, utimes, O_TR
   await settled(m);
   const st = await fs.stat(path.join(m.upper!, 'big'));
   t.is(st.mtimeMs, 1_500_000_000_000, 'mtime of an unwritten copy is the lower file\'s');
+  const caps = await run('getfattr', ['-n', 'security.capability', '-e', 'hex', '--absolute-names', path.join(m.upper!, 'big')]);
+  t.regex(caps.stdout, /security\.capability=0x0100000200200000/, 'file capabilities kept');
   t.is(sha(await fs.readFile(path.join(m.upper!, 'big'))), sha(data));
   const b2 = await fs.readFile(path.join(m.upper!, 'big2'));
   const want2 = Buffer.from(data.subarray(0, 1000));
