@@ -36,20 +36,21 @@ test('writes during a background copy-up land, and reads, stat and the upper agr
   const r = await m.node<Record<string, unknown>>(`
     const f = await fs.open('big', 'r+');
     await f.write(Buffer.from('HEAD'), 0, 4, 0);          // lands at once: the copy starts there
+    await f.write(Buffer.from('MORE'), 0, 4, ${SIZE});     // an append: past the lower's bytes
     await f.write(Buffer.from('MIDDLE'), 0, 6, ${SIZE / 2});
     await f.write(Buffer.from('TAIL'), 0, 4, ${SIZE - 4}); // waits for the end of the copy
     const st = await f.stat();
     const back = Buffer.alloc(8);
-    await f.read(back, 0, 8, ${SIZE - 8});
+    await f.read(back, 0, 8, ${SIZE - 8});  // four lower bytes, then TAIL
     await f.close();
     const again = await fs.readFile('big');
     return { size: st.size, mode: (st.mode & 0o7777).toString(8), mtimeRecent: st.mtimeMs > Date.now() - 600000, tail: back.toString('latin1', 4), sha: (await import('node:crypto')).createHash('sha256').update(again).digest('hex') };
   `);
-  const want = Buffer.from(data);
+  const want = Buffer.concat([data, Buffer.from('MORE')]);
   want.write('HEAD', 0, 'latin1');
   want.write('MIDDLE', SIZE / 2, 'latin1');
   want.write('TAIL', SIZE - 4, 'latin1');
-  t.deepEqual(r, { size: SIZE, mode: '640', mtimeRecent: true, tail: 'TAIL', sha: sha(want) });
+  t.deepEqual(r, { size: SIZE + 4, mode: '640', mtimeRecent: true, tail: 'TAIL', sha: sha(want) });
   t.regex(await m.serverLog(), /goes on in the background/, 'the background path was taken');
   await settled(m);
   const upperFile = path.join(m.upper!, 'big');

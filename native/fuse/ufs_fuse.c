@@ -796,8 +796,9 @@ static void ctx_args(napi_env env, fuse_req_t req, napi_value *out) {
 // fds here and answers the open at once; a thread copies the data front to back, in chunks.
 // Until the copy is done:
 // - a read or write of the file (by union inode number, whichever handle) waits until the copy
-//   has passed its range, and is then served by the copying thread; the copy never goes back
-//   over a range it has passed, so what a write put there stays;
+//   has passed the part of its range that holds lower bytes (an append does not wait), and is
+//   then served by the copying thread; the copy never goes back over a range it has passed,
+//   nor writes past the lower file's size, so what a write put there stays;
 // - requests that need the whole file (fsync, fallocate, lseek, setattr through a handle)
 //   wait for the end and then run as usual, on the loop thread;
 // - after each chunk the progress is stored in the file's trusted.ufs.copied xattr before any
@@ -938,6 +939,14 @@ static void bg_serve(struct bg_copy *c, struct bg_wait *w, int err) {
   free(w);
 }
 
+// How far the copy must have come before a read or write of [off, off + size) may go on:
+// only the part that overlaps the lower file's bytes waits (an append does not wait at all).
+static off_t bg_needs(const struct bg_copy *c, off_t off, size_t size) {
+  if (off >= c->size) return 0;
+  off_t end = off + (off_t) size;
+  return end < c->size ? end : c->size;
+}
+
 // The copy has reached `copied` (or ended, `done`): answers the reads and writes it passed.
 static void bg_advance(struct bg_copy *c, off_t copied, bool done, int err) {
   pthread_mutex_lock(&c->mu);
@@ -949,9 +958,7 @@ static void bg_advance(struct bg_copy *c, off_t copied, bool done, int err) {
   struct bg_wait *ready = NULL, **pp = &c->waits;
   while (*pp) {
     struct bg_wait *w = *pp;
-    off_t end = w->off + (off_t) w->size;
-    if (!w->write && end > c->size) end = c->size;
-    if (done || (end <= copied && !(w->write && w->off + (off_t) w->size > c->size))) {
+    if (done || bg_needs(c, w->off, w->size) <= copied) {
       *pp = w->next;
       w->next = ready;
       ready = w;
@@ -1044,10 +1051,8 @@ static bool bg_wait_for_range(fuse_req_t req, struct fuse_file_info *fi, bool wr
     fuse_reply_err(req, err);
     return true;
   }
-  off_t end = off + (off_t) size;
   off_t copied = __atomic_load_n(&c->copied, __ATOMIC_ACQUIRE);
-  if (!write && end > c->size) end = c->size;
-  if (end <= copied && !(write && end > c->size)) {
+  if (bg_needs(c, off, size) <= copied) {
     if (write) bg_note_write_locked(c);
     pthread_mutex_unlock(&c->mu);
     return false; // passed already: the caller goes on (and, writing, calls bg_written)
