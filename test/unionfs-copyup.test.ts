@@ -1,5 +1,5 @@
 // Copy-up: data and every piece of metadata, parents, stable inode numbers, crash safety.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import fs, { promises as fsp } from 'node:fs';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
@@ -227,7 +227,9 @@ test('a crash mid copy-up leaves nothing under a real name, and init cleans the 
   t.is(await read(u, '/f'), 'lower');
 });
 
-test('settleCopies waits for a background copy that runs, and finishes one whose server died', async (t) => {
+// What a background copier leaves when its server dies after 1 MiB of a 3 MiB file: that much
+// in place (with a write in it), the rest zeros, and its journal entry (copyjournal.ts).
+async function cutCopy(t: ExecutionContext): Promise<{ upper: string; file: string; entry: string; want: Buffer }> {
   const root = await tempDir(t, 'settle');
   const lower = path.join(root, 'lower-big');
   const data = Buffer.alloc(3 << 20);
@@ -236,8 +238,6 @@ test('settleCopies waits for a background copy that runs, and finishes one whose
   const upper = path.join(root, 'upper');
   const work = path.join(upper, TEMP_PREFIX + 'work');
   await fsp.mkdir(work, { recursive: true });
-  // What a copier leaves when it dies after 1 MiB: that much in place (with a write in it),
-  // the rest zeros, and its journal entry.
   const file = path.join(upper, 'f');
   const partial = Buffer.alloc(data.length);
   data.copy(partial, 0, 0, 1 << 20);
@@ -248,6 +248,13 @@ test('settleCopies waits for a background copy that runs, and finishes one whose
   await fsp.link(file, entry);
   sys.lsetxattr(entry, 'trusted.ufs.copysrc', Buffer.from(lower), 0);
   sys.lsetxattr(entry, 'trusted.ufs.copied', Buffer.from(String(1 << 20)), 0);
+  const want = Buffer.from(data);
+  want.write('HEAD', 0, 'latin1');
+  return { upper, file, entry, want };
+}
+
+test('settleCopies waits for a background copy that runs, and finishes one whose server died', async (t) => {
+  const { upper, file, entry, want } = await cutCopy(t);
   // A live copier holds the lock: a new server refuses, a committer waits.
   const held = fs.openSync(file, 'r');
   t.true(sys.flock(held, 2 /* LOCK_EX */ | 4 /* LOCK_NB */));
@@ -261,11 +268,23 @@ test('settleCopies waits for a background copy that runs, and finishes one whose
   t.false(ended, 'waits while the lock is held');
   fs.closeSync(held);
   t.is(await waiting, 1);
-  const want = Buffer.from(data);
-  want.write('HEAD', 0, 'latin1');
   t.true((await fsp.readFile(file)).equals(want), 'the bytes before the progress are kept, the rest copied');
   t.deepEqual(Object.keys(xattrs(file)), [], 'the journal xattrs are gone');
   t.false(await exists(entry));
   t.is((await fsp.stat(file, { bigint: true })).mtimeNs, T2, 'mtime kept');
   t.is(await settleCopies(upper, { wait: false }), 0, 'nothing left to settle');
+});
+
+test('a union reading a cut-short upper as a lower layer (ufs cp of a stopped container) finishes it first', async (t) => {
+  const { upper, want } = await cutCopy(t);
+  const u = new UnionFs({ lowers: [upper] });
+  await u.init();
+  const fh = await u.open('/f', C.O_RDONLY);
+  try {
+    const got = Buffer.alloc(want.length + 1);
+    t.is(fs.readSync(fh, got, 0, got.length, 0), want.length);
+    t.true(got.subarray(0, want.length).equals(want));
+  } finally {
+    await u.release(fh);
+  }
 });

@@ -139,6 +139,9 @@ export class UnionFs {
       }
       if (!st.isDirectory()) throw fsError('ENOTDIR', `layer ${layer.root} is not a directory`);
     }
+    // A lower may be another union's upper (a stopped container's, read by `ufs cp`) whose
+    // server died during a background copy-up: its files must be whole before they are read.
+    for (const layer of this.ctx.layers) if (!layer.upper) await settleCopies(layer.root, { wait: true });
     const upper = this.ctx.upper;
     if (upper) {
       // Leftovers of a crash go; a fresh work dir comes; the root's times stay as they were.
