@@ -808,7 +808,10 @@ static void ctx_args(napi_env env, fuse_req_t req, napi_value *out) {
 // directory waits on it, and finishes the copy from the xattrs if this process died
 // (src/unionfs/copyjournal.ts).
 
-#define BG_CHUNK ((off_t) 8 << 20)
+// Chunks grow from 1 MiB (the first write, usually at the start, waits for one) to 64 MiB
+// (fewer progress updates on a big file).
+#define BG_CHUNK_FIRST ((off_t) 1 << 20)
+#define BG_CHUNK_MAX ((off_t) 64 << 20)
 #define XATTR_COPIED "trusted.ufs.copied"
 #define XATTR_COPYSRC "trusted.ufs.copysrc"
 
@@ -982,8 +985,9 @@ static void *bg_run(void *arg) {
     pos = c->size; // shares the lower's blocks: nothing to copy
   } else {
     bool cfr = true;
+    off_t chunk = BG_CHUNK_FIRST;
     while (pos < c->size) {
-      size_t want = (size_t) (c->size - pos < BG_CHUNK ? c->size - pos : BG_CHUNK);
+      size_t want = (size_t) (c->size - pos < chunk ? c->size - pos : chunk);
       ssize_t n;
       if (cfr) {
         loff_t in = pos, out = pos;
@@ -1002,6 +1006,7 @@ static void *bg_run(void *arg) {
         break;
       }
       pos += n;
+      if (chunk < BG_CHUNK_MAX) chunk *= 2;
       char at[32];
       int len = snprintf(at, sizeof(at), "%lld", (long long) pos);
       if (fsetxattr(c->dst, XATTR_COPIED, at, (size_t) len, 0) < 0) {
