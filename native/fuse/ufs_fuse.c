@@ -848,7 +848,7 @@ struct bg_copy {
   bool done;         // under mu, like everything below
   int err;
   bool written;
-  struct timespec lower_atime, lower_mtime, written_mtime; // written_mtime.tv_nsec UTIME_OMIT: not known
+  struct timespec lower_mtime, written_mtime; // written_mtime.tv_nsec UTIME_OMIT: not known
   char *journal;
   pthread_mutex_t mu;
   struct bg_wait *waits;
@@ -2513,25 +2513,25 @@ static napi_value js_drop_node(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-// copyInBackground(ino, src, dst, size, atimeNs, mtimeNs, journal: Buffer) -> boolean: copies
+// copyInBackground(ino, src, dst, size, mtimeNs, journal: Buffer) -> boolean: copies
 // `size` bytes from fd `src` to fd `dst` (the upper file, placed at its full size) on a thread
 // of its own (see "Background copy-up"), and takes both fds; false (fds still the caller's)
 // when no thread could start.
 static napi_value js_copy_in_background(napi_env env, napi_callback_info info) {
-  size_t argc = 7;
-  napi_value argv[7];
+  size_t argc = 6;
+  napi_value argv[6];
   napi_value result;
   napi_get_boolean(env, false, &result);
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 7 || !BG.async_on) return result;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 6 || !BG.async_on) return result;
   uint64_t ino;
-  int64_t atime, mtime;
+  int64_t mtime;
   double src, dst, size;
   char *jdata;
   size_t jlen;
   if (!get_u64(env, argv[0], &ino) || napi_get_value_double(env, argv[1], &src) != napi_ok ||
       napi_get_value_double(env, argv[2], &dst) != napi_ok || napi_get_value_double(env, argv[3], &size) != napi_ok ||
-      !get_i64(env, argv[4], &atime) || !get_i64(env, argv[5], &mtime) ||
-      napi_get_buffer_info(env, argv[6], (void **) &jdata, &jlen) != napi_ok) {
+      !get_i64(env, argv[4], &mtime) ||
+      napi_get_buffer_info(env, argv[5], (void **) &jdata, &jlen) != napi_ok) {
     return throw_error(env, "ufs_fuse: bad arguments to copyInBackground");
   }
   struct bg_copy *c = calloc(1, sizeof(*c));
@@ -2547,7 +2547,6 @@ static napi_value js_copy_in_background(napi_env env, napi_callback_info info) {
   c->src = (int) src;
   c->dst = (int) dst;
   c->size = (off_t) size;
-  ns_to_timespec(atime, &c->lower_atime);
   ns_to_timespec(mtime, &c->lower_mtime);
   c->journal = journal;
   pthread_mutex_init(&c->mu, NULL);

@@ -7,7 +7,7 @@ import type { Resolver } from './lookup.js';
 // A file whose data a copier moves on a thread of its own (the FUSE binding's: see "Background
 // copy-up" in copyup.ts): from fd `src` to fd `dst`, `size` bytes; journal: its entry
 // (copyjournal.ts), as host bytes.
-export interface BackgroundJob { ino: bigint; src: number; dst: number; size: number; atimeNs: bigint; mtimeNs: bigint; journal: Buffer }
+export interface BackgroundJob { ino: bigint; src: number; dst: number; size: number; mtimeNs: bigint; journal: Buffer }
 // Takes both fds and returns true, or returns false (nothing taken) when it cannot.
 export type BackgroundCopier = (job: BackgroundJob) => boolean;
 import { WORK_DIR, newTempName } from './whiteout.js';

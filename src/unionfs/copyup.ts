@@ -185,7 +185,7 @@ export class CopyUp {
         const now = this.ctx.resolver.lookup(parts);
         if (!now || now.layer.upper || now.host !== node.host) return 'changed';
         const parentHost = this.dirChainLocked(parent);
-        const job = { ino: node.ino, src, dst, size: Number(st.size), atimeNs: st.atimeNs, mtimeNs: st.mtimeNs, journal: Buffer.from(journal, 'latin1') };
+        const job = { ino: node.ino, src, dst, size: Number(st.size), mtimeNs: st.mtimeNs, journal: Buffer.from(journal, 'latin1') };
         if (!this.ctx.background!(job)) return 'refused';
         handed = true;
         let resolve!: () => void;

@@ -101,9 +101,10 @@ export interface LowLevelBinding {
   // Copies `size` bytes from fd `src` to fd `dst` on a thread of its own and takes both fds
   // (closed when done); reads and writes of the file `ino` wait for their range meanwhile, and
   // fsync, fallocate, lseek and a setattr of size or times for the end (ufs_fuse.c, "Background
-  // copy-up"). At the end it removes the journal's xattrs and entry `journal` (copyjournal.ts)
-  // and calls copied. False (fds still the caller's) when it cannot start.
-  copyInBackground(ino: bigint, src: number, dst: number, size: number, atimeNs: bigint, mtimeNs: bigint, journal: Buffer): boolean;
+  // copy-up"). `mtimeNs`: the lower's, which the file keeps until it is written. At the end it
+  // removes the journal's xattrs and entry `journal` (copyjournal.ts) and calls copied. False
+  // (fds still the caller's) when it cannot start.
+  copyInBackground(ino: bigint, src: number, dst: number, size: number, mtimeNs: bigint, journal: Buffer): boolean;
 }
 
 export function loadLowLevel(): LowLevelBinding {

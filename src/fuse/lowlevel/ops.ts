@@ -102,7 +102,7 @@ export function makeLowLevelOps(union: UnionFs, rootAttr: Attr, ll: LowLevelBind
   if (typeof ll.copyInBackground === 'function') {
     union.copyInBackground(
       (job) => {
-        const started = ll.copyInBackground(job.ino, job.src, job.dst, job.size, job.atimeNs, job.mtimeNs, job.journal);
+        const started = ll.copyInBackground(job.ino, job.src, job.dst, job.size, job.mtimeNs, job.journal);
         log(started ? `copy-up of inode ${job.ino} (${job.size} bytes) goes on in the background` : `copy-up of inode ${job.ino}: no thread for a background copy, copying now`);
         return started;
       },
