@@ -790,6 +790,39 @@ static void ctx_args(napi_env env, fuse_req_t req, napi_value *out) {
   out[3] = num(env, c->umask);
 }
 
+// ---- data ---------------------------------------------------------------------------------
+
+// pread until `size` bytes, the end of the file or an error; returns how many were read, with
+// *err the errno that stopped it (0: none).
+static size_t pread_full(int fd, char *buf, size_t size, off_t off, int *err) {
+  size_t done = 0;
+  *err = 0;
+  while (done < size) {
+    ssize_t n = pread(fd, buf + done, size - done, off + (off_t) done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) *err = errno;
+    if (n <= 0) break;
+    done += (size_t) n;
+  }
+  return done;
+}
+
+// pwrite until `size` bytes or an error; returns how many were written, with *err as above.
+static size_t pwrite_full(int fd, const char *buf, size_t size, off_t off, int *err) {
+  size_t done = 0;
+  *err = 0;
+  while (done < size) {
+    ssize_t n = pwrite(fd, buf + done, size - done, off + (off_t) done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      *err = errno;
+      break;
+    }
+    done += (size_t) n;
+  }
+  return done;
+}
+
 // ---- background copy-up --------------------------------------------------------------------
 // A big lower file opened for writing is copied up in the background (copyup.ts, "Background
 // copy-up"): JS places the upper file at its full size with the lower's metadata, hands both
@@ -906,35 +939,16 @@ static void bg_serve(struct bg_copy *c, struct bg_wait *w, int err) {
     pthread_mutex_lock(&c->mu);
     bg_note_write_locked(c);
     pthread_mutex_unlock(&c->mu);
-    size_t done = 0;
-    int e = 0;
-    while (done < w->size) {
-      ssize_t n = pwrite(w->fd, w->buf + done, w->size - done, w->off + (off_t) done);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        e = errno;
-        break;
-      }
-      done += (size_t) n;
-    }
+    int e;
+    size_t done = pwrite_full(w->fd, w->buf, w->size, w->off, &e);
     bg_note_written(c, w->fd);
     if (done == 0 && e) fuse_reply_err(w->req, e);
     else fuse_reply_write(w->req, done);
   } else {
     char *buf = malloc(w->size ? w->size : 1);
-    size_t done = 0;
-    int e = buf ? 0 : ENOMEM;
-    while (buf && done < w->size) {
-      ssize_t n = pread(w->fd, buf + done, w->size - done, w->off + (off_t) done);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        e = errno;
-        break;
-      }
-      if (n == 0) break;
-      done += (size_t) n;
-    }
-    if (e) fuse_reply_err(w->req, e);
+    int e = ENOMEM;
+    size_t done = buf ? pread_full(w->fd, buf, w->size, w->off, &e) : 0;
+    if (e) fuse_reply_err(w->req, e); // a short read would tell the kernel the file ends there
     else fuse_reply_buf(w->req, buf, done);
     free(buf);
   }
@@ -1831,18 +1845,11 @@ static void io_submit(io_job_t *j) {
 }
 
 static void read_rest(io_job_t *j) {
-  while (j->done < j->size) {
-    ssize_t n = pread(j->fd, j->buf + j->done, j->size - j->done, j->off + (off_t) j->done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      // A short read would tell the kernel the file ends here: report the error instead.
-      fuse_reply_err(j->req, errno);
-      return;
-    }
-    if (n == 0) break; // end of file
-    j->done += (size_t) n;
-  }
-  fuse_reply_buf(j->req, j->buf, j->done);
+  int e;
+  j->done += pread_full(j->fd, j->buf + j->done, j->size - j->done, j->off + (off_t) j->done, &e);
+  // A short read would tell the kernel the file ends here: report the error instead.
+  if (e) fuse_reply_err(j->req, e);
+  else fuse_reply_buf(j->req, j->buf, j->done);
 }
 
 static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi) {
@@ -1892,18 +1899,11 @@ static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 
 static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off, struct fuse_file_info *fi) {
   if (bg_wait_for_range(req, fi, true, buf, size, off)) return;
-  size_t done = 0;
-  while (done < size) {
-    ssize_t n = pwrite((int) fi->fh, buf + done, size - done, off + (off_t) done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (done == 0) {
-        fuse_reply_err(req, errno);
-        return;
-      }
-      break;
-    }
-    done += (size_t) n;
+  int e;
+  size_t done = pwrite_full((int) fi->fh, buf, size, off, &e);
+  if (done == 0 && e) {
+    fuse_reply_err(req, e);
+    return;
   }
   bg_written(fi);
   fuse_reply_write(req, done);

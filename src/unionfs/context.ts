@@ -3,6 +3,7 @@ import { fsError } from './errors.js';
 import type { Layer } from './layers.js';
 import type { RwLock } from './lock.js';
 import type { Resolver } from './lookup.js';
+import { WORK_DIR, newTempName } from './whiteout.js';
 
 // A file whose data a copier moves on a thread of its own (the FUSE binding's: see "Background
 // copy-up" in copyup.ts): from fd `src` to fd `dst`, `size` bytes; journal: its entry
@@ -10,7 +11,6 @@ import type { Resolver } from './lookup.js';
 export interface BackgroundJob { ino: bigint; src: number; dst: number; size: number; mtimeNs: bigint; journal: Buffer }
 // Takes both fds and returns true, or returns false (nothing taken) when it cannot.
 export type BackgroundCopier = (job: BackgroundJob) => boolean;
-import { WORK_DIR, newTempName } from './whiteout.js';
 
 export interface UnionCtx {
   readonly layers: Layer[];

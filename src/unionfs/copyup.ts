@@ -17,8 +17,8 @@
 // afterwards, front to back: the open that asked for the copy-up is answered in milliseconds
 // instead of after the whole file. The binding makes reads and writes of the file wait until
 // the copy has passed their range, and whole-file requests (fsync, truncate, times) until its
-// end; here, truncate, utimens and O_TRUNC opens wait for it (waitWhole). The copy keeps a
-// journal (copyjournal.ts) so a crash never leaves a half-copied file for good.
+// end; in the union, truncate, utimens and O_TRUNC opens wait for it (`whole` in unionfs.ts).
+// The copy keeps a journal (copyjournal.ts) so a crash never leaves a half-copied file.
 import { hfs as fs, type HostStat } from './hostfs.js';
 import { sys, LOCK_EX, LOCK_NB } from '../sys/index.js';
 import { tempPath, upperOf, type UnionCtx } from './context.js';
