@@ -85,6 +85,22 @@ test('commit works on a running container', async (t) => {
   await u.ok(['rm', '-f', 'live']);
 });
 
+test('commit of a running container waits for a background copy-up and commits the whole file', async (t) => {
+  const u = await makeEnv(t);
+  u.env.UFS_BACKGROUND_COPY_MIN = String(1 << 20); // 1 MiB counts as big: the copy goes on after the write
+  await u.ok(['run', '--name', 'mk', 'busybox', 'sh', '-c', 'head -c 200000000 /dev/urandom > /big']);
+  await u.ok(['commit', 'mk', 'big:base']);
+  await u.ok(['run', '-d', '--name', 'writer', 'big:base', 'sh', '-c', 'printf HEAD | dd of=/big conv=notrunc 2>/dev/null; echo > /written; sleep 1000']);
+  for (let i = 0; i < 200 && (await u.ufs(['exec', 'writer', 'test', '-e', '/written'])).code !== 0; i++) await new Promise((r) => setTimeout(r, 25));
+  await u.ok(['commit', 'writer', 'big:after']);
+  const sums = 'head -c 4 /big; echo; tail -c +5 /big | md5sum; stat -c %s /big';
+  const base = (await u.ok(['run', '--rm', 'big:base', 'sh', '-c', sums])).split('\n');
+  const after = (await u.ok(['run', '--rm', 'big:after', 'sh', '-c', sums])).split('\n');
+  t.is(after[0], 'HEAD');
+  t.deepEqual(after.slice(1), base.slice(1), 'the rest of the file is the lower\'s, whole');
+  await u.ok(['rm', '-f', 'writer']);
+});
+
 test('commit of a busy container pauses it: every commit succeeds, the container goes on (--pause=false skips)', async (t) => {
   const u = await makeEnv(t);
   // Rewrites a file (truncate, then several writes) as fast as it can.
