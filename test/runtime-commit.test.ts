@@ -91,7 +91,12 @@ test('commit of a running container waits for a background copy-up and commits t
   await u.ok(['run', '--name', 'mk', 'busybox', 'sh', '-c', 'head -c 200000000 /dev/urandom > /big']);
   await u.ok(['commit', 'mk', 'big:base']);
   await u.ok(['run', '-d', '--name', 'writer', 'big:base', 'sh', '-c', 'printf HEAD | dd of=/big conv=notrunc 2>/dev/null; echo > /written; sleep 1000']);
-  for (let i = 0; i < 200 && (await u.ufs(['exec', 'writer', 'test', '-e', '/written'])).code !== 0; i++) await new Promise((r) => setTimeout(r, 25));
+  let written = false;
+  for (let i = 0; i < 200 && !written; i++) {
+    written = (await u.ufs(['exec', 'writer', 'test', '-e', '/written'])).code === 0;
+    if (!written) await new Promise((r) => setTimeout(r, 25));
+  }
+  t.true(written, 'the container wrote its file');
   await u.ok(['commit', 'writer', 'big:after']);
   const sums = 'head -c 4 /big; echo; tail -c +5 /big | md5sum; stat -c %s /big';
   const base = (await u.ok(['run', '--rm', 'big:base', 'sh', '-c', sums])).split('\n');
