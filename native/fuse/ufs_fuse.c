@@ -898,9 +898,14 @@ static struct {
   bool async_on;
 } BG = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
+// Whether any copy is running or failed: every request that might wait asks this first.
+static inline bool bg_any(void) {
+  return __atomic_load_n(&BG.live, __ATOMIC_ACQUIRE) != 0;
+}
+
 // The copy of this union inode that requests must wait for or fail with (loop thread).
 static struct bg_copy *bg_find(uint64_t ino) {
-  if (!ino || !__atomic_load_n(&BG.live, __ATOMIC_ACQUIRE)) return NULL;
+  if (!ino || !bg_any()) return NULL;
   pthread_mutex_lock(&BG.mu);
   struct bg_copy *c = BG.list;
   while (c && !(c->ino == ino && (!c->reaped || c->err))) c = c->next;
@@ -1350,10 +1355,11 @@ static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
   int fd = upper_fd(ino, fi);
   if (fd >= 0) {
     // A size or times change waits for a background copy of the file (see there) to end.
-    struct bg_parked p = { .kind = BP_SETATTR, .req = req, .node = ino, .has_fi = fi != NULL, .attr = *attr, .to_set = to_set };
-    if (fi) p.fi = *fi;
-    if ((to_set & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW)) &&
-        bg_park(S.fhs[fd].ino, &p)) return;
+    if (bg_any() && (to_set & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW))) {
+      struct bg_parked p = { .kind = BP_SETATTR, .req = req, .node = ino, .has_fi = fi != NULL, .attr = *attr, .to_set = to_set };
+      if (fi) p.fi = *fi;
+      if (bg_park(S.fhs[fd].ino, &p)) return;
+    }
     int e = setattr_fd(fd, attr, to_set);
     struct stat st;
     if (e == 0 && fstat(fd, &st) < 0) e = errno;
@@ -1853,7 +1859,7 @@ static void read_rest(io_job_t *j) {
 }
 
 static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi) {
-  if (bg_wait_for_range(req, fi, false, NULL, size, off)) return;
+  if (bg_any() && bg_wait_for_range(req, fi, false, NULL, size, off)) return;
   int fd = (int) fi->fh;
   if (size > S.read_buf_size) {
     char *grown = realloc(S.read_buf, size);
@@ -1898,14 +1904,14 @@ static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 }
 
 static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off, struct fuse_file_info *fi) {
-  if (bg_wait_for_range(req, fi, true, buf, size, off)) return;
+  if (bg_any() && bg_wait_for_range(req, fi, true, buf, size, off)) return;
   int e;
   size_t done = pwrite_full((int) fi->fh, buf, size, off, &e);
   if (done == 0 && e) {
     fuse_reply_err(req, e);
     return;
   }
-  bg_written(fi);
+  if (bg_any()) bg_written(fi);
   fuse_reply_write(req, done);
 }
 
@@ -1920,8 +1926,10 @@ static void fsync_work(io_job_t *j) {
 }
 
 static void ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi) {
-  struct bg_parked p = { .kind = BP_FSYNC, .req = req, .node = ino, .fi = *fi, .has_fi = true, .datasync = datasync };
-  if (bg_park(fh_ino(fi), &p)) return;
+  if (bg_any()) {
+    struct bg_parked p = { .kind = BP_FSYNC, .req = req, .node = ino, .fi = *fi, .has_fi = true, .datasync = datasync };
+    if (bg_park(fh_ino(fi), &p)) return;
+  }
   io_job_t *j = calloc(1, sizeof(*j));
   if (!j) {
     fuse_reply_err(req, ENOMEM);
@@ -1941,15 +1949,19 @@ static void ll_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fus
 }
 
 static void ll_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length, struct fuse_file_info *fi) {
-  struct bg_parked p = { .kind = BP_FALLOCATE, .req = req, .node = ino, .fi = *fi, .has_fi = true, .mode = mode, .off = offset, .len = length };
-  if (bg_park(fh_ino(fi), &p)) return;
+  if (bg_any()) {
+    struct bg_parked p = { .kind = BP_FALLOCATE, .req = req, .node = ino, .fi = *fi, .has_fi = true, .mode = mode, .off = offset, .len = length };
+    if (bg_park(fh_ino(fi), &p)) return;
+  }
   int r = fallocate((int) fi->fh, mode, offset, length);
   fuse_reply_err(req, r < 0 ? errno : 0);
 }
 
 static void ll_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi) {
-  struct bg_parked p = { .kind = BP_LSEEK, .req = req, .node = ino, .fi = *fi, .has_fi = true, .off = off, .whence = whence };
-  if (bg_park(fh_ino(fi), &p)) return;
+  if (bg_any()) {
+    struct bg_parked p = { .kind = BP_LSEEK, .req = req, .node = ino, .fi = *fi, .has_fi = true, .off = off, .whence = whence };
+    if (bg_park(fh_ino(fi), &p)) return;
+  }
   off_t r = lseek((int) fi->fh, off, whence);
   if (r < 0) fuse_reply_err(req, errno);
   else fuse_reply_lseek(req, r);
