@@ -917,10 +917,16 @@ static uint64_t fh_ino(const struct fuse_file_info *fi) {
   return fi && fi->fh < S.nfhs ? S.fhs[fi->fh].ino : 0;
 }
 
-// The mtime a finished copy-up would show now (c->mu held).
-static void bg_times_locked(struct bg_copy *c, struct timespec ts[2]) {
-  ts[0].tv_nsec = UTIME_OMIT;
-  ts[1] = c->written ? c->written_mtime : c->lower_mtime;
+// Sets the file's mtime back to what a finished copy-up would show now (the lower's, or the
+// last write's); the copy's own writes moved it. Returns whether the file was written.
+static bool bg_keep_mtime(struct bg_copy *c) {
+  struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT } };
+  pthread_mutex_lock(&c->mu);
+  bool written = c->written;
+  ts[1] = written ? c->written_mtime : c->lower_mtime;
+  pthread_mutex_unlock(&c->mu);
+  futimens(c->dst, ts);
+  return written;
 }
 
 // A write is about to land: from now on the file's mtime is the writes' (c->mu held).
@@ -1032,28 +1038,18 @@ static void *bg_run(void *arg) {
         err = errno;
         break;
       }
-      struct timespec ts[2];
-      pthread_mutex_lock(&c->mu);
-      bg_times_locked(c, ts);
-      pthread_mutex_unlock(&c->mu);
-      futimens(c->dst, ts);
+      bg_keep_mtime(c);
       if (pos < c->size) bg_advance(c, pos, false, 0);
     }
   }
   if (!err) {
-    pthread_mutex_lock(&c->mu);
-    bool written = c->written;
-    struct timespec ts[2];
-    bg_times_locked(c, ts);
-    pthread_mutex_unlock(&c->mu);
-    // Writing the data dropped file capabilities; an unwritten copy keeps the lower's (a
-    // write would have dropped them anyway).
-    char caps[256];
-    ssize_t n = written ? -1 : fgetxattr(c->src, "security.capability", caps, sizeof(caps));
-    if (n > 0) fsetxattr(c->dst, "security.capability", caps, (size_t) n, 0);
     fremovexattr(c->dst, XATTR_COPYSRC);
     fremovexattr(c->dst, XATTR_COPIED);
-    futimens(c->dst, ts);
+    // Writing the data dropped file capabilities; an unwritten copy keeps the lower's (a
+    // write would have dropped them anyway). Setting an xattr leaves the mtime be.
+    char caps[256];
+    ssize_t n = bg_keep_mtime(c) ? -1 : fgetxattr(c->src, "security.capability", caps, sizeof(caps));
+    if (n > 0) fsetxattr(c->dst, "security.capability", caps, (size_t) n, 0);
     unlink(c->journal);
   }
   // A failed copy keeps its journal entry: the next server to open the upper finishes it.
