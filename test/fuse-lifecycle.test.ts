@@ -228,6 +228,20 @@ test('the server warms up after it is mounted, changes nothing in the union, and
   t.deepEqual(await records(l.runDir), []);
 });
 
+test('the warm-up\'s listings leave the atimes of upper directories alone', async (t) => {
+  const l = await makeLayers(t);
+  await fill(l.lowers[0]!, 'echo f > f');
+  // Under relatime, a listing updates an atime that is not newer than the mtime: these would.
+  await fill(l.upper!, 'mkdir d && echo g > d/g && touch -d @1000000000 d . && touch -a -d @1000000000 d .');
+  const atimes = async () => (await sh(`stat -c '%n %X' ${l.upper} ${l.upper}/d`)).stdout;
+  const before = await atimes();
+  const m = await mount(t, l);
+  const end = Date.now() + 10_000;
+  while (!/warmed up in \d+ ms/.test(await m.serverLog()) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+  t.regex(await m.serverLog(), /warmed up in \d+ ms/);
+  t.is(await atimes(), before);
+});
+
 test('mount options: allow_other, default_permissions, read-write', async (t) => {
   const l = await makeLayers(t);
   await mount(t, l);

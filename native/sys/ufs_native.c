@@ -997,12 +997,25 @@ static int by_name(const void *a, const void *b) {
 
 #define FN "readdirNames"
 static napi_value js_readdir_names(napi_env env, napi_callback_info info) {
-  ARGS(1)
+  napi_value argv[2];
+  size_t argc = 2;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1) return throw_type(env, FN, "expected (dir: string, noAtime?: boolean)");
+  bool no_atime = false;
+  if (argc > 1) napi_get_value_bool(env, argv[1], &no_atime);
   char path[PATH_MAX + 1];
   int err;
-  if (!path_arg(env, argv[0], path, &err)) return throw_type(env, FN, "expected (dir: string)");
+  if (!path_arg(env, argv[0], path, &err)) return throw_type(env, FN, "expected (dir: string, noAtime?: boolean)");
   DIR *dir = NULL;
-  if (!err && !(dir = opendir(path))) err = errno;
+  if (!err) {
+    int flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
+    int fd = open(path, flags | (no_atime ? O_NOATIME : 0));
+    if (fd < 0 && no_atime && errno == EPERM) fd = open(path, flags); // O_NOATIME: owner or CAP_FOWNER only
+    if (fd < 0 || !(dir = fdopendir(fd))) {
+      err = errno;
+      if (fd >= 0) close(fd);
+    }
+  }
   size_t used = 0, count = 0;
   while (dir) {
     errno = 0;

@@ -6,15 +6,17 @@
 // first lookup and 30 for a first copy-up here (README, "The FUSE binding"). Made now, the
 // pages come back from the cache and stay mapped while the process serves.
 //
-// Nothing in the union changes. The reading requests go through a detached copy of the mount
-// (openTreeClone), from libuv's pool so that this thread is free to serve them: the mount
-// itself is never busy for them, so an unmount right after the mount came up still works
-// (the file system then lives on until the copy is closed, a few ms). The writing ones go to a
+// Nothing in the union changes, not even a directory's atime. The reading requests go through
+// a detached copy of the mount (openTreeClone), from libuv's pool so that this thread is free
+// to serve them: the mount itself is never busy for them, so an unmount right after the mount
+// came up still works (the file system then lives on until the copy is closed, a few ms). The
+// writing ones go to a
 // scratch union of their own (src/unionfs/rehearse.ts).
 import fs, { promises as fsp } from 'node:fs';
 import { sys } from '../sys/index.js';
 import { isUfsMount } from './mountinfo.js';
 import type { UnionFs } from '../unionfs/index.js';
+import { setQuietListings } from '../unionfs/hostfs.js';
 import { rehearseWrites } from '../unionfs/rehearse.js';
 
 // Enough names for every lookup path (a directory, a file, a link), few enough to take no time.
@@ -24,10 +26,15 @@ const NAMES = 8;
 // failure is thrown at the end, for the log.
 export async function warmServing(mountpoint: string, union: UnionFs): Promise<void> {
   let failure: unknown;
+  // Its listings must not touch the atime of a directory already in upper (a caller may have
+  // copied one up by now); a caller's listing in these few ms leaves atimes alone too.
+  setQuietListings(true);
   try {
     await readThroughClone(mountpoint);
   } catch (err) {
     failure = err;
+  } finally {
+    setQuietListings(false);
   }
   const upper = union.upperRoot;
   if (upper !== undefined) await rehearseWrites(upper);

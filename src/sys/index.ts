@@ -81,7 +81,8 @@ interface NativeSys {
   fstatInto(fd: number, nums: Float64Array, bigs: BigInt64Array): number;
   // The names in a directory but "." and "..", sorted by strcmp as node's readdirSync sorts
   // them, joined by NUL into one byte string; or the errno (positive) when it cannot be read.
-  readdirNames(dir: string): string | number;
+  // noAtime: read it with O_NOATIME where the kernel allows (the owner or CAP_FOWNER).
+  readdirNames(dir: string, noAtime?: boolean): string | number;
   // lstat of each NUL-joined name in `dir`, one open of `dir` for all: entry i into
   // nums[7i..] and bigs[6i..] as lstatInto writes them, its errno (0: ok) into errs[i].
   // Returns 0, or the errno of opening `dir` (then nothing is written).

@@ -201,11 +201,19 @@ export function lstatOrNull(file: string): HostStat | null {
   throw fsError(ERRNO_CODES.get(e) ?? 'EIO', `lstat ${fromBytes(file)}`);
 }
 
+// While set, listings leave the directories' atimes alone (the serving process's own warm-up
+// reads through its mount: src/fuse/warmup.ts).
+let quietListings = false;
+
+export function setQuietListings(on: boolean): void {
+  quietListings = on;
+}
+
 // The names in a directory (without "." and "..", sorted as node:fs sorts them), as byte
 // strings: one native call per directory where node:fs makes a Buffer per name.
 function readdirNames(dir: string): string[] {
   if (typeof sys.readdirNames !== 'function') return names(fs.readdirSync(hostArg(dir), { encoding: 'buffer' }));
-  const r = sys.readdirNames(shortPath(dir));
+  const r = sys.readdirNames(shortPath(dir), quietListings);
   if (typeof r === 'number') throw fsError(ERRNO_CODES.get(r) ?? 'EIO', `scandir ${fromBytes(dir)}`);
   return r === '' ? [] : r.split('\0');
 }
