@@ -195,8 +195,8 @@ test('the server runs in its own session with a thread pool larger than the defa
   t.regex(await m.serverLog(), /mounted/);
 });
 
-// src/fuse/warmup.ts: once up, the server makes its first requests itself, through a
-// detached copy of the mount and on a scratch union in the work dir.
+// src/fuse/warmup.ts: as it comes up, the server makes its first requests itself, through a
+// detached copy of the mount (before it reports ready) and on a scratch union in a temp dir.
 test('the server warms up after it is mounted, changes nothing in the union, and an unmount at once still works', async (t) => {
   const l = await makeLayers(t, { lowers: 2 });
   await fill(l.lowers[0]!, 'mkdir -p etc/ssh; echo top > a; ln -s a link; echo cfg > etc/ssh/cfg');

@@ -5,7 +5,7 @@ import test from 'ava';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fill, isMounted, makeLayers, records, run, ufs } from './helpers/mount.js';
+import { fill, isMounted, makeLayers, records, run, sh, ufs } from './helpers/mount.js';
 import { SERVING_NODE_ARGS } from '../src/common/serving.js';
 import { pidAlive } from './helpers/runtime.js'; // a zombie counts as gone (pid 1 here may reap late)
 
@@ -38,6 +38,38 @@ test('the C helper mounts, returns ready, keeps no stdio, and ufs umount ends it
   t.is(u.code, 0, u.stderr);
   t.false(await isMounted(l.mnt));
   t.false(pidAlive(rec!.pid));
+});
+
+// native/fuse/ufs_fuse.c, "The end, seen from aside": once umount(8) has returned, the server
+// holds nothing in the layers, also when the kernel dropped the release of a file just closed
+// and while the server still warms up (mount(8) returns the moment it is ready).
+// unionmount-testsuite unmounts the layers' file systems right after the union, without
+// retrying; so does this test.
+test('after an unmount the layers\' file systems unmount at once', async (t) => {
+  const l = await makeLayers(t);
+  const lower = l.lowers[0]!;
+  const upper = path.join(l.base, 'upperfs');
+  await fs.mkdir(upper);
+  t.teardown(async () => {
+    if (await isMounted(l.mnt)) await run('fusermount', ['-uz', l.mnt]);
+    for (const d of [lower, upper]) await sh(`while mountpoint -q ${d}; do umount -l ${d}; done`);
+  });
+  for (let i = 0; i < 20; i++) {
+    const r = await sh(`set -e
+      mount -t tmpfs ufs-test ${lower}; mount -t tmpfs ufs-test ${upper}
+      mkdir ${lower}/d ${upper}/u ${upper}/w; echo lower > ${lower}/d/f; echo lower > ${lower}/g
+      ${HELPER} ufs ${l.mnt} -o lowerdir=${lower},upperdir=${upper}/u,workdir=${upper}/w
+      # a read-only open of a lower file (C's, passthrough) and an append that copies one up
+      # (JS's handle): the kernel may drop their releases with the connection
+      cat ${l.mnt}/d/f >/dev/null; echo more >> ${l.mnt}/g
+      umount ${l.mnt}; umount ${lower}; umount ${upper}`, { env: l.env });
+    t.is(r.code, 0, `round ${i}: ${r.stderr}`);
+    if (r.code !== 0) return;
+  }
+  // Each server drops its own record as it exits, which umount(8) does not wait for.
+  const end = Date.now() + 10_000;
+  while ((await records(l.runDir)).length > 0 && Date.now() < end) await new Promise((resolve) => setTimeout(resolve, 50));
+  t.deepEqual(await records(l.runDir), []);
 });
 
 test('the C helper: usage errors exit 1, a mount that cannot be made exits 32, -f checks only', async (t) => {

@@ -28,6 +28,8 @@
 #include <string.h>
 #include <stddef.h>
 #include <linux/fs.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
@@ -227,12 +229,35 @@ struct fh_info {
   bool pt;           // the node's passthrough backing fd (see "Passthrough"), shared by its opens
 };
 
+// The table changes on the loop thread only, under fh_mu, which the end watcher takes to read
+// it (see "The end, seen from aside"); once the files are dropped (fh_dropped), a handle made
+// after is dropped as it is remembered.
+static pthread_mutex_t fh_mu = PTHREAD_MUTEX_INITIALIZER;
+static bool fh_dropped;
+static void drop_fd(int fd);
+
 static void fh_remember(uint64_t fh, uint64_t ino, bool upper, bool c_only) {
   if (fh > INT32_MAX) return;
-  struct fh_info *fhs = grow_zeroed(S.fhs, &S.nfhs, sizeof(*fhs), fh, 1024);
-  if (!fhs) return; // C just will not serve it
-  S.fhs = fhs;
-  S.fhs[fh] = (struct fh_info) { .ino = ino, .upper = upper, .c_only = c_only };
+  pthread_mutex_lock(&fh_mu);
+  if (fh_dropped) {
+    drop_fd((int) fh);
+  } else {
+    struct fh_info *fhs = grow_zeroed(S.fhs, &S.nfhs, sizeof(*fhs), fh, 1024);
+    if (fhs) { // else C just will not serve it
+      S.fhs = fhs;
+      S.fhs[fh] = (struct fh_info) { .ino = ino, .upper = upper, .c_only = c_only };
+    }
+  }
+  pthread_mutex_unlock(&fh_mu);
+}
+
+// Closes a handle's fd and forgets it, as one step for the end watcher.
+static int fh_close(int fd) {
+  pthread_mutex_lock(&fh_mu);
+  if ((size_t) fd < S.nfhs) S.fhs[fd] = (struct fh_info) { 0 };
+  int r = close(fd);
+  pthread_mutex_unlock(&fh_mu);
+  return r;
 }
 
 // The kernel passes the handle only with some calls (fstat, ftruncate); fchmod, fchown,
@@ -542,8 +567,7 @@ static void pt_release(fuse_ino_t node) {
   if (--pn->pt_opens > 0) return;
   uint32_t id = (uint32_t) pn->backing_id;
   ioctl(PT.fd, K_FUSE_DEV_IOC_BACKING_CLOSE, &id);
-  if ((size_t) pn->fd < S.nfhs) S.fhs[pn->fd] = (struct fh_info) { 0 };
-  close(pn->fd);
+  fh_close(pn->fd);
   pn->backing_id = 0;
   pn->fd = -1;
 }
@@ -1522,9 +1546,8 @@ static void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
       cached_open_add(ino, 1);
       if (fuse_reply_open(req, &out) == -ENOENT) {
         // The caller was interrupted and is gone: nobody will release this handle.
-        if ((size_t) fd < S.nfhs) S.fhs[fd].ino = 0;
         cached_open_add(ino, -1);
-        close(fd);
+        fh_close(fd);
       }
       return;
     }
@@ -1565,9 +1588,8 @@ static void ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     // Known to C: closed here, and JS hears of it (request id -1: nothing to answer) unless
     // it never knew the handle.
     bool c_only = S.fhs[fi->fh].c_only;
-    S.fhs[fi->fh].ino = 0;
     node_fd_drop(ino, (int) fi->fh);
-    int r = close((int) fi->fh);
+    int r = fh_close((int) fi->fh);
     fuse_reply_err(req, r < 0 && errno != EINTR ? errno : 0);
     if (c_only) return;
     SCOPE_OPEN;
@@ -2002,6 +2024,117 @@ static const struct fuse_lowlevel_ops ll_ops = {
 
 // ---- the loop ------------------------------------------------------------------------------
 
+// ---- The end, seen from aside -----------------------------------------------------------
+// Once the session is over, every layer file goes at once, not at the process's exit: umount(2)
+// has returned, and whoever unmounts a layer's file system next (unionmount-testsuite does, a
+// few ms later) must not find it busy because of us. The kernel drops the FUSE_RELEASEs still
+// queued with the connection, so the handles they would have closed are open here, and a
+// passthrough backing stays referenced by the connection while its id or the session fd is
+// open. The fd numbers stay taken (/dev/null in their place): a request still on its way
+// through JS or an I/O thread cannot reach some other file.
+//
+// The loop thread learns of the end (ENODEV) only when JS lets it run, which may be tens of ms
+// later (a long listing, the warm-up). So a thread of its own watches the mount table
+// (/proc/self/mountinfo polls POLLPRI on every change); after a change it asks the session fd
+// for 20 ms whether the connection is gone (POLLERR: the superblock goes just after the mount
+// leaves the table), and if so drops the files itself and wakes the loop. Waiting on the
+// session fd alone would wake it for every request. Not while a background copy runs: its
+// upper file must stay, and the requests it serves use their handles' fds.
+
+static int devnull_fd = -1;
+
+// Under fh_mu: the fd now names /dev/null.
+static void drop_fd(int fd) {
+  if (devnull_fd < 0) devnull_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (devnull_fd >= 0 && fd != devnull_fd) dup2(devnull_fd, fd);
+}
+
+// `session_fd`: drop that too (the connection and its backings go with it); else, on the loop
+// thread, the backings are closed one by one.
+static void drop_layer_files(bool session_fd) {
+  pthread_mutex_lock(&fh_mu);
+  fh_dropped = true;
+  for (size_t fh = 0; fh < S.nfhs; fh++) {
+    if (S.fhs[fh].ino) drop_fd((int) fh);
+  }
+  if (session_fd && PT.fd >= 0) drop_fd(PT.fd);
+  pthread_mutex_unlock(&fh_mu);
+  if (session_fd) return;
+  for (size_t n = 0; n < n_pt_nodes; n++) {
+    if (pt_nodes[n].backing_id <= 0) continue;
+    uint32_t id = (uint32_t) pt_nodes[n].backing_id;
+    ioctl(PT.fd, K_FUSE_DEV_IOC_BACKING_CLOSE, &id);
+    pt_nodes[n].backing_id = 0;
+  }
+}
+
+static struct {
+  pthread_t thread;
+  bool on;
+  int wake;        // eventfd: the loop thread saw the end itself
+  uv_async_t async;
+  bool async_on;
+} END = { .wake = -1 };
+
+static bool connection_gone(void) {
+  struct pollfd p = { .fd = PT.fd, .events = 0 };
+  return poll(&p, 1, 0) == 1 && (p.revents & POLLERR);
+}
+
+static void *end_watch(void *arg) {
+  (void) arg;
+  int table = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
+  if (table < 0) return NULL;
+  struct pollfd p[2] = { { .fd = table, .events = POLLPRI }, { .fd = END.wake, .events = POLLIN } };
+  bool gone = false;
+  while (!gone) {
+    if (poll(p, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (p[1].revents) break;
+    if (!(p[0].revents & (POLLPRI | POLLERR))) continue;
+    for (int i = 0; i < 40 && !(gone = connection_gone()); i++) {
+      struct timespec half_ms = { 0, 500000 };
+      nanosleep(&half_ms, NULL);
+    }
+  }
+  close(table);
+  if (gone) {
+    if (!bg_any()) drop_layer_files(true);
+    uv_async_send(&END.async);
+  }
+  return NULL;
+}
+
+static void session_ended(void);
+static void end_on_async(uv_async_t *handle) {
+  (void) handle;
+  session_ended();
+}
+
+static void end_watch_start(uv_loop_t *loop) {
+  END.wake = eventfd(0, EFD_CLOEXEC);
+  if (END.wake < 0) return;
+  if (uv_async_init(loop, &END.async, end_on_async) != 0) return;
+  uv_unref((uv_handle_t *) &END.async);
+  END.async_on = true;
+  END.on = pthread_create(&END.thread, NULL, end_watch, NULL) == 0;
+}
+
+static void end_watch_stop(void) {
+  if (END.on) {
+    uint64_t one = 1;
+    if (write(END.wake, &one, sizeof(one)) < 0) { /* it ends on its own after 20 ms at most */ }
+    pthread_join(END.thread, NULL);
+    END.on = false;
+  }
+  if (END.async_on) {
+    uv_close((uv_handle_t *) &END.async, NULL);
+    END.async_on = false;
+  }
+}
+
 static void session_ended(void) {
   if (S.exited) return;
   S.exited = true;
@@ -2010,6 +2143,8 @@ static void session_ended(void) {
     uv_close((uv_handle_t *) &BG.async, NULL);
     BG.async_on = false;
   }
+  end_watch_stop();
+  drop_layer_files(false); // after the copies: a request one of them served used its handle's fd
   if (S.polling) {
     // Closed, not only stopped: a worker thread's loop must have no handle left when it ends.
     uv_close((uv_handle_t *) &S.poll, NULL);
@@ -2133,6 +2268,7 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
     uv_unref((uv_handle_t *) &BG.async); // a copy's end is no reason to keep the process alive
     BG.async_on = true;
   }
+  end_watch_start(loop);
   return undefined(env);
 napi_fail:
   return throw_error(env, "ufs_fuse: bad arguments to start");
@@ -2242,9 +2378,8 @@ static napi_value reply_create(slot_t *s, fuse_req_t req, const struct fuse_entr
   cached_open_add(e.ino, 1);
   if (fuse_reply_create(req, &e, &fi) == -ENOENT) {
     // The caller was interrupted and is gone: nobody will release this handle.
-    if (fi.fh < S.nfhs) S.fhs[fi.fh].ino = 0;
     cached_open_add(e.ino, -1);
-    close((int) fi.fh);
+    fh_close((int) fi.fh);
   }
   return NULL;
 }

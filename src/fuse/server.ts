@@ -14,7 +14,7 @@ import { MOUNT_FAILURE, parseHelperArgs } from './helperargs.js';
 import { serverSpecFor } from './mount.js';
 import { firstLine, serveUnion, writeRecord } from './serve.js';
 import type { ServerMessage, ServerSpec } from './spec.js';
-import { warmServing } from './warmup.js';
+import { warmReads, warmWrites } from './warmup.js';
 
 // libuv's pool serves the union's copy-ups of file data and fsyncs (metadata calls are
 // synchronous): a few threads so that one slow copy-up does not hold up the rest. Read by
@@ -162,6 +162,20 @@ const { options, union } = await serveUnion(spec, { log, problem: logProblem, un
 );
 mounted = true;
 log(`mounted ${spec.mountpoint} (${options.join(',')}) ${performance.now().toFixed(0)} ms after the process started`);
+// Start-up memory goes, then the warm-up (src/fuse/warmup.ts) maps back what serving runs: its
+// reading part before the mount is reported ready, its writing part after.
+const warmStarted = performance.now();
+try {
+  log(`start-up memory released: ${shedStartupMemory()} kB of the node binary unmapped`);
+} catch (err) {
+  log(`releasing start-up memory: ${firstLine(err)}`);
+}
+let warmFailed = false;
+const warmFailure = (err: unknown): void => {
+  warmFailed = true;
+  log(`warming up: ${firstLine(err)}`); // serving goes on: only the first requests are slower
+};
+await warmReads(spec.mountpoint).catch(warmFailure);
 try {
   await writeRecord(spec);
 } catch (err) {
@@ -169,16 +183,6 @@ try {
 }
 await send({ type: 'ready', pid: process.pid });
 if (process.connected) process.disconnect();
-try {
-  log(`start-up memory released: ${shedStartupMemory()} kB of the node binary unmapped`);
-} catch (err) {
-  log(`releasing start-up memory: ${firstLine(err)}`);
-}
-try {
-  const started = performance.now();
-  await warmServing(spec.mountpoint, union);
-  log(`warmed up in ${(performance.now() - started).toFixed(0)} ms`);
-} catch (err) {
-  log(`warming up: ${firstLine(err)}`); // serving goes on: only the first requests are slower
-}
+await warmWrites(union, () => exiting !== undefined).catch(warmFailure);
+if (!warmFailed) log(`warmed up in ${(performance.now() - warmStarted).toFixed(0)} ms`);
 shedAfterBursts(log, log);

@@ -6,12 +6,14 @@
 // first lookup and 30 for a first copy-up here (README, "The FUSE binding"). Made now, the
 // pages come back from the cache and stay mapped while the process serves.
 //
-// Nothing in the union changes, not even a directory's atime. The reading requests go through
-// a detached copy of the mount (openTreeClone), from libuv's pool so that this thread is free
-// to serve them: the mount itself is never busy for them, so an unmount right after the mount
-// came up still works (the file system then lives on until the copy is closed, a few ms). The
-// writing ones go to a
-// scratch union of their own (src/unionfs/rehearse.ts).
+// Nothing in the union changes, not even a directory's atime, and nothing holds the mount or
+// the layers once the mount is gone (whoever unmounts it may unmount a layer's file system
+// next). The reading requests go through a detached copy of the mount (openTreeClone), from
+// libuv's pool so that this thread is free to serve them; the copy keeps the file system alive
+// while it is open, so they are made before the mount is reported ready, when no caller can
+// have unmounted it yet (a few ms). The writing ones go to a scratch union in a temp dir
+// (src/unionfs/rehearse.ts) once the mount is ready, a step per turn of the event loop, and
+// stop once the mount is gone.
 import fs, { promises as fsp } from 'node:fs';
 import { sys } from '../sys/index.js';
 import { isUfsMount } from './mountinfo.js';
@@ -22,23 +24,21 @@ import { rehearseWrites } from '../unionfs/rehearse.js';
 // Enough names for every lookup path (a directory, a file, a link), few enough to take no time.
 const NAMES = 8;
 
-// Each part runs even if the other fails (open_tree needs CAP_SYS_ADMIN, say); the first
-// failure is thrown at the end, for the log.
-export async function warmServing(mountpoint: string, union: UnionFs): Promise<void> {
-  let failure: unknown;
-  // Its listings must not touch the atime of a directory already in upper (a caller may have
-  // copied one up by now); a caller's listing in these few ms leaves atimes alone too.
+// Before the mount is reported ready: the reading requests.
+export async function warmReads(mountpoint: string): Promise<void> {
+  // Its listings must not touch the atime of a directory already in upper.
   setQuietListings(true);
   try {
     await readThroughClone(mountpoint);
-  } catch (err) {
-    failure = err;
   } finally {
     setQuietListings(false);
   }
-  const upper = union.upperRoot;
-  if (upper !== undefined) await rehearseWrites(upper);
-  if (failure !== undefined) throw failure;
+}
+
+// Once it is ready: the writing ones, unless the union is read-only. `ended`: the mount is
+// gone (the rest is skipped).
+export async function warmWrites(union: UnionFs, ended: () => boolean): Promise<void> {
+  if (union.upperRoot !== undefined && !ended()) await rehearseWrites(ended);
 }
 
 async function readThroughClone(mountpoint: string): Promise<void> {
