@@ -7,7 +7,7 @@ import test, { type ExecutionContext } from 'ava';
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { fill, makeLayers, mount, pidAlive, run, type Layers, type Mount } from './helpers/mount.js';
+import { fill, makeLayers, mount, pidAlive, records, run, type Layers, type Mount } from './helpers/mount.js';
 
 const SIZE = 96 << 20;
 const WORK = '.wh..wh..ufs.work';
@@ -59,6 +59,11 @@ test('writes during a background copy-up land, and reads, stat and the upper agr
   t.notRegex(attrs.stdout, /copysrc|copied/, 'the journal xattrs are gone');
   t.is((await fs.stat(upperFile)).nlink, 1, 'the journal entry is gone');
   t.is(sha(await fs.readFile(path.join(l.lowers[0]!, 'big'))), sha(data), 'the lower is untouched');
+  // A background copy is news, not trouble: the log goes with a clean unmount.
+  const log = (await records(l.runDir))[0]!.log;
+  t.is((await m.umount()).code, 0);
+  for (let i = 0; i < 200 && (await fs.stat(log).catch(() => null)); i++) await new Promise((r) => setTimeout(r, 50));
+  t.is(await fs.stat(log).catch(() => null), null, 'no log kept');
 });
 
 test('an unwritten background copy keeps the lower mtime; truncate, utimes, O_TRUNC and fsync wait for it', async (t) => {

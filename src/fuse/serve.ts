@@ -35,7 +35,7 @@ export async function serveUnion(spec: ServerSpec, hooks: ServeHooks): Promise<{
   const ll = loadLowLevel();
   const rootAttr = await union.getattr('/');
   await new Promise<void>((resolve) => {
-    const ops = makeLowLevelOps(union, rootAttr, ll, timeout, { ready: resolve, exit: hooks.unmounted }, hooks.problem);
+    const ops = makeLowLevelOps(union, rootAttr, ll, timeout, { ready: resolve, exit: hooks.unmounted, note: hooks.log }, hooks.problem);
     ll.start(spec.mountpoint, ['-o', options.join(',')], withLowLevelOpStats(ops, process.env.UFS_FUSE_OPSTATS), timeout, spinUsFromEnv(), passthroughFromEnv());
   });
   // INIT is answered (and passthrough settled) just after the ready event.

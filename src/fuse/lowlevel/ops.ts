@@ -95,6 +95,7 @@ function backgroundCopyMin(): number {
 export interface LowLevelEvents {
   ready(): void; // INIT done: the mount serves
   exit(): void; // the mount is gone
+  note?(message: string): void; // what happened, for the log (`log` is for what went wrong)
 }
 
 export function makeLowLevelOps(union: UnionFs, rootAttr: Attr, ll: LowLevelBinding, timeout: number, events: LowLevelEvents, log: Log): LowLevelHandlers {
@@ -103,7 +104,8 @@ export function makeLowLevelOps(union: UnionFs, rootAttr: Attr, ll: LowLevelBind
     union.copyInBackground(
       (job) => {
         const started = ll.copyInBackground(job.ino, job.src, job.dst, job.size, job.mtimeNs, job.journal);
-        log(started ? `copy-up of inode ${job.ino} (${job.size} bytes) goes on in the background` : `copy-up of inode ${job.ino}: no thread for a background copy, copying now`);
+        if (started) (events.note ?? log)(`copy-up of inode ${job.ino} (${job.size} bytes) goes on in the background`);
+        else log(`copy-up of inode ${job.ino}: no thread for a background copy, copying now`);
         return started;
       },
       backgroundCopyMin(),
