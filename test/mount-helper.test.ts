@@ -40,7 +40,7 @@ test('the C helper mounts, returns ready, keeps no stdio, and ufs umount ends it
   t.false(pidAlive(rec!.pid));
 });
 
-// native/fuse/ufs_fuse.c, "The end, seen from aside": once umount(8) has returned, the server
+// native/fuse/ufs_fuse.c, "the end, seen from aside": once umount(8) has returned, the server
 // holds nothing in the layers, also when the kernel dropped the release of a file just closed
 // and while the server still warms up (mount(8) returns the moment it is ready).
 // unionmount-testsuite unmounts the layers' file systems right after the union, without

@@ -230,7 +230,7 @@ struct fh_info {
 };
 
 // The table changes on the loop thread only, under fh_mu, which the end watcher takes to read
-// it (see "The end, seen from aside"); once the files are dropped (fh_dropped), a handle made
+// it (see "the end, seen from aside"); once the files are dropped (fh_dropped), a handle made
 // after is dropped as it is remembered.
 static pthread_mutex_t fh_mu = PTHREAD_MUTEX_INITIALIZER;
 static bool fh_dropped;
@@ -2022,9 +2022,7 @@ static const struct fuse_lowlevel_ops ll_ops = {
   .lseek = ll_lseek,
 };
 
-// ---- the loop ------------------------------------------------------------------------------
-
-// ---- The end, seen from aside -----------------------------------------------------------
+// ---- the end, seen from aside -------------------------------------------------------------
 // Once the session is over, every layer file goes at once, not at the process's exit: umount(2)
 // has returned, and whoever unmounts a layer's file system next (unionmount-testsuite does, a
 // few ms later) must not find it busy because of us. The kernel drops the FUSE_RELEASEs still
@@ -2134,6 +2132,8 @@ static void end_watch_stop(void) {
     END.async_on = false;
   }
 }
+
+// ---- the loop ------------------------------------------------------------------------------
 
 static void session_ended(void) {
   if (S.exited) return;
