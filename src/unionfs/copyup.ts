@@ -147,8 +147,7 @@ export class CopyUp {
         if (made.status === 'rejected') throw made.reason;
       }
       await this.ctx.lock.exclusive(() => {
-        const now = this.ctx.resolver.lookup(parts);
-        if (!now || now.layer.upper || now.host !== node.host) return; // changed meanwhile
+        if (this.changedLocked(parts, node)) return;
         const parentHost = this.dirChainLocked(parent);
         this.placeLocked(tmp, parentHost, name);
         placed = true;
@@ -182,8 +181,7 @@ export class CopyUp {
       if (!sys.flock(dst, LOCK_EX | LOCK_NB)) throw fsError('EIO', 'copy-up: cannot lock a file just made');
       src = openFd(node.host, C.O_RDONLY | C.O_NOFOLLOW | C.O_NOCTTY);
       return await this.ctx.lock.exclusive(() => {
-        const now = this.ctx.resolver.lookup(parts);
-        if (!now || now.layer.upper || now.host !== node.host) return 'changed';
+        if (this.changedLocked(parts, node)) return 'changed';
         const parentHost = this.dirChainLocked(parent);
         const job = { ino: node.ino, src, dst, size: Number(st.size), mtimeNs: st.mtimeNs, journal: Buffer.from(journal, 'latin1') };
         if (!this.ctx.background!(job)) return 'refused';
@@ -206,6 +204,12 @@ export class CopyUp {
       }
       if (!placed) removeQuietly(tmp);
     }
+  }
+
+  // Whether `parts` no longer names the lower `node` a copy-up started from (under the lock).
+  private changedLocked(parts: readonly string[], node: Node): boolean {
+    const now = this.ctx.resolver.lookup(parts);
+    return !now || now.layer.upper || now.host !== node.host;
   }
 
   // Renames a finished temporary object into place, keeping the parent's times. For a

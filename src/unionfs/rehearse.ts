@@ -15,7 +15,7 @@ const C = fs.constants;
 // One step at a time, with a turn of the event loop between them, so that what the loop has
 // to do meanwhile (the end of the session, a request for JS) waits for one step at most;
 // `stop` ends the rehearsal early (the mount is gone).
-export async function rehearseWrites(stop: () => boolean = () => false): Promise<void> {
+export async function rehearseWrites(stop: () => boolean): Promise<void> {
   const scratch = toBytes(mkdtempSync(path.join(os.tmpdir(), 'ufs-rehearse-'))); // host form, as the union takes paths
   const turn = (): Promise<boolean> => new Promise((resolve) => setImmediate(() => resolve(stop())));
   try {
